@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("system-update: not implemented yet");
+    std::process::exit(1);
+}
