@@ -1,0 +1,92 @@
+# Build and install system-update and its generator.
+#
+#   make                      build (release)
+#   make install              install into $(DESTDIR)
+#   make install WITH_TARGETS=yes
+#                             also install system-update.target,
+#                             system-update-pre.target and
+#                             system-update-cleanup.service, for systems whose
+#                             systemd lacks them
+#   make install REPLACE_SYSTEMD_GENERATOR=yes
+#                             mask systemd-system-update-generator so ours
+#                             runs alone (undone by make uninstall)
+#   make uninstall            remove what install put in place
+#   make check                the test suite (cargo test + unit verification)
+
+PREFIX ?= /usr
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+CARGO ?= cargo
+CARGOFLAGS ?=
+
+PKG_CONFIG ?= pkg-config
+# Where systemd looks for units and generators; the generator's link target is
+# built from the same answer (generator/build.rs), so the two always agree.
+SYSTEMD_SYSTEM_UNIT_DIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),$(PREFIX)/lib/systemd/system)
+SYSTEMD_SYSTEM_GENERATOR_DIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemgeneratordir systemd 2>/dev/null),$(PREFIX)/lib/systemd/system-generators)
+export SYSTEMD_SYSTEM_UNIT_DIR
+
+WITH_TARGETS ?= no
+REPLACE_SYSTEMD_GENERATOR ?= no
+
+TARGET_DIR ?= target
+RELEASE := $(TARGET_DIR)/release
+MAN8 := man/system-update-generator.8 $(wildcard man/system-update.8)
+MAN5 := $(wildcard man/*.5)
+MAN7 := $(wildcard man/*.7)
+OWN_UNITS := system-update.target system-update-pre.target system-update-cleanup.service
+MASK := $(DESTDIR)$(SYSCONFDIR)/systemd/system-generators/systemd-system-update-generator
+
+.PHONY: all build install uninstall check demo clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked $(CARGOFLAGS)
+
+$(RELEASE)/system-update-apply.service: units/system-update-apply.service.in
+	mkdir -p $(RELEASE)
+	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@
+
+install: build $(RELEASE)/system-update-apply.service
+	install -Dm755 $(RELEASE)/system-update-generator $(DESTDIR)$(SYSTEMD_SYSTEM_GENERATOR_DIR)/system-update-generator
+	install -Dm755 $(RELEASE)/system-update $(DESTDIR)$(BINDIR)/system-update
+	install -Dm644 $(RELEASE)/system-update-apply.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-apply.service
+	install -d $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants
+	ln -sfn ../system-update-apply.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants/system-update-apply.service
+ifeq ($(WITH_TARGETS),yes)
+	for u in $(OWN_UNITS); do install -Dm644 units/$$u $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/$$u || exit 1; done
+endif
+ifeq ($(REPLACE_SYSTEMD_GENERATOR),yes)
+	install -d $(dir $(MASK))
+	ln -sfn /dev/null $(MASK)
+endif
+	for m in $(MAN8); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man8/$$(basename $$m) || exit 1; done
+	for m in $(MAN5); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man5/$$(basename $$m) || exit 1; done
+	for m in $(MAN7); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man7/$$(basename $$m) || exit 1; done
+
+# Removes only what is ours: systemd's own targets are left alone unless we
+# installed them (WITH_TARGETS=yes), and the mask only if it is our /dev/null link.
+uninstall:
+	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_GENERATOR_DIR)/system-update-generator
+	rm -f $(DESTDIR)$(BINDIR)/system-update
+	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants/system-update-apply.service
+	-rmdir $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants 2>/dev/null
+	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-apply.service
+ifeq ($(WITH_TARGETS),yes)
+	for u in $(OWN_UNITS); do rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/$$u; done
+endif
+	if [ "$$(readlink $(MASK) 2>/dev/null)" = /dev/null ]; then rm -f $(MASK); fi
+	for m in $(MAN8); do rm -f $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done
+	for m in $(MAN5); do rm -f $(DESTDIR)$(MANDIR)/man5/$$(basename $$m); done
+	for m in $(MAN7); do rm -f $(DESTDIR)$(MANDIR)/man7/$$(basename $$m); done
+
+demo:
+	$(CARGO) run --release --locked -p system-update -- demo
+
+check:
+	tests/check
+
+clean:
+	$(CARGO) clean
