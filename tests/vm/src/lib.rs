@@ -1,0 +1,764 @@
+//! Real-boot harness for the offline-update stack.
+//!
+//! `tests/vm/run` builds a Debian image (`tests/vm/build-image`) and runs the
+//! scenarios in `tests/scenarios.rs` with this library: each scenario gets its
+//! own copy of the disk, boots it under qemu with the serial console on a pipe,
+//! waits for markers with per-step timeouts, and boots again on the same disk
+//! after the guest reboots (`-no-reboot` makes a reboot end qemu). Every boot's
+//! serial log and report are kept; a failing scenario prints the tail of its
+//! last boot.
+//!
+//! The guest side (`tests/vm/guest/`) prints `VMTEST-BOOTED multi-user` or
+//! `VMTEST-BOOTED system-update` on the console, runs the setup step named by
+//! `vmtest.run=` on the kernel command line, and writes a report of the
+//! machine's state to a second serial port, which nothing else writes to.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Markers the guest prints on the serial console.
+pub const BOOTED_NORMAL: &str = "VMTEST-BOOTED multi-user";
+pub const BOOTED_UPDATE: &str = "VMTEST-BOOTED system-update";
+/// Printed by the kernel as the last line of a reboot or a power-off.
+pub const KERNEL_REBOOT: &str = "reboot: Restarting system";
+pub const KERNEL_POWER_OFF: &str = "reboot: Power down";
+pub const KERNEL_PANIC: &str = "Kernel panic";
+
+#[derive(Debug)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn err(msg: impl Into<String>) -> Error {
+    Error(msg.into())
+}
+
+fn io_err(what: impl fmt::Display, e: io::Error) -> Error {
+    Error(format!("{what}: {e}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+/// Where the image is and how to run qemu; from the environment that
+/// `tests/vm/run` sets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory with `vmlinuz`, `initrd.img` and `disk.img` (VMTEST_IMAGE).
+    pub image: PathBuf,
+    /// Scenario disks go to `work/disks/` (VMTEST_WORK, default image/..).
+    pub work: PathBuf,
+    /// Serial logs and the summary (VMTEST_LOGS, default work/logs).
+    pub logs: PathBuf,
+    pub accel: Accel,
+    pub smp: u32,
+    pub mem_mib: u32,
+    /// Multiplies every timeout (VMTEST_TIMEOUT_SCALE), for slow runners.
+    pub timeout_scale: f64,
+    pub qemu: PathBuf,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config> {
+        let image = std::env::var_os("VMTEST_IMAGE")
+            .map(PathBuf::from)
+            .ok_or_else(|| err("VMTEST_IMAGE is not set: run the scenarios through tests/vm/run"))?;
+        for f in ["vmlinuz", "initrd.img", "disk.img"] {
+            if !image.join(f).exists() {
+                return Err(err(format!("{}: no {f}", image.display())));
+            }
+        }
+        let work = match std::env::var_os("VMTEST_WORK") {
+            Some(w) => PathBuf::from(w),
+            None => image
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| image.clone()),
+        };
+        let logs = std::env::var_os("VMTEST_LOGS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| work.join("logs"));
+        let accel = match std::env::var("VMTEST_ACCEL").as_deref() {
+            Ok("kvm") => Accel::Kvm,
+            Ok("tcg") | Err(_) => Accel::Tcg,
+            Ok(other) => return Err(err(format!("VMTEST_ACCEL={other}: want kvm or tcg"))),
+        };
+        let num = |name: &str, default: f64| -> Result<f64> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| *n > 0.0)
+                    .ok_or_else(|| err(format!("{name}={v}: want a positive number"))),
+                Err(_) => Ok(default),
+            }
+        };
+        Ok(Config {
+            image,
+            work,
+            logs,
+            accel,
+            smp: num("VMTEST_SMP", 2.0)? as u32,
+            mem_mib: num("VMTEST_MEM", 1024.0)? as u32,
+            timeout_scale: num("VMTEST_TIMEOUT_SCALE", 1.0)?,
+            qemu: std::env::var_os("VMTEST_QEMU")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64")),
+        })
+    }
+
+    pub fn scaled(&self, d: Duration) -> Duration {
+        d.mul_f64(self.timeout_scale)
+    }
+}
+
+/// How one boot is started.
+#[derive(Debug, Clone, Default)]
+pub struct BootSpec {
+    /// Setup step for the guest's report unit (`vmtest.run=`), e.g.
+    /// `update:vmtest-hello`; it runs only if the boot reaches multi-user.
+    pub run: Option<String>,
+    /// Boot with plymouth (`splash`); other boots say `plymouth.enable=0`.
+    pub splash: bool,
+    /// More kernel command line words.
+    pub extra: Vec<String>,
+}
+
+impl BootSpec {
+    pub fn plain() -> BootSpec {
+        BootSpec::default()
+    }
+
+    pub fn run(step: &str) -> BootSpec {
+        BootSpec {
+            run: Some(step.to_string()),
+            ..BootSpec::default()
+        }
+    }
+
+    pub fn splash(mut self) -> BootSpec {
+        self.splash = true;
+        self
+    }
+
+    fn cmdline(&self) -> String {
+        let mut words = vec![
+            "root=/dev/vda".to_string(),
+            "rw".to_string(),
+            "console=ttyS0,115200".to_string(),
+            // A panic reboots at once, which ends qemu (-no-reboot).
+            "panic=-1".to_string(),
+        ];
+        if self.splash {
+            words.push("splash".to_string());
+        } else {
+            words.push("plymouth.enable=0".to_string());
+        }
+        if let Some(run) = &self.run {
+            words.push(format!("vmtest.run={run}"));
+        }
+        words.extend(self.extra.iter().cloned());
+        words.join(" ")
+    }
+}
+
+/// How a boot ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Reboot,
+    PowerOff,
+    Panic,
+    /// The harness killed qemu on purpose (SIGKILL): a power cut.
+    PowerCut,
+    /// qemu exited without the kernel saying why.
+    Exited,
+    /// The harness gave up on it (timeout or failed check) and killed it.
+    Aborted,
+}
+
+/// Which target the boot went to, from the guest's markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Normal,
+    Update,
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct BootRecord {
+    pub label: String,
+    pub secs: f64,
+    pub end: End,
+    pub log: PathBuf,
+}
+
+/// A finished boot: its serial bytes, its report and how it ended.
+#[derive(Debug, Clone)]
+pub struct Boot {
+    pub label: String,
+    pub serial: Vec<u8>,
+    pub report: String,
+    pub end: End,
+    pub secs: f64,
+    pub log: PathBuf,
+}
+
+impl Boot {
+    /// The serial log as text, escape sequences and carriage returns removed.
+    pub fn text(&self) -> String {
+        strip_escapes(&self.serial)
+    }
+
+    pub fn kind(&self) -> Kind {
+        let text = self.text();
+        if text.contains(BOOTED_UPDATE) {
+            Kind::Update
+        } else if text.contains(BOOTED_NORMAL) {
+            Kind::Normal
+        } else {
+            Kind::Unknown
+        }
+    }
+
+    /// A section of the guest's report (`VMTEST-BEGIN name` .. `VMTEST-END`),
+    /// with the exit status of the command that made it.
+    pub fn section(&self, name: &str) -> Option<(String, i32)> {
+        let begin = format!("VMTEST-BEGIN {name}\n");
+        let end = format!("VMTEST-END {name} rc=");
+        let report = self.report.replace('\r', "");
+        let start = report.find(&begin)? + begin.len();
+        let len = report[start..].find(&end)?;
+        let rc_text = &report[start + len + end.len()..];
+        let rc = rc_text
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(-1);
+        Some((report[start..start + len].to_string(), rc))
+    }
+
+    /// Whether the guest finished its report (the report unit ran to the end).
+    pub fn reported(&self) -> bool {
+        self.report.contains("VMTEST-REPORT-DONE")
+    }
+
+    pub fn tail(&self, lines: usize) -> String {
+        tail(&self.text(), lines)
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Removes ANSI escape sequences and carriage returns, keeping the text.
+pub fn strip_escapes(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                Some('[') => {
+                    // CSI: parameters, then one final byte in @..~.
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') | Some('P') | Some('_') | Some('^') => {
+                    // OSC and friends: up to BEL or ESC \.
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                Some('(') | Some(')') | Some('#') => {
+                    chars.next();
+                }
+                _ => {}
+            },
+            '\r' | '\u{7}' | '\u{0}' | '\u{f}' | '\u{e}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What the serial reader thread shares with the harness.
+#[derive(Default)]
+struct Serial {
+    state: Mutex<SerialState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct SerialState {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+/// One scenario's machine: a disk of its own that lives across boots.
+pub struct Machine {
+    pub config: Config,
+    name: String,
+    disk: PathBuf,
+    logdir: PathBuf,
+    boots: Vec<BootRecord>,
+    started: Instant,
+}
+
+impl Machine {
+    /// A fresh copy of the image's disk for scenario `name`.
+    pub fn new(name: &str) -> Result<Machine> {
+        let config = Config::from_env()?;
+        let disks = config.work.join("disks");
+        let logdir = config.logs.join(name);
+        fs::create_dir_all(&disks).map_err(|e| io_err(disks.display(), e))?;
+        if logdir.exists() {
+            fs::remove_dir_all(&logdir).map_err(|e| io_err(logdir.display(), e))?;
+        }
+        fs::create_dir_all(&logdir).map_err(|e| io_err(logdir.display(), e))?;
+        let disk = disks.join(format!("{name}.img"));
+        // cp keeps the 2G disk sparse; std::fs::copy might not.
+        let status = Command::new("cp")
+            .arg("--sparse=always")
+            .arg(config.image.join("disk.img"))
+            .arg(&disk)
+            .status()
+            .map_err(|e| io_err("cp", e))?;
+        if !status.success() {
+            return Err(err(format!("cp of the disk to {}: {status}", disk.display())));
+        }
+        Ok(Machine {
+            config,
+            name: name.to_string(),
+            disk,
+            logdir,
+            boots: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn disk(&self) -> &Path {
+        &self.disk
+    }
+
+    pub fn boots(&self) -> &[BootRecord] {
+        &self.boots
+    }
+
+    /// Starts qemu on this machine's disk.
+    pub fn boot(&mut self, label: &str, spec: &BootSpec) -> Result<Running<'_>> {
+        let n = self.boots.len() + 1;
+        let base = format!("{n:02}-{label}");
+        let log = self.logdir.join(format!("{base}.serial.log"));
+        let report = self.logdir.join(format!("{base}.report.txt"));
+        let stderr_path = self.logdir.join(format!("{base}.qemu-stderr.log"));
+        let log_file = File::create(&log).map_err(|e| io_err(log.display(), e))?;
+        File::create(&report).map_err(|e| io_err(report.display(), e))?;
+        let stderr = File::create(&stderr_path).map_err(|e| io_err(stderr_path.display(), e))?;
+
+        let c = &self.config;
+        let mut cmd = Command::new(&c.qemu);
+        match c.accel {
+            Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),
+            Accel::Tcg => cmd.args(["-accel", "tcg,thread=multi"]),
+        };
+        cmd.arg("-m")
+            .arg(c.mem_mib.to_string())
+            .arg("-smp")
+            .arg(c.smp.to_string())
+            .args(["-display", "none", "-vga", "none", "-monitor", "none"])
+            // A reboot ends qemu; the harness starts the next boot.
+            .arg("-no-reboot")
+            .args(["-nic", "none"])
+            // ttyS0: the console, on our pipe. ttyS1: the guest's report.
+            .args(["-serial", "stdio", "-serial"])
+            .arg(format!("file:{}", report.display()))
+            .arg("-kernel")
+            .arg(c.image.join("vmlinuz"))
+            .arg("-initrd")
+            .arg(c.image.join("initrd.img"))
+            .arg("-append")
+            .arg(spec.cmdline())
+            .arg("-drive")
+            // cache=unsafe: a SIGKILL still keeps what the guest wrote (it is
+            // in the host's page cache), and the boots are faster.
+            .arg(format!(
+                "file={},format=raw,if=virtio,cache=unsafe",
+                self.disk.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| io_err(format!("{}", c.qemu.display()), e))?;
+        let started = Instant::now();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| err("qemu's stdout is not a pipe"))?;
+        let serial = Arc::new(Serial::default());
+        let reader = {
+            let serial = Arc::clone(&serial);
+            thread::spawn(move || read_serial(stdout, log_file, &serial))
+        };
+        Ok(Running {
+            machine: self,
+            label: label.to_string(),
+            child: Some(child),
+            serial,
+            reader: Some(reader),
+            cursor: 0,
+            started,
+            log,
+            report,
+            stderr: stderr_path,
+        })
+    }
+
+    /// Boots, waits for the guest to end the boot on its own, and returns it.
+    pub fn boot_through(&mut self, label: &str, spec: &BootSpec, timeout: Duration) -> Result<Boot> {
+        self.boot(label, spec)?.finish(timeout)
+    }
+
+    fn record(&mut self, rec: BootRecord) {
+        self.boots.push(rec);
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let failed = thread::panicking();
+        let boots: Vec<String> = self
+            .boots
+            .iter()
+            .map(|b| format!("{}={:.1}s({:?})", b.label, b.secs, b.end))
+            .collect();
+        let line = format!(
+            "{}\t{}\t{:.1}\t{}\n",
+            self.name,
+            if failed { "FAIL" } else { "pass" },
+            self.started.elapsed().as_secs_f64(),
+            boots.join(" ")
+        );
+        let summary = self.config.logs.join("summary.tsv");
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&summary) {
+            let _ = f.write_all(line.as_bytes());
+        }
+        if failed {
+            if let Some(last) = self.boots.last() {
+                let text = fs::read(&last.log)
+                    .map(|b| strip_escapes(&b))
+                    .unwrap_or_default();
+                eprintln!(
+                    "\n--- {}: last 60 lines of the serial log of boot {} ({}) ---\n{}\n--- logs kept in {} ---",
+                    self.name,
+                    last.label,
+                    last.log.display(),
+                    tail(&text, 60),
+                    self.logdir.display()
+                );
+            } else {
+                eprintln!("--- {}: no boot; logs in {} ---", self.name, self.logdir.display());
+            }
+        } else {
+            // The disk is 2G apparent size; only a failing scenario's is kept.
+            let _ = fs::remove_file(&self.disk);
+        }
+    }
+}
+
+fn read_serial(mut stdout: impl Read, mut log: File, serial: &Serial) {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        // The log is best effort: a full disk must not stall the guest.
+        let _ = log.write_all(&buf[..n]);
+        if let Ok(mut st) = serial.state.lock() {
+            st.bytes.extend_from_slice(&buf[..n]);
+        }
+        serial.changed.notify_all();
+    }
+    let _ = log.flush();
+    if let Ok(mut st) = serial.state.lock() {
+        st.closed = true;
+    }
+    serial.changed.notify_all();
+}
+
+/// A boot in progress.
+pub struct Running<'m> {
+    machine: &'m mut Machine,
+    label: String,
+    child: Option<Child>,
+    serial: Arc<Serial>,
+    reader: Option<JoinHandle<()>>,
+    /// Searches start here: each found marker moves it past the match.
+    cursor: usize,
+    started: Instant,
+    log: PathBuf,
+    report: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Running<'_> {
+    pub fn config(&self) -> &Config {
+        &self.machine.config
+    }
+
+    /// Waits until one of `needles` appears on the console after the last
+    /// match, and returns its index. Fails on timeout (scaled) or when qemu
+    /// exits first.
+    pub fn wait_for_any(&mut self, needles: &[&str], timeout: Duration) -> Result<usize> {
+        let timeout = self.machine.config.scaled(timeout);
+        let deadline = Instant::now() + timeout;
+        let mut st = self
+            .serial
+            .state
+            .lock()
+            .map_err(|_| err("serial reader panicked"))?;
+        loop {
+            let hay = &st.bytes[self.cursor.min(st.bytes.len())..];
+            let found = needles
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| find(hay, n.as_bytes()).map(|at| (at, i, n.len())))
+                .min();
+            if let Some((at, i, len)) = found {
+                self.cursor += at + len;
+                return Ok(i);
+            }
+            if st.closed {
+                return Err(err(format!(
+                    "boot {}: qemu ended before any of {needles:?} appeared",
+                    self.label
+                )));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(err(format!(
+                    "boot {}: none of {needles:?} within {:.0}s",
+                    self.label,
+                    timeout.as_secs_f64()
+                )));
+            }
+            st = self
+                .serial
+                .changed
+                .wait_timeout(st, deadline - now)
+                .map_err(|_| err("serial reader panicked"))?
+                .0;
+        }
+    }
+
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        self.wait_for_any(&[needle], timeout).map(|_| ())
+    }
+
+    /// Seconds since qemu started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Waits for qemu to end (the guest reboots or powers off).
+    pub fn finish(mut self, timeout: Duration) -> Result<Boot> {
+        let timeout = self.machine.config.scaled(timeout);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = match self.child.as_mut() {
+                Some(c) => c.try_wait().map_err(|e| io_err("waiting for qemu", e))?,
+                None => return Err(err("qemu already reaped")),
+            };
+            if let Some(status) = status {
+                return self.ended(Some(status), false);
+            }
+            if Instant::now() >= deadline {
+                return Err(err(format!(
+                    "boot {}: qemu still running after {:.0}s",
+                    self.label,
+                    timeout.as_secs_f64()
+                )));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Cuts the power: SIGKILL to qemu, no chance for the guest to flush.
+    pub fn power_cut(mut self) -> Result<Boot> {
+        if let Some(c) = self.child.as_mut() {
+            c.kill().map_err(|e| io_err("killing qemu", e))?;
+        }
+        let status = match self.child.as_mut() {
+            Some(c) => Some(c.wait().map_err(|e| io_err("waiting for qemu", e))?),
+            None => None,
+        };
+        self.ended(status, true)
+    }
+
+    fn ended(&mut self, status: Option<ExitStatus>, cut: bool) -> Result<Boot> {
+        self.child = None;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let secs = self.started.elapsed().as_secs_f64();
+        let serial = self
+            .serial
+            .state
+            .lock()
+            .map(|st| st.bytes.clone())
+            .unwrap_or_default();
+        let report = fs::read(&self.report)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let end = if cut {
+            End::PowerCut
+        } else {
+            end_of(&serial)
+        };
+        self.machine.record(BootRecord {
+            label: self.label.clone(),
+            secs,
+            end,
+            log: self.log.clone(),
+        });
+        if let Some(status) = status {
+            if !cut && !status.success() {
+                let stderr = fs::read_to_string(&self.stderr).unwrap_or_default();
+                return Err(err(format!(
+                    "boot {}: qemu exited with {status}: {}",
+                    self.label,
+                    stderr.trim()
+                )));
+            }
+        }
+        Ok(Boot {
+            label: self.label.clone(),
+            serial,
+            report,
+            end,
+            secs,
+            log: self.log.clone(),
+        })
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            if let Some(r) = self.reader.take() {
+                let _ = r.join();
+            }
+            let rec = BootRecord {
+                label: self.label.clone(),
+                secs: self.started.elapsed().as_secs_f64(),
+                end: End::Aborted,
+                log: self.log.clone(),
+            };
+            self.machine.record(rec);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// The kernel's last word decides: whichever of reboot, power-off or panic
+/// it printed last.
+fn end_of(serial: &[u8]) -> End {
+    [
+        (KERNEL_REBOOT, End::Reboot),
+        (KERNEL_POWER_OFF, End::PowerOff),
+        (KERNEL_PANIC, End::Panic),
+    ]
+    .iter()
+    .filter_map(|(n, e)| rfind(serial, n.as_bytes()).map(|at| (at, *e)))
+    .max_by_key(|(at, _)| *at)
+    .map(|(_, e)| e)
+    .unwrap_or(End::Exited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_escapes() {
+        let raw = b"\x1b[0;32m  OK  \x1b[0m] Reached\r\n\x1b]0;title\x07x\x1b(By";
+        assert_eq!(strip_escapes(raw), "  OK  ] Reached\nxy");
+    }
+
+    #[test]
+    fn end_is_the_last_word() {
+        assert_eq!(end_of(b"reboot: Power down\n"), End::PowerOff);
+        assert_eq!(
+            end_of(b"Kernel panic - not syncing\nreboot: Restarting system\n"),
+            End::Reboot
+        );
+        assert_eq!(end_of(b"nothing"), End::Exited);
+    }
+
+    #[test]
+    fn sections() {
+        let boot = Boot {
+            label: "x".into(),
+            serial: Vec::new(),
+            report: "VMTEST-BEGIN a\r\none\ntwo\nVMTEST-END a rc=3\nVMTEST-BEGIN b\nVMTEST-END b rc=0\n"
+                .into(),
+            end: End::PowerOff,
+            secs: 1.0,
+            log: PathBuf::new(),
+        };
+        assert_eq!(boot.section("a"), Some(("one\ntwo\n".to_string(), 3)));
+        assert_eq!(boot.section("b"), Some((String::new(), 0)));
+        assert_eq!(boot.section("c"), None);
+    }
+
+    #[test]
+    fn cmdline() {
+        let c = BootSpec::run("update:vmtest-hello").cmdline();
+        assert!(c.contains("plymouth.enable=0") && c.ends_with("vmtest.run=update:vmtest-hello"));
+        assert!(BootSpec::plain().splash().cmdline().contains(" splash"));
+    }
+}
