@@ -230,3 +230,54 @@ fn log_levels() {
     let o = run_ours(root3.path(), &[&out3], &[("SYSTEMD_LOG_LEVEL", "loud")]);
     assert_eq!(stderr(&o), "");
 }
+
+#[test]
+fn logs_to_the_kernel_log_with_a_priority() {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::process::Command;
+
+    // Reading /dev/kmsg needs root, as does the rest of the suite.
+    let mut kmsg = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .expect("open /dev/kmsg for reading (run the tests as root)");
+    kmsg.seek(SeekFrom::End(0))
+        .expect("seek to the end of the kernel log");
+
+    let (root, out) = scratch();
+    make_state(root.path(), State::LinkToDir);
+    fs::write(root.path().join("proc/cmdline"), "emergency\n").expect("write");
+    let child = Command::new(OURS)
+        .arg(&out)
+        .env_clear()
+        .env("SYSTEM_UPDATE_GENERATOR_ROOT", root.path())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let status = child.wait_with_output().expect("wait").status;
+    assert!(status.success());
+
+    // One record per read(); EAGAIN once we have read them all.
+    let mut records = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    while let Ok(n) = kmsg.read(&mut buf) {
+        records.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let ours: Vec<_> = records
+        .iter()
+        .filter(|r| r.contains(&format!("system-update-generator[{pid}]: ")))
+        .collect();
+    // "PRIORITY,SEQ,TS,FLAGS;TEXT": LOG_DAEMON|LOG_INFO = 30, |LOG_WARNING = 28.
+    assert!(
+        ours.iter()
+            .any(|r| r.starts_with("30,") && r.contains("booting into system-update.target")),
+        "{ours:?}"
+    );
+    assert!(
+        ours.iter()
+            .any(|r| r.starts_with("28,") && r.contains("runlevel \"emergency\"")),
+        "{ours:?}"
+    );
+}
