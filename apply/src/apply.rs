@@ -1,0 +1,413 @@
+//! `apply`: what system-update-apply.service runs at boot (steps 5-8 of
+//! systemd.offline-updates(7)).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use system_update_tui::{Event, Output, Ui, UiOptions};
+
+use crate::attempts::{self, AttemptsError, State};
+use crate::backend::command::CommandBackend;
+use crate::backend::dpkg::Dpkg;
+use crate::backend::{Backend, Sink};
+use crate::config::{AfterAction, Config, ConfigError, UiChoice};
+use crate::exit;
+use crate::lock::{self, LockError};
+use crate::manifest::{BackendKind, Manifest};
+use crate::paths::{self, Root};
+use crate::power;
+use crate::prepare::lock_path;
+use crate::result::{self, Outcome, PackageChange, ResultError, ResultRecord};
+use crate::snapshot::{NoSnapshot, SnapshotProvider};
+use crate::timefmt;
+use crate::trigger;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Attempts(#[from] AttemptsError),
+    #[error(transparent)]
+    Result(#[from] ResultError),
+}
+
+pub struct ApplyOptions {
+    pub no_reboot: bool,
+    pub ui: Option<UiChoice>,
+    pub output: Output,
+    /// Extra dpkg arguments; only the demo sets them.
+    pub dpkg_extra_args: Vec<String>,
+}
+
+/// Seconds the final screen stays before the after-action.
+const COUNTDOWN_SUCCESS: u64 = 3;
+const COUNTDOWN_FAILURE: u64 = 10;
+
+/// Sends backend events to the UI, the journal and the log file.
+struct Reporter<'a> {
+    ui: &'a Ui,
+    log: Option<File>,
+}
+
+impl Reporter<'_> {
+    fn log_line(&mut self, line: &str) {
+        if let Some(f) = self.log.as_mut() {
+            if let Err(e) = writeln!(f, "{line}") {
+                tracing::warn!("log file: {e}; no longer writing it");
+                self.log = None;
+            }
+        }
+    }
+}
+
+impl Sink for Reporter<'_> {
+    fn event(&mut self, event: Event) {
+        match &event {
+            Event::Step { index, total, name } => tracing::info!("[{index}/{total}] {name}"),
+            Event::Message { text } => tracing::info!("{text}"),
+            _ => {}
+        }
+        self.ui.send(event);
+    }
+
+    fn output(&mut self, line: &str) {
+        tracing::info!(target: "backend", "{line}");
+        self.log_line(line);
+        self.ui.send(Event::Log {
+            line: line.to_string(),
+        });
+    }
+}
+
+/// `apply` with a configuration that could not be read: the update cannot
+/// be carried out, and a trigger left in place would bring every boot back
+/// here. Removes links to the default update directory and records why.
+pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
+    tracing::error!("{err}");
+    let ud = Path::new(paths::DEFAULT_UPDATE_DIR);
+    match trigger::remove_ours(root, ud) {
+        Ok(removed) if !removed.is_empty() => {
+            let now = timefmt::now_rfc3339();
+            let rec = ResultRecord {
+                id: None,
+                title: None,
+                backend: None,
+                outcome: Outcome::Failure,
+                stop_requested: false,
+                packages: Vec::new(),
+                started: now.clone(),
+                finished: Some(now),
+                attempts: 0,
+                error: Some(err.to_string()),
+                log: None,
+            };
+            if let Err(e) = result::store(root, &rec) {
+                tracing::error!("{e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!("cannot remove the trigger: {e}"),
+    }
+    exit::USAGE
+}
+
+struct Run<'a> {
+    root: &'a Root,
+    record: ResultRecord,
+}
+
+impl Run<'_> {
+    fn store(&self) {
+        if let Err(e) = result::store(self.root, &self.record) {
+            tracing::error!("{e}");
+        }
+    }
+
+    fn end(&mut self, outcome: Outcome, error: Option<String>, packages: Vec<PackageChange>) {
+        self.record.outcome = outcome;
+        self.record.error = error;
+        self.record.packages = packages;
+        self.record.finished = Some(timefmt::now_rfc3339());
+        match &self.record.error {
+            Some(e) => tracing::error!("update {}: {e}", outcome.as_str()),
+            None => tracing::info!("update {}", outcome.as_str()),
+        }
+        self.store();
+    }
+}
+
+fn open_log(root: &Root, id: &str) -> (Option<File>, Option<PathBuf>) {
+    let inside = Path::new(paths::LOG_DIR).join(format!("{id}.log"));
+    let host = root.host(&inside);
+    let opened = host
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| OpenOptions::new().create(true).append(true).open(&host));
+    match opened {
+        Ok(f) => (Some(f), Some(inside)),
+        Err(e) => {
+            tracing::warn!(
+                "{}: {e}; the backend's output goes to the journal only",
+                host.display()
+            );
+            (None, None)
+        }
+    }
+}
+
+pub fn run(
+    root: &Root,
+    config: &Config,
+    opts: &ApplyOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<i32, ApplyError> {
+    let ud = &config.update_dir;
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ApplyError::Io { path, source }
+    };
+    let links = trigger::inspect(root, ud).map_err(io_err(root.dir()))?;
+    if trigger::ours(&links).is_none() {
+        tracing::info!(
+            "no update of ours to apply: {}",
+            trigger::why_not_ours(&links, ud)
+        );
+        return Ok(exit::OK);
+    }
+    let _lock = match lock::try_lock(&lock_path(root)) {
+        Ok(l) => l,
+        Err(LockError::Busy(p)) => {
+            tracing::info!(
+                "{}: another instance is applying the update; nothing to do",
+                p.display()
+            );
+            return Ok(exit::OK);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The instance that held the lock may have finished meanwhile.
+    let links = trigger::inspect(root, ud).map_err(io_err(root.dir()))?;
+    if trigger::ours(&links).is_none() {
+        tracing::info!(
+            "the update was applied meanwhile: {}",
+            trigger::why_not_ours(&links, ud)
+        );
+        return Ok(exit::OK);
+    }
+
+    let udh = root.host(ud);
+    let manifest = Manifest::load(&udh);
+    let (id, title, after) = match &manifest {
+        Ok(m) => (Some(m.id.clone()), m.title.clone(), m.after_action),
+        Err(_) => (None, "Offline update".to_string(), config.after_action),
+    };
+    let mut state = attempts::load(&udh)?;
+    let (log_file, log_path) = open_log(root, id.as_deref().unwrap_or("unknown"));
+    let mut run = Run {
+        root,
+        record: ResultRecord {
+            id: id.clone(),
+            title: Some(title.clone()),
+            backend: manifest.as_ref().ok().map(|m| m.backend.to_string()),
+            outcome: Outcome::Interrupted,
+            stop_requested: false,
+            packages: Vec::new(),
+            started: timefmt::now_rfc3339(),
+            finished: None,
+            attempts: state.attempts,
+            error: None,
+            log: log_path.clone(),
+        },
+    };
+
+    let ui = Ui::start(UiOptions {
+        mode: opts.ui.unwrap_or(config.ui).mode(),
+        output: opts.output.clone(),
+    });
+    ui.send(Event::Started { title });
+    let mut sink = Reporter {
+        ui: &ui,
+        log: log_file,
+    };
+    sink.log_line(&format!(
+        "== {} attempt {} at {}",
+        id.as_deref().unwrap_or("unknown update"),
+        state.attempts + 1,
+        run.record.started
+    ));
+
+    if state.attempts >= config.attempt_limit {
+        let msg = format!(
+            "the update was interrupted {} time(s), the limit (attempt-limit = {}); not trying again. Check the system (dpkg --audit) and run dpkg --configure -a if needed",
+            state.attempts, config.attempt_limit
+        );
+        run.end(Outcome::Interrupted, Some(msg), Vec::new());
+    } else {
+        // Counted and on disk before anything is touched.
+        state.attempts += 1;
+        attempts::store(&udh, &state)?;
+        run.record.attempts = state.attempts;
+        run.record.error = Some(format!(
+            "attempt {} did not finish (power cut, crash or kill)",
+            state.attempts
+        ));
+        run.store();
+        let (outcome, error, packages) = match manifest {
+            Ok(m) => transaction(root, &udh, &m, &mut state, opts, &mut sink),
+            Err(e) => (Outcome::VerificationFailed, Some(e.to_string()), Vec::new()),
+        };
+        run.record.stop_requested = stop.load(Ordering::SeqCst);
+        run.end(outcome, error, packages);
+    }
+    let outcome = run.record.outcome;
+
+    // The attempt is over: the next boot must be a normal one.
+    if let Err(e) = trigger::remove_ours(root, ud) {
+        tracing::error!("cannot remove the trigger: {e}");
+    }
+
+    ui.send(Event::Finished {
+        outcome: if outcome == Outcome::Success {
+            system_update_tui::Outcome::Success
+        } else {
+            system_update_tui::Outcome::Failure
+        },
+        detail: run.record.error.clone(),
+        log_path: log_path.map(|p| root.host(&p)),
+    });
+
+    let action = if opts.no_reboot || stop.load(Ordering::SeqCst) {
+        AfterAction::None
+    } else if !root.is_live() {
+        tracing::info!(
+            "--root {}: not rebooting the running system",
+            root.dir().display()
+        );
+        AfterAction::None
+    } else {
+        after
+    };
+    if action != AfterAction::None {
+        let secs = if outcome == Outcome::Success {
+            COUNTDOWN_SUCCESS
+        } else {
+            COUNTDOWN_FAILURE
+        };
+        for left in (1..=secs).rev() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            ui.send(Event::Countdown {
+                action: action.ui(),
+                remaining: Duration::from_secs(left),
+            });
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    ui.finish();
+
+    let code = exit::for_outcome(outcome);
+    let power_action = match action {
+        AfterAction::Reboot => power::Action::Reboot,
+        AfterAction::Poweroff => power::Action::PowerOff,
+        AfterAction::None => return Ok(code),
+    };
+    match power::request(power_action) {
+        Ok(method) => {
+            tracing::info!("{power_action:?} queued ({method:?})");
+            // Queued: a non-zero exit would make FailureAction= race it.
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            Ok(code)
+        }
+    }
+}
+
+/// Steps 4-7 once the attempt is counted: recovery, stale check,
+/// verification, snapshot, the backend.
+fn transaction(
+    root: &Root,
+    udh: &Path,
+    m: &Manifest,
+    state: &mut State,
+    opts: &ApplyOptions,
+    sink: &mut Reporter<'_>,
+) -> (Outcome, Option<String>, Vec<PackageChange>) {
+    let mut backend: Box<dyn Backend> = match m.backend {
+        BackendKind::Dpkg => {
+            match Dpkg::new(root.clone(), udh, &m.files, opts.dpkg_extra_args.clone()) {
+                Ok(b) => Box::new(b),
+                Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+            }
+        }
+        BackendKind::Command => Box::new(CommandBackend::new(
+            root.clone(),
+            udh,
+            m.command.clone().unwrap_or_default(),
+            m.id.clone(),
+            state.attempts,
+        )),
+    };
+
+    if state.attempts > 1 && state.transaction_started {
+        if let Err(e) = backend.recover(sink) {
+            // The install below may still repair it; the log has the detail.
+            tracing::warn!("recovery: {e}");
+        }
+    } else if let Some(expected) = &m.db_fingerprint {
+        // Our own earlier attempt changes the database: compare only while
+        // no transaction of ours has run.
+        match backend.fingerprint() {
+            Ok(Some(now)) if &now == expected => {}
+            Ok(_) => {
+                return (
+                    Outcome::Stale,
+                    Some(format!(
+                        "{}; nothing was installed. Prepare the update again (system-update prepare --force)",
+                        trigger::stale_message(root)
+                    )),
+                    Vec::new(),
+                )
+            }
+            Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+        }
+    }
+
+    sink.event(Event::Message {
+        text: "Verifying the update".into(),
+    });
+    if let Err(e) = m.verify_payload(udh) {
+        return (Outcome::VerificationFailed, Some(e.to_string()), Vec::new());
+    }
+
+    match NoSnapshot.snapshot(root, &m.id) {
+        Ok(Some(name)) => tracing::info!("snapshot {name} taken"),
+        Ok(None) => {}
+        Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+    }
+
+    if !state.transaction_started {
+        state.transaction_started = true;
+        if let Err(e) = attempts::store(udh, state) {
+            return (Outcome::Failure, Some(e.to_string()), Vec::new());
+        }
+    }
+    let result = backend.install(sink);
+    let packages = backend.changes();
+    match result {
+        Ok(()) => {
+            sink.event(Event::Progress { percent: 100.0 });
+            (Outcome::Success, None, packages)
+        }
+        Err(e) => (Outcome::Failure, Some(e.to_string()), packages),
+    }
+}

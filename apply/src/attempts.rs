@@ -1,0 +1,73 @@
+//! The attempt counter in the update directory: counted and fsynced before
+//! anything is touched, so a crash or power cut can never loop.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::paths;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub attempts: u32,
+    /// The backend was started at least once: the package database may
+    /// have been changed by us, so it no longer matches the prepare-time
+    /// fingerprint.
+    #[serde(default)]
+    pub transaction_started: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptsError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn path(update_dir_host: &Path) -> PathBuf {
+    update_dir_host.join(paths::STATE_NAME)
+}
+
+/// Reads the state; missing means no attempt yet. A corrupt file (the
+/// atomic write makes it unlikely) counts as one attempt with the
+/// transaction started: the worst case short of the limit, so recovery runs.
+pub fn load(update_dir_host: &Path) -> Result<State, AttemptsError> {
+    let p = path(update_dir_host);
+    match std::fs::read(&p) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or(State {
+            attempts: 1,
+            transaction_started: true,
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
+        Err(source) => Err(AttemptsError::Io { path: p, source }),
+    }
+}
+
+pub fn store(update_dir_host: &Path, state: &State) -> Result<(), AttemptsError> {
+    let p = path(update_dir_host);
+    let data = serde_json::to_vec(state).unwrap_or_default();
+    atomic::write(&p, &data, 0o644).map_err(|source| AttemptsError::Io { path: p, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_survives_garbage() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(load(d.path()).unwrap().attempts, 0);
+        store(
+            d.path(),
+            &State {
+                attempts: 2,
+                transaction_started: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(load(d.path()).unwrap().attempts, 2);
+        std::fs::write(d.path().join(paths::STATE_NAME), b"xx").unwrap();
+        assert_eq!(load(d.path()).unwrap().attempts, 1);
+    }
+}

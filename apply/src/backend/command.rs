@@ -1,0 +1,145 @@
+//! The command backend: runs the program named in the manifest, which
+//! reports progress on descriptor 3 (`progress N`, `message TEXT`,
+//! `step I N NAME`); its exit status decides the outcome.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use system_update_tui::Event;
+
+use super::process::{self, Line, PROGRESS_FD};
+use super::{Backend, BackendError, Sink};
+use crate::paths::Root;
+use crate::result::PackageChange;
+
+pub struct CommandBackend {
+    root: Root,
+    update_dir_host: PathBuf,
+    argv: Vec<String>,
+    id: String,
+    attempt: u32,
+}
+
+impl CommandBackend {
+    pub fn new(
+        root: Root,
+        update_dir_host: &Path,
+        argv: Vec<String>,
+        id: String,
+        attempt: u32,
+    ) -> CommandBackend {
+        CommandBackend {
+            root,
+            update_dir_host: update_dir_host.to_path_buf(),
+            argv,
+            id,
+            attempt,
+        }
+    }
+}
+
+/// One protocol line to an event; anything else is ignored.
+pub fn parse_line(line: &str) -> Option<Event> {
+    let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+    match word {
+        "progress" => rest.trim().parse::<f32>().ok().map(|p| Event::Progress {
+            percent: p.clamp(0.0, 100.0),
+        }),
+        "message" => Some(Event::Message {
+            text: rest.to_string(),
+        }),
+        "step" => {
+            let mut it = rest.splitn(3, ' ');
+            let index = it.next()?.parse().ok()?;
+            let total = it.next()?.parse().ok()?;
+            let name = it.next().unwrap_or("").to_string();
+            Some(Event::Step { index, total, name })
+        }
+        _ => None,
+    }
+}
+
+impl Backend for CommandBackend {
+    fn fingerprint(&self) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
+
+    /// The program learns the attempt number from SYSTEM_UPDATE_ATTEMPT and
+    /// recovers itself.
+    fn recover(&mut self, _sink: &mut dyn Sink) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let prog = &self.argv[0];
+        let program = if prog.starts_with('/') {
+            PathBuf::from(prog)
+        } else {
+            self.update_dir_host.join(prog)
+        };
+        let mut c = Command::new(&program);
+        c.args(&self.argv[1..])
+            .current_dir(&self.update_dir_host)
+            .env("SYSTEM_UPDATE_PROGRESS_FD", PROGRESS_FD.to_string())
+            .env("SYSTEM_UPDATE_ROOT", self.root.dir())
+            .env("SYSTEM_UPDATE_DIR", &self.update_dir_host)
+            .env("SYSTEM_UPDATE_ID", &self.id)
+            .env("SYSTEM_UPDATE_ATTEMPT", self.attempt.to_string());
+        let status = process::run(c, &mut |line| match line {
+            Line::Output(l) => sink.output(&l),
+            Line::Progress(l) => match parse_line(&l) {
+                Some(e) => sink.event(e),
+                None => tracing::debug!("ignoring progress line {l:?}"),
+            },
+        })
+        .map_err(|source| BackendError::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(BackendError::Failed(match status.code() {
+                Some(c) => format!("{} exited with status {c}", program.display()),
+                None => format!("{} was killed by a signal", program.display()),
+            }))
+        }
+    }
+
+    fn changes(&self) -> Vec<PackageChange> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol() {
+        assert_eq!(
+            parse_line("progress 42"),
+            Some(Event::Progress { percent: 42.0 })
+        );
+        assert_eq!(
+            parse_line("progress 420"),
+            Some(Event::Progress { percent: 100.0 })
+        );
+        assert_eq!(
+            parse_line("message Copying files"),
+            Some(Event::Message {
+                text: "Copying files".into()
+            })
+        );
+        assert_eq!(
+            parse_line("step 2 5 Installing kernel"),
+            Some(Event::Step {
+                index: 2,
+                total: 5,
+                name: "Installing kernel".into()
+            })
+        );
+        assert_eq!(parse_line("progress x"), None);
+        assert_eq!(parse_line("hello"), None);
+    }
+}

@@ -1,0 +1,333 @@
+//! The dpkg backend: `dpkg --install` with `--status-fd` progress.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use system_update_tui::Event;
+
+use super::process::{self, Line, PROGRESS_FD};
+use super::{Backend, BackendError, Sink};
+use crate::manifest::{self, PayloadFile};
+use crate::paths::{self, Root};
+use crate::result::PackageChange;
+
+/// Maintainer scripts expect the sbin directories whoever runs us.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub struct Dpkg {
+    root: Root,
+    debs: Vec<PathBuf>,
+    /// Package names from the manifest, in payload order.
+    names: Vec<String>,
+    extra_args: Vec<String>,
+    before: HashMap<String, String>,
+    seen: Vec<String>,
+}
+
+/// Installed package versions, from the status file.
+pub fn installed_versions(root: &Root) -> Result<HashMap<String, String>, BackendError> {
+    let path = root.host(Path::new(paths::DPKG_STATUS));
+    let text = std::fs::read_to_string(&path).map_err(|source| BackendError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(parse_status(&text))
+}
+
+/// Package -> version for every stanza whose state is not "not-installed"
+/// or "config-files".
+pub fn parse_status(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for stanza in text.split("\n\n") {
+        let (mut name, mut version, mut status) = (None, None, None);
+        for line in stanza.lines() {
+            if let Some(v) = line.strip_prefix("Package: ") {
+                name = Some(v.trim());
+            } else if let Some(v) = line.strip_prefix("Version: ") {
+                version = Some(v.trim());
+            } else if let Some(v) = line.strip_prefix("Status: ") {
+                status = Some(v.trim());
+            }
+        }
+        if let (Some(n), Some(v), Some(s)) = (name, version, status) {
+            let state = s.rsplit(' ').next().unwrap_or("");
+            if state != "not-installed" && state != "config-files" {
+                out.insert(n.to_string(), v.to_string());
+            }
+        }
+    }
+    out
+}
+
+pub fn fingerprint(root: &Root) -> Result<String, BackendError> {
+    let path = root.host(Path::new(paths::DPKG_STATUS));
+    manifest::sha256_file(&path)
+        .map(|h| format!("sha256:{h}"))
+        .map_err(|source| BackendError::Read { path, source })
+}
+
+/// Package and version of a .deb, for the manifest.
+pub fn deb_fields(deb: &Path) -> Result<(String, String), BackendError> {
+    let out = Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(deb)
+        .args(["Package", "Version"])
+        .output()
+        .map_err(|source| BackendError::Spawn {
+            program: "dpkg-deb".into(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    match (out.status.success(), field("Package:"), field("Version:")) {
+        (true, Some(p), Some(v)) => Ok((p, v)),
+        _ => Err(BackendError::Failed(format!(
+            "{}: not a valid .deb package ({})",
+            deb.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
+    }
+}
+
+/// "foo:amd64" -> "foo".
+fn bare(pkg: &str) -> &str {
+    pkg.split(':').next().unwrap_or(pkg).trim()
+}
+
+impl Dpkg {
+    pub fn new(
+        root: Root,
+        update_dir_host: &Path,
+        files: &[PayloadFile],
+        extra_args: Vec<String>,
+    ) -> Result<Dpkg, BackendError> {
+        let before = installed_versions(&root)?;
+        Ok(Dpkg {
+            debs: files
+                .iter()
+                .map(|f| update_dir_host.join(&f.name))
+                .collect(),
+            names: files.iter().filter_map(|f| f.package.clone()).collect(),
+            root,
+            extra_args,
+            before,
+            seen: Vec::new(),
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new("dpkg");
+        if !self.root.is_live() {
+            let mut r = OsString::from("--root=");
+            r.push(self.root.dir());
+            c.arg(r);
+            // dpkg logs to the host's /var/log/dpkg.log even with --root.
+            let log = self.root.host(Path::new("/var/log/dpkg.log"));
+            if let Some(dir) = log.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let mut l = OsString::from("--log=");
+            l.push(log);
+            c.arg(l);
+        }
+        c.arg(format!("--status-fd={PROGRESS_FD}"))
+            // Nobody can answer a conffile prompt at boot: keep the admin's
+            // changes, take new defaults where there are none.
+            .args(["--force-confdef", "--force-confold"])
+            .args(&self.extra_args)
+            .env("PATH", PATH)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    }
+
+    fn run(&mut self, cmd: Command, sink: &mut dyn Sink, total: u32) -> Result<(), BackendError> {
+        let mut progress = Progress::new(total);
+        let status = process::run(cmd, &mut |line| match line {
+            Line::Output(l) => sink.output(&l),
+            Line::Progress(l) => {
+                for e in progress.feed(&l) {
+                    sink.event(e);
+                }
+            }
+        })
+        .map_err(|source| BackendError::Spawn {
+            program: "dpkg".into(),
+            source,
+        })?;
+        for p in progress.packages.drain(..) {
+            if !self.seen.contains(&p) {
+                self.seen.push(p);
+            }
+        }
+        if status.success() {
+            return Ok(());
+        }
+        let mut msg = progress.errors.join("; ");
+        if msg.is_empty() {
+            msg = match status.code() {
+                Some(c) => format!("dpkg exited with status {c}"),
+                None => "dpkg was killed by a signal".into(),
+            };
+        }
+        Err(BackendError::Failed(msg))
+    }
+}
+
+impl Backend for Dpkg {
+    fn fingerprint(&self) -> Result<Option<String>, BackendError> {
+        fingerprint(&self.root).map(Some)
+    }
+
+    fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        sink.event(Event::Message {
+            text: "Recovering the interrupted update (dpkg --configure -a)".into(),
+        });
+        let mut c = self.command();
+        c.args(["--configure", "-a"]);
+        self.run(c, sink, 0)
+    }
+
+    fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let mut c = self.command();
+        c.arg("--install").args(&self.debs);
+        let total = u32::try_from(self.debs.len()).unwrap_or(u32::MAX);
+        self.run(c, sink, total)
+    }
+
+    fn changes(&self) -> Vec<PackageChange> {
+        let after = installed_versions(&self.root).unwrap_or_default();
+        let mut names: Vec<&String> = self.names.iter().collect();
+        for s in &self.seen {
+            if !names.contains(&s) {
+                names.push(s);
+            }
+        }
+        names
+            .into_iter()
+            .map(|n| PackageChange {
+                name: n.clone(),
+                before: self.before.get(n).cloned(),
+                after: after.get(n).cloned(),
+            })
+            .collect()
+    }
+}
+
+/// Turns `--status-fd` lines into progress events. Each package counts two
+/// units: unpacked, then configured.
+struct Progress {
+    total: u32,
+    step: u32,
+    units: BTreeMap<String, u32>,
+    packages: Vec<String>,
+    errors: Vec<String>,
+    last_percent: f32,
+}
+
+impl Progress {
+    fn new(total: u32) -> Progress {
+        Progress {
+            total,
+            step: 0,
+            units: BTreeMap::new(),
+            packages: Vec::new(),
+            errors: Vec::new(),
+            last_percent: -1.0,
+        }
+    }
+
+    fn feed(&mut self, line: &str) -> Vec<Event> {
+        let mut ev = Vec::new();
+        if let Some(rest) = line.strip_prefix("processing: ") {
+            let mut it = rest.splitn(2, ": ");
+            let (action, pkg) = (it.next().unwrap_or(""), bare(it.next().unwrap_or("")));
+            let verb = match action {
+                "install" | "upgrade" => "Unpacking",
+                "configure" => "Configuring",
+                "remove" | "purge" => "Removing",
+                "trigproc" => "Processing triggers for",
+                _ => "Processing",
+            };
+            let name = format!("{verb} {pkg}");
+            if action != "trigproc" && !self.packages.iter().any(|p| p == pkg) {
+                self.packages.push(pkg.to_string());
+            }
+            if self.total > 0 && matches!(action, "install" | "upgrade" | "configure") {
+                self.step = (self.step + 1).min(2 * self.total);
+                ev.push(Event::Step {
+                    index: self.step,
+                    total: 2 * self.total,
+                    name,
+                });
+            } else {
+                ev.push(Event::Message { text: name });
+            }
+        } else if let Some(rest) = line.strip_prefix("status: ") {
+            // "status: pkg: state" or "status: pkg : error : message".
+            if let Some((pkg, msg)) = rest.split_once(" : error : ") {
+                self.errors.push(format!("{}: {}", bare(pkg), msg.trim()));
+            } else if let Some((pkg, state)) = rest.rsplit_once(':') {
+                let unit = match state.trim() {
+                    "unpacked" => 1,
+                    "installed" => 2,
+                    _ => 0,
+                };
+                let u = self.units.entry(bare(pkg).to_string()).or_insert(0);
+                *u = (*u).max(unit);
+                if self.total > 0 {
+                    let done: u32 = self.units.values().sum();
+                    let pct = (done as f32 * 100.0 / (2 * self.total) as f32).min(100.0);
+                    if pct > self.last_percent {
+                        self.last_percent = pct;
+                        ev.push(Event::Progress { percent: pct });
+                    }
+                }
+            }
+        }
+        ev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_file_versions() {
+        let s = "Package: a\nStatus: install ok installed\nVersion: 1.0\n\nPackage: b\nStatus: deinstall ok config-files\nVersion: 2\n\nPackage: c\nVersion: 3\nStatus: install ok half-configured\n";
+        let v = parse_status(s);
+        assert_eq!(v.get("a").map(String::as_str), Some("1.0"));
+        assert_eq!(v.get("b"), None);
+        assert_eq!(v.get("c").map(String::as_str), Some("3"));
+    }
+
+    #[test]
+    fn progress_from_status_fd() {
+        let mut p = Progress::new(1);
+        let mut all = Vec::new();
+        for l in [
+            "processing: install: foo",
+            "status: foo: half-installed",
+            "status: foo:amd64: unpacked",
+            "processing: configure: foo:amd64",
+            "status: foo: half-configured",
+            "status: foo:amd64 : error : installed foo package post-installation script subprocess returned error exit status 1",
+        ] {
+            all.extend(p.feed(l));
+        }
+        assert!(all.contains(&Event::Progress { percent: 50.0 }));
+        assert!(all.contains(&Event::Step {
+            index: 2,
+            total: 2,
+            name: "Configuring foo".into()
+        }));
+        assert_eq!(p.packages, vec!["foo".to_string()]);
+        assert_eq!(p.errors.len(), 1);
+        assert!(p.errors[0].starts_with("foo: installed foo package post-installation"));
+    }
+}

@@ -1,0 +1,48 @@
+//! Package backends: they install the payload and translate their
+//! program's machine-readable output into progress events.
+
+pub mod command;
+pub mod dpkg;
+pub mod process;
+
+use std::path::PathBuf;
+
+use system_update_tui::Event;
+
+use crate::result::PackageChange;
+
+/// Where a backend's events and output lines go (UI, journal, log file).
+pub trait Sink {
+    fn event(&mut self, event: Event);
+    /// One line of the program's output, kept in full in the log.
+    fn output(&mut self, line: &str);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The program ran and reported failure; the text is its own message.
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub trait Backend {
+    /// A fingerprint of the package database, to tell whether it changed
+    /// since the update was prepared; `None` when the backend has none.
+    fn fingerprint(&self) -> Result<Option<String>, BackendError>;
+    /// Brings an interrupted transaction to a consistent state.
+    fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError>;
+    /// Installs the payload.
+    fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError>;
+    /// Packages touched, with versions before and after.
+    fn changes(&self) -> Vec<PackageChange>;
+}

@@ -1,0 +1,26 @@
+//! Exit statuses, documented in system-update(8).
+
+/// Success, or nothing to do (not our update, another instance acting).
+pub const OK: i32 = 0;
+/// The update failed (the backend reported an error), or an operation failed.
+pub const FAILURE: i32 = 1;
+/// Usage or configuration error (clap uses 2 for usage errors too).
+pub const USAGE: i32 = 2;
+/// The manifest or the payload did not verify; nothing was installed.
+pub const VERIFICATION: i32 = 3;
+/// The package database changed since prepare; nothing was installed.
+pub const STALE: i32 = 4;
+/// The attempt limit was reached after interrupted attempts.
+pub const INTERRUPTED: i32 = 5;
+
+use crate::result::Outcome;
+
+pub fn for_outcome(o: Outcome) -> i32 {
+    match o {
+        Outcome::Success => OK,
+        Outcome::Failure => FAILURE,
+        Outcome::VerificationFailed => VERIFICATION,
+        Outcome::Stale => STALE,
+        Outcome::Interrupted => INTERRUPTED,
+    }
+}

@@ -1,0 +1,40 @@
+//! Log through tracing: to the journal when journald runs, else stderr.
+
+use std::path::Path;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// `quiet_stderr`: a full-screen UI owns the terminal, so without journald
+/// only errors may reach stderr, and only once the UI is gone (they are
+/// also in the log file).
+pub fn init(quiet_stderr: bool) {
+    let filter =
+        EnvFilter::try_from_env("SYSTEM_UPDATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The real root's journal: --root names the tree to update, not where
+    // this process runs.
+    if Path::new(JOURNAL_SOCKET).exists() {
+        if let Ok(layer) = tracing_journald::layer() {
+            let layer = layer.with_syslog_identifier("system-update".into());
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .try_init();
+            return;
+        }
+    }
+    let filter = if quiet_stderr {
+        EnvFilter::new("off")
+    } else {
+        filter
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,259 @@
+//! The manifest: what is prepared in the update directory, and its
+//! verification before anything is changed.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::AfterAction;
+use crate::paths;
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Dpkg,
+    Command,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Dpkg => "dpkg",
+            BackendKind::Command => "command",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PayloadFile {
+    /// A plain file name inside the update directory.
+    pub name: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    pub schema: u32,
+    pub id: String,
+    pub title: String,
+    pub backend: BackendKind,
+    pub after_action: AfterAction,
+    pub created: String,
+    /// Fingerprint of the package database when the update was prepared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_fingerprint: Option<String>,
+    /// For the command backend: argv; a first element without a slash names
+    /// a payload file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub files: Vec<PayloadFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{0}: no manifest; prepare the update again (system-update prepare)")]
+    Missing(PathBuf),
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}: invalid manifest: {message}; prepare the update again")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: manifest schema {found} is not supported (this version reads schema {SCHEMA}); prepare the update again with this version")]
+    UnknownSchema { path: PathBuf, found: String },
+    #[error(
+        "{path}: payload name {name:?} is outside the update directory; prepare the update again"
+    )]
+    OutsideDir { path: PathBuf, name: String },
+    #[error("{path}: cannot read payload file: {source}; prepare the update again")]
+    PayloadRead { path: PathBuf, source: io::Error },
+    #[error("{path}: checksum mismatch (expected sha256 {expected}, found {found}); the payload is corrupted, prepare the update again")]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+}
+
+impl Manifest {
+    pub fn path(update_dir_host: &Path) -> PathBuf {
+        update_dir_host.join(paths::MANIFEST_NAME)
+    }
+
+    /// Reads and checks the manifest's structure (not the payload).
+    pub fn load(update_dir_host: &Path) -> Result<Manifest, ManifestError> {
+        let path = Self::path(update_dir_host);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ManifestError::Missing(path))
+            }
+            Err(source) => return Err(ManifestError::Read { path, source }),
+        };
+        Self::parse(&text, &path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let invalid = |message: String| ManifestError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        // The schema decides how to read the rest, so look at it first.
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| invalid(e.message().trim().into()))?;
+        match table.get("schema") {
+            Some(toml::Value::Integer(n)) if *n == i64::from(SCHEMA) => {}
+            Some(v) => {
+                return Err(ManifestError::UnknownSchema {
+                    path: path.to_path_buf(),
+                    found: v.to_string(),
+                })
+            }
+            None => return Err(invalid("no schema key".into())),
+        }
+        let m: Manifest = toml::from_str(text).map_err(|e| invalid(e.message().trim().into()))?;
+        for f in &m.files {
+            if !paths::is_plain_name(&f.name) {
+                return Err(ManifestError::OutsideDir {
+                    path: path.to_path_buf(),
+                    name: f.name.clone(),
+                });
+            }
+        }
+        match (m.backend, &m.command) {
+            (BackendKind::Command, None) => {
+                return Err(invalid("backend \"command\" needs a command".into()))
+            }
+            (BackendKind::Command, Some(argv)) if argv.is_empty() => {
+                return Err(invalid("command is empty".into()))
+            }
+            (BackendKind::Dpkg, _) if m.files.is_empty() => {
+                return Err(invalid("backend \"dpkg\" needs payload files".into()))
+            }
+            _ => {}
+        }
+        if let Some(argv) = &m.command {
+            let prog = &argv[0];
+            if !prog.starts_with('/') && !m.files.iter().any(|f| &f.name == prog) {
+                return Err(ManifestError::OutsideDir {
+                    path: path.to_path_buf(),
+                    name: prog.clone(),
+                });
+            }
+        }
+        Ok(m)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serializing plain strings, integers and arrays cannot fail.
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks every payload file against its recorded checksum.
+    pub fn verify_payload(&self, update_dir_host: &Path) -> Result<(), ManifestError> {
+        for f in &self.files {
+            let path = update_dir_host.join(&f.name);
+            let found = sha256_file(&path).map_err(|source| ManifestError::PayloadRead {
+                path: path.clone(),
+                source,
+            })?;
+            if !found.eq_ignore_ascii_case(&f.sha256) {
+                return Err(ManifestError::Checksum {
+                    path,
+                    expected: f.sha256.clone(),
+                    found,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            schema: SCHEMA,
+            id: "x".into(),
+            title: "t".into(),
+            backend: BackendKind::Dpkg,
+            after_action: AfterAction::Reboot,
+            created: "2025-01-01T00:00:00Z".into(),
+            db_fingerprint: Some("sha256:00".into()),
+            command: None,
+            files: vec![PayloadFile {
+                name: "a.deb".into(),
+                sha256: "00".into(),
+                package: Some("a".into()),
+                version: Some("1".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = sample();
+        assert_eq!(Manifest::parse(&m.to_toml(), Path::new("m")).unwrap(), m);
+    }
+
+    #[test]
+    fn unknown_schema() {
+        let t = sample().to_toml().replace("schema = 1", "schema = 2");
+        assert!(matches!(
+            Manifest::parse(&t, Path::new("m")),
+            Err(ManifestError::UnknownSchema { .. })
+        ));
+    }
+
+    #[test]
+    fn name_outside_dir() {
+        let t = sample()
+            .to_toml()
+            .replace("\"a.deb\"", "\"../../etc/passwd\"");
+        assert!(matches!(
+            Manifest::parse(&t, Path::new("m")),
+            Err(ManifestError::OutsideDir { .. })
+        ));
+    }
+
+    #[test]
+    fn sha256_known() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Where things live, always relative to the root being updated (`--root`).
+
+use std::path::{Component, Path, PathBuf};
+
+/// Trigger links, in the order systemd's generator checks them.
+pub const TRIGGER_LINKS: [&str; 2] = ["/system-update", "/etc/system-update"];
+pub const CONFIG_FILE: &str = "/etc/system-update.toml";
+pub const DEFAULT_UPDATE_DIR: &str = "/var/lib/system-update";
+pub const RESULTS_DIR: &str = "/var/lib/system-update-results";
+pub const LOG_DIR: &str = "/var/log/system-update";
+pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+
+pub const MANIFEST_NAME: &str = "manifest.toml";
+pub const STATE_NAME: &str = "attempts.json";
+pub const RESULT_NAME: &str = "last.json";
+pub const LOCK_NAME: &str = "lock";
+
+/// The tree being acted on. Paths "inside" it are absolute paths as the
+/// updated system sees them; `host()` maps them to where we can open them.
+#[derive(Debug, Clone)]
+pub struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    pub fn new(dir: impl Into<PathBuf>) -> Root {
+        Root { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when acting on the running system rather than an image.
+    pub fn is_live(&self) -> bool {
+        self.dir == Path::new("/")
+    }
+
+    /// The host path of `inside` (an absolute path within the root).
+    pub fn host(&self, inside: &Path) -> PathBuf {
+        let rel = inside.strip_prefix("/").unwrap_or(inside);
+        self.dir.join(rel)
+    }
+}
+
+/// Lexically normalises an absolute path (`.`, `..`, duplicate slashes),
+/// without touching the file system: link targets belong to the root, not to
+/// the host, so they must never be resolved through the host's `/`.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// True when `name` is a plain file name: no directory part, not `.`/`..`.
+pub fn is_plain_name(name: &str) -> bool {
+    let mut comps = Path::new(name).components();
+    matches!(
+        (comps.next(), comps.next()),
+        (Some(Component::Normal(_)), None)
+    ) && !name.contains('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(normalize(Path::new("/a/./b/../c//d")), Path::new("/a/c/d"));
+        assert_eq!(normalize(Path::new("/../x")), Path::new("/x"));
+    }
+
+    #[test]
+    fn plain_names() {
+        assert!(is_plain_name("a.deb"));
+        assert!(!is_plain_name("../a.deb"));
+        assert!(!is_plain_name("/etc/passwd"));
+        assert!(!is_plain_name("sub/a.deb"));
+        assert!(!is_plain_name(".."));
+        assert!(!is_plain_name(""));
+    }
+
+    #[test]
+    fn host_paths_stay_in_root() {
+        let r = Root::new("/tmp/r");
+        assert_eq!(
+            r.host(Path::new("/system-update")),
+            Path::new("/tmp/r/system-update")
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The result record: what happened to the last update, kept outside the
+//! update directory so it outlives it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::paths::{self, Root};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Interrupted,
+    VerificationFailed,
+    Stale,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Interrupted => "interrupted",
+            Outcome::VerificationFailed => "verification-failed",
+            Outcome::Stale => "stale",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageChange {
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub backend: Option<String>,
+    pub outcome: Outcome,
+    /// A SIGTERM/SIGINT/SIGHUP arrived; the transaction was finished first.
+    pub stop_requested: bool,
+    pub packages: Vec<PackageChange>,
+    pub started: String,
+    pub finished: Option<String>,
+    pub attempts: u32,
+    pub error: Option<String>,
+    /// The backend's full output (path inside the root).
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: unreadable result record: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+pub fn path(root: &Root) -> PathBuf {
+    root.host(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
+}
+
+pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+    let p = path(root);
+    let io_err = |source| ResultError::Io {
+        path: p.clone(),
+        source,
+    };
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
+    data.push(b'\n');
+    atomic::write(&p, &data, 0o644).map_err(io_err)
+}
+
+pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
+    let p = path(root);
+    match std::fs::read(&p) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| ResultError::Parse { path: p, source }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ResultError::Io { path: p, source }),
+    }
+}
+
+/// Several lines for people.
+pub fn describe(r: &ResultRecord) -> String {
+    let mut s = format!(
+        "Last update: {} ({})\n  outcome:  {}{}\n  started:  {}\n  finished: {}\n  attempts: {}\n",
+        r.title.as_deref().unwrap_or("unknown"),
+        r.id.as_deref().unwrap_or("no id"),
+        r.outcome.as_str(),
+        if r.stop_requested {
+            " (a stop was asked for)"
+        } else {
+            ""
+        },
+        r.started,
+        r.finished.as_deref().unwrap_or("-"),
+        r.attempts
+    );
+    if let Some(e) = &r.error {
+        s += &format!("  error:    {e}\n");
+    }
+    if let Some(l) = &r.log {
+        s += &format!("  log:      {}\n", l.display());
+    }
+    for p in &r.packages {
+        s += &format!(
+            "  {} {} -> {}\n",
+            p.name,
+            p.before.as_deref().unwrap_or("(none)"),
+            p.after.as_deref().unwrap_or("(none)")
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_match_serde() {
+        for o in [
+            Outcome::Success,
+            Outcome::Failure,
+            Outcome::Interrupted,
+            Outcome::VerificationFailed,
+            Outcome::Stale,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
+        }
+    }
+}

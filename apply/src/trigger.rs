@@ -1,0 +1,208 @@
+//! The trigger links `/system-update` and `/etc/system-update`: whether they
+//! point at our update directory, creating and removing them.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::atomic;
+use crate::paths::{self, Root};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Missing,
+    /// Points at our update directory, which exists.
+    Ours,
+    /// Points at our update directory, which does not exist.
+    Dangling,
+    /// Points elsewhere (another tool's update), or is not a symlink.
+    Elsewhere(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// Path inside the root, e.g. `/system-update`.
+    pub path: PathBuf,
+    pub state: LinkState,
+}
+
+/// Where the link at `inside` points, as a path inside the root.
+fn target_inside(root: &Root, inside: &Path) -> io::Result<Option<PathBuf>> {
+    let host = root.host(inside);
+    match std::fs::symlink_metadata(&host) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(md) if !md.file_type().is_symlink() => return Ok(Some(inside.to_path_buf())),
+        Ok(_) => {}
+    }
+    let target = std::fs::read_link(&host)?;
+    // Relative targets are relative to the link's directory, inside the root.
+    let abs = if target.is_absolute() {
+        target
+    } else {
+        inside.parent().unwrap_or(Path::new("/")).join(target)
+    };
+    Ok(Some(paths::normalize(&abs)))
+}
+
+pub fn inspect(root: &Root, update_dir: &Path) -> io::Result<Vec<Link>> {
+    paths::TRIGGER_LINKS
+        .iter()
+        .map(|p| {
+            let path = PathBuf::from(p);
+            let state = match target_inside(root, &path)? {
+                None => LinkState::Missing,
+                Some(t) if t == update_dir => {
+                    if root.host(update_dir).is_dir() {
+                        LinkState::Ours
+                    } else {
+                        LinkState::Dangling
+                    }
+                }
+                Some(t) => LinkState::Elsewhere(t),
+            };
+            Ok(Link { path, state })
+        })
+        .collect()
+}
+
+/// The first link that points at our (existing) update directory.
+pub fn ours(links: &[Link]) -> Option<&Link> {
+    links.iter().find(|l| l.state == LinkState::Ours)
+}
+
+/// One line saying why the update is not ours to apply.
+pub fn why_not_ours(links: &[Link], update_dir: &Path) -> String {
+    links
+        .iter()
+        .map(|l| match &l.state {
+            LinkState::Missing => format!("{} does not exist", l.path.display()),
+            LinkState::Ours => format!("{} is ours", l.path.display()),
+            LinkState::Dangling => format!(
+                "{} points at {} which does not exist",
+                l.path.display(),
+                update_dir.display()
+            ),
+            LinkState::Elsewhere(t) => format!(
+                "{} points at {}, not at {}",
+                l.path.display(),
+                t.display(),
+                update_dir.display()
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Creates `/system-update` -> update directory (temporary name, rename).
+pub fn create(root: &Root, update_dir: &Path) -> io::Result<()> {
+    atomic::symlink(update_dir, &root.host(Path::new(paths::TRIGGER_LINKS[0])))
+}
+
+/// Removes every trigger link that points at our update directory
+/// (existing or not); another tool's link is left alone.
+pub fn remove_ours(root: &Root, update_dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for link in inspect(root, update_dir)? {
+        if matches!(link.state, LinkState::Ours | LinkState::Dangling) {
+            atomic::remove(&root.host(&link.path))?;
+            removed.push(link.path);
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path());
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        let ud = Path::new("/var/lib/system-update");
+        let l = inspect(&root, ud).unwrap();
+        assert!(l.iter().all(|l| l.state == LinkState::Missing));
+        create(&root, ud).unwrap();
+        assert_eq!(inspect(&root, ud).unwrap()[0].state, LinkState::Dangling);
+        std::fs::create_dir_all(root.host(ud)).unwrap();
+        assert_eq!(inspect(&root, ud).unwrap()[0].state, LinkState::Ours);
+        std::os::unix::fs::symlink(
+            "../var/lib/system-update",
+            d.path().join("etc/system-update"),
+        )
+        .unwrap();
+        assert_eq!(inspect(&root, ud).unwrap()[1].state, LinkState::Ours);
+        atomic::symlink(
+            Path::new("/var/lib/other"),
+            &root.host(Path::new("/system-update")),
+        )
+        .unwrap();
+        assert!(matches!(
+            inspect(&root, ud).unwrap()[0].state,
+            LinkState::Elsewhere(_)
+        ));
+        assert_eq!(
+            remove_ours(&root, ud).unwrap(),
+            vec![PathBuf::from("/etc/system-update")]
+        );
+        assert!(d.path().join("system-update").symlink_metadata().is_ok());
+    }
+}
+
+/// Why `trigger` refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("{0}; prepare the update again")]
+    Stale(String),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// The message for a package database that changed since prepare.
+pub fn stale_message(root: &Root) -> String {
+    format!(
+        "{} changed since the update was prepared (packages were installed or removed meanwhile)",
+        root.host(Path::new(paths::DPKG_STATUS)).display()
+    )
+}
+
+/// `trigger`: validates the prepared update, records the after-action,
+/// resets the attempt counter and arms the link. Returns the manifest.
+pub fn arm(
+    root: &Root,
+    config: &crate::config::Config,
+    after: Option<crate::config::AfterAction>,
+) -> Result<crate::manifest::Manifest, TriggerError> {
+    use crate::manifest::{BackendKind, Manifest};
+    let _lock = crate::lock::try_lock(&crate::prepare::lock_path(root))?;
+    let udh = root.host(&config.update_dir);
+    let mut m = Manifest::load(&udh)?;
+    m.verify_payload(&udh)?;
+    if m.backend == BackendKind::Dpkg {
+        let now = crate::backend::dpkg::fingerprint(root)?;
+        if m.db_fingerprint.as_deref() != Some(now.as_str()) {
+            return Err(TriggerError::Stale(stale_message(root)));
+        }
+    }
+    let io_err = |path: PathBuf| move |source| TriggerError::Io { path, source };
+    if let Some(a) = after {
+        if a != m.after_action {
+            m.after_action = a;
+            let p = Manifest::path(&udh);
+            atomic::write(&p, m.to_toml().as_bytes(), 0o644).map_err(io_err(p.clone()))?;
+        }
+    }
+    crate::attempts::store(&udh, &crate::attempts::State::default()).map_err(|e| match e {
+        crate::attempts::AttemptsError::Io { path, source } => TriggerError::Io { path, source },
+    })?;
+    create(root, &config.update_dir)
+        .map_err(io_err(root.host(Path::new(paths::TRIGGER_LINKS[0]))))?;
+    Ok(m)
+}
