@@ -5,11 +5,27 @@
 //! never waits on a console, and every renderer failure is logged and only
 //! stops that renderer.
 
+pub mod blank;
+pub mod caps;
+pub mod consoles;
 pub mod event;
+pub mod fullscreen;
+pub mod model;
+pub mod plain;
+pub mod plymouth;
+mod runtime;
+mod term;
 
 pub use event::{AfterAction, Event, Outcome};
+pub use model::Model;
+pub use runtime::Renderer;
+pub use term::restore_terminals;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::Shared;
 
 /// Which renderer(s) to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,24 +60,88 @@ pub struct UiOptions {
     pub output: Output,
 }
 
+/// Knobs for tests and special setups; `Default` is what the apply
+/// service wants.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// The `plymouth` client to run.
+    pub plymouth: PathBuf,
+    /// Timeout of every plymouth call.
+    pub plymouth_timeout: Duration,
+    /// How long `finish` waits for the renderers to draw the end.
+    pub finish_timeout: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            plymouth: PathBuf::from(plymouth::DEFAULT_PROGRAM),
+            plymouth_timeout: plymouth::CALL_TIMEOUT,
+            finish_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Why a renderer stopped. Never reaches the caller of [`Ui`]: it is
+/// logged and only that renderer stops.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot open {0}: {1}")]
+    Open(PathBuf, std::io::Error),
+    #[error("terminal: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("plymouthd does not answer")]
+    NoPlymouth,
+    #[error(transparent)]
+    Plymouth(#[from] plymouth::PlymouthError),
+}
+
 /// Handle on the running UI.
 pub struct Ui {
-    _opts: UiOptions,
+    shared: Arc<Shared>,
+    finished: bool,
 }
 
 impl Ui {
     /// Starts the UI. Never fails: what cannot be shown is logged and skipped.
+    /// Consoles are opened and probed in the renderer threads, so this
+    /// returns at once.
     pub fn start(opts: UiOptions) -> Ui {
-        Ui { _opts: opts }
+        Ui::start_with(opts, Tuning::default())
+    }
+
+    /// As [`Ui::start`], with non-default knobs.
+    pub fn start_with(opts: UiOptions, tuning: Tuning) -> Ui {
+        let shared = Shared::new(opts, tuning);
+        shared.start();
+        Ui {
+            shared,
+            finished: false,
+        }
     }
 
     /// Hands an event to the UI without waiting for any console.
     pub fn send(&self, event: Event) {
-        if self._opts.mode != UiMode::None {
-            eprintln!("{event:?}");
-        }
+        self.shared.send(event);
     }
 
-    /// Shows the last events, restores every terminal and returns.
-    pub fn finish(self) {}
+    /// The model as the UI sees it now (every event applied).
+    pub fn model(&self) -> Model {
+        self.shared.model()
+    }
+
+    /// Shows the last events, restores every terminal and returns, within
+    /// a bounded time (a console stuck in a write is left behind).
+    pub fn finish(mut self) {
+        self.finished = true;
+        self.shared.finish();
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.finish();
+        }
+    }
 }

@@ -1,0 +1,109 @@
+//! The system's active consoles and the TERM each one gets.
+
+use std::path::{Path, PathBuf};
+
+const ACTIVE: &str = "/sys/class/tty/console/active";
+const TTY0_ACTIVE: &str = "/sys/class/tty/tty0/active";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Console {
+    /// Kernel name, e.g. "tty1", "ttyS0".
+    pub name: String,
+    pub path: PathBuf,
+    pub term: String,
+}
+
+/// The active consoles, deduplicated, in the kernel's order. `tty0` (the
+/// foreground VT) is resolved to the VT it names.
+pub fn active_consoles() -> Vec<Console> {
+    let active = std::fs::read_to_string(ACTIVE).unwrap_or_default();
+    let fg = std::fs::read_to_string(TTY0_ACTIVE).ok();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let env_term = std::env::var("TERM").ok();
+    parse_active(&active, fg.as_deref(), &cmdline, env_term.as_deref())
+}
+
+/// As [`active_consoles`], from given file contents.
+pub fn parse_active(
+    active: &str,
+    tty0_active: Option<&str>,
+    cmdline: &str,
+    env_term: Option<&str>,
+) -> Vec<Console> {
+    let mut out: Vec<Console> = Vec::new();
+    for name in active.split_whitespace() {
+        let name = if name == "tty0" {
+            match tty0_active.map(str::trim) {
+                Some(n) if !n.is_empty() => n.to_string(),
+                _ => "tty1".to_string(),
+            }
+        } else {
+            name.to_string()
+        };
+        if out.iter().any(|c| c.name == name) {
+            continue;
+        }
+        let term = term_for(&name, cmdline, env_term);
+        out.push(Console {
+            path: Path::new("/dev").join(&name),
+            name,
+            term,
+        });
+    }
+    out
+}
+
+pub fn is_vt(name: &str) -> bool {
+    name.strip_prefix("tty")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The TERM systemd would give a service on that console:
+/// `systemd.tty.term.NAME=` on the kernel command line, else `linux` for
+/// VTs, else our own TERM when it is not a VT's, else `vt220`.
+pub(crate) fn term_for(name: &str, cmdline: &str, env_term: Option<&str>) -> String {
+    let key = format!("systemd.tty.term.{name}=");
+    if let Some(v) = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key.as_str()))
+    {
+        return v.to_string();
+    }
+    if is_vt(name) {
+        return "linux".to_string();
+    }
+    match env_term {
+        Some(t) if !t.is_empty() && t != "linux" => t.to_string(),
+        _ => "vt220".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vt_and_serial() {
+        let c = parse_active("tty0 ttyS0\n", Some("tty2\n"), "quiet", Some("vt220"));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].name, "tty2");
+        assert_eq!(c[0].path, PathBuf::from("/dev/tty2"));
+        assert_eq!(c[0].term, "linux");
+        assert_eq!(c[1].name, "ttyS0");
+        assert_eq!(c[1].term, "vt220");
+    }
+
+    #[test]
+    fn cmdline_term_and_dedup() {
+        let c = parse_active(
+            "tty1 tty0 ttyS0",
+            Some("tty1"),
+            "console=ttyS0 systemd.tty.term.ttyS0=xterm-256color",
+            Some("linux"),
+        );
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].term, "xterm-256color");
+        assert!(parse_active("", None, "", None).is_empty());
+        assert!(is_vt("tty12") && !is_vt("ttyS0") && !is_vt("tty"));
+    }
+}

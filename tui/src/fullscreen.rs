@@ -1,0 +1,408 @@
+//! The full-screen view (ratatui) and its renderer on a terminal device.
+//!
+//! `draw` paints a [`Model`] into any ratatui frame (TestBackend in tests);
+//! [`FullscreenRenderer`] puts it on a terminal through crossterm, writing
+//! to the device it was given, never to the process's stdout unless asked.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::border;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph, Wrap};
+use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
+
+use crate::caps::{Caps, Colors};
+use crate::event::{AfterAction, Outcome};
+use crate::model::{ceil_secs, format_duration, Model};
+use crate::term::TermGuard;
+use crate::RenderError;
+
+/// How a screen looks: colours and glyphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub color: bool,
+    pub unicode: bool,
+}
+
+impl Theme {
+    pub fn for_caps(caps: &Caps) -> Theme {
+        Theme {
+            color: caps.colors != Colors::None,
+            unicode: caps.unicode,
+        }
+    }
+
+    fn border(&self) -> border::Set<'static> {
+        if self.unicode {
+            border::PLAIN
+        } else {
+            border::Set {
+                top_left: "+",
+                top_right: "+",
+                bottom_left: "+",
+                bottom_right: "+",
+                vertical_left: "|",
+                vertical_right: "|",
+                horizontal_top: "-",
+                horizontal_bottom: "-",
+            }
+        }
+    }
+
+    fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+
+    /// The header bar and banners: reverse video works everywhere.
+    fn banner(&self, bg: Color) -> Style {
+        if self.color {
+            Style::new()
+                .fg(Color::White)
+                .bg(bg)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        }
+    }
+}
+
+/// Everything `draw` needs besides the frame.
+pub struct View<'a> {
+    pub model: &'a Model,
+    pub now: Instant,
+    pub host: &'a str,
+    pub theme: Theme,
+}
+
+/// Paints the whole screen.
+pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
+    let area = frame.area();
+    frame.render_widget(Clear, area);
+    let m = view.model;
+    let t = view.theme;
+    // The last row stays empty: the cursor is left there at the end, so
+    // console output that follows does not scroll the final screen away.
+    let [header, _, status, log_area, footer, _] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(if m.is_finished() { 8 } else { 6 }),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    draw_header(frame, header, view);
+    if m.is_finished() {
+        draw_result(frame, status, view);
+    } else {
+        draw_status(frame, status, view);
+    }
+    draw_log(frame, log_area, view);
+
+    let (text, style) = match m.finish.as_ref().map(|f| f.outcome) {
+        None => (
+            "Do not turn off the computer until the update is finished.",
+            t.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ),
+        Some(Outcome::Success) => ("The update is finished.", t.fg(Color::Green)),
+        Some(Outcome::Failure) => (
+            "The update did not complete. The full log says why.",
+            t.fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+    };
+    frame.render_widget(
+        Paragraph::new(Line::styled(format!(" {text}"), style)),
+        footer,
+    );
+}
+
+fn draw_header(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
+    let title = view.model.title.as_deref().unwrap_or("System update");
+    let style = view.theme.banner(Color::Blue);
+    frame.render_widget(Block::new().style(style), area);
+    let host = format!("{} ", view.host);
+    let host_w = u16::try_from(host.chars().count()).unwrap_or(u16::MAX);
+    let [left, right] = Layout::horizontal([
+        Constraint::Min(1),
+        Constraint::Length(host_w.min(area.width / 2)),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Paragraph::new(format!(" System update: {title}")).style(style),
+        left,
+    );
+    frame.render_widget(
+        Paragraph::new(host)
+            .style(style)
+            .alignment(Alignment::Right),
+        right,
+    );
+}
+
+fn draw_status(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
+    let m = view.model;
+    let t = view.theme;
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_set(t.border())
+        .padding(Padding::horizontal(1))
+        .title(" Progress ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let step = match &m.step {
+        Some(s) => format!("Step {} of {}: {}", s.index, s.total, s.name),
+        None => "Preparing the update".to_string(),
+    };
+    let message = m.message.clone().unwrap_or_default();
+    let elapsed = format_duration(m.elapsed(view.now));
+    let left = match m.eta(view.now) {
+        Some(d) => format!("about {} left", format_duration(d)),
+        None => "estimating time left".to_string(),
+    };
+    let lines = vec![
+        Line::styled(step, Style::new().add_modifier(Modifier::BOLD)),
+        Line::raw(message),
+        gauge_line(inner.width, m.percent, t),
+        Line::raw(format!("Elapsed {elapsed}, {left}")),
+    ];
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `[#####-----]  42 %`: our own bar rather than ratatui's Gauge, whose
+/// full block glyph the VT font may lack.
+fn gauge_line(width: u16, percent: f32, t: Theme) -> Line<'static> {
+    let label = format!(" {:3.0} %", percent.floor());
+    let bar_w = usize::from(width).saturating_sub(label.len() + 2);
+    let filled = ((bar_w as f32) * percent / 100.0).floor() as usize;
+    let filled = filled.min(bar_w);
+    let (full, empty) = if t.unicode {
+        ("█", "░")
+    } else {
+        ("#", "-")
+    };
+    let fill_style = if t.color {
+        Style::new().fg(Color::Green)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    };
+    Line::from(vec![
+        Span::raw("["),
+        Span::styled(full.repeat(filled), fill_style),
+        Span::raw(empty.repeat(bar_w - filled)),
+        Span::raw("]"),
+        Span::styled(label, Style::new().add_modifier(Modifier::BOLD)),
+    ])
+}
+
+fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
+    let m = view.model;
+    let t = view.theme;
+    let Some(fin) = &m.finish else { return };
+    let (title, color) = match fin.outcome {
+        Outcome::Success => (" UPDATE SUCCEEDED ", Color::Green),
+        Outcome::Failure => (" UPDATE FAILED ", Color::Red),
+    };
+    let banner = t.banner(color);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_set(t.border())
+        .padding(Padding::horizontal(1))
+        .border_style(t.fg(color).add_modifier(Modifier::BOLD))
+        .title(Line::styled(title, banner));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let mut lines = Vec::new();
+    let headline = match fin.outcome {
+        Outcome::Success => "The update was installed successfully.",
+        Outcome::Failure => "The update failed. The system was not fully updated.",
+    };
+    lines.push(Line::styled(headline, banner));
+    match (&fin.detail, fin.outcome) {
+        (Some(d), Outcome::Failure) => lines.push(Line::styled(
+            format!("Error: {d}"),
+            t.fg(Color::Red).add_modifier(Modifier::BOLD),
+        )),
+        (Some(d), Outcome::Success) => lines.push(Line::raw(d.clone())),
+        (None, _) => lines.push(Line::raw("")),
+    }
+    match &fin.log_path {
+        Some(p) => lines.push(Line::raw(format!("Full log: {}", p.display()))),
+        None => lines.push(Line::raw("")),
+    }
+    lines.push(Line::raw(format!(
+        "Took {}",
+        format_duration(m.elapsed(view.now))
+    )));
+    if let Some((action, left)) = m.countdown(view.now) {
+        let what = match action {
+            AfterAction::Reboot => Some("Restarting"),
+            AfterAction::PowerOff => Some("Powering off"),
+            AfterAction::None => None,
+        };
+        if let Some(what) = what {
+            lines.push(Line::styled(
+                format!("{what} in {} s.", ceil_secs(left)),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+fn draw_log(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
+    let t = view.theme;
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_set(t.border())
+        .padding(Padding::horizontal(1))
+        .title(" Log ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let n = usize::from(inner.height);
+    let skip = view.model.log.len().saturating_sub(n);
+    let lines: Vec<Line<'_>> = view
+        .model
+        .log
+        .iter()
+        .skip(skip)
+        .map(|l| Line::styled(l.as_str(), t.fg(Color::Gray)))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Buffers one frame and writes it in one go, counting bytes: crossterm
+/// would otherwise issue a write(2) per escape sequence.
+pub struct FrameWriter {
+    buf: Vec<u8>,
+    out: File,
+    written: Arc<AtomicU64>,
+}
+
+impl Write for FrameWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let r = self.out.write_all(&self.buf);
+            self.written
+                .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+            self.buf.clear();
+            r?;
+        }
+        Ok(())
+    }
+}
+
+/// The full-screen renderer on one terminal.
+pub struct FullscreenRenderer {
+    term: Terminal<CrosstermBackend<FrameWriter>>,
+    guard: TermGuard,
+    written: Arc<AtomicU64>,
+    /// A duplicate of the terminal's fd, to read its size.
+    fd: OwnedFd,
+    theme: Theme,
+    host: String,
+    budget: f64,
+}
+
+impl FullscreenRenderer {
+    /// Takes over the terminal `out` (size `size`): saves its state, hides
+    /// the cursor, clears it.
+    pub fn new(
+        out: File,
+        caps: &Caps,
+        size: (u16, u16),
+        alternate_screen: bool,
+        host: String,
+    ) -> Result<FullscreenRenderer, RenderError> {
+        let guard = TermGuard::take(out.as_fd(), caps, alternate_screen, size.1)?;
+        let fd = out.as_fd().try_clone_to_owned()?;
+        let written = Arc::new(AtomicU64::new(0));
+        let writer = FrameWriter {
+            buf: Vec::with_capacity(8192),
+            out,
+            written: Arc::clone(&written),
+        };
+        let term = Terminal::with_options(
+            CrosstermBackend::new(writer),
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, size.0, size.1)),
+            },
+        )?;
+        Ok(FullscreenRenderer {
+            term,
+            guard,
+            written,
+            fd,
+            theme: Theme::for_caps(caps),
+            host,
+            budget: crate::runtime::CONSOLE_BUDGET,
+        })
+    }
+
+    /// Bytes per second this terminal may average (see the runtime).
+    pub fn set_budget(&mut self, bytes_per_second: f64) {
+        self.budget = bytes_per_second;
+    }
+
+    /// Follows a terminal whose size the kernel knows and that changed
+    /// (a resized terminal emulator); 0x0 consoles keep the probed size.
+    fn follow_size(&mut self) -> Result<(), RenderError> {
+        if let Some((w, h)) = crate::caps::kernel_size(self.fd.as_fd()) {
+            let area = Rect::new(0, 0, w, h);
+            if area != self.term.get_frame().area() {
+                self.term.resize(area)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::runtime::Renderer for FullscreenRenderer {
+    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
+        self.follow_size()?;
+        let before = self.written.load(Ordering::Relaxed);
+        let view = View {
+            model,
+            now,
+            host: &self.host,
+            theme: self.theme,
+        };
+        self.term.draw(|f| draw(f, &view))?;
+        Ok(self.written.load(Ordering::Relaxed) - before)
+    }
+
+    fn tick(&self, model: &Model) -> Option<Duration> {
+        // Elapsed time, ETA and countdown move by themselves.
+        if !model.is_finished() || model.countdown(Instant::now()).is_some() {
+            Some(Duration::from_secs(1))
+        } else {
+            None
+        }
+    }
+
+    fn restore(&mut self) {
+        self.guard.restore();
+    }
+
+    fn budget(&self) -> f64 {
+        self.budget
+    }
+}

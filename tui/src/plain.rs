@@ -1,0 +1,191 @@
+//! Plain lines for dumb terminals, pipes and logs: one line per step and per
+//! 5 % of progress, the outcome, the countdown. No escape codes.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::event::{AfterAction, Outcome};
+use crate::model::{ceil_secs, format_duration, Model};
+use crate::RenderError;
+
+/// Turns successive model states into lines. Pure, so tests need no I/O.
+#[derive(Debug, Default)]
+pub struct PlainLines {
+    title_done: bool,
+    steps_done: u64,
+    bucket: Option<u32>,
+    message: Option<String>,
+    finish_done: bool,
+    countdown_done: bool,
+}
+
+impl PlainLines {
+    pub fn new() -> PlainLines {
+        PlainLines::default()
+    }
+
+    /// The lines to print for what changed since the last call.
+    pub fn lines(&mut self, m: &Model, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.title_done {
+            if let Some(t) = &m.title {
+                out.push(format!("System update: {t}"));
+                self.title_done = true;
+            }
+        }
+        if m.steps_seen > self.steps_done {
+            // Steps missed while we were slow are still printed (the model
+            // keeps the recent ones).
+            let missed = usize::try_from(m.steps_seen - self.steps_done).unwrap_or(usize::MAX);
+            let skip = m.recent_steps.len().saturating_sub(missed);
+            for s in m.recent_steps.iter().skip(skip) {
+                out.push(format!("[{}/{}] {}", s.index, s.total, s.name));
+            }
+            self.steps_done = m.steps_seen;
+        }
+        if m.finish.is_none() {
+            let bucket = (m.percent / 5.0).floor() as u32;
+            if bucket > self.bucket.unwrap_or(0) {
+                let eta = m
+                    .eta(now)
+                    .map(|d| format!(", about {} left", format_duration(d)))
+                    .unwrap_or_default();
+                out.push(format!("{:3} %{eta}", bucket * 5));
+                self.bucket = Some(bucket);
+            }
+        }
+        // A message is shown only when no step line says the same.
+        if m.message != self.message {
+            if let Some(msg) = &m.message {
+                if !msg.is_empty() && m.step.as_ref().map_or(true, |s| &s.name != msg) {
+                    out.push(msg.clone());
+                }
+            }
+            self.message = m.message.clone();
+        }
+        if let (Some(f), false) = (&m.finish, self.finish_done) {
+            self.finish_done = true;
+            match f.outcome {
+                Outcome::Success => out.push(format!(
+                    "Update succeeded (took {}).",
+                    format_duration(m.elapsed(now))
+                )),
+                Outcome::Failure => out.push(format!(
+                    "UPDATE FAILED: {}",
+                    f.detail.as_deref().unwrap_or("no detail")
+                )),
+            }
+            if let Some(p) = &f.log_path {
+                out.push(format!("Full log: {}", p.display()));
+            }
+        }
+        if !self.countdown_done {
+            if let Some((action, left)) = m.countdown(now) {
+                self.countdown_done = true;
+                match action {
+                    AfterAction::Reboot => {
+                        out.push(format!("Restarting in {} s.", ceil_secs(left)))
+                    }
+                    AfterAction::PowerOff => {
+                        out.push(format!("Powering off in {} s.", ceil_secs(left)))
+                    }
+                    AfterAction::None => {}
+                }
+            }
+        }
+        out
+    }
+}
+
+pub struct PlainRenderer {
+    out: Box<dyn Write + Send>,
+    lines: PlainLines,
+}
+
+impl PlainRenderer {
+    pub fn new(out: Box<dyn Write + Send>) -> PlainRenderer {
+        PlainRenderer {
+            out,
+            lines: PlainLines::new(),
+        }
+    }
+}
+
+impl crate::runtime::Renderer for PlainRenderer {
+    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
+        let mut buf = String::new();
+        for l in self.lines.lines(model, now) {
+            buf.push_str(&l);
+            buf.push('\n');
+        }
+        if !buf.is_empty() {
+            self.out.write_all(buf.as_bytes())?;
+            self.out.flush()?;
+        }
+        Ok(buf.len() as u64)
+    }
+
+    fn tick(&self, _model: &Model) -> Option<Duration> {
+        None
+    }
+
+    fn restore(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    #[test]
+    fn a_line_per_step_and_per_five_percent() {
+        let t = Instant::now();
+        let mut m = Model::new();
+        let mut p = PlainLines::new();
+        let mut all = Vec::new();
+        m.apply(
+            &Event::Started {
+                title: "Test".into(),
+            },
+            t,
+        );
+        all.extend(p.lines(&m, t));
+        for i in 0..=100 {
+            m.apply(&Event::Progress { percent: i as f32 }, t);
+            if i % 50 == 0 {
+                m.apply(
+                    &Event::Step {
+                        index: i / 50 + 1,
+                        total: 3,
+                        name: format!("step {i}"),
+                    },
+                    t,
+                );
+            }
+            // Only look every 7 events: intermediate states are skipped.
+            if i % 7 == 0 {
+                all.extend(p.lines(&m, t));
+            }
+        }
+        m.apply(
+            &Event::Finished {
+                outcome: Outcome::Success,
+                detail: None,
+                log_path: None,
+            },
+            t,
+        );
+        all.extend(p.lines(&m, t));
+        let steps = all.iter().filter(|l| l.starts_with('[')).count();
+        assert_eq!(steps, 3, "{all:?}");
+        let pct = all.iter().filter(|l| l.ends_with('%')).count();
+        assert!((10..=20).contains(&pct), "{all:?}");
+        assert!(all.iter().all(|l| !l.contains('\u{1b}')));
+        assert_eq!(all.first().map(String::as_str), Some("System update: Test"));
+        assert!(all
+            .last()
+            .is_some_and(|l| l.starts_with("Update succeeded")));
+    }
+}

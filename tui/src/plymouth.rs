@@ -1,0 +1,242 @@
+//! Plymouth: when its daemon runs, the screen is its own; we tell it what
+//! happens through the `plymouth` client.
+//!
+//! Every call has a timeout (offline updates elsewhere have hung on a stuck
+//! plymouthd) and the first failure ends our use of it: the runtime then
+//! falls back to the console renderers. Calls are rate-limited by the
+//! renderer loop (one round every 2 s at most, the final screen included).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::event::{AfterAction, Outcome};
+use crate::model::{ceil_secs, Model};
+use crate::RenderError;
+
+pub const DEFAULT_PROGRAM: &str = "plymouth";
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// At most one round of calls (message, progress) this often.
+pub const INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlymouthError {
+    #[error("cannot run {0}: {1}")]
+    Spawn(PathBuf, std::io::Error),
+    #[error("`plymouth {0}` timed out after {1:?}")]
+    Timeout(String, Duration),
+    #[error("`plymouth {0}` failed ({1})")]
+    Failed(String, std::process::ExitStatus),
+    #[error("waiting for plymouth: {0}")]
+    Wait(std::io::Error),
+}
+
+/// The `plymouth` client, with a timeout on every call.
+#[derive(Debug, Clone)]
+pub struct Plymouth {
+    program: PathBuf,
+    timeout: Duration,
+}
+
+impl Plymouth {
+    pub fn new(program: impl AsRef<Path>, timeout: Duration) -> Plymouth {
+        Plymouth {
+            program: program.as_ref().to_path_buf(),
+            timeout,
+        }
+    }
+
+    /// Runs `plymouth ARGS`; Ok only if it exits 0 within the timeout.
+    pub fn call(&self, args: &[&str]) -> Result<(), PlymouthError> {
+        let what = args.join(" ");
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| PlymouthError::Spawn(self.program.clone(), e))?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(st)) if st.success() => return Ok(()),
+                Ok(Some(st)) => return Err(PlymouthError::Failed(what, st)),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(PlymouthError::Timeout(what, self.timeout));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(PlymouthError::Wait(e));
+                }
+            }
+        }
+    }
+
+    /// Whether plymouthd runs and answers.
+    pub fn ping(&self) -> bool {
+        self.call(&["--ping"]).is_ok()
+    }
+}
+
+/// The one line plymouth shows for a model.
+pub fn message_for(m: &Model, now: Instant) -> String {
+    if let Some(f) = &m.finish {
+        let mut s = match f.outcome {
+            Outcome::Success => "Update succeeded.".to_string(),
+            Outcome::Failure => format!(
+                "UPDATE FAILED: {}",
+                f.detail.as_deref().unwrap_or("see the log")
+            ),
+        };
+        if let (Outcome::Failure, Some(p)) = (f.outcome, &f.log_path) {
+            s.push_str(&format!(" Log: {}.", p.display()));
+        }
+        if let Some((action, left)) = m.countdown(now) {
+            match action {
+                AfterAction::Reboot => {
+                    s.push_str(&format!(" Restarting in {} s.", ceil_secs(left)))
+                }
+                AfterAction::PowerOff => {
+                    s.push_str(&format!(" Powering off in {} s.", ceil_secs(left)))
+                }
+                AfterAction::None => {}
+            }
+        }
+        return s;
+    }
+    let title = m.title.as_deref().unwrap_or("System update");
+    let pct = m.percent.floor();
+    match &m.step {
+        Some(st) => format!(
+            "{title}: {} ({}/{}), {pct:.0} %. Do not turn off the computer.",
+            st.name, st.index, st.total
+        ),
+        None => format!("{title}: preparing. Do not turn off the computer."),
+    }
+}
+
+pub struct PlymouthRenderer {
+    ply: Plymouth,
+    mode_changed: bool,
+    last_message: Option<String>,
+    last_progress: Option<u32>,
+}
+
+impl PlymouthRenderer {
+    /// Connects to plymouthd with the `plymouth` in PATH.
+    pub fn connect() -> Result<PlymouthRenderer, RenderError> {
+        PlymouthRenderer::connect_with(Plymouth::new(DEFAULT_PROGRAM, CALL_TIMEOUT))
+    }
+
+    /// Err when plymouthd does not answer `--ping`.
+    pub fn connect_with(ply: Plymouth) -> Result<PlymouthRenderer, RenderError> {
+        if let Err(e) = ply.call(&["--ping"]) {
+            tracing::debug!("plymouth --ping: {e}");
+            return Err(RenderError::NoPlymouth);
+        }
+        Ok(PlymouthRenderer {
+            ply,
+            mode_changed: false,
+            last_message: None,
+            last_progress: None,
+        })
+    }
+
+    /// The calls one model state needs, in order.
+    fn calls(&mut self, m: &Model, now: Instant) -> Vec<Vec<String>> {
+        let mut calls = Vec::new();
+        let msg = message_for(m, now);
+        if self.last_message.as_deref() != Some(msg.as_str()) {
+            calls.push(vec!["display-message".into(), format!("--text={msg}")]);
+            self.last_message = Some(msg);
+        }
+        // The first message goes before the mode change: some themes hide
+        // messages once the mode has changed.
+        if !self.mode_changed {
+            calls.push(vec!["change-mode".into(), "--updates".into()]);
+            self.mode_changed = true;
+        }
+        let pct = m.percent.floor().clamp(0.0, 100.0) as u32;
+        if self.last_progress != Some(pct) {
+            calls.push(vec!["system-update".into(), format!("--progress={pct}")]);
+            self.last_progress = Some(pct);
+        }
+        calls
+    }
+}
+
+impl crate::runtime::Renderer for PlymouthRenderer {
+    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
+        for c in self.calls(model, now) {
+            let args: Vec<&str> = c.iter().map(String::as_str).collect();
+            self.ply.call(&args)?;
+        }
+        Ok(0)
+    }
+
+    fn tick(&self, model: &Model) -> Option<Duration> {
+        model
+            .countdown(Instant::now())
+            .map(|_| Duration::from_secs(1))
+    }
+
+    fn restore(&mut self) {}
+
+    fn min_interval(&self) -> Duration {
+        INTERVAL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    #[test]
+    fn first_message_before_mode_change_and_no_repeats() {
+        let t = Instant::now();
+        let mut r = PlymouthRenderer {
+            ply: Plymouth::new("/nonexistent", CALL_TIMEOUT),
+            mode_changed: false,
+            last_message: None,
+            last_progress: None,
+        };
+        let mut m = Model::new();
+        m.apply(
+            &Event::Started {
+                title: "Upd".into(),
+            },
+            t,
+        );
+        let c = r.calls(&m, t);
+        assert_eq!(c[0][0], "display-message");
+        assert_eq!(c[1], vec!["change-mode", "--updates"]);
+        assert_eq!(c[2], vec!["system-update", "--progress=0"]);
+        assert!(r.calls(&m, t).is_empty());
+        m.apply(&Event::Progress { percent: 12.7 }, t);
+        let c = r.calls(&m, t);
+        assert!(c.contains(&vec![
+            "system-update".to_string(),
+            "--progress=12".to_string()
+        ]));
+    }
+
+    #[test]
+    fn missing_program_is_an_error_not_a_hang() {
+        let p = Plymouth::new("/nonexistent/plymouth", Duration::from_millis(100));
+        assert!(matches!(p.call(&["--ping"]), Err(PlymouthError::Spawn(..))));
+        assert!(!p.ping());
+    }
+
+    #[test]
+    fn hung_plymouth_times_out() {
+        let p = Plymouth::new("sleep", Duration::from_millis(200));
+        let t = Instant::now();
+        assert!(matches!(p.call(&["5"]), Err(PlymouthError::Timeout(..))));
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+}

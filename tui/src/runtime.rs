@@ -1,0 +1,415 @@
+//! Renderer threads: one per console (and one for plymouth), each fed from
+//! the shared model through a "something changed" flag, so `send` never
+//! waits on a console and a slow console skips frames, never events.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::caps::{self, Caps};
+use crate::consoles;
+use crate::event::Event;
+use crate::fullscreen::FullscreenRenderer;
+use crate::model::Model;
+use crate::plain::PlainRenderer;
+use crate::plymouth::{Plymouth, PlymouthRenderer};
+use crate::{Output, RenderError, Tuning, UiMode, UiOptions};
+
+/// At most 10 frames a second.
+pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(100);
+/// Bytes per second a console may average: a 115200-baud line carries
+/// about 11 KiB/s, and the update's own console messages need room too.
+pub const CONSOLE_BUDGET: f64 = 2048.0;
+/// A terminal emulator on stdout (the demo) can take far more.
+pub const STDOUT_BUDGET: f64 = 64.0 * 1024.0;
+
+/// Something that shows the model somewhere.
+pub trait Renderer: Send {
+    /// Draws the model; returns the bytes written (for the byte budget).
+    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError>;
+    /// Redraw after this long even without events (clocks, countdowns).
+    fn tick(&self, model: &Model) -> Option<Duration>;
+    /// Gives the terminal back. Called once, at the end or after an error.
+    fn restore(&mut self);
+    fn min_interval(&self) -> Duration {
+        MIN_FRAME_INTERVAL
+    }
+    /// Average bytes per second allowed; frames wait accordingly.
+    fn budget(&self) -> f64 {
+        CONSOLE_BUDGET
+    }
+}
+
+#[derive(Default)]
+struct WakeState {
+    dirty: bool,
+    urgent: bool,
+    closing: bool,
+}
+
+#[derive(Default)]
+struct Wake {
+    st: Mutex<WakeState>,
+    cv: Condvar,
+}
+
+impl Wake {
+    fn poke(&self, urgent: bool, closing: bool) {
+        let mut st = lock(&self.st);
+        st.dirty = true;
+        st.urgent |= urgent;
+        st.closing |= closing;
+        self.cv.notify_one();
+    }
+}
+
+struct Handle {
+    name: String,
+    wake: Arc<Wake>,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub(crate) struct Shared {
+    model: Mutex<Model>,
+    handles: Mutex<Vec<Handle>>,
+    opts: UiOptions,
+    tuning: Tuning,
+    host: String,
+    closing: AtomicBool,
+    /// Plymouth owns the consoles: no console renderer may start.
+    plymouth_owns_consoles: AtomicBool,
+}
+
+/// A mutex whose holder panicked still holds usable data here (a model or
+/// a flag): recover it rather than spreading the panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(opts: UiOptions, tuning: Tuning) -> Arc<Shared> {
+        Arc::new(Shared {
+            model: Mutex::new(Model::new()),
+            handles: Mutex::new(Vec::new()),
+            opts,
+            tuning,
+            host: hostname(),
+            closing: AtomicBool::new(false),
+            plymouth_owns_consoles: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn model(&self) -> Model {
+        lock(&self.model).clone()
+    }
+
+    pub(crate) fn send(&self, event: Event) {
+        let urgent = matches!(event, Event::Finished { .. } | Event::Started { .. });
+        lock(&self.model).apply(&event, Instant::now());
+        for h in lock(&self.handles).iter() {
+            h.wake.poke(urgent, false);
+        }
+    }
+
+    /// Tells every renderer to draw the end and stop, and waits for them
+    /// until `timeout`. A renderer stuck in a write (a serial line held by
+    /// flow control) is left behind, detached.
+    pub(crate) fn finish(&self) {
+        let timeout = self.tuning.finish_timeout;
+        self.closing.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut pending = Vec::new();
+            {
+                let mut hs = lock(&self.handles);
+                for h in hs.iter_mut() {
+                    h.wake.poke(true, true);
+                    match &h.thread {
+                        Some(t) if t.is_finished() => {
+                            if let Some(t) = h.thread.take() {
+                                let _ = t.join();
+                            }
+                        }
+                        Some(_) => pending.push(h.name.clone()),
+                        None => {}
+                    }
+                }
+            }
+            if pending.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    "UI renderers still busy, left behind: {}",
+                    pending.join(", ")
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the renderers `opts` asks for.
+    pub(crate) fn start(self: &Arc<Shared>) {
+        let o = &self.opts;
+        let plymouth = match (o.mode, &o.output) {
+            (UiMode::None, _) => return,
+            (UiMode::Plymouth, _) | (UiMode::Auto, Output::Consoles) => true,
+            _ => false,
+        };
+        if plymouth {
+            let on_fail = |s: &Arc<Shared>| {
+                s.plymouth_owns_consoles.store(false, Ordering::SeqCst);
+                tracing::info!("plymouth not (or no longer) available: console UI");
+                s.start_consoles();
+            };
+            self.plymouth_owns_consoles.store(true, Ordering::SeqCst);
+            let ply = Plymouth::new(&self.tuning.plymouth, self.tuning.plymouth_timeout);
+            spawn(
+                self,
+                "plymouth".into(),
+                Box::new(move || {
+                    Ok(Box::new(PlymouthRenderer::connect_with(ply)?) as Box<dyn Renderer>)
+                }),
+                Some(Box::new(on_fail)),
+            );
+        } else {
+            self.start_consoles();
+        }
+    }
+
+    fn start_consoles(self: &Arc<Shared>) {
+        if self.plymouth_owns_consoles.load(Ordering::SeqCst) {
+            return;
+        }
+        let mode = self.opts.mode;
+        match &self.opts.output {
+            Output::Stdout => {
+                let host = self.host.clone();
+                spawn(
+                    self,
+                    "stdout".into(),
+                    Box::new(move || stdout_renderer(mode, host)),
+                    None,
+                );
+            }
+            Output::Devices(paths) => {
+                let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+                let env_term = std::env::var("TERM").ok();
+                for p in paths {
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let term = consoles::term_for(&name, &cmdline, env_term.as_deref());
+                    self.start_device(p.clone(), term);
+                }
+            }
+            Output::Consoles => {
+                let list = consoles::active_consoles();
+                if list.is_empty() {
+                    tracing::warn!("no active console found: no UI on screen");
+                }
+                for c in list {
+                    self.start_device(c.path, c.term);
+                }
+            }
+        }
+    }
+
+    fn start_device(self: &Arc<Shared>, path: PathBuf, term: String) {
+        let mode = self.opts.mode;
+        let host = self.host.clone();
+        let name = path.display().to_string();
+        spawn(
+            self,
+            name,
+            Box::new(move || device_renderer(&path, &term, mode, host)),
+            None,
+        );
+    }
+}
+
+type Factory = Box<dyn FnOnce() -> Result<Box<dyn Renderer>, RenderError> + Send>;
+type OnFail = Box<dyn FnOnce(&Arc<Shared>) + Send>;
+
+fn spawn(shared: &Arc<Shared>, name: String, factory: Factory, on_fail: Option<OnFail>) {
+    let wake = Arc::new(Wake::default());
+    if shared.closing.load(Ordering::SeqCst) {
+        // Started during finish (a late fallback): draw the end once.
+        wake.poke(true, true);
+    } else {
+        wake.poke(false, false);
+    }
+    let s = Arc::clone(shared);
+    let w = Arc::clone(&wake);
+    let n = name.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("ui {name}"))
+        .spawn(move || {
+            // Whatever happens in here stays in here: the update goes on.
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                let mut r = factory()?;
+                let res = run(&mut *r, &s, &w);
+                r.restore();
+                res
+            }));
+            let failed = match r {
+                Ok(Ok(())) => false,
+                Ok(Err(e)) => {
+                    tracing::warn!("UI on {n} stopped: {e}");
+                    true
+                }
+                Err(_) => {
+                    tracing::error!("UI on {n} panicked; the update goes on without it");
+                    true
+                }
+            };
+            if failed {
+                if let Some(f) = on_fail {
+                    f(&s);
+                }
+            }
+        });
+    match thread {
+        Ok(t) => lock(&shared.handles).push(Handle {
+            name,
+            wake,
+            thread: Some(t),
+        }),
+        Err(e) => tracing::warn!("cannot start the UI thread for {name}: {e}"),
+    }
+}
+
+/// The loop of one renderer: wait for a change (or a clock tick), respect
+/// the frame interval and byte budget, draw the latest state.
+fn run(r: &mut dyn Renderer, shared: &Shared, wake: &Wake) -> Result<(), RenderError> {
+    let min = r.min_interval();
+    let budget = r.budget().max(1.0);
+    let mut next_allowed = Instant::now();
+    let mut last_draw: Option<Instant> = None;
+    let mut tick: Option<Duration> = None;
+    loop {
+        let closing = {
+            let mut st = lock(&wake.st);
+            loop {
+                if st.closing {
+                    break true;
+                }
+                let now = Instant::now();
+                let tick_due = tick.map(|t| last_draw.map_or(now, |l| l + t));
+                let due = st.dirty || tick_due.is_some_and(|t| t <= now);
+                // A final screen skips the byte budget, not the frame rate.
+                let gate = if st.urgent {
+                    last_draw.map_or(now, |l| l + min)
+                } else {
+                    next_allowed
+                };
+                if due && now >= gate {
+                    break false;
+                }
+                let until = if due {
+                    gate
+                } else {
+                    tick_due.unwrap_or(now + Duration::from_secs(3600))
+                };
+                st = wake
+                    .cv
+                    .wait_timeout(st, until.saturating_duration_since(now))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+        };
+        {
+            let mut st = lock(&wake.st);
+            st.dirty = false;
+            st.urgent = false;
+        }
+        let model = shared.model();
+        let now = Instant::now();
+        let bytes = r.render(&model, now)?;
+        last_draw = Some(now);
+        let cost = Duration::from_secs_f64(bytes as f64 / budget);
+        next_allowed = now + cost.max(min);
+        tick = r.tick(&model);
+        if closing {
+            return Ok(());
+        }
+    }
+}
+
+fn host_of(s: &str) -> String {
+    s.trim().to_string()
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most len bytes into our buffer.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let h = host_of(&String::from_utf8_lossy(&buf[..end]));
+        if !h.is_empty() {
+            return h;
+        }
+    }
+    "localhost".to_string()
+}
+
+fn open_tty(path: &Path) -> Result<File, RenderError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        // Never become this terminal's controlling process: a hangup
+        // there must not kill the update.
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| RenderError::Open(path.to_path_buf(), e))
+}
+
+fn device_renderer(
+    path: &Path,
+    term: &str,
+    mode: UiMode,
+    host: String,
+) -> Result<Box<dyn Renderer>, RenderError> {
+    let file = open_tty(path)?;
+    let caps = Caps::from_term(term);
+    if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
+        tracing::debug!("plain lines on {}", path.display());
+        return Ok(Box::new(PlainRenderer::new(Box::new(file))));
+    }
+    let size = caps::terminal_size(file.as_fd(), true);
+    tracing::debug!(
+        "full screen on {} ({term}, {}x{})",
+        path.display(),
+        size.0,
+        size.1
+    );
+    Ok(Box::new(FullscreenRenderer::new(
+        file, &caps, size, false, host,
+    )?))
+}
+
+fn stdout_renderer(mode: UiMode, host: String) -> Result<Box<dyn Renderer>, RenderError> {
+    let fd = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(RenderError::Io)?;
+    let file = File::from(fd);
+    let term = std::env::var("TERM").unwrap_or_default();
+    let caps = Caps::from_term(&term);
+    if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
+        return Ok(Box::new(PlainRenderer::new(Box::new(file))));
+    }
+    let size = caps::terminal_size(file.as_fd(), true);
+    let mut r = FullscreenRenderer::new(file, &caps, size, true, host)?;
+    r.set_budget(STDOUT_BUDGET);
+    Ok(Box::new(r))
+}

@@ -1,0 +1,147 @@
+//! Snapshots of the main screens (ratatui's TestBackend with insta): starting,
+//! in progress, failure, success; at 80x24 and 200x60; Unicode and ASCII.
+
+use std::time::{Duration, Instant};
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use system_update_tui::fullscreen::{draw, Theme, View};
+use system_update_tui::{AfterAction, Event, Model, Outcome};
+
+fn at(base: Instant, s: u64) -> Instant {
+    base + Duration::from_secs(s)
+}
+
+fn starting(base: Instant) -> Model {
+    let mut m = Model::new();
+    m.apply(
+        &Event::Started {
+            title: "Debian 12 security update".into(),
+        },
+        base,
+    );
+    m
+}
+
+fn in_progress(base: Instant) -> Model {
+    let mut m = starting(base);
+    m.apply(&Event::Progress { percent: 0.0 }, at(base, 1));
+    for i in 0..30 {
+        m.apply(
+            &Event::Log {
+                line: format!("Unpacking libfoo{i} (2.{i}-1) over (2.{i}-0) ..."),
+            },
+            at(base, 2),
+        );
+    }
+    m.apply(
+        &Event::Step {
+            index: 3,
+            total: 7,
+            name: "Installing openssl 3.0.15-1~deb12u1".into(),
+        },
+        at(base, 20),
+    );
+    m.apply(
+        &Event::Message {
+            text: "Setting up openssl (3.0.15-1~deb12u1) ...".into(),
+        },
+        at(base, 20),
+    );
+    m.apply(&Event::Progress { percent: 42.5 }, at(base, 41));
+    m
+}
+
+fn failed(base: Instant) -> Model {
+    let mut m = in_progress(base);
+    m.apply(
+        &Event::Log {
+            line: "dpkg: error processing package openssl (--configure):".into(),
+        },
+        at(base, 50),
+    );
+    m.apply(
+        &Event::Finished {
+            outcome: Outcome::Failure,
+            detail: Some(
+                "openssl: installed post-installation script returned error exit status 1".into(),
+            ),
+            log_path: Some("/var/log/system-update/2025-01-01T00:00:00.log".into()),
+        },
+        at(base, 50),
+    );
+    m.apply(
+        &Event::Countdown {
+            action: AfterAction::Reboot,
+            remaining: Duration::from_secs(10),
+        },
+        at(base, 50),
+    );
+    m
+}
+
+fn succeeded(base: Instant) -> Model {
+    let mut m = in_progress(base);
+    m.apply(&Event::Progress { percent: 100.0 }, at(base, 95));
+    m.apply(
+        &Event::Finished {
+            outcome: Outcome::Success,
+            detail: None,
+            log_path: Some("/var/log/system-update/2025-01-01T00:00:00.log".into()),
+        },
+        at(base, 96),
+    );
+    m.apply(
+        &Event::Countdown {
+            action: AfterAction::Reboot,
+            remaining: Duration::from_secs(10),
+        },
+        at(base, 96),
+    );
+    m
+}
+
+fn screen(m: &Model, now: Instant, w: u16, h: u16, unicode: bool) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    let view = View {
+        model: m,
+        now,
+        host: "kiosk-07",
+        theme: Theme {
+            color: true,
+            unicode,
+        },
+    };
+    t.draw(|f| draw(f, &view)).expect("draw");
+    t.backend().to_string()
+}
+
+macro_rules! screens {
+    ($($name:ident: $model:ident at $secs:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let base = Instant::now();
+            let m = $model(base);
+            let now = at(base, $secs);
+            for (w, h) in [(80, 24), (200, 60)] {
+                for (unicode, glyphs) in [(true, "unicode"), (false, "ascii")] {
+                    let s = screen(&m, now, w, h, unicode);
+                    if !unicode {
+                        assert!(s.is_ascii(), "ASCII mode drew non-ASCII:\n{s}");
+                    }
+                    insta::assert_snapshot!(
+                        format!("{}_{w}x{h}_{glyphs}", stringify!($name)),
+                        s
+                    );
+                }
+            }
+        }
+    )*};
+}
+
+screens! {
+    screen_starting: starting at 0;
+    screen_progress: in_progress at 41;
+    screen_failure: failed at 53;
+    screen_success: succeeded at 99;
+}
