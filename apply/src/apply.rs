@@ -89,8 +89,8 @@ impl Sink for Reporter<'_> {
 /// `apply` with a configuration that could not be read: the update cannot
 /// be carried out, and a trigger left in place would bring every boot back
 /// here. Removes links to the default update directory and records why.
+/// The caller prints the error (one line, on stderr: the journal at boot).
 pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
-    tracing::error!("{err}");
     let ud = Path::new(paths::DEFAULT_UPDATE_DIR);
     match trigger::remove_ours(root, ud) {
         Ok(removed) if !removed.is_empty() => {

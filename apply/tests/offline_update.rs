@@ -1,0 +1,499 @@
+//! The whole protocol with real dpkg on scratch roots (issue 3, "Must show").
+//! Needs root (dpkg chroots into the scratch root for maintainer scripts).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{show, with_foo_v1, Deb, Scratch};
+
+const OK: i32 = 0;
+const FAILURE: i32 = 1;
+const USAGE: i32 = 2;
+const VERIFICATION: i32 = 3;
+const STALE: i32 = 4;
+const INTERRUPTED: i32 = 5;
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn generator() -> Option<std::path::PathBuf> {
+    let p = Path::new(common::BIN)
+        .parent()?
+        .join("system-update-generator");
+    p.is_file().then_some(p)
+}
+
+#[test]
+fn happy_path_upgrades_v1_to_v2() {
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+
+    // The generator, when built: it must send this boot to system-update.target.
+    if let Some(g) = generator() {
+        let out_dirs: Vec<_> = ["normal", "early", "late"]
+            .iter()
+            .map(|d| s.dir.path().join(d))
+            .collect();
+        for d in &out_dirs {
+            fs::create_dir_all(d).unwrap();
+        }
+        let out = Command::new(&g)
+            .args(&out_dirs)
+            .env("SYSTEM_UPDATE_GENERATOR_ROOT", &s.root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "generator: {}", show(&out));
+        let target = fs::read_link(out_dirs[1].join("default.target")).unwrap();
+        assert!(
+            target.to_string_lossy().ends_with("system-update.target"),
+            "{target:?}"
+        );
+    }
+
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["attempts"], 1);
+    assert_eq!(r["stop_requested"], false);
+    let pkgs = r["packages"].as_array().unwrap();
+    assert_eq!(pkgs.len(), 1, "{r}");
+    assert_eq!(pkgs[0]["name"], "foo");
+    assert_eq!(pkgs[0]["before"], "1");
+    assert_eq!(pkgs[0]["after"], "2");
+    assert!(!s.link_exists(), "the trigger must be gone");
+    assert_eq!(s.version("foo").as_deref(), Some("2"));
+    assert_eq!(
+        fs::read_to_string(s.path("/opt/foo/version")).unwrap(),
+        "2\n"
+    );
+    // The full log is kept outside the update directory.
+    let log = s.path(r["log"].as_str().unwrap());
+    let log = fs::read_to_string(log).unwrap();
+    assert!(log.contains("Unpacking foo (2) over (1)"), "{log}");
+
+    let st = s.su(&["status", "--json"]);
+    assert_eq!(code(&st), OK);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["triggered"], false);
+    assert_eq!(st["last_result"]["outcome"], "success");
+}
+
+#[test]
+fn failing_postinst_is_a_failure_and_not_retried() {
+    let (s, v2) = with_foo_v1(Some("echo 'postinst: broken on purpose' >&2\nexit 1"));
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "failure");
+    let err = r["error"].as_str().unwrap();
+    assert!(
+        err.contains("post-installation script subprocess returned error exit status 1"),
+        "{err}"
+    );
+    assert!(!s.link_exists());
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("postinst: broken on purpose"), "{log}");
+
+    // Nothing left to apply: a second run is a no-op.
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(s.results(), r);
+
+    let st = s.su(&["status"]);
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("outcome:  failure"), "{text}");
+    assert!(text.contains("post-installation script"), "{text}");
+}
+
+fn assert_untouched(s: &Scratch) {
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+    assert_eq!(
+        fs::read_to_string(s.path("/opt/foo/version")).unwrap(),
+        "1\n"
+    );
+}
+
+#[test]
+fn link_to_another_directory_is_not_ours() {
+    let (s, v2) = with_foo_v1(None);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert!(out.status.success());
+    fs::create_dir_all(s.path("/var/lib/other-updater")).unwrap();
+    std::os::unix::fs::symlink("/var/lib/other-updater", s.path("/system-update")).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_untouched(&s);
+    // Not ours: left in place, no attempt counted, no result.
+    assert_eq!(
+        fs::read_link(s.path("/system-update")).unwrap(),
+        Path::new("/var/lib/other-updater")
+    );
+    assert!(!s.update_dir().join("attempts.json").exists());
+    assert!(s.results().is_null());
+}
+
+#[test]
+fn dangling_link_is_not_ours() {
+    let (s, _) = with_foo_v1(None);
+    std::os::unix::fs::symlink("/var/lib/system-update", s.path("/system-update")).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_untouched(&s);
+    assert!(!s.update_dir().exists());
+    assert!(s.results().is_null());
+}
+
+#[test]
+fn etc_system_update_is_honoured() {
+    let (s, v2) = with_foo_v1(None);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert!(out.status.success());
+    std::os::unix::fs::symlink("../var/lib/system-update", s.path("/etc/system-update")).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("2"));
+    assert!(s.path("/etc/system-update").symlink_metadata().is_err());
+}
+
+/// Prepares and triggers v2, lets `spoil` break something, applies, and
+/// checks the outcome: verification failed, nothing installed, no trigger.
+fn bad_input(spoil: impl FnOnce(&Scratch), expect_in_error: &str) {
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    spoil(&s);
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "verification-failed", "{r}");
+    let err = r["error"].as_str().unwrap();
+    assert!(err.contains(expect_in_error), "{err}");
+    assert_untouched(&s);
+    assert!(!s.link_exists());
+}
+
+#[test]
+fn missing_manifest() {
+    bad_input(
+        |s| fs::remove_file(s.update_dir().join("manifest.toml")).unwrap(),
+        "no manifest",
+    );
+}
+
+#[test]
+fn corrupted_payload() {
+    bad_input(
+        |s| {
+            let deb = s.update_dir().join("foo_2_all.deb");
+            let mut bytes = fs::read(&deb).unwrap();
+            let n = bytes.len();
+            bytes[n - 10] ^= 0xff;
+            fs::write(&deb, bytes).unwrap();
+        },
+        "checksum mismatch",
+    );
+}
+
+fn edit_manifest(s: &Scratch, from: &str, to: &str) {
+    let p = s.update_dir().join("manifest.toml");
+    let text = fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "{text}");
+    fs::write(&p, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn unknown_manifest_version() {
+    bad_input(|s| edit_manifest(s, "schema = 1", "schema = 7"), "schema 7");
+}
+
+#[test]
+fn manifest_path_outside_update_dir() {
+    bad_input(
+        |s| {
+            // A real file outside, so only the path check can refuse it.
+            fs::copy(
+                s.update_dir().join("foo_2_all.deb"),
+                s.path("/var/lib/foo_2_all.deb"),
+            )
+            .unwrap();
+            edit_manifest(s, "\"foo_2_all.deb\"", "\"../foo_2_all.deb\"")
+        },
+        "outside the update directory",
+    );
+}
+
+#[test]
+fn config_with_unknown_key() {
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    fs::write(s.path("/etc/system-update.toml"), "atempt-limit = 3\n").unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), USAGE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("atempt-limit"), "{err}");
+    assert!(err.contains("etc/system-update.toml"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_untouched(&s);
+    // Never a boot loop: the trigger goes, and the reason is recorded.
+    assert!(!s.link_exists());
+    let raw = fs::read(s.path("/var/lib/system-update-results/last.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(r["outcome"], "failure");
+    assert!(r["error"].as_str().unwrap().contains("atempt-limit"));
+    // Every subcommand refuses the same way.
+    let out = s.su(&["status"]);
+    assert_eq!(code(&out), USAGE);
+}
+
+#[test]
+fn two_applies_at_once_exactly_one_acts() {
+    let (s, v2) = with_foo_v1(Some("sleep 2"));
+    s.prepare_and_trigger(&[&v2]);
+    let a = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    let b = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(code(&a), OK, "{}", show(&a));
+    assert_eq!(code(&b), OK, "{}", show(&b));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success");
+    assert_eq!(r["attempts"], 1);
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert_eq!(log.matches("== ").count(), 1, "one attempt only: {log}");
+    let dpkg_log = fs::read_to_string(s.path("/var/log/dpkg.log")).unwrap();
+    assert_eq!(
+        dpkg_log.matches("upgrade foo:all 1 2").count(),
+        1,
+        "{dpkg_log}"
+    );
+}
+
+#[test]
+fn database_changed_since_prepare_is_stale() {
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    let bar = Deb::new("bar", "1").file("/opt/bar/x", "x").build(&s.debs);
+    s.dpkg_install(&bar);
+    let out = s.apply();
+    assert_eq!(code(&out), STALE, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "stale");
+    assert!(r["error"].as_str().unwrap().contains("prepare"), "{r}");
+    assert_untouched(&s);
+    assert!(!s.link_exists());
+}
+
+#[test]
+fn trigger_refuses_a_stale_plan() {
+    let (s, v2) = with_foo_v1(None);
+    assert!(s.su(&["prepare", v2.to_str().unwrap()]).status.success());
+    let bar = Deb::new("bar", "1").build(&s.debs);
+    s.dpkg_install(&bar);
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(code(&out), STALE, "{}", show(&out));
+    assert!(!s.link_exists());
+}
+
+/// Children of `pid` (all threads).
+fn children(pid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        if let Ok(c) = fs::read_to_string(task.path().join("children")) {
+            out.extend(c.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        }
+    }
+    out
+}
+
+/// Starts apply, waits until v2's postinst runs, then kills apply and dpkg
+/// with SIGKILL, as a power cut would.
+fn kill_mid_transaction(s: &Scratch) {
+    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    let marker = s.path("/in-postinst");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "postinst never started");
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kids = children(child.id());
+    assert!(!kids.is_empty(), "no dpkg child");
+    child.kill().unwrap();
+    for k in kids {
+        // dpkg runs in its own process group, with its scripts.
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
+    }
+    child.wait().unwrap();
+    // The database is half done, the trigger is still there.
+    assert!(s.link_exists());
+    assert!(!s.audit().is_empty(), "dpkg --audit should complain");
+    let r = s.results();
+    assert_eq!(r["outcome"], "interrupted", "{r}");
+}
+
+const SLOW_ONCE: &str =
+    "if [ ! -e /slow-once ]; then : > /slow-once; : > /in-postinst; sleep 60; fi";
+
+#[test]
+fn kill_9_then_the_next_attempt_recovers() {
+    let (s, v2) = with_foo_v1(Some(SLOW_ONCE));
+    s.prepare_and_trigger(&[&v2]);
+    kill_mid_transaction(&s);
+
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["attempts"], 2);
+    assert_eq!(s.audit(), "", "dpkg --audit must be clean");
+    assert_eq!(s.version("foo").as_deref(), Some("2"));
+    assert!(!s.link_exists());
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert_eq!(log.matches("== ").count(), 2, "{log}");
+}
+
+#[test]
+fn attempt_limit_reached_is_interrupted() {
+    let (s, v2) = with_foo_v1(Some(SLOW_ONCE));
+    fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
+    s.prepare_and_trigger(&[&v2]);
+    kill_mid_transaction(&s);
+
+    let out = s.apply();
+    assert_eq!(code(&out), INTERRUPTED, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "interrupted", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("limit"), "{r}");
+    assert!(r["finished"].is_string());
+    assert!(!s.link_exists(), "never a boot loop");
+    // And it stays done.
+    assert_eq!(code(&s.apply()), OK);
+}
+
+#[test]
+fn command_backend_reports_progress_and_decides_outcome() {
+    let s = Scratch::new();
+    let script = s.dir.path().join("update.sh");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho \"step 1 2 Copying\" >&$SYSTEM_UPDATE_PROGRESS_FD\necho \"progress 50\" >&3\necho working in \"$SYSTEM_UPDATE_ROOT\"\n: > \"$SYSTEM_UPDATE_ROOT/done-$SYSTEM_UPDATE_ATTEMPT\"\nexit \"${1:-0}\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |arg: &str| {
+        let out = s.su(&[
+            "prepare",
+            "--force",
+            "--command",
+            script.to_str().unwrap(),
+            arg,
+        ]);
+        assert!(out.status.success(), "{}", show(&out));
+        let out = s.su(&["trigger", "--no-reboot"]);
+        assert!(out.status.success(), "{}", show(&out));
+        s.apply()
+    };
+    // A relative path is copied into the payload; use it through the cwd.
+    let out = Command::new(common::BIN)
+        .current_dir(s.dir.path())
+        .arg("--root")
+        .arg(&s.root)
+        .args(["prepare", "--command", "./update.sh", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(s.update_dir().join("update.sh").is_file());
+    assert!(s.su(&["trigger", "--no-reboot"]).status.success());
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert!(s.path("/done-1").exists());
+    let r = s.results();
+    assert_eq!(r["outcome"], "success");
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("working in"), "{log}");
+
+    let out = run("3");
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "failure");
+    assert!(r["error"].as_str().unwrap().contains("status 3"), "{r}");
+}
+
+#[test]
+fn prepare_refuses_a_second_update_unless_forced() {
+    let (s, v2) = with_foo_v1(None);
+    assert!(s.su(&["prepare", v2.to_str().unwrap()]).status.success());
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert!(s
+        .su(&["prepare", "--force", v2.to_str().unwrap()])
+        .status
+        .success());
+}
+
+#[test]
+fn prepare_refuses_unknown_files() {
+    let s = Scratch::new();
+    let f = s.dir.path().join("notes.txt");
+    fs::write(&f, "x").unwrap();
+    let out = s.su(&["prepare", f.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--backend"));
+    let fake = s.dir.path().join("fake.deb");
+    fs::write(&fake, "not a deb").unwrap();
+    let out = s.su(&["prepare", fake.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid .deb"));
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn cancel_removes_trigger_and_purge_the_update() {
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    assert_eq!(code(&s.su(&["cancel"])), OK);
+    assert!(!s.link_exists());
+    assert!(s.update_dir().join("manifest.toml").exists());
+    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
+    assert!(!s.update_dir().exists());
+    assert_eq!(code(&s.apply()), OK);
+    assert_untouched(&s);
+}
+
+#[test]
+fn usage_error_is_2() {
+    let s = Scratch::new();
+    assert_eq!(code(&s.su(&["frobnicate"])), USAGE);
+    assert_eq!(code(&s.su(&["trigger", "--reboot", "--poweroff"])), USAGE);
+}
+
+#[test]
+fn many_packages_in_one_update() {
+    let s = Scratch::new();
+    let debs: Vec<_> = (0..5)
+        .map(|i| {
+            let name = format!("pkg{i}");
+            let path = format!("/opt/{name}/f");
+            Deb::new(&name, "1.0").file(&path, "x").build(&s.debs)
+        })
+        .collect();
+    let refs: Vec<&Path> = debs.iter().map(|p| p.as_path()).collect();
+    s.prepare_and_trigger(&refs);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    let pkgs = r["packages"].as_array().unwrap();
+    assert_eq!(pkgs.len(), 5);
+    assert!(
+        pkgs.iter()
+            .all(|p| p["before"].is_null() && p["after"] == "1.0"),
+        "{r}"
+    );
+}
