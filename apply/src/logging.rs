@@ -8,10 +8,18 @@ use tracing_subscriber::EnvFilter;
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
-/// `quiet_stderr`: a full-screen UI owns the terminal, so without journald
-/// only errors may reach stderr, and only once the UI is gone (they are
-/// also in the log file).
-pub fn init(quiet_stderr: bool) {
+/// How much goes to stderr when there is no journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stderr {
+    /// Operators' commands and the service: everything from info up.
+    Full,
+    /// The demo in plain mode: its UI already tells the story.
+    Warnings,
+    /// A full-screen UI owns the terminal: nothing (the log file has it).
+    Off,
+}
+
+pub fn init(stderr: Stderr) {
     let filter =
         EnvFilter::try_from_env("SYSTEM_UPDATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // The real root's journal: --root names the tree to update, not where
@@ -26,10 +34,10 @@ pub fn init(quiet_stderr: bool) {
             return;
         }
     }
-    let filter = if quiet_stderr {
-        EnvFilter::new("off")
-    } else {
-        filter
+    let filter = match stderr {
+        Stderr::Full => filter,
+        Stderr::Warnings => EnvFilter::new("warn"),
+        Stderr::Off => EnvFilter::new("off"),
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -53,8 +53,11 @@ fn print(s: &str) {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let root = Root::new(&cli.root);
-    let fullscreen_demo = matches!(cli.command, Cmd::Demo(_)) && std::io::stdout().is_terminal();
-    logging::init(fullscreen_demo);
+    logging::init(match &cli.command {
+        Cmd::Demo(_) if std::io::stdout().is_terminal() => logging::Stderr::Off,
+        Cmd::Demo(_) => logging::Stderr::Warnings,
+        _ => logging::Stderr::Full,
+    });
 
     if let Cmd::Demo(args) = &cli.command {
         let stop = stop_flag()?;

@@ -196,6 +196,9 @@ impl Backend for Dpkg {
         let mut c = self.command();
         c.arg("--install").args(&self.debs);
         let total = u32::try_from(self.debs.len()).unwrap_or(u32::MAX);
+        sink.event(Event::Message {
+            text: format!("Installing {total} package(s) with dpkg"),
+        });
         self.run(c, sink, total)
     }
 
