@@ -419,3 +419,51 @@ fn stdout_renderer(mode: UiMode, host: String) -> Result<Box<dyn Renderer>, Rend
     r.set_budget(STDOUT_BUDGET);
     Ok(Box::new(r))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Panicky;
+
+    impl Renderer for Panicky {
+        fn render(&mut self, model: &Model, _now: Instant) -> Result<u64, RenderError> {
+            if model.version > 1 {
+                panic!("renderer bug (expected by the test)");
+            }
+            Ok(0)
+        }
+        fn tick(&self, _model: &Model) -> Option<Duration> {
+            None
+        }
+        fn restore(&mut self) {}
+    }
+
+    #[test]
+    fn a_panicking_renderer_does_not_take_the_update_down() {
+        let shared = Shared::new(
+            UiOptions {
+                mode: UiMode::None,
+                output: Output::Stdout,
+            },
+            Tuning::default(),
+        );
+        let fell_back = Arc::new(AtomicBool::new(false));
+        let f = Arc::clone(&fell_back);
+        spawn(
+            &shared,
+            "panicky".into(),
+            Box::new(|| Ok(Box::new(Panicky) as Box<dyn Renderer>)),
+            Some(Box::new(move |_| f.store(true, Ordering::SeqCst))),
+        );
+        for i in 0..50 {
+            shared.send(Event::Progress { percent: i as f32 });
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let t = Instant::now();
+        shared.finish();
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert_eq!(shared.model().percent, 49.0);
+        assert!(fell_back.load(Ordering::SeqCst), "the failure was noticed");
+    }
+}
