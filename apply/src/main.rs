@@ -120,11 +120,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 print("Not rebooting: --root is not /.\n");
                 return Ok(exit::OK);
             }
-            let action = match m.after_action {
-                config::AfterAction::None => return Ok(exit::OK),
-                _ => power::Action::Reboot,
-            };
-            power::request(action).context("rebooting into the update")?;
+            // Into the update: the after-action is for when it is over.
+            power::request(power::Action::Reboot).context("rebooting into the update")?;
             Ok(exit::OK)
         }
         Cmd::Status(a) => {
@@ -155,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             Ok(apply::run(&root, &config, &opts, &stop)?)
         }
+        // Handled before the configuration is read.
         Cmd::Demo(_) => Ok(exit::OK),
     }
 }
