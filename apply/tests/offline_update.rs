@@ -55,7 +55,8 @@ fn happy_path_upgrades_v1_to_v2() {
         );
     }
 
-    let out = s.apply();
+    // As the benchmark runs it: with the plain UI.
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
     assert_eq!(code(&out), OK, "{}", show(&out));
     let r = s.results();
     assert_eq!(r["outcome"], "success", "{r}");
@@ -496,4 +497,42 @@ fn many_packages_in_one_update() {
             .all(|p| p["before"].is_null() && p["after"] == "1.0"),
         "{r}"
     );
+}
+
+fn wait_for(path: &Path, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_does_not_cut_the_transaction() {
+    // The postinst waits until the test has sent the signal.
+    let (s, v2) = with_foo_v1(Some(
+        ": > /in-postinst\nwhile [ ! -e /go ]; do sleep 0.1; done",
+    ));
+    s.prepare_and_trigger(&[&v2]);
+    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    wait_for(&s.path("/in-postinst"), &mut child);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    fs::write(s.path("/go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["stop_requested"], true, "{r}");
+    assert_eq!(s.audit(), "");
+    assert_eq!(s.version("foo").as_deref(), Some("2"));
+    assert!(!s.link_exists());
 }

@@ -84,8 +84,10 @@ impl Scratch {
             .unwrap()
     }
 
+    /// `apply` without a UI: the tests must not write on the machine's
+    /// consoles (Output::Consoles).
     pub fn apply(&self) -> Output {
-        self.su(&["apply", "--ui", "plain", "--no-reboot"])
+        self.su(&["apply", "--ui", "none", "--no-reboot"])
     }
 
     /// Plain `dpkg -i` into the root, as an admin would.
