@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use system_update_tui::{Event, Output, Ui, UiOptions};
 
+use crate::atomic;
 use crate::attempts::{self, AttemptsError, State};
 use crate::backend::command::CommandBackend;
 use crate::backend::dpkg::Dpkg;
@@ -22,7 +23,8 @@ use crate::paths::{self, Root};
 use crate::power;
 use crate::prepare::lock_path;
 use crate::result::{self, Outcome, PackageChange, ResultError, ResultRecord};
-use crate::snapshot::{NoSnapshot, SnapshotProvider};
+use crate::snapshot::{self, Provider, SnapshotError, SnapshotRecord};
+use crate::space;
 use crate::timefmt;
 use crate::trigger;
 
@@ -107,6 +109,7 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
                 attempts: 0,
                 error: Some(err.to_string()),
                 log: None,
+                snapshot: None,
             };
             if let Err(e) = result::store(root, &rec) {
                 tracing::error!("{e}");
@@ -224,8 +227,11 @@ pub fn run(
             attempts: state.attempts,
             error: None,
             log: log_path.clone(),
+            snapshot: None,
         },
     };
+
+    let provider = snapshot::select(root, config.snapshot);
 
     let ui = Ui::start(UiOptions {
         mode: opts.ui.unwrap_or(config.ui).mode(),
@@ -260,7 +266,16 @@ pub fn run(
         ));
         run.store();
         let (outcome, error, packages) = match manifest {
-            Ok(m) => transaction(root, &udh, &m, &mut state, opts, &mut sink),
+            Ok(m) => transaction(
+                root,
+                &udh,
+                &m,
+                &mut state,
+                opts,
+                &provider,
+                &mut run.record.snapshot,
+                &mut sink,
+            ),
             Err(e) => (Outcome::VerificationFailed, Some(e.to_string()), Vec::new()),
         };
         run.record.stop_requested = stop.load(Ordering::SeqCst);
@@ -272,6 +287,27 @@ pub fn run(
     if let Err(e) = trigger::remove_ours(root, ud) {
         tracing::error!("cannot remove the trigger: {e}");
     }
+    let rolled_back = match (&provider, &id) {
+        (Ok(p), Some(id))
+            if matches!(outcome, Outcome::Failure | Outcome::Interrupted)
+                && state.transaction_started =>
+        {
+            sink.event(Event::Message {
+                text: "Rolling back to the snapshot taken before the update".into(),
+            });
+            roll_back(root, ud, p, id, &mut run.record)
+        }
+        _ => false,
+    };
+    if !rolled_back
+        && run
+            .record
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.provider != "none")
+    {
+        mark_cleanup_pending(root);
+    }
 
     ui.send(Event::Finished {
         outcome: if outcome == Outcome::Success {
@@ -279,7 +315,13 @@ pub fn run(
         } else {
             system_update_tui::Outcome::Failure
         },
-        detail: run.record.error.clone(),
+        detail: run.record.error.clone().map(|e| {
+            if rolled_back {
+                format!("{e} The system was rolled back to its state before the update.")
+            } else {
+                e
+            }
+        }),
         log_path: log_path.map(|p| root.host(&p)),
     });
 
@@ -334,12 +376,15 @@ pub fn run(
 
 /// Steps 4-7 once the attempt is counted: recovery, stale check,
 /// verification, snapshot, the backend.
+#[allow(clippy::too_many_arguments)]
 fn transaction(
     root: &Root,
     udh: &Path,
     m: &Manifest,
     state: &mut State,
     opts: &ApplyOptions,
+    provider: &Result<Provider, SnapshotError>,
+    snapshot: &mut Option<SnapshotRecord>,
     sink: &mut Reporter<'_>,
 ) -> (Outcome, Option<String>, Vec<PackageChange>) {
     let mut backend: Box<dyn Backend> = match m.backend {
@@ -389,9 +434,34 @@ fn transaction(
         return (Outcome::VerificationFailed, Some(e.to_string()), Vec::new());
     }
 
-    match NoSnapshot.snapshot(root, &m.id) {
-        Ok(Some(name)) => tracing::info!("snapshot {name} taken"),
-        Ok(None) => {}
+    let provider = match provider {
+        Ok(p) => p,
+        Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+    };
+    if !state.transaction_started {
+        // A retry after a power cut is half-installed already: the figures
+        // would no longer mean anything, and stopping there helps nobody.
+        let needed = match backend.required_bytes() {
+            Ok(n) => n,
+            Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+        };
+        let snapshotting = !matches!(provider, Provider::None { .. });
+        if let Err(msg) = space::check(root.dir(), needed, snapshotting) {
+            return (Outcome::Failure, Some(msg), Vec::new());
+        }
+    }
+    sink.event(Event::Message {
+        text: "Taking a snapshot".into(),
+    });
+    match provider.take(&m.id) {
+        Ok(rec) => {
+            match (&rec.name, &rec.note) {
+                (Some(name), _) => tracing::info!("snapshot {name} taken"),
+                (None, Some(note)) => tracing::info!("{note}"),
+                (None, None) => {}
+            }
+            *snapshot = Some(rec);
+        }
         Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
     }
 
@@ -409,5 +479,117 @@ fn transaction(
             (Outcome::Success, None, packages)
         }
         Err(e) => (Outcome::Failure, Some(e.to_string()), packages),
+    }
+}
+
+/// Puts the pre-update snapshot back for the next boot and records there
+/// what happened: the restored root is where the next boot looks for the
+/// result, the log and (absent) trigger. Returns whether it rolled back.
+fn roll_back(
+    root: &Root,
+    ud: &Path,
+    provider: &Provider,
+    id: &str,
+    record: &mut ResultRecord,
+) -> bool {
+    let note = |record: &mut ResultRecord, provider: &str, note: String| {
+        tracing::warn!("{note}");
+        let s = record.snapshot.get_or_insert_with(|| SnapshotRecord {
+            provider: provider.into(),
+            name: None,
+            rolled_back: false,
+            failed_state: None,
+            note: None,
+        });
+        s.note = Some(note);
+    };
+    if let Provider::None { why } = provider {
+        note(
+            record,
+            "none",
+            format!("no rollback: no snapshot was possible ({why})"),
+        );
+        return false;
+    }
+    if !provider.can_roll_back(id) {
+        note(
+            record,
+            "btrfs",
+            format!("no rollback: no snapshot of update {id} was found"),
+        );
+        return false;
+    }
+    let restored = match provider.roll_back(id) {
+        Ok(r) => r,
+        Err(e) => {
+            note(
+                record,
+                "btrfs",
+                format!("rollback failed, the failed state stays in place: {e}"),
+            );
+            return false;
+        }
+    };
+    let failed = restored.failed_state().display().to_string();
+    tracing::info!(
+        "rolled back to the state before update {id}; the failed state is kept as {failed}"
+    );
+    let snap = record.snapshot.get_or_insert_with(|| SnapshotRecord {
+        provider: "btrfs".into(),
+        name: None,
+        rolled_back: false,
+        failed_state: None,
+        note: None,
+    });
+    if snap.name.is_none() {
+        if let Provider::Btrfs(l) = provider {
+            snap.name = Some(
+                l.parent()
+                    .join(snapshot::rollback::before_name(l, id))
+                    .display()
+                    .to_string(),
+            );
+        }
+    }
+    snap.rolled_back = true;
+    snap.failed_state = Some(failed);
+    // The record says what the next boot runs: the versions from before.
+    for p in &mut record.packages {
+        p.after = p.before.clone();
+    }
+
+    let new_root = Root::new(restored.root());
+    if let Some(log) = &record.log {
+        let (from, to) = (root.host(log), new_root.host(log));
+        let copied = to
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| atomic::copy(&from, &to));
+        if let Err(e) = copied {
+            tracing::warn!(
+                "{}: cannot copy the log into the restored root: {e}",
+                to.display()
+            );
+        }
+    }
+    if let Err(e) = result::store(&new_root, record) {
+        tracing::error!("{e}");
+    }
+    if let Err(e) = trigger::remove_ours(&new_root, ud) {
+        tracing::error!("cannot remove the trigger from the restored root: {e}");
+    }
+    mark_cleanup_pending(&new_root);
+    if let Err(e) = restored.finish() {
+        tracing::error!("{e}");
+    }
+    true
+}
+
+/// Tells the cleanup after the next normal boot that there are snapshots
+/// to prune (system-update-cleanup-snapshots.service checks for the file).
+fn mark_cleanup_pending(root: &Root) {
+    let path = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
+    if let Err(e) = atomic::write(&path, b"", 0o644) {
+        tracing::warn!("{}: {e}", path.display());
     }
 }

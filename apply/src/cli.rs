@@ -38,6 +38,13 @@ pub enum Cmd {
     Results(JsonArg),
     /// Apply the triggered update (what system-update-apply.service runs).
     Apply(ApplyArgs),
+    /// Remove failed states and old pre-update snapshots.
+    Cleanup {
+        /// Keep `keep-failed` failed states too (what runs after a normal
+        /// boot); by default every failed state is removed.
+        #[arg(long)]
+        boot: bool,
+    },
     /// Play a whole offline update on a scratch root, with the UI.
     Demo(DemoArgs),
 }

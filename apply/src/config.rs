@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::paths::{self, Root};
+use crate::snapshot::SnapshotChoice;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -67,6 +68,12 @@ pub struct Config {
     pub after_action: AfterAction,
     pub ui: UiChoice,
     pub attempt_limit: u32,
+    /// Snapshot provider before the transaction.
+    pub snapshot: SnapshotChoice,
+    /// Pre-update snapshots kept by `cleanup` (the newest ones).
+    pub keep_snapshots: usize,
+    /// Failed states kept by the cleanup after a normal boot.
+    pub keep_failed: usize,
 }
 
 impl Default for Config {
@@ -76,6 +83,9 @@ impl Default for Config {
             after_action: AfterAction::Reboot,
             ui: UiChoice::Auto,
             attempt_limit: 2,
+            snapshot: SnapshotChoice::Auto,
+            keep_snapshots: 1,
+            keep_failed: 1,
         }
     }
 }
@@ -131,7 +141,8 @@ mod tests {
     #[test]
     fn full_file() {
         let c = Config::parse(
-            "update-dir = \"/srv/up\"\nafter-action = \"poweroff\"\nui = \"plain\"\nattempt-limit = 1\n",
+            "update-dir = \"/srv/up\"\nafter-action = \"poweroff\"\nui = \"plain\"\nattempt-limit = 1\n\
+             snapshot = \"btrfs\"\nkeep-snapshots = 3\nkeep-failed = 0\n",
             Path::new("x"),
         )
         .unwrap();
@@ -139,6 +150,9 @@ mod tests {
         assert_eq!(c.after_action, AfterAction::Poweroff);
         assert_eq!(c.ui, UiChoice::Plain);
         assert_eq!(c.attempt_limit, 1);
+        assert_eq!(c.snapshot, SnapshotChoice::Btrfs);
+        assert_eq!(c.keep_snapshots, 3);
+        assert_eq!(c.keep_failed, 0);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod apply;
 mod atomic;
 mod attempts;
 mod backend;
+mod cleanup;
 mod cli;
 mod config;
 mod demo;
@@ -16,6 +17,7 @@ mod power;
 mod prepare;
 mod result;
 mod snapshot;
+mod space;
 mod status;
 mod timefmt;
 mod trigger;
@@ -151,6 +153,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 dpkg_extra_args: Vec::new(),
             };
             Ok(apply::run(&root, &config, &opts, &stop)?)
+        }
+        Cmd::Cleanup { boot } => {
+            match cleanup::cleanup(&root, &config, boot)? {
+                cleanup::Cleaned::Nothing(why) => {
+                    print(&format!("No snapshots to clean up: {why}.\n"))
+                }
+                cleanup::Cleaned::Removed(r) if r.is_empty() => {
+                    print("No snapshots or failed states beyond what is kept.\n")
+                }
+                cleanup::Cleaned::Removed(r) => {
+                    for p in r {
+                        print(&format!("Removed {}\n", p.display()));
+                    }
+                }
+            }
+            Ok(exit::OK)
         }
         // Handled before the configuration is read.
         Cmd::Demo(_) => Ok(exit::OK),

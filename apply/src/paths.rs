@@ -14,6 +14,8 @@ pub const MANIFEST_NAME: &str = "manifest.toml";
 pub const STATE_NAME: &str = "attempts.json";
 pub const RESULT_NAME: &str = "last.json";
 pub const LOCK_NAME: &str = "lock";
+/// Present when snapshots may need pruning after the next normal boot.
+pub const CLEANUP_PENDING: &str = "cleanup-pending";
 
 /// The tree being acted on. Paths "inside" it are absolute paths as the
 /// updated system sees them; `host()` maps them to where we can open them.

@@ -97,7 +97,7 @@ pub fn prepare(
             match req
                 .files
                 .iter()
-                .find(|f| f.extension().map_or(true, |e| e != "deb"))
+                .find(|f| f.extension().is_none_or(|e| e != "deb"))
             {
                 Some(f) => return Err(PrepareError::UnknownBackend(f.clone())),
                 None => BackendKind::Dpkg,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 use crate::paths::{self, Root};
+use crate::snapshot::SnapshotRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -53,6 +54,9 @@ pub struct ResultRecord {
     pub error: Option<String>,
     /// The backend's full output (path inside the root).
     pub log: Option<PathBuf>,
+    /// The snapshot taken before the transaction and what became of it.
+    #[serde(default)]
+    pub snapshot: Option<SnapshotRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +120,20 @@ pub fn describe(r: &ResultRecord) -> String {
     }
     if let Some(l) = &r.log {
         s += &format!("  log:      {}\n", l.display());
+    }
+    if let Some(snap) = &r.snapshot {
+        s += &match (&snap.name, snap.rolled_back) {
+            (Some(name), true) => format!(
+                "  snapshot: {name} ({}); rolled back, the failed state is kept as {}\n",
+                snap.provider,
+                snap.failed_state.as_deref().unwrap_or("-")
+            ),
+            (Some(name), false) => format!("  snapshot: {name} ({})\n", snap.provider),
+            (None, _) => String::new(),
+        };
+        if let Some(note) = &snap.note {
+            s += &format!("  snapshot: {note}\n");
+        }
     }
     for p in &r.packages {
         s += &format!(

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{show, with_foo_v1, Deb, Scratch};
+use common::{kill_mid_transaction, show, with_foo_v1, Deb, Scratch, SLOW_ONCE};
 
 const OK: i32 = 0;
 const FAILURE: i32 = 1;
@@ -299,46 +299,6 @@ fn trigger_refuses_a_stale_plan() {
     assert_eq!(code(&out), STALE, "{}", show(&out));
     assert!(!s.link_exists());
 }
-
-/// Children of `pid` (all threads).
-fn children(pid: u32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for task in fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
-        if let Ok(c) = fs::read_to_string(task.path().join("children")) {
-            out.extend(c.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
-        }
-    }
-    out
-}
-
-/// Starts apply, waits until v2's postinst runs, then kills apply and dpkg
-/// with SIGKILL, as a power cut would.
-fn kill_mid_transaction(s: &Scratch) {
-    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
-    let marker = s.path("/in-postinst");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "postinst never started");
-        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kids = children(child.id());
-    assert!(!kids.is_empty(), "no dpkg child");
-    child.kill().unwrap();
-    for k in kids {
-        // dpkg runs in its own process group, with its scripts.
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
-    }
-    child.wait().unwrap();
-    // The database is half done, the trigger is still there.
-    assert!(s.link_exists());
-    assert!(!s.audit().is_empty(), "dpkg --audit should complain");
-    let r = s.results();
-    assert_eq!(r["outcome"], "interrupted", "{r}");
-}
-
-const SLOW_ONCE: &str =
-    "if [ ! -e /slow-once ]; then : > /slow-once; : > /in-postinst; sleep 60; fi";
 
 #[test]
 fn kill_9_then_the_next_attempt_recovers() {

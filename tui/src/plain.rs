@@ -57,7 +57,7 @@ impl PlainLines {
         // A message is shown only when no step line says the same.
         if m.message != self.message {
             if let Some(msg) = &m.message {
-                if !msg.is_empty() && m.step.as_ref().map_or(true, |s| &s.name != msg) {
+                if !msg.is_empty() && m.step.as_ref().is_none_or(|s| &s.name != msg) {
                     out.push(msg.clone());
                 }
             }

@@ -94,6 +94,40 @@ pub fn deb_fields(deb: &Path) -> Result<(String, String), BackendError> {
     }
 }
 
+/// Installed-Size of a .deb in bytes (the field is in KiB; a package
+/// without it counts as 0, as dpkg itself treats it).
+pub fn installed_size(deb: &Path) -> Result<u64, BackendError> {
+    let out = Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(deb)
+        .arg("Installed-Size")
+        .output()
+        .map_err(|source| BackendError::Spawn {
+            program: "dpkg-deb".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(BackendError::Failed(format!(
+            "{}: not a valid .deb package ({})",
+            deb.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kib = text.trim();
+    if kib.is_empty() {
+        return Ok(0);
+    }
+    kib.parse::<u64>()
+        .map(|k| k.saturating_mul(1024))
+        .map_err(|_| {
+            BackendError::Failed(format!(
+                "{}: Installed-Size {kib:?} is not a number",
+                deb.display()
+            ))
+        })
+}
+
 /// "foo:amd64" -> "foo".
 fn bare(pkg: &str) -> &str {
     pkg.split(':').next().unwrap_or(pkg).trim()
@@ -200,6 +234,15 @@ impl Backend for Dpkg {
             text: format!("Installing {total} package(s) with dpkg"),
         });
         self.run(c, sink, total)
+    }
+
+    fn required_bytes(&self) -> Result<u64, BackendError> {
+        // dpkg unpacks the new files beside the old ones before it removes
+        // them: the whole new size is needed, not the difference.
+        self.debs.iter().try_fold(
+            0u64,
+            |sum, deb| Ok(sum.saturating_add(installed_size(deb)?)),
+        )
     }
 
     fn changes(&self) -> Vec<PackageChange> {

@@ -45,4 +45,9 @@ pub trait Backend {
     fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError>;
     /// Packages touched, with versions before and after.
     fn changes(&self) -> Vec<PackageChange>;
+    /// Disk space the install needs, in bytes; 0 when the backend cannot
+    /// tell (the command backend).
+    fn required_bytes(&self) -> Result<u64, BackendError> {
+        Ok(0)
+    }
 }

@@ -15,6 +15,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_system-update");
 const TOOLS: [&str; 2] = ["/bin/sh", "/usr/bin/sleep"];
 
 pub struct Scratch {
+    /// Unmounted before `dir` is removed (fields drop in order).
+    pub mount: Option<Mount>,
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub debs: PathBuf,
@@ -27,10 +29,112 @@ fn copy_into(root: &Path, host: &Path) {
     fs::copy(&real, &dest).unwrap();
 }
 
+/// A filesystem mounted for one test, unmounted when dropped.
+pub struct Mount {
+    pub point: PathBuf,
+    pub device: Option<PathBuf>,
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("--lazy")
+            .arg(&self.point)
+            .status();
+    }
+}
+
+fn run(cmd: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(out.status.success(), "{cmd} {args:?}: {}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 impl Scratch {
     pub fn new() -> Scratch {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
+        Scratch::populate(dir, root, None)
+    }
+
+    /// A scratch root that is the btrfs subvolume `subvol` (e.g. `@` or
+    /// `roots/debian`) of a fresh loop-mounted filesystem, whose top level
+    /// is mounted at `top()`. With `default`, the subvolume is made the
+    /// filesystem's default, as when a boot mounts the root without
+    /// subvol= options.
+    pub fn on_btrfs(subvol: &str, default: bool) -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("fs.img");
+        fs::File::create(&img).unwrap().set_len(512 << 20).unwrap();
+        run("mkfs.btrfs", &["-q".as_ref(), img.as_os_str()]);
+        let top = dir.path().join("top");
+        fs::create_dir(&top).unwrap();
+        let device = run(
+            "losetup",
+            &["--find".as_ref(), "--show".as_ref(), img.as_os_str()],
+        );
+        let device = PathBuf::from(device.trim());
+        run("mount", &[device.as_os_str(), top.as_os_str()]);
+        // The loop device goes away with the last unmount.
+        run("losetup", &["--detach".as_ref(), device.as_os_str()]);
+        let mount = Mount {
+            point: top.clone(),
+            device: Some(device),
+        };
+        let root = top.join(subvol);
+        fs::create_dir_all(root.parent().unwrap()).unwrap();
+        run(
+            "btrfs",
+            &[
+                "-q".as_ref(),
+                "subvolume".as_ref(),
+                "create".as_ref(),
+                root.as_os_str(),
+            ],
+        );
+        if default {
+            run(
+                "btrfs",
+                &[
+                    "-q".as_ref(),
+                    "subvolume".as_ref(),
+                    "set-default".as_ref(),
+                    root.as_os_str(),
+                ],
+            );
+        }
+        Scratch::populate(dir, root, Some(mount))
+    }
+
+    /// A scratch root on a tmpfs of `mib` MiB, to run out of space.
+    pub fn on_tmpfs(mib: u64) -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir(&root).unwrap();
+        run(
+            "mount",
+            &[
+                "-t".as_ref(),
+                "tmpfs".as_ref(),
+                "-o".as_ref(),
+                format!("size={mib}m").as_ref(),
+                "tmpfs".as_ref(),
+                root.as_os_str(),
+            ],
+        );
+        let mount = Mount {
+            point: root.clone(),
+            device: None,
+        };
+        Scratch::populate(dir, root, Some(mount))
+    }
+
+    /// Where the top level of the btrfs filesystem is mounted.
+    pub fn top(&self) -> PathBuf {
+        self.dir.path().join("top")
+    }
+
+    fn populate(dir: tempfile::TempDir, root: PathBuf, mount: Option<Mount>) -> Scratch {
         let debs = dir.path().join("debs");
         fs::create_dir_all(&debs).unwrap();
         for d in ["info", "updates", "triggers", "alternatives"] {
@@ -53,7 +157,12 @@ impl Scratch {
                 }
             }
         }
-        Scratch { dir, root, debs }
+        Scratch {
+            mount,
+            dir,
+            root,
+            debs,
+        }
     }
 
     pub fn path(&self, inside: &str) -> PathBuf {
@@ -164,6 +273,8 @@ pub struct Deb<'a> {
     /// (path inside the package, contents)
     pub files: Vec<(&'a str, &'a str)>,
     pub postinst: Option<&'a str>,
+    /// Installed-Size in KiB, claimed in the control file.
+    pub installed_size: Option<u64>,
 }
 
 impl<'a> Deb<'a> {
@@ -173,11 +284,17 @@ impl<'a> Deb<'a> {
             version,
             files: Vec::new(),
             postinst: None,
+            installed_size: None,
         }
     }
 
     pub fn file(mut self, path: &'a str, contents: &'a str) -> Self {
         self.files.push((path, contents));
+        self
+    }
+
+    pub fn installed_size(mut self, kib: u64) -> Self {
+        self.installed_size = Some(kib);
         self
     }
 
@@ -194,8 +311,12 @@ impl<'a> Deb<'a> {
         fs::write(
             tree.join("DEBIAN/control"),
             format!(
-                "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: Test <test@example.invalid>\nDescription: test package\n",
-                self.name, self.version
+                "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: Test <test@example.invalid>\n{}Description: test package\n",
+                self.name,
+                self.version,
+                self.installed_size
+                    .map(|k| format!("Installed-Size: {k}\n"))
+                    .unwrap_or_default()
             ),
         )
         .unwrap();
@@ -233,7 +354,11 @@ pub fn show(out: &Output) -> String {
 
 /// A scratch root with `foo` 1 installed and `foo` 2 built.
 pub fn with_foo_v1(v2_postinst: Option<&str>) -> (Scratch, PathBuf) {
-    let s = Scratch::new();
+    foo_v1_in(Scratch::new(), v2_postinst)
+}
+
+/// `s` with `foo` 1 installed and `foo` 2 built.
+pub fn foo_v1_in(s: Scratch, v2_postinst: Option<&str>) -> (Scratch, PathBuf) {
     let v1 = Deb::new("foo", "1")
         .file("/opt/foo/version", "1\n")
         .build(&s.debs);
@@ -245,3 +370,46 @@ pub fn with_foo_v1(v2_postinst: Option<&str>) -> (Scratch, PathBuf) {
     let v2 = v2.build(&s.debs);
     (s, v2)
 }
+
+/// Children of `pid` (all threads).
+pub fn children(pid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        if let Ok(c) = fs::read_to_string(task.path().join("children")) {
+            out.extend(c.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        }
+    }
+    out
+}
+
+/// Starts apply, waits until v2's postinst runs, then kills apply and dpkg
+/// with SIGKILL, as a power cut would.
+pub fn kill_mid_transaction(s: &Scratch) {
+    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    let marker = s.path("/in-postinst");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "postinst never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kids = children(child.id());
+    assert!(!kids.is_empty(), "no dpkg child");
+    child.kill().unwrap();
+    for k in kids {
+        // dpkg runs in its own process group, with its scripts.
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
+    }
+    child.wait().unwrap();
+    // The database is half done, the trigger is still there.
+    assert!(s.link_exists());
+    assert!(!s.audit().is_empty(), "dpkg --audit should complain");
+    let r = s.results();
+    assert_eq!(r["outcome"], "interrupted", "{r}");
+}
+
+pub const SLOW_ONCE: &str =
+    "if [ ! -e /slow-once ]; then : > /slow-once; : > /in-postinst; sleep 60; fi";

@@ -1,0 +1,36 @@
+//! `cleanup`: prunes pre-update snapshots and failed states.
+//!
+//! After a normal boot (system-update-cleanup-snapshots.service, `--boot`)
+//! it keeps the newest `keep-snapshots` snapshots and `keep-failed` failed
+//! states; run by hand it removes every failed state, the admin having
+//! looked at them.
+
+use std::path::{Path, PathBuf};
+
+use crate::atomic;
+use crate::config::Config;
+use crate::paths::{self, Root};
+use crate::snapshot::{self, Provider, SnapshotChoice, SnapshotError};
+
+pub enum Cleaned {
+    /// Snapshots are not possible on this root: why.
+    Nothing(String),
+    Removed(Vec<PathBuf>),
+}
+
+pub fn cleanup(root: &Root, config: &Config, boot: bool) -> Result<Cleaned, SnapshotError> {
+    // Snapshots left from an earlier configuration are still ours to prune.
+    let provider = snapshot::select(root, SnapshotChoice::Auto)?;
+    let done = match &provider {
+        Provider::None { why } => Cleaned::Nothing(why.clone()),
+        Provider::Btrfs(_) => {
+            let keep_failed = if boot { config.keep_failed } else { 0 };
+            Cleaned::Removed(provider.prune(config.keep_snapshots, keep_failed)?)
+        }
+    };
+    let pending = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
+    if let Err(e) = atomic::remove(&pending) {
+        tracing::warn!("{}: {e}", pending.display());
+    }
+    Ok(done)
+}

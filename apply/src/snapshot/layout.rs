@@ -1,0 +1,246 @@
+//! Where the root subvolume sits and how the next boot finds it: what a
+//! snapshot and a rollback must know before anything is changed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::btrfs;
+
+/// Why a btrfs snapshot with rollback is not possible for this root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
+/// The root subvolume and the filesystem it lives on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The root directory as given (`/`, or `--root DIR`).
+    pub root: PathBuf,
+    /// Its subvolume id.
+    pub root_id: u64,
+    /// Its path below the top-level subvolume, e.g. `@` or `roots/debian`.
+    pub rel_path: PathBuf,
+    /// The block device the filesystem is mounted from.
+    pub device: PathBuf,
+}
+
+impl Layout {
+    /// The last component of the root subvolume's path.
+    pub fn name(&self) -> &std::ffi::OsStr {
+        self.rel_path.file_name().unwrap_or_default()
+    }
+
+    /// The directory, relative to the top level, that holds the root
+    /// subvolume, its snapshots and the failed states.
+    pub fn parent(&self) -> &Path {
+        self.rel_path.parent().unwrap_or(Path::new(""))
+    }
+}
+
+/// Looks at `root` and decides whether it can be snapshotted and rolled back.
+/// `cmdline` is the kernel command line the next boot will use (empty when
+/// `root` is not the running system).
+pub fn inspect(root: &Path, cmdline: &str) -> Result<Result<Layout, Unsupported>, btrfs::Error> {
+    let no = |why: String| Ok(Err(Unsupported(why)));
+    if !btrfs::is_btrfs(root)? {
+        return no(format!("{} is not on btrfs", root.display()));
+    }
+    if !btrfs::is_subvolume(root)? {
+        return no(format!(
+            "{} is a directory inside a btrfs subvolume, not a subvolume of its own",
+            root.display()
+        ));
+    }
+    let root_id = btrfs::subvolume_id(root)?;
+    if root_id == btrfs::TOP_LEVEL_ID {
+        return no(format!(
+            "{} is the top-level subvolume of its filesystem: a rollback needs the root in a subvolume of its own",
+            root.display()
+        ));
+    }
+    // dpkg's database must roll back with the files it describes.
+    let admindir = root.join("var/lib/dpkg");
+    if admindir.is_dir() && btrfs::subvolume_id(&admindir)? != root_id {
+        return no(format!(
+            "{} is on another subvolume than {}: rolling back the root alone would leave the package database out of step",
+            admindir.display(),
+            root.display()
+        ));
+    }
+    if let Some(flags) = cmdline_rootflags(cmdline) {
+        if flags.split(',').any(|o| o.starts_with("subvolid=")) {
+            return no(format!(
+                "the kernel command line selects the root by subvolid= ({flags}): a restored root gets a new id; use subvol= instead"
+            ));
+        }
+    }
+    let canonical = fs::canonicalize(root).map_err(|source| btrfs::Error::Io {
+        path: root.to_owned(),
+        op: "canonicalize",
+        source,
+    })?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|source| btrfs::Error::Io {
+            path: "/proc/self/mountinfo".into(),
+            op: "read",
+            source,
+        })?;
+    let Some(device) = btrfs_device(&mountinfo, &canonical) else {
+        return no(format!(
+            "no btrfs mount holding {} in /proc/self/mountinfo",
+            canonical.display()
+        ));
+    };
+    let rel_path = btrfs::subvolume_path(root, root_id)?;
+    Ok(Ok(Layout {
+        root: root.to_owned(),
+        root_id,
+        rel_path,
+        device,
+    }))
+}
+
+/// The value of the last `rootflags=` on a kernel command line.
+fn cmdline_rootflags(cmdline: &str) -> Option<&str> {
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("rootflags="))
+        .next_back()
+        .map(|v| v.trim_matches('"'))
+}
+
+/// The source device of the btrfs mount with the longest mount point that
+/// holds `path`.
+fn btrfs_device(mountinfo: &str, path: &Path) -> Option<PathBuf> {
+    let mut best: Option<(usize, PathBuf)> = None;
+    for line in mountinfo.lines() {
+        let (left, right) = line.split_once(" - ")?;
+        let mount_point = PathBuf::from(unescape(left.split(' ').nth(4)?));
+        let mut r = right.split(' ');
+        let (fstype, source) = (r.next()?, r.next()?);
+        if fstype != "btrfs" || !path.starts_with(&mount_point) {
+            continue;
+        }
+        let depth = mount_point.components().count();
+        // Later lines stack on earlier ones at the same point.
+        if best.as_ref().is_none_or(|(d, _)| depth >= *d) {
+            best = Some((depth, PathBuf::from(unescape(source))));
+        }
+    }
+    best.map(|(_, d)| d)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Rewrites `subvolid=OLD` to `subvolid=NEW` in the options of the `/`
+/// entries of an fstab; None when nothing needed changing.
+pub fn fstab_with_new_root_id(fstab: &str, old: u64, new: u64) -> Option<String> {
+    let mut changed = false;
+    let mut out = String::with_capacity(fstab.len());
+    for line in fstab.split_inclusive('\n') {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let is_root =
+            !line.trim_start().starts_with('#') && fields.get(1) == Some(&"/") && fields.len() >= 4;
+        let old_opt = format!("subvolid={old}");
+        if is_root && fields[3].split(',').any(|o| o == old_opt) {
+            let opts: Vec<String> = fields[3]
+                .split(',')
+                .map(|o| {
+                    if o == old_opt {
+                        format!("subvolid={new}")
+                    } else {
+                        o.to_owned()
+                    }
+                })
+                .collect();
+            let mut f: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+            f[3] = opts.join(",");
+            out.push_str(&f.join("\t"));
+            out.push('\n');
+            changed = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_device_of_the_deepest_btrfs_mount() {
+        let mi = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 7:0 / /tmp/x/mnt rw,relatime shared:2 - btrfs /dev/loop0 rw,space_cache=v2,subvolid=5,subvol=/
+31 30 7:1 / /tmp/x/mnt/inner rw - btrfs /dev/loop1 rw
+32 22 0:5 / /tmp/with\\040space rw - btrfs /dev/loop2 rw
+";
+        assert_eq!(
+            btrfs_device(mi, Path::new("/tmp/x/mnt/roots/a")),
+            Some("/dev/loop0".into())
+        );
+        assert_eq!(
+            btrfs_device(mi, Path::new("/tmp/x/mnt/inner/a")),
+            Some("/dev/loop1".into())
+        );
+        assert_eq!(
+            btrfs_device(mi, Path::new("/tmp/with space/a")),
+            Some("/dev/loop2".into())
+        );
+        assert_eq!(btrfs_device(mi, Path::new("/tmp/x/mntz")), None);
+        assert_eq!(btrfs_device(mi, Path::new("/")), None);
+    }
+
+    #[test]
+    fn rootflags() {
+        assert_eq!(
+            cmdline_rootflags("root=/dev/vda rootflags=subvol=@ ro"),
+            Some("subvol=@")
+        );
+        assert_eq!(
+            cmdline_rootflags("rootflags=a rootflags=\"subvolid=256,x\""),
+            Some("subvolid=256,x")
+        );
+        assert_eq!(cmdline_rootflags("root=/dev/vda"), None);
+    }
+
+    #[test]
+    fn fstab_rewrite() {
+        let f = "# / was on /dev/vda\nUUID=x / btrfs defaults,subvolid=256,compress 0 0\nUUID=x /home btrfs subvolid=256 0 0\n";
+        let n = fstab_with_new_root_id(f, 256, 300).expect("changed");
+        assert!(
+            n.contains("/\tbtrfs\tdefaults,subvolid=300,compress\t0\t0\n"),
+            "{n}"
+        );
+        assert!(n.contains("/home btrfs subvolid=256 0 0"), "{n}");
+        assert!(n.starts_with("# / was on /dev/vda\n"));
+        assert_eq!(
+            fstab_with_new_root_id("UUID=x / btrfs subvol=@ 0 0\n", 256, 300),
+            None
+        );
+        assert_eq!(
+            fstab_with_new_root_id("UUID=x / btrfs subvolid=2560 0 0\n", 256, 300),
+            None
+        );
+    }
+}

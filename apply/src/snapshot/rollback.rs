@@ -1,0 +1,251 @@
+//! Snapshot, rollback and retention on a btrfs root.
+//!
+//! Everything lives beside the root subvolume, in the directory of the top
+//! level that holds it (mounted privately for the operation), so the names
+//! say what they are and no rename ever crosses a subvolume:
+//!
+//! - `NAME.before-ID`: read-only, the root as it was before update ID;
+//! - `NAME.failed-ID`: the root as the failed update left it, for inspection.
+//!
+//! A rollback renames the root subvolume to `NAME.failed-ID` and puts a
+//! writable snapshot of `NAME.before-ID` at its old path, so a boot that
+//! finds its root by `subvol=` finds the restored one; where the root is the
+//! default subvolume, the default moves to it, and `subvolid=` in the
+//! restored fstab is rewritten.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use super::btrfs::{self, Error};
+use super::layout::{fstab_with_new_root_id, Layout};
+
+type Result<T> = std::result::Result<T, Error>;
+
+fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        op,
+        source,
+    }
+}
+
+/// The top-level subvolume, mounted at a private directory until dropped.
+pub struct TopLevel {
+    dir: PathBuf,
+}
+
+impl TopLevel {
+    /// Mounts `device`'s top-level subvolume below `run_dir` (a tmpfs such as
+    /// /run: the update environment may have no other writable place).
+    pub fn mount(device: &Path, run_dir: &Path) -> Result<TopLevel> {
+        fs::create_dir_all(run_dir).map_err(io_err(run_dir, "mkdir"))?;
+        let dir = run_dir.join(format!("btrfs-top.{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(io_err(&dir, "mkdir"))?;
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if let Err(e) = mount(Some(device), &dir, Some("btrfs"), flags, Some("subvolid=5")) {
+            let _ = fs::remove_dir(&dir);
+            return Err(Error::Io {
+                path: device.to_owned(),
+                op: "mount subvolid=5",
+                source: std::io::Error::from_raw_os_error(e as i32),
+            });
+        }
+        Ok(TopLevel { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for TopLevel {
+    fn drop(&mut self) {
+        // Lazy: a process still looking inside must not keep it mounted.
+        if let Err(e) = umount2(&self.dir, MntFlags::MNT_DETACH) {
+            tracing::warn!("unmounting {}: {e}", self.dir.display());
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+fn suffixed(name: &OsStr, kind: &str, id: &str) -> OsString {
+    let mut s = name.to_owned();
+    s.push(format!(".{kind}-{id}"));
+    s
+}
+
+/// The name of the pre-update snapshot of update `id`.
+pub fn before_name(layout: &Layout, id: &str) -> OsString {
+    suffixed(layout.name(), "before", id)
+}
+
+/// The name under which the failed state of update `id` is kept.
+pub fn failed_name(layout: &Layout, id: &str) -> OsString {
+    suffixed(layout.name(), "failed", id)
+}
+
+/// Takes the read-only pre-update snapshot; returns its path relative to the
+/// top level. A second attempt at the same update keeps the first attempt's
+/// snapshot: by then the root may be half-updated.
+pub fn take(layout: &Layout, id: &str, run_dir: &Path) -> Result<PathBuf> {
+    let top = TopLevel::mount(&layout.device, run_dir)?;
+    let name = before_name(layout, id);
+    let rel = layout.parent().join(&name);
+    if btrfs::is_subvolume(&top.path().join(&rel))? {
+        tracing::info!(
+            "keeping the snapshot {} of an earlier attempt",
+            rel.display()
+        );
+        return Ok(rel);
+    }
+    btrfs::snapshot(
+        &top.path().join(&layout.rel_path),
+        &top.path().join(layout.parent()),
+        &name,
+        true,
+    )?;
+    Ok(rel)
+}
+
+/// A rolled-back root, with the top level still mounted so the caller can
+/// record the outcome in the restored root before the reboot.
+pub struct Restored {
+    top: TopLevel,
+    /// The restored root, as mounted now (under the private top level).
+    pub root: PathBuf,
+    /// The kept failed state, relative to the top level.
+    pub failed: PathBuf,
+}
+
+impl Restored {
+    /// Flushes the filesystem and unmounts the top level.
+    pub fn finish(self) -> Result<()> {
+        let f = fs::File::open(self.top.path()).map_err(io_err(self.top.path(), "open"))?;
+        nix::unistd::syncfs(&f).map_err(|e| Error::Io {
+            path: self.top.path().to_owned(),
+            op: "syncfs",
+            source: std::io::Error::from_raw_os_error(e as i32),
+        })?;
+        Ok(())
+    }
+}
+
+/// Puts the pre-update state of update `id` back as the root of the next boot.
+pub fn roll_back(layout: &Layout, id: &str, run_dir: &Path) -> Result<Restored> {
+    let top = TopLevel::mount(&layout.device, run_dir)?;
+    let t = top.path();
+    let current = t.join(&layout.rel_path);
+    let parent = t.join(layout.parent());
+    let snapshot = layout.parent().join(before_name(layout, id));
+    if !btrfs::is_subvolume(&t.join(&snapshot))? {
+        return Err(Error::NotSubvolume(t.join(&snapshot)));
+    }
+    if btrfs::subvolume_id(&current)? != layout.root_id {
+        return Err(Error::Malformed {
+            path: current,
+            what: "a subvolume other than the running root at the root's path",
+        });
+    }
+    // A second rollback of the same update keeps both failed states.
+    let mut failed = layout.parent().join(failed_name(layout, id));
+    for n in 2..100 {
+        if fs::symlink_metadata(t.join(&failed)).is_err() {
+            break;
+        }
+        let mut name = failed_name(layout, id);
+        name.push(format!(".{n}"));
+        failed = layout.parent().join(name);
+    }
+    fs::rename(&current, t.join(&failed)).map_err(io_err(&current, "rename"))?;
+    if let Err(e) = btrfs::snapshot(&t.join(&snapshot), &parent, layout.name(), false) {
+        // Put the root back where the next boot looks for it.
+        if let Err(back) = fs::rename(t.join(&failed), &current) {
+            tracing::error!(
+                "could not move {} back to {}: {back}",
+                failed.display(),
+                current.display()
+            );
+        }
+        return Err(e);
+    }
+    let new_id = btrfs::subvolume_id(&current)?;
+    if btrfs::default_id(t)? == layout.root_id {
+        btrfs::set_default(t, new_id)?;
+    }
+    let fstab = current.join("etc/fstab");
+    if let Ok(text) = fs::read_to_string(&fstab) {
+        if let Some(new) = fstab_with_new_root_id(&text, layout.root_id, new_id) {
+            let mode = fs::metadata(&fstab).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+            crate::atomic::write(&fstab, new.as_bytes(), mode).map_err(io_err(&fstab, "write"))?;
+        }
+    }
+    Ok(Restored {
+        root: current,
+        top,
+        failed,
+    })
+}
+
+/// What retention found beside the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub name: OsString,
+    pub id: u64,
+    pub failed: bool,
+}
+
+/// The snapshots and failed states beside the root, oldest first (subvolume
+/// ids grow with creation).
+pub fn list(layout: &Layout, top: &Path) -> Result<Vec<Kept>> {
+    let dir = top.join(layout.parent());
+    let mut before = layout.name().to_owned();
+    before.push(".before-");
+    let mut failed = layout.name().to_owned();
+    failed.push(".failed-");
+    let mut out = Vec::new();
+    for e in fs::read_dir(&dir).map_err(io_err(&dir, "read_dir"))? {
+        let e = e.map_err(io_err(&dir, "read_dir"))?;
+        let name = e.file_name();
+        let is_failed = name.as_bytes().starts_with(failed.as_bytes());
+        if !is_failed && !name.as_bytes().starts_with(before.as_bytes()) {
+            continue;
+        }
+        if !btrfs::is_subvolume(&e.path())? {
+            continue;
+        }
+        out.push(Kept {
+            id: btrfs::subvolume_id(&e.path())?,
+            name,
+            failed: is_failed,
+        });
+    }
+    out.sort_by_key(|k| k.id);
+    Ok(out)
+}
+
+/// Deletes all but the newest `keep_before` snapshots and `keep_failed`
+/// failed states; returns what it deleted.
+pub fn prune(
+    layout: &Layout,
+    run_dir: &Path,
+    keep_before: usize,
+    keep_failed: usize,
+) -> Result<Vec<OsString>> {
+    let top = TopLevel::mount(&layout.device, run_dir)?;
+    let all = list(layout, top.path())?;
+    let mut deleted = Vec::new();
+    for (failed, keep) in [(false, keep_before), (true, keep_failed)] {
+        let of_kind: Vec<&Kept> = all.iter().filter(|k| k.failed == failed).collect();
+        let excess = of_kind.len().saturating_sub(keep);
+        for k in &of_kind[..excess] {
+            btrfs::delete(&top.path().join(layout.parent()), &k.name)?;
+            deleted.push(k.name.clone());
+        }
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,155 @@
+//! The ioctl layer and layout detection on a real btrfs filesystem in a
+//! loop-mounted image (needs root; btrfs-progs only make and inspect it).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{btrfs, layout};
+
+struct Fs {
+    mnt: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Fs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("--lazy").arg(&self.mnt).status();
+    }
+}
+
+fn run(cmd: &str, args: &[&OsStr]) {
+    let out = Command::new(cmd).args(args).output().expect(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn btrfs_fs() -> Fs {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("fs.img");
+    std::fs::File::create(&img)
+        .and_then(|f| f.set_len(256 << 20))
+        .expect("image");
+    run("mkfs.btrfs", &["-q".as_ref(), img.as_os_str()]);
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    run(
+        "mount",
+        &[
+            "-o".as_ref(),
+            "loop".as_ref(),
+            img.as_os_str(),
+            mnt.as_os_str(),
+        ],
+    );
+    Fs { _dir: dir, mnt }
+}
+
+fn subvol_create(p: &Path) {
+    run(
+        "btrfs",
+        &[
+            "-q".as_ref(),
+            "subvolume".as_ref(),
+            "create".as_ref(),
+            p.as_os_str(),
+        ],
+    );
+}
+
+#[test]
+fn ioctls() {
+    let fs = btrfs_fs();
+    let m = &fs.mnt;
+    assert!(btrfs::is_btrfs(m).unwrap());
+    assert!(!btrfs::is_btrfs(Path::new("/proc")).unwrap());
+    assert!(btrfs::is_subvolume(m).unwrap());
+    assert!(!btrfs::is_subvolume(&m.join("missing")).unwrap());
+    assert_eq!(btrfs::subvolume_id(m).unwrap(), btrfs::TOP_LEVEL_ID);
+    assert_eq!(btrfs::default_id(m).unwrap(), btrfs::TOP_LEVEL_ID);
+
+    std::fs::create_dir(m.join("roots")).unwrap();
+    let root = m.join("roots/debian");
+    subvol_create(&root);
+    std::fs::write(root.join("file"), "v1").unwrap();
+    assert!(btrfs::is_subvolume(&root).unwrap());
+    assert!(!btrfs::is_subvolume(&m.join("roots")).unwrap());
+    let id = btrfs::subvolume_id(&root).unwrap();
+    assert!(id >= 256, "{id}");
+    assert_eq!(
+        btrfs::subvolume_path(m, id).unwrap(),
+        Path::new("roots/debian")
+    );
+
+    btrfs::snapshot(&root, &m.join("roots"), "debian.pre".as_ref(), true).unwrap();
+    let snap = m.join("roots/debian.pre");
+    assert!(btrfs::is_read_only(&snap).unwrap());
+    assert!(!btrfs::is_read_only(&root).unwrap());
+    assert!(std::fs::write(snap.join("file"), "x").is_err());
+    assert_eq!(std::fs::read_to_string(snap.join("file")).unwrap(), "v1");
+
+    // A subvolume nested in a directory of another subvolume.
+    std::fs::create_dir(root.join("var")).unwrap();
+    subvol_create(&root.join("var/nested"));
+    let nid = btrfs::subvolume_id(&root.join("var/nested")).unwrap();
+    assert_eq!(
+        btrfs::subvolume_path(m, nid).unwrap(),
+        Path::new("roots/debian/var/nested")
+    );
+
+    btrfs::set_default(m, id).unwrap();
+    assert_eq!(btrfs::default_id(m).unwrap(), id);
+    let out = Command::new("btrfs")
+        .args(["subvolume", "get-default"])
+        .arg(m)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("ID {id} ")),
+        "{out:?}"
+    );
+
+    btrfs::delete(&m.join("roots"), "debian.pre".as_ref()).unwrap();
+    assert!(!snap.exists());
+    assert!(matches!(
+        btrfs::delete(m, "roots".as_ref()),
+        Err(btrfs::Error::NotSubvolume(_))
+    ));
+    assert!(matches!(
+        btrfs::snapshot(&root, m, "a/b".as_ref(), true),
+        Err(btrfs::Error::BadName(_))
+    ));
+}
+
+#[test]
+fn layouts_that_cannot_roll_back_say_why() {
+    let fs = btrfs_fs();
+    let m = &fs.mnt;
+    let why = |p: &Path, cmdline: &str| layout::inspect(p, cmdline).unwrap().unwrap_err().0;
+    assert!(why(m, "").contains("top-level subvolume"));
+    std::fs::create_dir(m.join("plain")).unwrap();
+    assert!(why(&m.join("plain"), "").contains("not a subvolume of its own"));
+    let tmp = tempfile::tempdir().unwrap();
+    if !btrfs::is_btrfs(tmp.path()).unwrap() {
+        assert!(why(tmp.path(), "").contains("is not on btrfs"));
+    }
+    subvol_create(&m.join("@"));
+    std::fs::create_dir_all(m.join("@/var/lib")).unwrap();
+    subvol_create(&m.join("@/var/lib/dpkg"));
+    assert!(why(&m.join("@"), "").contains("package database"));
+
+    subvol_create(&m.join("@2"));
+    assert!(why(&m.join("@2"), "root=/dev/vda rootflags=subvolid=258").contains("subvolid="));
+    let l = layout::inspect(&m.join("@2"), "root=/dev/vda rootflags=subvol=@2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.rel_path, Path::new("@2"));
+    assert!(
+        l.device.to_string_lossy().starts_with("/dev/loop"),
+        "{:?}",
+        l.device
+    );
+}
