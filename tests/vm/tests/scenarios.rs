@@ -1,0 +1,335 @@
+//! Real-boot scenarios of issue 5, one qemu machine each. Run by
+//! `tests/vm/run`, which builds the image and sets VMTEST_IMAGE; the tests run
+//! one at a time (`--test-threads=1`) in name order.
+
+use std::time::Duration;
+
+mod common;
+use common::screen::{has_percent, screens};
+
+use system_update_vm_tests::{
+    Boot, BootSpec, End, Kind, Machine, Running, BOOTED_NORMAL, BOOTED_UPDATE, KERNEL_POWER_OFF,
+    KERNEL_REBOOT,
+};
+
+/// How a Rust panic starts on stderr (the unit's stderr goes to the console).
+const PANIC: &str = "panicked at ";
+
+/// Per-step timeouts for software emulation on 2 shared cores; a normal boot
+/// takes about 15 s there. VMTEST_TIMEOUT_SCALE stretches them all.
+const TO_MARKER: Duration = Duration::from_secs(150);
+const TO_END: Duration = Duration::from_secs(120);
+const TO_BOOT: Duration = Duration::from_secs(270);
+
+/// Attempt limit of the apply service's default configuration.
+const ATTEMPT_LIMIT: usize = 2;
+
+fn machine(name: &str) -> Machine {
+    Machine::new(name).expect("scenario machine (run through tests/vm/run)")
+}
+
+/// A boot that must reach multi-user.target and then end as `end`.
+fn normal_boot(m: &mut Machine, label: &str, spec: &BootSpec, end: End) -> Boot {
+    let mut r = m.boot(label, spec).expect("start qemu");
+    wait(&mut r, &[BOOTED_NORMAL, BOOTED_UPDATE], TO_MARKER, 0);
+    let boot = r.finish(TO_END).expect("normal boot ends");
+    assert_eq!(boot.kind(), Kind::Normal, "boot {label} went to multi-user");
+    assert_eq!(boot.end, end, "how boot {label} ended");
+    if end == End::PowerOff {
+        assert!(
+            boot.reported(),
+            "boot {label}: the guest's report is complete"
+        );
+    }
+    boot
+}
+
+/// A boot that must go to system-update.target and end with a reboot.
+fn update_boot(m: &mut Machine, label: &str, spec: &BootSpec) -> Boot {
+    let mut r = m.boot(label, spec).expect("start qemu");
+    wait(&mut r, &[BOOTED_UPDATE, BOOTED_NORMAL], TO_MARKER, 0);
+    // A panic in system-update leaves the unit to its 30 min stop timeout:
+    // fail at once, with the panic in the log's tail.
+    let got = r
+        .wait_for_any(&[KERNEL_REBOOT, KERNEL_POWER_OFF, PANIC], TO_BOOT)
+        .expect("update boot ends");
+    if got == 2 {
+        std::thread::sleep(Duration::from_secs(3));
+        panic!("boot {label}: a Rust panic on the console (system-update)");
+    }
+    let boot = r.finish(TO_END).expect("qemu exits after the update boot");
+    assert_eq!(
+        boot.kind(),
+        Kind::Update,
+        "boot {label} went to system-update.target"
+    );
+    assert_eq!(boot.end, End::Reboot, "boot {label} ends with a reboot");
+    boot
+}
+
+/// Waits for the first of `needles` and insists it is `want`.
+fn wait(r: &mut Running<'_>, needles: &[&str], timeout: Duration, want: usize) {
+    let got = r
+        .wait_for_any(needles, timeout)
+        .expect("marker on the serial console");
+    assert_eq!(
+        got, want,
+        "saw {:?} instead of {:?}",
+        needles[got], needles[want]
+    );
+}
+
+/// Boots a machine whose setup step (in the guest, at multi-user.target)
+/// prepares an update and reboots; `update` names the step.
+fn setup(m: &mut Machine, step: &str) {
+    let boot = normal_boot(m, "setup", &BootSpec::run(step), End::Reboot);
+    // The step's reboot may stop it before it says "ok"; the next boot
+    // shows whether the trigger took.
+    let text = boot.text();
+    assert!(
+        text.contains(&format!("VMTEST-STEP {step} begin"))
+            && !text.contains(&format!("VMTEST-STEP {step} failed")),
+        "setup step {step} ran and did not fail"
+    );
+}
+
+fn section(boot: &Boot, name: &str) -> (String, i32) {
+    boot.section(name)
+        .unwrap_or_else(|| panic!("report of boot {} has a section {name}", boot.label))
+}
+
+/// `system-update results --json` as the guest printed it.
+fn results(boot: &Boot) -> serde_json::Value {
+    let (json, rc) = section(boot, "results");
+    assert_eq!(rc, 0, "system-update results --json exits 0: {json}");
+    serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("results JSON ({e}): {json}"))
+}
+
+fn outcome(results: &serde_json::Value) -> &str {
+    results["outcome"].as_str().unwrap_or("")
+}
+
+/// `name version status` lines of the test packages.
+fn package(boot: &Boot, name: &str) -> String {
+    let (list, _) = section(boot, "packages");
+    list.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{name} in the package list: {list}"))
+}
+
+fn no_triggers(boot: &Boot) {
+    let (ls, _) = section(boot, "triggers");
+    assert!(
+        ls.lines().filter(|l| l.ends_with(" absent")).count() == 2,
+        "no /system-update nor /etc/system-update left: {ls}"
+    );
+}
+
+fn audit_clean(boot: &Boot) {
+    let (audit, rc) = section(boot, "audit");
+    assert!(
+        rc == 0 && audit.trim().is_empty(),
+        "dpkg --audit is clean: {audit}"
+    );
+}
+
+/// The full-screen UI drew its header and a percentage on ttyS0, and the
+/// final screen says `banner`.
+fn ui_was_drawn(boot: &Boot, banner: &str) {
+    let screens = screens(&boot.serial);
+    let progress = screens
+        .iter()
+        .any(|s| s.contains("System update") && has_percent(s));
+    let last_ui = screens.iter().rev().find(|s| s.contains("System update"));
+    assert!(
+        progress,
+        "boot {}: a screen with the UI's header and a percentage ({} screens; log {})",
+        boot.label,
+        screens.len(),
+        boot.log.display()
+    );
+    let finals = screens.iter().any(|s| s.contains(banner));
+    assert!(
+        finals,
+        "boot {}: a screen with {banner:?}; last UI screen:\n{}",
+        boot.label,
+        last_ui.map(String::as_str).unwrap_or("(none)")
+    );
+}
+
+fn update_boots(m: &Machine) -> usize {
+    m.boots()
+        .iter()
+        .filter(|b| {
+            std::fs::read(&b.log)
+                .map(|s| String::from_utf8_lossy(&s).contains(BOOTED_UPDATE))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s1_no_trigger_boots_normally() {
+    let mut m = machine("s1-no-trigger");
+    let boot = normal_boot(&mut m, "normal", &BootSpec::plain(), End::PowerOff);
+    let (link, rc) = section(&boot, "generator-link");
+    assert_ne!(rc, 0, "our generator wrote no default.target link: {link}");
+    no_triggers(&boot);
+    let (notice, _) = section(&boot, "generator-journal-notice");
+    assert!(
+        notice.trim().is_empty(),
+        "the generator logged nothing above info: {notice}"
+    );
+    assert!(!boot.text().contains("system-update.target"));
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s2_dpkg_update_round_trip() {
+    let mut m = machine("s2-dpkg-update");
+    setup(&mut m, "update:vmtest-hello");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    assert!(
+        update
+            .text()
+            .contains("default.target=/lib/systemd/system/system-update.target")
+            || update
+                .text()
+                .contains("default.target=/usr/lib/systemd/system/system-update.target"),
+        "our generator pointed default.target at system-update.target"
+    );
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    assert!(package(&after, "vmtest-hello").starts_with("vmtest-hello 2 ii"));
+    let res = results(&after);
+    assert_eq!(outcome(&res), "success", "{res}");
+    let hello = res["packages"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "vmtest-hello"))
+        .unwrap_or_else(|| panic!("vmtest-hello in the result: {res}"));
+    assert_eq!(
+        (hello["before"].as_str(), hello["after"].as_str()),
+        (Some("1"), Some("2"))
+    );
+    no_triggers(&after);
+    audit_clean(&after);
+    assert_eq!(update_boots(&m), 1);
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s3_failing_update_reboots_once() {
+    let mut m = machine("s3-failing-update");
+    setup(&mut m, "update:vmtest-broken");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE FAILED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    let res = results(&after);
+    assert_eq!(outcome(&res), "failure", "{res}");
+    no_triggers(&after);
+    assert_eq!(update_boots(&m), 1, "no second update boot");
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s4_power_cut_recovers() {
+    let mut m = machine("s4-power-cut");
+    setup(&mut m, "update:vmtest-slow");
+
+    let mut r = m
+        .boot("update-cut", &BootSpec::plain())
+        .expect("start qemu");
+    wait(&mut r, &[BOOTED_UPDATE, BOOTED_NORMAL], TO_MARKER, 0);
+    r.wait_for("VMTEST-SLOW-POSTINST", TO_END)
+        .expect("dpkg runs vmtest-slow's postinst");
+    let cut = r.power_cut().expect("power cut");
+    assert!(!cut.text().contains("VMTEST-SLOW-POSTINST-DONE"));
+
+    // The link is still there: the next boot goes to the update environment,
+    // recovers (dpkg --configure -a reruns the postinst) and finishes.
+    let recover = update_boot(&mut m, "update-recover", &BootSpec::plain());
+    assert!(recover.text().contains("VMTEST-SLOW-POSTINST-DONE"));
+
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    audit_clean(&after);
+    assert!(package(&after, "vmtest-slow").starts_with("vmtest-slow 2 ii"));
+    let res = results(&after);
+    assert_eq!(outcome(&res), "success", "{res}");
+    assert_eq!(res["attempts"].as_u64(), Some(2), "{res}");
+    no_triggers(&after);
+    assert!(update_boots(&m) <= ATTEMPT_LIMIT);
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s5_foreign_trigger_is_left_to_systemd() {
+    let mut m = machine("s5-foreign-trigger");
+    setup(&mut m, "foreign");
+    let update = update_boot(&mut m, "foreign", &BootSpec::plain());
+    let text = update.text();
+    assert!(
+        text.contains("Finished system-update-apply.service"),
+        "our service ran and exited 0"
+    );
+    assert!(!text.contains("Failed to start system-update-apply.service"));
+    assert!(
+        text.contains("Finished system-update-cleanup.service"),
+        "systemd's cleanup service ran"
+    );
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    no_triggers(&after);
+    let (dir, _) = section(&after, "update-dir");
+    assert!(
+        dir.contains("payload"),
+        "the other updater's directory is untouched: {dir}"
+    );
+    // The update boot's journal, as the next boot reads it.
+    let (journal, _) = section(&after, "previous-boot");
+    assert!(
+        journal.contains("removed '/system-update'"),
+        "systemd's cleanup removed the link: {journal}"
+    );
+    assert!(
+        !journal.contains("system-update-apply.service: Main process exited, code=exited, status="),
+        "our service exited 0: {journal}"
+    );
+    let (results, _) = section(&after, "results");
+    assert_eq!(
+        results.trim(),
+        "null",
+        "no result recorded for another tool's update"
+    );
+    assert_eq!(update_boots(&m), 1);
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s6_etc_trigger() {
+    let mut m = machine("s6-etc-trigger");
+    setup(&mut m, "etc-trigger:vmtest-hello");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    assert!(package(&after, "vmtest-hello").starts_with("vmtest-hello 2 ii"));
+    assert_eq!(outcome(&results(&after)), "success");
+    no_triggers(&after);
+    assert_eq!(update_boots(&m), 1);
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s7_plymouth_shows_progress() {
+    let mut m = machine("s7-plymouth");
+    setup(&mut m, "update:vmtest-hello");
+    let update = update_boot(&mut m, "update", &BootSpec::plain().splash());
+    let text = update.text();
+    assert!(
+        text.contains("vmtest-hello"),
+        "plymouth's text theme showed a message naming the package"
+    );
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    assert_eq!(outcome(&results(&after)), "success");
+    assert_eq!(update_boots(&m), 1);
+}
