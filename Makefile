@@ -45,16 +45,19 @@ all: build
 build:
 	$(CARGO) build --release --locked $(CARGOFLAGS)
 
-$(RELEASE)/system-update-apply.service: units/system-update-apply.service.in
+$(RELEASE)/%.service: units/%.service.in
 	mkdir -p $(RELEASE)
 	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@
 
-install: build $(RELEASE)/system-update-apply.service
+install: build $(RELEASE)/system-update-apply.service $(RELEASE)/system-update-cleanup-snapshots.service
 	install -Dm755 $(RELEASE)/system-update-generator $(DESTDIR)$(SYSTEMD_SYSTEM_GENERATOR_DIR)/system-update-generator
 	install -Dm755 $(RELEASE)/system-update $(DESTDIR)$(BINDIR)/system-update
 	install -Dm644 $(RELEASE)/system-update-apply.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-apply.service
 	install -d $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants
 	ln -sfn ../system-update-apply.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants/system-update-apply.service
+	install -Dm644 $(RELEASE)/system-update-cleanup-snapshots.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-cleanup-snapshots.service
+	install -d $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/multi-user.target.wants
+	ln -sfn ../system-update-cleanup-snapshots.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/multi-user.target.wants/system-update-cleanup-snapshots.service
 ifeq ($(WITH_TARGETS),yes)
 	for u in $(OWN_UNITS); do install -Dm644 units/$$u $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/$$u || exit 1; done
 endif
@@ -74,6 +77,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants/system-update-apply.service
 	-rmdir $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update.target.wants 2>/dev/null
 	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-apply.service
+	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/multi-user.target.wants/system-update-cleanup-snapshots.service
+	-rmdir $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/multi-user.target.wants 2>/dev/null
+	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-cleanup-snapshots.service
 ifeq ($(WITH_TARGETS),yes)
 	for u in $(OWN_UNITS); do rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/$$u; done
 endif
