@@ -494,13 +494,9 @@ fn roll_back(
 ) -> bool {
     let note = |record: &mut ResultRecord, provider: &str, note: String| {
         tracing::warn!("{note}");
-        let s = record.snapshot.get_or_insert_with(|| SnapshotRecord {
-            provider: provider.into(),
-            name: None,
-            rolled_back: false,
-            failed_state: None,
-            note: None,
-        });
+        let s = record
+            .snapshot
+            .get_or_insert_with(|| SnapshotRecord::new(provider));
         s.note = Some(note);
     };
     if let Provider::None { why } = provider {
@@ -534,13 +530,9 @@ fn roll_back(
     tracing::info!(
         "rolled back to the state before update {id}; the failed state is kept as {failed}"
     );
-    let snap = record.snapshot.get_or_insert_with(|| SnapshotRecord {
-        provider: "btrfs".into(),
-        name: None,
-        rolled_back: false,
-        failed_state: None,
-        note: None,
-    });
+    let snap = record
+        .snapshot
+        .get_or_insert_with(|| SnapshotRecord::new("btrfs"));
     if snap.name.is_none() {
         if let Provider::Btrfs(l) = provider {
             snap.name = Some(

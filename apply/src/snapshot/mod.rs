@@ -59,6 +59,19 @@ pub struct SnapshotRecord {
     pub note: Option<String>,
 }
 
+impl SnapshotRecord {
+    /// A record of `provider` with nothing taken or rolled back yet.
+    pub fn new(provider: &str) -> SnapshotRecord {
+        SnapshotRecord {
+            provider: provider.into(),
+            name: None,
+            rolled_back: false,
+            failed_state: None,
+            note: None,
+        }
+    }
+}
+
 /// The provider chosen for this root.
 #[derive(Debug)]
 pub enum Provider {
@@ -115,20 +128,14 @@ impl Provider {
     pub fn take(&self, id: &str) -> Result<SnapshotRecord, SnapshotError> {
         match self {
             Provider::None { why } => Ok(SnapshotRecord {
-                provider: "none".into(),
-                name: None,
-                rolled_back: false,
-                failed_state: None,
                 note: Some(format!("no snapshot: {why}")),
+                ..SnapshotRecord::new("none")
             }),
             Provider::Btrfs(l) => {
                 let name = rollback::take(l, id, Path::new(RUN_DIR))?;
                 Ok(SnapshotRecord {
-                    provider: "btrfs".into(),
                     name: Some(name.display().to_string()),
-                    rolled_back: false,
-                    failed_state: None,
-                    note: None,
+                    ..SnapshotRecord::new("btrfs")
                 })
             }
         }
