@@ -264,6 +264,32 @@ fn s4_power_cut_recovers() {
 
 #[test]
 #[ignore = "real boot: run by tests/vm/run"]
+fn s4b_power_cut_at_every_attempt_ends_interrupted() {
+    let mut m = machine("s4b-power-cut-twice");
+    setup(&mut m, "update:vmtest-slow");
+    for attempt in 1..=ATTEMPT_LIMIT {
+        let label = format!("update-cut-{attempt}");
+        let mut r = m.boot(&label, &BootSpec::plain()).expect("start qemu");
+        wait(&mut r, &[BOOTED_UPDATE, BOOTED_NORMAL], TO_MARKER, 0);
+        r.wait_for("VMTEST-SLOW-POSTINST", TO_END)
+            .expect("dpkg runs vmtest-slow's postinst");
+        r.power_cut().expect("power cut");
+    }
+    // At the limit the service gives up: it records `interrupted`, removes the
+    // link and reboots without touching dpkg, so this is the last update boot.
+    let limit = update_boot(&mut m, "update-limit", &BootSpec::plain());
+    assert!(!limit.text().contains("VMTEST-SLOW-POSTINST"));
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    let res = results(&after);
+    assert_eq!(outcome(&res), "interrupted", "{res}");
+    no_triggers(&after);
+    assert_eq!(update_boots(&m), ATTEMPT_LIMIT + 1);
+    let (audit, _) = section(&after, "audit");
+    eprintln!("s4b: dpkg --audit after `interrupted`:\n{audit}");
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
 fn s5_foreign_trigger_is_left_to_systemd() {
     let mut m = machine("s5-foreign-trigger");
     setup(&mut m, "foreign");
@@ -324,10 +350,24 @@ fn s7_plymouth_shows_progress() {
     let mut m = machine("s7-plymouth");
     setup(&mut m, "update:vmtest-hello");
     let update = update_boot(&mut m, "update", &BootSpec::plain().splash());
+    // The text theme prints display-message text on the serial console; these
+    // wordings are the plymouth renderer's, not the full-screen UI's.
     let text = update.text();
     assert!(
-        text.contains("vmtest-hello"),
-        "plymouth's text theme showed a message naming the package"
+        text.contains("Update of vmtest-hello: preparing. Do not turn off the computer."),
+        "plymouth showed the first message"
+    );
+    assert!(
+        text.contains("Update succeeded."),
+        "plymouth showed the outcome"
+    );
+    let fullscreen = screens(&update.serial)
+        .iter()
+        .filter(|s| s.contains("System update:"))
+        .count();
+    assert_eq!(
+        fullscreen, 0,
+        "no full-screen UI on the console plymouth owns"
     );
     let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
     assert_eq!(outcome(&results(&after)), "success");
