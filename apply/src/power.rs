@@ -1,15 +1,22 @@
 //! The after-action: reboot or power off, gracefully.
 //!
-//! At boot in system-update.target the system bus is usually not running, so
-//! talk to systemd on its private socket (as `systemctl` does as root) and
-//! queue `reboot.target`/`poweroff.target`; else run `systemctl`; only as the
-//! last resort sync and reboot(2). Never `Manager.Reboot()`, which skips the
-//! orderly stop of units and the clean unmount.
+//! In order: logind's `Reboot`/`PowerOff` over the system bus, when the bus
+//! runs and logind is on it (never activating it from the bare update
+//! environment); else `systemctl --no-block reboot|poweroff`, which as root
+//! starts `reboot.target`/`poweroff.target` with `replace-irreversibly` on
+//! systemd's private socket when there is no bus; only as the last resort
+//! sync and reboot(2). Never `Manager.Reboot()`, which skips the orderly stop
+//! of units and the clean unmount.
+//!
+//! Not zbus on the private socket: systemd's replies there carry a sender
+//! that is not a unique bus name, and zbus 5's connection executor panics on
+//! them (seen in a real boot); systemctl is systemd's own client for it.
 
-use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::Command;
 
-const PRIVATE_SOCKET: &str = "/run/systemd/private";
+const SYSTEM_BUS_SOCKET: &str = "/run/dbus/system_bus_socket";
+const LOGIND: &str = "org.freedesktop.login1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -18,27 +25,27 @@ pub enum Action {
 }
 
 impl Action {
-    fn target(self) -> &'static str {
-        match self {
-            Action::Reboot => "reboot.target",
-            Action::PowerOff => "poweroff.target",
-        }
-    }
-
     fn verb(self) -> &'static str {
         match self {
             Action::Reboot => "reboot",
             Action::PowerOff => "poweroff",
         }
     }
+
+    fn logind_method(self) -> &'static str {
+        match self {
+            Action::Reboot => "Reboot",
+            Action::PowerOff => "PowerOff",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PowerError {
-    #[error("cannot {action}: systemd ({private}), systemctl ({systemctl}) and reboot(2) ({syscall}) all failed")]
+    #[error("cannot {action}: logind ({logind}), systemctl ({systemctl}) and reboot(2) ({syscall}) all failed")]
     AllFailed {
         action: &'static str,
-        private: String,
+        logind: String,
         systemctl: String,
         syscall: String,
     },
@@ -47,24 +54,28 @@ pub enum PowerError {
 /// How the action was queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    PrivateBus,
+    Logind,
     Systemctl,
     Syscall,
 }
 
-fn via_private_socket(action: Action) -> Result<(), String> {
-    let stream =
-        UnixStream::connect(PRIVATE_SOCKET).map_err(|e| format!("{PRIVATE_SOCKET}: {e}"))?;
-    let conn = zbus::blocking::connection::Builder::async_io_unix_stream(stream)
-        .p2p()
-        .build()
-        .map_err(|e| e.to_string())?;
+fn via_logind(action: Action) -> Result<(), String> {
+    if !Path::new(SYSTEM_BUS_SOCKET).exists() {
+        return Err(format!("no system bus ({SYSTEM_BUS_SOCKET})"));
+    }
+    let conn = zbus::blocking::Connection::system().map_err(|e| e.to_string())?;
+    let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).map_err(|e| e.to_string())?;
+    let name = zbus::names::BusName::try_from(LOGIND).map_err(|e| e.to_string())?;
+    // Asking logind itself would activate it: not in the update environment.
+    if !dbus.name_has_owner(name).map_err(|e| e.to_string())? {
+        return Err("logind is not running".into());
+    }
     conn.call_method(
-        None::<&str>,
-        "/org/freedesktop/systemd1",
-        Some("org.freedesktop.systemd1.Manager"),
-        "StartUnit",
-        &(action.target(), "replace-irreversibly"),
+        Some(LOGIND),
+        "/org/freedesktop/login1",
+        Some("org.freedesktop.login1.Manager"),
+        action.logind_method(),
+        &(false,),
     )
     .map(|_| ())
     .map_err(|e| e.to_string())
@@ -72,13 +83,13 @@ fn via_private_socket(action: Action) -> Result<(), String> {
 
 fn via_systemctl(action: Action) -> Result<(), String> {
     let status = Command::new("systemctl")
-        .arg(action.verb())
+        .args(["--no-block", action.verb()])
         .status()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("systemctl: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("systemctl {}: {status}", action.verb()))
+        Err(format!("systemctl --no-block {}: {status}", action.verb()))
     }
 }
 
@@ -98,20 +109,17 @@ fn via_syscall(action: Action) -> Result<(), String> {
 
 /// Queues the action; returns once systemd has it (or never, for reboot(2)).
 pub fn request(action: Action) -> Result<Method, PowerError> {
-    let private = match via_private_socket(action) {
-        Ok(()) => return Ok(Method::PrivateBus),
+    let logind = match via_logind(action) {
+        Ok(()) => return Ok(Method::Logind),
         Err(e) => e,
     };
-    tracing::warn!(
-        "{}: systemd private socket: {private}; trying systemctl",
-        action.verb()
-    );
+    tracing::info!("{}: logind: {logind}; using systemctl", action.verb());
     let systemctl = match via_systemctl(action) {
         Ok(()) => return Ok(Method::Systemctl),
         Err(e) => e,
     };
     tracing::error!(
-        "{}: systemctl: {systemctl}; syncing and calling reboot(2)",
+        "{}: {systemctl}; syncing and calling reboot(2)",
         action.verb()
     );
     let syscall = match via_syscall(action) {
@@ -120,7 +128,7 @@ pub fn request(action: Action) -> Result<Method, PowerError> {
     };
     Err(PowerError::AllFailed {
         action: action.verb(),
-        private,
+        logind,
         systemctl,
         syscall,
     })
