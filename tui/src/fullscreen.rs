@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -291,6 +291,8 @@ pub struct FrameWriter {
     buf: Vec<u8>,
     out: File,
     written: Arc<AtomicU64>,
+    /// Frames are computed but not sent (see `repaint_whole`).
+    discard: Arc<AtomicBool>,
 }
 
 impl Write for FrameWriter {
@@ -299,6 +301,10 @@ impl Write for FrameWriter {
         Ok(b.len())
     }
     fn flush(&mut self) -> io::Result<()> {
+        if self.discard.load(Ordering::Relaxed) {
+            self.buf.clear();
+            return Ok(());
+        }
         if !self.buf.is_empty() {
             let r = self.out.write_all(&self.buf);
             self.written
@@ -320,6 +326,9 @@ pub struct FullscreenRenderer {
     theme: Theme,
     host: String,
     budget: f64,
+    /// The final screen has been painted whole once.
+    final_painted: bool,
+    discard: Arc<AtomicBool>,
 }
 
 impl FullscreenRenderer {
@@ -335,10 +344,12 @@ impl FullscreenRenderer {
         let guard = TermGuard::take(out.as_fd(), caps, alternate_screen, size.1)?;
         let fd = out.as_fd().try_clone_to_owned()?;
         let written = Arc::new(AtomicU64::new(0));
+        let discard = Arc::new(AtomicBool::new(false));
         let writer = FrameWriter {
             buf: Vec::with_capacity(8192),
             out,
             written: Arc::clone(&written),
+            discard: Arc::clone(&discard),
         };
         let term = Terminal::with_options(
             CrosstermBackend::new(writer),
@@ -354,12 +365,40 @@ impl FullscreenRenderer {
             theme: Theme::for_caps(caps),
             host,
             budget: crate::runtime::CONSOLE_BUDGET,
+            final_painted: false,
+            discard,
         })
     }
 
     /// Bytes per second this terminal may average (see the runtime).
     pub fn set_budget(&mut self, bytes_per_second: f64) {
         self.budget = bytes_per_second;
+    }
+
+    /// Makes the next draw send every cell, after clearing the screen.
+    /// ratatui's own `clear()` asks the terminal where its cursor is, which
+    /// a serial console never answers; instead a frame that differs in
+    /// every cell is drawn and thrown away, so ratatui believes the screen
+    /// holds it.
+    fn repaint_whole(&mut self) -> Result<(), RenderError> {
+        self.discard.store(true, Ordering::Relaxed);
+        let drawn = self.term.draw(|f| {
+            let area = f.area();
+            let buf = f.buffer_mut();
+            for y in area.top()..area.bottom() {
+                for x in area.left()..area.right() {
+                    if let Some(cell) = buf.cell_mut((x, y)) {
+                        cell.set_symbol("\u{fffd}");
+                    }
+                }
+            }
+        });
+        self.discard.store(false, Ordering::Relaxed);
+        drawn?;
+        self.term
+            .backend_mut()
+            .write_all(b"\x1b[H\x1b[2J")
+            .map_err(RenderError::from)
     }
 
     /// Follows a terminal whose size the kernel knows and that changed
@@ -379,6 +418,13 @@ impl crate::runtime::Renderer for FullscreenRenderer {
     fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
         self.follow_size()?;
         let before = self.written.load(Ordering::Relaxed);
+        // Others may have written on a console (the kernel, systemd) and
+        // scrolled it under us: the last screen is painted whole, not as
+        // differences from what we believe is there.
+        if model.is_finished() && !self.final_painted {
+            self.repaint_whole()?;
+            self.final_painted = true;
+        }
         let view = View {
             model,
             now,

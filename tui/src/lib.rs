@@ -13,6 +13,7 @@ pub mod fullscreen;
 pub mod model;
 pub mod plain;
 pub mod plymouth;
+pub mod quiet;
 mod runtime;
 mod term;
 

@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     /// Plymouth owns the consoles: no console renderer may start.
     plymouth_owns_consoles: AtomicBool,
+    /// Kernel and systemd kept off the consoles while the full screen is up.
+    quiet: Mutex<Option<crate::quiet::ConsoleQuiet>>,
 }
 
 /// A mutex whose holder panicked still holds usable data here (a model or
@@ -108,6 +110,7 @@ impl Shared {
             host: hostname(),
             closing: AtomicBool::new(false),
             plymouth_owns_consoles: AtomicBool::new(false),
+            quiet: Mutex::new(None),
         })
     }
 
@@ -148,6 +151,7 @@ impl Shared {
                 }
             }
             if pending.is_empty() {
+                lock(&self.quiet).take();
                 return;
             }
             if Instant::now() >= deadline {
@@ -155,6 +159,7 @@ impl Shared {
                     "UI renderers still busy, left behind: {}",
                     pending.join(", ")
                 );
+                lock(&self.quiet).take();
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -218,6 +223,9 @@ impl Shared {
                 }
             }
             Output::Consoles => {
+                if matches!(mode, UiMode::Auto | UiMode::Fullscreen) {
+                    *lock(&self.quiet) = Some(crate::quiet::ConsoleQuiet::engage());
+                }
                 let list = consoles::active_consoles();
                 if list.is_empty() {
                     tracing::warn!("no active console found: no UI on screen");

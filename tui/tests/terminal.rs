@@ -276,3 +276,44 @@ fn update_finishes_when_the_console_goes_away() {
         t.elapsed()
     );
 }
+
+#[test]
+fn final_screen_is_whole_after_others_scrolled_the_console() {
+    use std::io::Write;
+    let term = FakeTerminal::new((80, 24), Some((80, 24)));
+    let ui = Ui::start(UiOptions {
+        mode: UiMode::Fullscreen,
+        output: Output::Devices(vec![term.slave_path.clone()]),
+    });
+    play_until_half(&ui, "Scrolled update");
+    assert!(
+        term.wait_for("50 %", Duration::from_secs(5)),
+        "{}",
+        term.contents()
+    );
+    // What the kernel does on a console: a line at the bottom row, which
+    // scrolls everything up under the renderer.
+    let mut tty = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&term.slave_path)
+        .expect("open the pty");
+    tty.write_all(b"\x1b[24;1H[    8.123] powernow_k8: noise\r\n")
+        .expect("write");
+    assert!(term.wait_for("noise", Duration::from_secs(5)));
+    finish_ok(ui);
+    assert!(term.wait_for("UPDATE SUCCEEDED", Duration::from_secs(5)));
+    let s = term.contents();
+    assert!(
+        term.row(0).contains("System update: Scrolled update"),
+        "{s}"
+    );
+    assert!(!s.contains("noise"), "{s}");
+    assert!(
+        !s.contains("50 %"),
+        "left over from the scrolled frame:\n{s}"
+    );
+    assert!(
+        !s.contains("Unpacking"),
+        "left over from the scrolled frame:\n{s}"
+    );
+}
