@@ -14,7 +14,7 @@ use crate::atomic;
 use crate::attempts::{self, AttemptsError, State};
 use crate::backend::command::CommandBackend;
 use crate::backend::dpkg::Dpkg;
-use crate::backend::{Backend, Sink};
+use crate::backend::{Backend, BackendError, Sink};
 use crate::config::{AfterAction, Config, ConfigError, UiChoice};
 use crate::exit;
 use crate::lock::{self, LockError};
@@ -250,10 +250,25 @@ pub fn run(
     ));
 
     if state.attempts >= config.attempt_limit {
-        let msg = format!(
-            "the update was interrupted {} time(s), the limit (attempt-limit = {}); not trying again. Check the system (dpkg --audit) and run dpkg --configure -a if needed",
+        // The link goes first: whatever happens from here on, even a crash
+        // in the repair below, the next boot is a normal one.
+        if let Err(e) = trigger::remove_ours(root, ud) {
+            tracing::error!("cannot remove the trigger: {e}");
+        }
+        let mut msg = format!(
+            "the update was interrupted {} time(s), the limit (attempt-limit = {}); not trying again",
             state.attempts, config.attempt_limit
         );
+        let will_roll_back = match (&provider, &id) {
+            (Ok(p), Some(id)) => p.can_roll_back(id),
+            _ => false,
+        };
+        if state.transaction_started && !will_roll_back {
+            // Should the repair itself be cut, the next boot still says why.
+            run.record.error = Some(msg.clone());
+            run.store();
+            msg += &recover_at_limit(root, &udh, &manifest, &state, opts, &mut sink);
+        }
         run.end(Outcome::Interrupted, Some(msg), Vec::new());
     } else {
         // Counted and on disk before anything is touched.
@@ -374,6 +389,57 @@ pub fn run(
     }
 }
 
+fn make_backend(
+    root: &Root,
+    udh: &Path,
+    m: &Manifest,
+    state: &State,
+    opts: &ApplyOptions,
+) -> Result<Box<dyn Backend>, BackendError> {
+    Ok(match m.backend {
+        BackendKind::Dpkg => Box::new(Dpkg::new(
+            root.clone(),
+            udh,
+            &m.files,
+            opts.dpkg_extra_args.clone(),
+        )?),
+        BackendKind::Command => Box::new(CommandBackend::new(
+            root.clone(),
+            udh,
+            m.command.clone().unwrap_or_default(),
+            m.id.clone(),
+            state.attempts,
+        )),
+    })
+}
+
+/// At the attempt limit with a transaction cut short and no snapshot to go
+/// back to: the backend's recovery, once, so the package database is not
+/// left half-configured. Returns what to add to the error.
+fn recover_at_limit(
+    root: &Root,
+    udh: &Path,
+    manifest: &Result<Manifest, crate::manifest::ManifestError>,
+    state: &State,
+    opts: &ApplyOptions,
+    sink: &mut Reporter<'_>,
+) -> String {
+    let Ok(m) = manifest else {
+        return "; check the system (dpkg --audit)".into();
+    };
+    sink.event(Event::Message {
+        text: "Repairing the package database after the interrupted update".into(),
+    });
+    match make_backend(root, udh, m, state, opts).and_then(|mut b| b.recover(sink)) {
+        Ok(()) => "; the interrupted transaction was brought to a consistent state (dpkg --configure -a), \
+                   the rest of the update was not installed"
+            .into(),
+        Err(e) => format!(
+            "; repairing the package database failed too ({e}): check the system (dpkg --audit) and run dpkg --configure -a"
+        ),
+    }
+}
+
 /// Steps 4-7 once the attempt is counted: recovery, stale check,
 /// verification, snapshot, the backend.
 #[allow(clippy::too_many_arguments)]
@@ -387,20 +453,9 @@ fn transaction(
     snapshot: &mut Option<SnapshotRecord>,
     sink: &mut Reporter<'_>,
 ) -> (Outcome, Option<String>, Vec<PackageChange>) {
-    let mut backend: Box<dyn Backend> = match m.backend {
-        BackendKind::Dpkg => {
-            match Dpkg::new(root.clone(), udh, &m.files, opts.dpkg_extra_args.clone()) {
-                Ok(b) => Box::new(b),
-                Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
-            }
-        }
-        BackendKind::Command => Box::new(CommandBackend::new(
-            root.clone(),
-            udh,
-            m.command.clone().unwrap_or_default(),
-            m.id.clone(),
-            state.attempts,
-        )),
+    let mut backend = match make_backend(root, udh, m, state, opts) {
+        Ok(b) => b,
+        Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
     };
 
     if state.attempts > 1 && state.transaction_started {

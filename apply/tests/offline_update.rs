@@ -332,6 +332,12 @@ fn attempt_limit_reached_is_interrupted() {
     assert!(r["error"].as_str().unwrap().contains("limit"), "{r}");
     assert!(r["finished"].is_string());
     assert!(!s.link_exists(), "never a boot loop");
+    // No snapshot here: the half-done transaction is repaired, not retried.
+    assert!(
+        r["error"].as_str().unwrap().contains("dpkg --configure -a"),
+        "{r}"
+    );
+    assert_eq!(s.audit(), "", "dpkg --audit must be clean");
     // And it stays done.
     assert_eq!(code(&s.apply()), OK);
 }
