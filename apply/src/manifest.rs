@@ -39,6 +39,9 @@ pub struct PayloadFile {
     pub package: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The package's Installed-Size in KiB, for the free-space check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +219,7 @@ mod tests {
                 sha256: "00".into(),
                 package: Some("a".into()),
                 version: Some("1".into()),
+                installed_size: Some(12),
             }],
         }
     }

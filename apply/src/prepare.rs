@@ -171,15 +171,13 @@ pub fn prepare(
                 .map_err(io_err(&dest))?;
         }
         let sha256 = manifest::sha256_file(&dest).map_err(io_err(&dest))?;
-        let (package, version) = match fields.get(i).cloned().flatten() {
-            Some((p, v)) => (Some(p), Some(v)),
-            None => (None, None),
-        };
+        let deb = fields.get(i).cloned().flatten();
         files.push(PayloadFile {
             name: names[i].clone(),
             sha256,
-            package,
-            version,
+            package: deb.as_ref().map(|d| d.package.clone()),
+            version: deb.as_ref().map(|d| d.version.clone()),
+            installed_size: deb.and_then(|d| d.installed_size),
         });
     }
 

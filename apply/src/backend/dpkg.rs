@@ -24,6 +24,10 @@ pub struct Dpkg {
     extra_args: Vec<String>,
     before: HashMap<String, String>,
     seen: Vec<String>,
+    /// Bytes the packages need installed, from the manifest's Installed-Size:
+    /// dpkg unpacks the new files beside the old ones before it removes them,
+    /// so the whole new size, not the difference.
+    required: u64,
 }
 
 /// Installed package versions, from the status file.
@@ -68,12 +72,21 @@ pub fn fingerprint(root: &Root) -> Result<String, BackendError> {
         .map_err(|source| BackendError::Read { path, source })
 }
 
-/// Package and version of a .deb, for the manifest.
-pub fn deb_fields(deb: &Path) -> Result<(String, String), BackendError> {
+/// What the manifest records of a .deb, read with one dpkg-deb call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebFields {
+    pub package: String,
+    pub version: String,
+    /// Installed-Size, in KiB, when the package declares it.
+    pub installed_size: Option<u64>,
+}
+
+/// Package, version and installed size of a .deb, for the manifest.
+pub fn deb_fields(deb: &Path) -> Result<DebFields, BackendError> {
     let out = Command::new("dpkg-deb")
         .arg("--field")
         .arg(deb)
-        .args(["Package", "Version"])
+        .args(["Package", "Version", "Installed-Size"])
         .output()
         .map_err(|source| BackendError::Spawn {
             program: "dpkg-deb".into(),
@@ -84,48 +97,31 @@ pub fn deb_fields(deb: &Path) -> Result<(String, String), BackendError> {
         text.lines()
             .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
     };
-    match (out.status.success(), field("Package:"), field("Version:")) {
-        (true, Some(p), Some(v)) => Ok((p, v)),
-        _ => Err(BackendError::Failed(format!(
-            "{}: not a valid .deb package ({})",
-            deb.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))),
-    }
-}
-
-/// Installed-Size of a .deb in bytes (the field is in KiB; a package
-/// without it counts as 0, as dpkg itself treats it).
-pub fn installed_size(deb: &Path) -> Result<u64, BackendError> {
-    let out = Command::new("dpkg-deb")
-        .arg("--field")
-        .arg(deb)
-        .arg("Installed-Size")
-        .output()
-        .map_err(|source| BackendError::Spawn {
-            program: "dpkg-deb".into(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(BackendError::Failed(format!(
-            "{}: not a valid .deb package ({})",
-            deb.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let kib = text.trim();
-    if kib.is_empty() {
-        return Ok(0);
-    }
-    kib.parse::<u64>()
-        .map(|k| k.saturating_mul(1024))
-        .map_err(|_| {
-            BackendError::Failed(format!(
-                "{}: Installed-Size {kib:?} is not a number",
-                deb.display()
-            ))
-        })
+    let invalid = |why: String| {
+        BackendError::Failed(format!(
+            "{}: not a valid .deb package ({why})",
+            deb.display()
+        ))
+    };
+    let (true, Some(package), Some(version)) =
+        (out.status.success(), field("Package:"), field("Version:"))
+    else {
+        return Err(invalid(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    };
+    let installed_size = match field("Installed-Size:") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| invalid(format!("Installed-Size {v:?} is not a number")))?,
+        ),
+    };
+    Ok(DebFields {
+        package,
+        version,
+        installed_size,
+    })
 }
 
 /// "foo:amd64" -> "foo".
@@ -151,6 +147,12 @@ impl Dpkg {
             extra_args,
             before,
             seen: Vec::new(),
+            required: files
+                .iter()
+                .filter_map(|f| f.installed_size)
+                .fold(0u64, |sum, kib| {
+                    sum.saturating_add(kib.saturating_mul(1024))
+                }),
         })
     }
 
@@ -237,12 +239,7 @@ impl Backend for Dpkg {
     }
 
     fn required_bytes(&self) -> Result<u64, BackendError> {
-        // dpkg unpacks the new files beside the old ones before it removes
-        // them: the whole new size is needed, not the difference.
-        self.debs.iter().try_fold(
-            0u64,
-            |sum, deb| Ok(sum.saturating_add(installed_size(deb)?)),
-        )
+        Ok(self.required)
     }
 
     fn changes(&self) -> Vec<PackageChange> {
