@@ -61,7 +61,8 @@ pub enum Accel {
 /// `tests/vm/run` sets.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Directory with `vmlinuz`, `initrd.img` and `disk.img` (VMTEST_IMAGE).
+    /// Directory with `vmlinuz`, `initrd.img`, `disk.img` and
+    /// `disk-btrfs.img` (VMTEST_IMAGE).
     pub image: PathBuf,
     /// Scenario disks go to `work/disks/` (VMTEST_WORK, default image/..).
     pub work: PathBuf,
@@ -82,7 +83,12 @@ impl Config {
             .ok_or_else(|| {
                 err("VMTEST_IMAGE is not set: run the scenarios through tests/vm/run")
             })?;
-        for f in ["vmlinuz", "initrd.img", "disk.img"] {
+        for f in [
+            "vmlinuz",
+            "initrd.img",
+            Disk::Ext4.file(),
+            Disk::Btrfs.file(),
+        ] {
             if !image.join(f).exists() {
                 return Err(err(format!("{}: no {f}", image.display())));
             }
@@ -131,6 +137,33 @@ impl Config {
     }
 }
 
+/// Which of the image's disks a machine boots: the same system on ext4, or
+/// on btrfs with the root in subvolume `@` (the snapshot scenarios).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disk {
+    #[default]
+    Ext4,
+    Btrfs,
+}
+
+impl Disk {
+    fn file(self) -> &'static str {
+        match self {
+            Disk::Ext4 => "disk.img",
+            Disk::Btrfs => "disk-btrfs.img",
+        }
+    }
+
+    /// Kernel command line words that mount this disk's root.
+    fn root_words(self) -> &'static [&'static str] {
+        match self {
+            Disk::Ext4 => &["root=/dev/vda"],
+            // subvol=, not subvolid=: a rollback gives the root a new id.
+            Disk::Btrfs => &["root=/dev/vda", "rootfstype=btrfs", "rootflags=subvol=@"],
+        }
+    }
+}
+
 /// How one boot is started.
 #[derive(Debug, Clone, Default)]
 pub struct BootSpec {
@@ -160,9 +193,9 @@ impl BootSpec {
         self
     }
 
-    fn cmdline(&self) -> String {
-        let mut words = vec![
-            "root=/dev/vda".to_string(),
+    fn cmdline(&self, disk: Disk) -> String {
+        let mut words: Vec<String> = disk.root_words().iter().map(|w| w.to_string()).collect();
+        words.extend([
             "rw".to_string(),
             "console=ttyS0,115200".to_string(),
             // A panic reboots at once, which ends qemu (-no-reboot).
@@ -170,7 +203,7 @@ impl BootSpec {
             // Unit names, not descriptions, in the status lines: the checks
             // look for them and descriptions get cut at 80 columns.
             "systemd.status_unit_format=name".to_string(),
-        ];
+        ]);
         if self.splash {
             words.push("splash".to_string());
         } else {
@@ -331,6 +364,7 @@ struct SerialState {
 pub struct Machine {
     pub config: Config,
     name: String,
+    kind: Disk,
     disk: PathBuf,
     logdir: PathBuf,
     boots: Vec<BootRecord>,
@@ -338,8 +372,13 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// A fresh copy of the image's disk for scenario `name`.
+    /// A fresh copy of the image's ext4 disk for scenario `name`.
     pub fn new(name: &str) -> Result<Machine> {
+        Machine::with_disk(name, Disk::Ext4)
+    }
+
+    /// A fresh copy of the image's disk `kind` for scenario `name`.
+    pub fn with_disk(name: &str, kind: Disk) -> Result<Machine> {
         let config = Config::from_env()?;
         let disks = config.work.join("disks");
         let logdir = config.logs.join(name);
@@ -352,7 +391,7 @@ impl Machine {
         // cp keeps the 2G disk sparse; std::fs::copy might not.
         let status = Command::new("cp")
             .arg("--sparse=always")
-            .arg(config.image.join("disk.img"))
+            .arg(config.image.join(kind.file()))
             .arg(&disk)
             .status()
             .map_err(|e| io_err("cp", e))?;
@@ -365,6 +404,7 @@ impl Machine {
         Ok(Machine {
             config,
             name: name.to_string(),
+            kind,
             disk,
             logdir,
             boots: Vec::new(),
@@ -421,7 +461,7 @@ impl Machine {
             .arg("-initrd")
             .arg(c.image.join("initrd.img"))
             .arg("-append")
-            .arg(spec.cmdline())
+            .arg(spec.cmdline(self.kind))
             .arg("-drive")
             // cache=unsafe: a SIGKILL still keeps what the guest wrote (it is
             // in the host's page cache), and the boots are faster.
@@ -779,8 +819,14 @@ mod tests {
 
     #[test]
     fn cmdline() {
-        let c = BootSpec::run("update:vmtest-hello").cmdline();
+        let c = BootSpec::run("update:vmtest-hello").cmdline(Disk::Ext4);
+        assert!(c.starts_with("root=/dev/vda rw "));
         assert!(c.contains("plymouth.enable=0") && c.ends_with("vmtest.run=update:vmtest-hello"));
-        assert!(BootSpec::plain().splash().cmdline().contains(" splash"));
+        assert!(BootSpec::plain()
+            .splash()
+            .cmdline(Disk::Ext4)
+            .contains(" splash"));
+        let b = BootSpec::plain().cmdline(Disk::Btrfs);
+        assert!(b.starts_with("root=/dev/vda rootfstype=btrfs rootflags=subvol=@ rw "));
     }
 }
