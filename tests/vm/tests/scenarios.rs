@@ -8,8 +8,8 @@ mod common;
 use common::screen::{has_percent, screens};
 
 use system_update_vm_tests::{
-    Boot, BootSpec, End, Kind, Machine, Running, BOOTED_NORMAL, BOOTED_UPDATE, KERNEL_POWER_OFF,
-    KERNEL_REBOOT,
+    Boot, BootSpec, Disk, End, Kind, Machine, Running, BOOTED_NORMAL, BOOTED_UPDATE,
+    KERNEL_POWER_OFF, KERNEL_REBOOT,
 };
 
 /// How a Rust panic starts on stderr (the unit's stderr goes to the console).
@@ -26,6 +26,88 @@ const ATTEMPT_LIMIT: usize = 2;
 
 fn machine(name: &str) -> Machine {
     Machine::new(name).expect("scenario machine (run through tests/vm/run)")
+}
+
+fn btrfs_machine(name: &str) -> Machine {
+    Machine::with_disk(name, Disk::Btrfs)
+        .expect("scenario machine on btrfs (run through tests/vm/run)")
+}
+
+/// The btrfs top level as the guest saw it: its entries, and the content of
+/// each test package's version file in each, keyed `ENTRY/usr/share/…`.
+struct TopLevel {
+    entries: Vec<String>,
+    files: Vec<(String, String)>,
+    text: String,
+}
+
+impl TopLevel {
+    fn of(boot: &Boot) -> TopLevel {
+        let (text, rc) = section(boot, "btrfs-top");
+        assert_eq!(rc, 0, "the guest mounted and listed the top level: {text}");
+        let mut entries = Vec::new();
+        let mut files = Vec::new();
+        for line in text.lines() {
+            if let Some(dir) = line.strip_prefix("subvolume-dir ") {
+                entries.push(dir.to_string());
+            } else if let Some((path, content)) =
+                line.strip_prefix("file ").and_then(|f| f.split_once(' '))
+            {
+                files.push((path.to_string(), content.to_string()));
+            }
+        }
+        TopLevel {
+            entries,
+            files,
+            text,
+        }
+    }
+
+    fn file(&self, entry: &str, package: &str) -> Option<&str> {
+        let path = format!("{entry}/usr/share/{package}/version");
+        self.files
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, c)| c.as_str())
+    }
+}
+
+/// The content of a test package's version file in the running root.
+fn version_file(boot: &Boot, package: &str) -> String {
+    let (files, _) = section(boot, "files");
+    let prefix = format!("/usr/share/{package}/version:");
+    files
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{package}'s version file in the report: {files}"))
+}
+
+/// The root is mounted from subvolume @, as the btrfs disk's boots ask.
+fn root_on_btrfs_at(boot: &Boot) {
+    let (mount, _) = section(boot, "root-mount");
+    assert!(
+        mount.contains(" btrfs ") && mount.contains("subvol=/@"),
+        "boot {}: / is btrfs subvolume @: {mount}",
+        boot.label
+    );
+}
+
+/// system-update-cleanup-snapshots.service ran in this boot (before the
+/// report, which is ordered after it) and took its marker away.
+fn snapshot_cleanup_ran(boot: &Boot) {
+    assert!(
+        boot.text()
+            .contains("Finished system-update-cleanup-snapshots.service"),
+        "boot {}: the snapshot cleanup ran",
+        boot.label
+    );
+    let (dir, _) = section(boot, "results-dir");
+    assert!(
+        !dir.contains("cleanup-pending"),
+        "boot {}: the cleanup took its marker away: {dir}",
+        boot.label
+    );
 }
 
 /// A boot that must reach multi-user.target and then end as `end`.
@@ -377,5 +459,94 @@ fn s7_plymouth_shows_progress() {
     );
     let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
     assert_eq!(outcome(&results(&after)), "success");
+    assert_eq!(update_boots(&m), 1);
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s8_btrfs_failed_update_rolls_back() {
+    let mut m = btrfs_machine("s8-btrfs-rollback");
+    setup(&mut m, "update:vmtest-broken");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE FAILED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    root_on_btrfs_at(&after);
+
+    // The normal boot runs the pre-update state: version 1, database clean,
+    // and vmtest-broken 2's file (unpacked before its postinst failed) gone.
+    assert!(
+        package(&after, "vmtest-broken").starts_with("vmtest-broken 1 ii"),
+        "{}",
+        package(&after, "vmtest-broken")
+    );
+    assert_eq!(version_file(&after, "vmtest-broken"), "1");
+    audit_clean(&after);
+
+    let res = results(&after);
+    assert_eq!(outcome(&res), "failure", "{res}");
+    let snap = &res["snapshot"];
+    assert_eq!(snap["provider"], "btrfs", "{res}");
+    assert_eq!(snap["rolled-back"], true, "{res}");
+    let before = snap["name"].as_str().unwrap_or_else(|| panic!("{res}"));
+    let failed = snap["failed-state"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a failed state in the result: {res}"));
+
+    // On the disk, after this boot's snapshot cleanup (keep-failed = 1): the
+    // failed state is kept, and it is the update's state (vmtest-broken 2
+    // unpacked), beside the snapshot it was rolled back to.
+    snapshot_cleanup_ran(&after);
+    let top = TopLevel::of(&after);
+    for entry in ["@", before, failed] {
+        assert!(
+            top.entries.iter().any(|e| e == entry),
+            "{entry} in the top level: {}",
+            top.text
+        );
+    }
+    assert_eq!(top.file(failed, "vmtest-broken"), Some("2"), "{}", top.text);
+    assert_eq!(top.file(before, "vmtest-broken"), Some("1"), "{}", top.text);
+    assert_eq!(top.file("@", "vmtest-broken"), Some("1"), "{}", top.text);
+
+    no_triggers(&after);
+    assert_eq!(update_boots(&m), 1, "no second update boot");
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s9_btrfs_update_keeps_snapshot() {
+    let mut m = btrfs_machine("s9-btrfs-success");
+    setup(&mut m, "update:vmtest-hello");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    root_on_btrfs_at(&after);
+    assert!(package(&after, "vmtest-hello").starts_with("vmtest-hello 2 ii"));
+    assert_eq!(version_file(&after, "vmtest-hello"), "2");
+    audit_clean(&after);
+
+    let res = results(&after);
+    assert_eq!(outcome(&res), "success", "{res}");
+    let snap = &res["snapshot"];
+    assert_eq!(snap["provider"], "btrfs", "{res}");
+    assert_eq!(snap["rolled-back"], false, "{res}");
+    assert!(snap["failed-state"].is_null(), "{res}");
+    let before = snap["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a snapshot name in the result: {res}"));
+
+    // The cleanup after this first normal boot keeps the newest snapshot
+    // (keep-snapshots = 1): the pre-update state is still there.
+    snapshot_cleanup_ran(&after);
+    let top = TopLevel::of(&after);
+    assert_eq!(top.file(before, "vmtest-hello"), Some("1"), "{}", top.text);
+    assert_eq!(top.file("@", "vmtest-hello"), Some("2"), "{}", top.text);
+    assert!(
+        !top.entries.iter().any(|e| e.contains(".failed-")),
+        "no failed state: {}",
+        top.text
+    );
+
+    no_triggers(&after);
     assert_eq!(update_boots(&m), 1);
 }
