@@ -257,6 +257,11 @@ pub fn set_default(fs_path: &Path, id: u64) -> Result<()> {
     Ok(())
 }
 
+/// `N` bytes of `data` from `at`, when there are that many.
+fn bytes_at<const N: usize>(data: &[u8], at: usize) -> Option<[u8; N]> {
+    data.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 /// One item found by a tree search: its key and its bytes.
 struct Item {
     objectid: u64,
@@ -298,15 +303,22 @@ fn search(fs_path: &Path, tree_id: u64, objectid: u64, item_type: u32) -> Result
             .buf
             .get(at..at + SEARCH_HEADER_LEN)
             .ok_or_else(malformed)?;
-        let u64_at = |i: usize| u64::from_ne_bytes(header[i..i + 8].try_into().unwrap_or([0; 8]));
-        let len = u32::from_ne_bytes(header[28..32].try_into().unwrap_or([0; 4])) as usize;
+        // struct btrfs_ioctl_search_header, in the CPU's byte order.
+        let u64_at = |i: usize| {
+            bytes_at(header, i)
+                .map(u64::from_ne_bytes)
+                .ok_or_else(malformed)
+        };
+        let len = bytes_at(header, 28)
+            .map(u32::from_ne_bytes)
+            .ok_or_else(malformed)? as usize;
         let data = args
             .buf
             .get(at + SEARCH_HEADER_LEN..at + SEARCH_HEADER_LEN + len)
             .ok_or_else(malformed)?;
         items.push(Item {
-            objectid: u64_at(8),
-            offset: u64_at(16),
+            objectid: u64_at(8)?,
+            offset: u64_at(16)?,
             data: data.to_vec(),
         });
         at += SEARCH_HEADER_LEN + len;
@@ -328,9 +340,7 @@ pub fn default_id(fs_path: &Path) -> Result<u64> {
         return Ok(TOP_LEVEL_ID);
     };
     // struct btrfs_dir_item starts with the little-endian location objectid.
-    item.data
-        .get(0..8)
-        .and_then(|b| b.try_into().ok())
+    bytes_at(&item.data, 0)
         .map(u64::from_le_bytes)
         .ok_or(Error::Malformed {
             path: fs_path.to_owned(),
@@ -361,20 +371,8 @@ pub fn subvolume_path(fs_path: &Path, id: u64) -> Result<PathBuf> {
             .find(|i| i.objectid == current)
             .ok_or_else(malformed)?;
         // struct btrfs_root_ref { le64 dirid; le64 sequence; le16 name_len; } name
-        let dirid = u64::from_le_bytes(
-            item.data
-                .get(0..8)
-                .ok_or_else(malformed)?
-                .try_into()
-                .map_err(|_| malformed())?,
-        );
-        let name_len = u16::from_le_bytes(
-            item.data
-                .get(16..18)
-                .ok_or_else(malformed)?
-                .try_into()
-                .map_err(|_| malformed())?,
-        ) as usize;
+        let dirid = u64::from_le_bytes(bytes_at(&item.data, 0).ok_or_else(malformed)?);
+        let name_len = u16::from_le_bytes(bytes_at(&item.data, 16).ok_or_else(malformed)?) as usize;
         let name = item.data.get(18..18 + name_len).ok_or_else(malformed)?;
         let parent = item.offset;
         let mut part = dir_in_subvolume(fs_path, parent, dirid)?;
