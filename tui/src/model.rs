@@ -217,6 +217,11 @@ pub fn clean(s: &str) -> String {
                             }
                         }
                     }
+                    // Character set designators take one more character:
+                    // `tput sgr0` writes ESC ( B, which left a stray "B".
+                    Some('(') | Some(')') | Some('#') => {
+                        chars.next();
+                    }
                     _ => {}
                 }
             }
@@ -265,6 +270,7 @@ mod tests {
         assert_eq!(clean("10%\r20%\r30%"), "30%");
         assert_eq!(clean("line\r"), "line");
         assert_eq!(clean("\u{1b}]0;title\u{7}ok"), "ok");
+        assert_eq!(clean("\u{1b}(B\u{1b}[mplain"), "plain");
         assert_eq!(clean("été ✓"), "été ✓");
     }
 
