@@ -18,6 +18,7 @@ const FIRST_FREE_OBJECTID: u64 = 256;
 const ROOT_TREE_OBJECTID: u64 = 1;
 const ROOT_TREE_DIR_OBJECTID: u64 = 6;
 const DIR_ITEM_KEY: u32 = 84;
+const ROOT_REF_KEY: u32 = 156;
 const ROOT_BACKREF_KEY: u32 = 144;
 const SUBVOL_RDONLY: u64 = 1 << 1;
 const SUBVOL_NAME_MAX: usize = 4039;
@@ -269,61 +270,72 @@ struct Item {
     data: Vec<u8>,
 }
 
-/// Items of one type and objectid range in tree `tree_id` (needs
-/// CAP_SYS_ADMIN). Small searches only: the first buffer's worth.
+/// Items of one type and objectid in tree `tree_id` (needs CAP_SYS_ADMIN),
+/// read a buffer at a time: a root may hold hundreds of subvolumes.
 fn search(fs_path: &Path, tree_id: u64, objectid: u64, item_type: u32) -> Result<Vec<Item>> {
     let dir = open_dir(fs_path)?;
-    let mut args = SearchArgs {
-        key: SearchKey {
-            tree_id,
-            min_objectid: objectid,
-            max_objectid: objectid,
-            min_offset: 0,
-            max_offset: u64::MAX,
-            min_transid: 0,
-            max_transid: u64::MAX,
-            min_type: item_type,
-            max_type: item_type,
-            nr_items: 4096,
-            ..SearchKey::default()
-        },
-        buf: [0; SEARCH_BUF],
-    };
-    // SAFETY: args is a properly sized, initialised btrfs_ioctl_search_args.
-    unsafe { ioc::tree_search(dir.as_raw_fd(), &mut args) }
-        .map_err(ioctl_err(fs_path, "BTRFS_IOC_TREE_SEARCH"))?;
     let malformed = || Error::Malformed {
         path: fs_path.to_owned(),
         what: "a tree search result",
     };
-    let mut items = Vec::new();
-    let mut at = 0usize;
-    for _ in 0..args.key.nr_items {
-        let header = args
-            .buf
-            .get(at..at + SEARCH_HEADER_LEN)
-            .ok_or_else(malformed)?;
-        // struct btrfs_ioctl_search_header, in the CPU's byte order.
-        let u64_at = |i: usize| {
-            bytes_at(header, i)
-                .map(u64::from_ne_bytes)
-                .ok_or_else(malformed)
+    let mut items: Vec<Item> = Vec::new();
+    let mut min_offset = 0u64;
+    // Bounded: each round moves min_offset past at least one item.
+    for _ in 0..1_000_000 {
+        let mut args = SearchArgs {
+            key: SearchKey {
+                tree_id,
+                min_objectid: objectid,
+                max_objectid: objectid,
+                min_offset,
+                max_offset: u64::MAX,
+                min_transid: 0,
+                max_transid: u64::MAX,
+                min_type: item_type,
+                max_type: item_type,
+                nr_items: 4096,
+                ..SearchKey::default()
+            },
+            buf: [0; SEARCH_BUF],
         };
-        let len = bytes_at(header, 28)
-            .map(u32::from_ne_bytes)
-            .ok_or_else(malformed)? as usize;
-        let data = args
-            .buf
-            .get(at + SEARCH_HEADER_LEN..at + SEARCH_HEADER_LEN + len)
-            .ok_or_else(malformed)?;
-        items.push(Item {
-            objectid: u64_at(8)?,
-            offset: u64_at(16)?,
-            data: data.to_vec(),
-        });
-        at += SEARCH_HEADER_LEN + len;
+        // SAFETY: args is a properly sized, initialised btrfs_ioctl_search_args.
+        unsafe { ioc::tree_search(dir.as_raw_fd(), &mut args) }
+            .map_err(ioctl_err(fs_path, "BTRFS_IOC_TREE_SEARCH"))?;
+        if args.key.nr_items == 0 {
+            return Ok(items);
+        }
+        let mut at = 0usize;
+        for _ in 0..args.key.nr_items {
+            let header = args
+                .buf
+                .get(at..at + SEARCH_HEADER_LEN)
+                .ok_or_else(malformed)?;
+            // struct btrfs_ioctl_search_header, in the CPU's byte order.
+            let u64_at = |i: usize| {
+                bytes_at(header, i)
+                    .map(u64::from_ne_bytes)
+                    .ok_or_else(malformed)
+            };
+            let len = bytes_at(header, 28)
+                .map(u32::from_ne_bytes)
+                .ok_or_else(malformed)? as usize;
+            let data = args
+                .buf
+                .get(at + SEARCH_HEADER_LEN..at + SEARCH_HEADER_LEN + len)
+                .ok_or_else(malformed)?;
+            items.push(Item {
+                objectid: u64_at(8)?,
+                offset: u64_at(16)?,
+                data: data.to_vec(),
+            });
+            at += SEARCH_HEADER_LEN + len;
+        }
+        match items.last().map(|i| i.offset.checked_add(1)) {
+            Some(Some(next)) => min_offset = next,
+            _ => return Ok(items),
+        }
     }
-    Ok(items)
+    Err(malformed())
 }
 
 /// The id of the filesystem's default subvolume.
@@ -403,4 +415,36 @@ fn dir_in_subvolume(fs_path: &Path, tree: u64, dirid: u64) -> Result<PathBuf> {
     })?;
     // The kernel ends a non-empty path with '/'.
     Ok(PathBuf::from(OsStr::from_bytes(name.to_bytes())))
+}
+
+/// The subvolumes directly inside subvolume `id`, as paths relative to its
+/// root. `fs_path` is any path on the filesystem.
+pub fn child_subvolumes(fs_path: &Path, id: u64) -> Result<Vec<PathBuf>> {
+    let malformed = || Error::Malformed {
+        path: fs_path.to_owned(),
+        what: "a subvolume reference",
+    };
+    let mut out = Vec::new();
+    for item in search(fs_path, ROOT_TREE_OBJECTID, id, ROOT_REF_KEY)? {
+        if item.objectid != id {
+            continue;
+        }
+        // struct btrfs_root_ref, as in subvolume_path.
+        let dirid = u64::from_le_bytes(bytes_at(&item.data, 0).ok_or_else(malformed)?);
+        let name_len = u16::from_le_bytes(bytes_at(&item.data, 16).ok_or_else(malformed)?) as usize;
+        let name = item.data.get(18..18 + name_len).ok_or_else(malformed)?;
+        let mut path = dir_in_subvolume(fs_path, id, dirid)?;
+        path.push(OsStr::from_bytes(name));
+        out.push(path);
+    }
+    Ok(out)
+}
+
+/// Swaps the names `a` and `b` inside directory `dir` in one step: a power
+/// cut leaves either both old names or both new ones.
+pub fn exchange(dir: &Path, a: &OsStr, b: &OsStr) -> Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    let d = open_dir(dir)?;
+    renameat2(&d, a, &d, b, RenameFlags::RENAME_EXCHANGE)
+        .map_err(ioctl_err(dir, "renameat2 RENAME_EXCHANGE"))
 }

@@ -153,3 +153,44 @@ fn layouts_that_cannot_roll_back_say_why() {
         l.device
     );
 }
+
+#[test]
+fn children_listed_past_one_search_buffer_and_names_exchanged() {
+    let fs = btrfs_fs();
+    let m = &fs.mnt;
+    let root = m.join("@");
+    subvol_create(&root);
+    let id = btrfs::subvolume_id(&root).unwrap();
+    assert!(btrfs::child_subvolumes(m, id).unwrap().is_empty());
+    // Enough children that their references fill more than one 4 KiB
+    // search buffer (each is about 60 bytes).
+    std::fs::create_dir_all(root.join("var/lib/store")).unwrap();
+    let mut want = vec![std::path::PathBuf::from(".snapshots")];
+    subvol_create(&root.join(".snapshots"));
+    for i in 0..120 {
+        let rel = format!("var/lib/store/layer-{i:03}");
+        subvol_create(&root.join(&rel));
+        want.push(rel.into());
+    }
+    // A grandchild is its child's, not the root's.
+    subvol_create(&root.join(".snapshots/1"));
+    let mut got = btrfs::child_subvolumes(m, id).unwrap();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+
+    subvol_create(&m.join("@new"));
+    std::fs::write(root.join("which"), "old").unwrap();
+    std::fs::write(m.join("@new/which"), "new").unwrap();
+    btrfs::exchange(m, "@".as_ref(), "@new".as_ref()).unwrap();
+    assert_eq!(std::fs::read_to_string(m.join("@/which")).unwrap(), "new");
+    assert_eq!(
+        std::fs::read_to_string(m.join("@new/which")).unwrap(),
+        "old"
+    );
+    assert_eq!(btrfs::subvolume_id(&m.join("@new")).unwrap(), id);
+    assert!(matches!(
+        btrfs::exchange(m, "@".as_ref(), "missing".as_ref()),
+        Err(btrfs::Error::Io { .. })
+    ));
+}
