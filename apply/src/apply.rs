@@ -296,6 +296,9 @@ pub fn run(
         run.record.stop_requested = stop.load(Ordering::SeqCst);
         run.end(outcome, error, packages);
     }
+    if state.transaction_started {
+        close_pair(&provider, id.as_deref(), &mut run);
+    }
     let outcome = run.record.outcome;
 
     // The attempt is over: the next boot must be a normal one.
@@ -537,6 +540,26 @@ fn transaction(
     }
 }
 
+/// Takes snapper's post snapshot, whatever the outcome, before a rollback
+/// puts the pre-update state back: the pair then shows what the update did.
+fn close_pair(provider: &Result<Provider, SnapshotError>, id: Option<&str>, run: &mut Run<'_>) {
+    let (Ok(p), Some(id)) = (provider, id) else {
+        return;
+    };
+    match p.close(id, run.record.outcome.as_str()) {
+        Ok(Some(post)) => {
+            tracing::info!("snapper post snapshot {post} taken");
+            run.record
+                .snapshot
+                .get_or_insert_with(|| SnapshotRecord::new(p.name()))
+                .snapper_post = Some(post);
+            run.store();
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e}"),
+    }
+}
+
 /// Puts the pre-update snapshot back for the next boot and records there
 /// what happened: the restored root is where the next boot looks for the
 /// result, the log and (absent) trigger. Returns whether it rolled back.
@@ -565,7 +588,7 @@ fn roll_back(
     if !provider.can_roll_back(id) {
         note(
             record,
-            "btrfs",
+            provider.name(),
             format!("no rollback: no snapshot of update {id} was found"),
         );
         return false;
@@ -575,7 +598,7 @@ fn roll_back(
         Err(e) => {
             note(
                 record,
-                "btrfs",
+                provider.name(),
                 format!("rollback failed, the failed state stays in place: {e}"),
             );
             return false;
@@ -587,16 +610,9 @@ fn roll_back(
     );
     let snap = record
         .snapshot
-        .get_or_insert_with(|| SnapshotRecord::new("btrfs"));
+        .get_or_insert_with(|| SnapshotRecord::new(provider.name()));
     if snap.name.is_none() {
-        if let Provider::Btrfs(l) = provider {
-            snap.name = Some(
-                l.parent()
-                    .join(snapshot::rollback::before_name(l, id))
-                    .display()
-                    .to_string(),
-            );
-        }
+        snap.name = Some(restored.source().display().to_string());
     }
     snap.rolled_back = true;
     snap.failed_state = Some(failed);

@@ -23,7 +23,7 @@ pub fn cleanup(root: &Root, config: &Config, boot: bool) -> Result<Cleaned, Snap
     let provider = snapshot::select(root, SnapshotChoice::Auto)?;
     let done = match &provider {
         Provider::None { why } => Cleaned::Nothing(why.clone()),
-        Provider::Btrfs(_) => {
+        Provider::Btrfs(_) | Provider::Snapper(..) => {
             let keep_failed = if boot { config.keep_failed } else { 0 };
             Cleaned::Removed(provider.prune(config.keep_snapshots, keep_failed)?)
         }

@@ -255,3 +255,203 @@ fn interrupted_at_the_attempt_limit_rolls_back() {
     assert_eq!(r["outcome"], "interrupted", "{r}");
     assert_eq!(r["snapshot"]["rolled-back"], true, "{r}");
 }
+
+/// Sets snapper up for the scratch root as `snapper create-config /` does
+/// (which itself refuses to run unless the host's / is btrfs): the root
+/// configuration from snapper's template, listed in SNAPPER_CONFIGS, and
+/// `.snapshots` as a subvolume nested in the root.
+fn configure_snapper(s: &Scratch) {
+    let template = fs::read_to_string("/usr/share/snapper/config-templates/default")
+        .expect("snapper's config template (apt install snapper)");
+    let config: String = template
+        .lines()
+        .map(|l| match l.split_once('=') {
+            Some(("SUBVOLUME", _)) => "SUBVOLUME=\"/\"".to_string(),
+            Some(("FSTYPE", _)) => "FSTYPE=\"btrfs\"".to_string(),
+            _ => l.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    fs::create_dir_all(s.path("/etc/snapper/configs")).unwrap();
+    fs::write(s.path("/etc/snapper/configs/root"), config).unwrap();
+    fs::create_dir_all(s.path("/etc/default")).unwrap();
+    fs::write(s.path("/etc/default/snapper"), "SNAPPER_CONFIGS=\"root\"\n").unwrap();
+    btrfs(&["-q", "subvolume", "create"], &s.path("/.snapshots"));
+}
+
+/// Our snapshots in snapper's history: (number, type, pre-number, userdata).
+fn snapper_list(s: &Scratch) -> Vec<serde_json::Value> {
+    let out = Command::new("snapper")
+        .args(["--no-dbus", "--root"])
+        .arg(&s.root)
+        .args(["-c", "root", "--jsonout", "list", "--columns"])
+        .arg("number,type,pre-number,description,userdata")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "snapper list: {}", show(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["root"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["number"] != 0)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn failure_with_snapper_rolls_back_from_its_pre_snapshot_and_keeps_the_pair() {
+    let s = Scratch::on_btrfs("@", false);
+    fs::write(s.path("/etc/fstab"), "LABEL=root / btrfs subvol=@ 0 0\n").unwrap();
+    configure_snapper(&s);
+    // A nested subvolume is outside any snapshot of the root: it must stay
+    // in the running system, not go with the failed state.
+    fs::create_dir_all(s.path("/var/lib")).unwrap();
+    btrfs(&["-q", "subvolume", "create"], &s.path("/var/lib/machines"));
+    fs::write(s.path("/var/lib/machines/guest"), "kept\n").unwrap();
+    let (s, v2) = foo_v1_in(s, Some(FAILING));
+    s.prepare_and_trigger(&[&v2]);
+    let id = update_id(&s);
+
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+    assert_eq!(
+        fs::read_to_string(s.path("/opt/foo/version")).unwrap(),
+        "1\n"
+    );
+    assert!(!s.link_exists());
+    assert_eq!(s.audit(), "");
+
+    let r = s.results();
+    let snap = &r["snapshot"];
+    assert_eq!(snap["provider"], "snapper", "{r}");
+    assert_eq!(snap["rolled-back"], true, "{r}");
+    let pre = snap["snapper-pre"].as_u64().expect("snapper-pre");
+    let post = snap["snapper-post"].as_u64().expect("snapper-post");
+    assert_eq!(snap["name"], format!("@/.snapshots/{pre}/snapshot"), "{r}");
+    let failed = format!("@.failed-{id}");
+    assert_eq!(snap["failed-state"], failed.as_str(), "{r}");
+
+    // snapper's history came along into the restored root, with the pair.
+    let list = snapper_list(&s);
+    let desc = format!("system-update {id}");
+    assert!(
+        list.iter().any(|x| x["number"] == pre
+            && x["type"] == "pre"
+            && x["description"] == desc.as_str()
+            && x["userdata"]["system-update"] == id.as_str()),
+        "{list:?}"
+    );
+    assert!(
+        list.iter().any(|x| x["number"] == post
+            && x["type"] == "post"
+            && x["pre-number"] == pre
+            && x["userdata"]["outcome"] == "failure"),
+        "{list:?}"
+    );
+    // The post snapshot holds what the failed update left.
+    assert_eq!(
+        fs::read_to_string(s.path(&format!("/.snapshots/{post}/snapshot/opt/foo/version")))
+            .unwrap(),
+        "2\n"
+    );
+    assert_eq!(
+        fs::read_to_string(s.path("/var/lib/machines/guest")).unwrap(),
+        "kept\n"
+    );
+    assert!(btrfs(&["subvolume", "show"], &s.path("/var/lib/machines")).contains("Name:"));
+
+    // With its nested subvolumes carried out, the failed state can go.
+    let out = s.su(&["cleanup"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!s.top().join(&failed).exists());
+}
+
+#[test]
+fn success_with_snapper_closes_the_pair_and_retention_keeps_the_newest() {
+    let s = Scratch::on_btrfs("@", false);
+    configure_snapper(&s);
+    let (s, v2) = foo_v1_in(s, None);
+    s.prepare_and_trigger(&[&v2]);
+    let first = update_id(&s);
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("2"));
+    let r = s.results();
+    assert_eq!(r["snapshot"]["provider"], "snapper", "{r}");
+    assert_eq!(r["snapshot"]["rolled-back"], false, "{r}");
+    let list = snapper_list(&s);
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[1]["userdata"]["outcome"], "success", "{list:?}");
+    assert!(
+        !s.top().join(format!("@.before-{first}")).exists(),
+        "snapper's snapshot replaces the native one"
+    );
+
+    let v3 = Deb::new("foo", "3")
+        .file("/opt/foo/version", "3\n")
+        .build(&s.debs);
+    let out = s.su(&["prepare", "--force", v3.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let second = update_id(&s);
+    assert_eq!(s.apply().status.code(), Some(0));
+    assert_eq!(snapper_list(&s).len(), 4);
+
+    let out = s.su(&["cleanup", "--boot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let list = snapper_list(&s);
+    assert_eq!(list.len(), 2, "keep-snapshots = 1 keeps one pair: {list:?}");
+    assert!(
+        list.iter()
+            .all(|x| x["userdata"]["system-update"] == second.as_str()),
+        "{list:?}"
+    );
+}
+
+#[test]
+fn explicit_snapper_without_a_configuration_fails_before_any_change() {
+    let s = Scratch::on_btrfs("@", false);
+    let (s, v2) = foo_v1_in(s, None);
+    fs::write(
+        s.path("/etc/system-update.toml"),
+        "snapshot = \"snapper\"\n",
+    )
+    .unwrap();
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+    let r = s.results();
+    let e = r["error"].as_str().unwrap();
+    assert!(
+        e.contains("snapshot = snapper") && e.contains("no configuration for /"),
+        "{e}"
+    );
+    assert!(!s.link_exists());
+}
+
+#[test]
+fn auto_falls_back_to_a_native_snapshot_when_snapper_is_broken() {
+    let s = Scratch::on_btrfs("@", false);
+    configure_snapper(&s);
+    // snapper cannot list its configurations without this file.
+    fs::remove_file(s.path("/etc/default/snapper")).unwrap();
+    let (s, v2) = foo_v1_in(s, Some(FAILING));
+    s.prepare_and_trigger(&[&v2]);
+    let id = update_id(&s);
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("snapper unusable"),
+        "{}",
+        show(&out)
+    );
+    let r = s.results();
+    assert_eq!(r["snapshot"]["provider"], "btrfs", "{r}");
+    assert_eq!(r["snapshot"]["name"], format!("@.before-{id}"), "{r}");
+    assert_eq!(r["snapshot"]["rolled-back"], true, "{r}");
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+}

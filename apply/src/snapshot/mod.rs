@@ -4,12 +4,15 @@
 //! system snapshot".
 //!
 //! Providers: `btrfs`, through the kernel's ioctls (no btrfs program needed
-//! at boot), and `none`, which records why no snapshot was possible. The
-//! mechanism and its reasons are in system-update(8), SNAPSHOTS.
+//! at boot); `snapper`, a pre/post pair in snapper's history when snapper is
+//! configured for `/`, rolled back by the same mechanism; and `none`, which
+//! records why no snapshot was possible. The mechanism and its reasons are
+//! in system-update(8), SNAPSHOTS AND ROLLBACK.
 
 pub mod btrfs;
 pub mod layout;
 pub mod rollback;
+pub mod snapper;
 #[cfg(test)]
 mod tests;
 
@@ -25,22 +28,28 @@ pub const RUN_DIR: &str = "/run/system-update";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    /// `snapshot = btrfs` was asked for and cannot be honoured.
-    #[error("snapshot = btrfs in the configuration, but {0}; nothing was changed. Set snapshot = \"auto\" or \"none\" to update without a snapshot")]
-    Unsupported(String),
+    /// `snapshot = btrfs` or `snapper` was asked for and cannot be honoured.
+    #[error("snapshot = {choice} in the configuration, but {why}; nothing was changed. Set snapshot = \"auto\" or \"none\" to update without it")]
+    Unsupported { choice: &'static str, why: String },
     #[error("snapshot: {0}")]
     Btrfs(#[from] btrfs::Error),
+    #[error("snapshot: {0}")]
+    Snapper(#[from] snapper::Error),
+    /// No snapshot was taken, so there is nothing to roll back to.
+    #[error("no snapshot: {0}")]
+    NoSnapshot(String),
 }
 
 /// Which provider to use (`snapshot =` in system-update.toml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SnapshotChoice {
-    /// btrfs when the root is a btrfs subvolume that can be rolled back,
-    /// else none.
+    /// When the root is a btrfs subvolume that can be rolled back: snapper
+    /// if it is configured for `/`, else btrfs. Otherwise none.
     #[default]
     Auto,
     Btrfs,
+    Snapper,
     None,
 }
 
@@ -48,10 +57,15 @@ pub enum SnapshotChoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct SnapshotRecord {
-    /// `btrfs` or `none`.
+    /// `btrfs`, `snapper` or `none`.
     pub provider: String,
     /// The pre-update snapshot, relative to the filesystem's top level.
     pub name: Option<String>,
+    /// snapper's numbers for the pre and post snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapper_pre: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapper_post: Option<u64>,
     pub rolled_back: bool,
     /// Where the failed state is kept, relative to the top level.
     pub failed_state: Option<String>,
@@ -65,6 +79,8 @@ impl SnapshotRecord {
         SnapshotRecord {
             provider: provider.into(),
             name: None,
+            snapper_pre: None,
+            snapper_post: None,
             rolled_back: false,
             failed_state: None,
             note: None,
@@ -77,11 +93,13 @@ impl SnapshotRecord {
 pub enum Provider {
     None { why: String },
     Btrfs(layout::Layout),
+    Snapper(layout::Layout, snapper::Snapper),
 }
 
-/// Chooses the provider for `root`. Fails only when `btrfs` was asked for
-/// explicitly and is not possible.
+/// Chooses the provider for `root`. Fails only when `btrfs` or `snapper`
+/// was asked for explicitly and is not possible.
 pub fn select(root: &Root, choice: SnapshotChoice) -> Result<Provider, SnapshotError> {
+    let unsupported = |choice, why| SnapshotError::Unsupported { choice, why };
     if choice == SnapshotChoice::None {
         return Ok(Provider::None {
             why: "snapshot = \"none\" in the configuration".into(),
@@ -92,12 +110,32 @@ pub fn select(root: &Root, choice: SnapshotChoice) -> Result<Provider, SnapshotE
     } else {
         String::new()
     };
-    match layout::inspect(root.dir(), &cmdline)? {
-        Ok(l) => Ok(Provider::Btrfs(l)),
-        Err(layout::Unsupported(why)) if choice == SnapshotChoice::Btrfs => {
-            Err(SnapshotError::Unsupported(why))
+    let l = match (layout::inspect(root.dir(), &cmdline)?, choice) {
+        (Ok(l), _) => l,
+        (Err(layout::Unsupported(why)), SnapshotChoice::Btrfs) => {
+            return Err(unsupported("btrfs", why))
         }
-        Err(layout::Unsupported(why)) => Ok(Provider::None { why }),
+        (Err(layout::Unsupported(why)), SnapshotChoice::Snapper) => {
+            return Err(unsupported("snapper", why))
+        }
+        (Err(layout::Unsupported(why)), _) => return Ok(Provider::None { why }),
+    };
+    if choice == SnapshotChoice::Btrfs {
+        return Ok(Provider::Btrfs(l));
+    }
+    match (snapper::Snapper::find(root.dir(), root.is_live()), choice) {
+        (Ok(Some(s)), _) => Ok(Provider::Snapper(l, s)),
+        (Ok(None), SnapshotChoice::Snapper) => Err(unsupported(
+            "snapper",
+            "snapper has no configuration for / (snapper -c root create-config /)".into(),
+        )),
+        (Err(e), SnapshotChoice::Snapper) => Err(unsupported("snapper", e.to_string())),
+        (Ok(None) | Err(snapper::Error::NotInstalled), _) => Ok(Provider::Btrfs(l)),
+        (Err(e), _) => {
+            // A native snapshot is as safe; only snapper's history misses it.
+            tracing::warn!("snapper unusable, taking a btrfs snapshot instead: {e}");
+            Ok(Provider::Btrfs(l))
+        }
     }
 }
 
@@ -105,9 +143,15 @@ pub fn select(root: &Root, choice: SnapshotChoice) -> Result<Provider, SnapshotE
 /// in `root` before `finish`.
 pub struct Restored {
     inner: rollback::Restored,
+    source: PathBuf,
 }
 
 impl Restored {
+    /// The snapshot the root was restored from, relative to the top level.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
     /// The restored root, where the next boot will be.
     pub fn root(&self) -> &Path {
         &self.inner.root
@@ -124,7 +168,18 @@ impl Restored {
 }
 
 impl Provider {
-    /// Takes the pre-update snapshot of update `id`.
+    /// The provider's name in the result record.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Provider::None { .. } => "none",
+            Provider::Btrfs(_) => "btrfs",
+            Provider::Snapper(..) => "snapper",
+        }
+    }
+
+    /// Takes the pre-update snapshot of update `id`. A second attempt at the
+    /// same update keeps the first attempt's: by then the root may be
+    /// half-updated.
     pub fn take(&self, id: &str) -> Result<SnapshotRecord, SnapshotError> {
         match self {
             Provider::None { why } => Ok(SnapshotRecord {
@@ -138,54 +193,113 @@ impl Provider {
                     ..SnapshotRecord::new("btrfs")
                 })
             }
+            Provider::Snapper(l, s) => {
+                let pre = match s.pre_of(id)? {
+                    Some(n) => {
+                        tracing::info!("keeping snapper's snapshot {n} of an earlier attempt");
+                        n
+                    }
+                    None => s.create_pre(id)?,
+                };
+                let dir = s.snapshot_dir(pre);
+                let name = btrfs::subvolume_path(&l.root, btrfs::subvolume_id(&dir)?)?;
+                Ok(SnapshotRecord {
+                    name: Some(name.display().to_string()),
+                    snapper_pre: Some(pre),
+                    ..SnapshotRecord::new("snapper")
+                })
+            }
+        }
+    }
+
+    /// Closes snapper's pre/post pair for update `id` once the transaction
+    /// is over, whatever its outcome: `snapper status PRE..POST` then shows
+    /// what the update changed, a failed one included. Returns the post
+    /// snapshot's number; nothing for the other providers.
+    pub fn close(&self, id: &str, outcome: &str) -> Result<Option<u64>, SnapshotError> {
+        let Provider::Snapper(_, s) = self else {
+            return Ok(None);
+        };
+        let ours = s.ours()?;
+        let Some(pre) = ours.iter().find(|x| !x.post && x.update == id) else {
+            return Ok(None);
+        };
+        if let Some(post) = ours.iter().find(|x| x.pre_number == Some(pre.number)) {
+            return Ok(Some(post.number));
+        }
+        Ok(Some(s.create_post(pre.number, id, outcome)?))
+    }
+
+    /// The snapshot of update `id` to roll back to, relative to the top
+    /// level, if there is one.
+    fn source(&self, id: &str) -> Result<PathBuf, SnapshotError> {
+        match self {
+            Provider::None { why } => Err(SnapshotError::NoSnapshot(why.clone())),
+            Provider::Btrfs(l) => Ok(l.parent().join(rollback::before_name(l, id))),
+            Provider::Snapper(l, s) => {
+                let pre = s.pre_of(id)?.ok_or_else(|| {
+                    SnapshotError::NoSnapshot(format!("snapper has no pre snapshot of update {id}"))
+                })?;
+                let dir = s.snapshot_dir(pre);
+                Ok(btrfs::subvolume_path(&l.root, btrfs::subvolume_id(&dir)?)?)
+            }
+        }
+    }
+
+    fn layout(&self) -> Option<&layout::Layout> {
+        match self {
+            Provider::None { .. } => None,
+            Provider::Btrfs(l) | Provider::Snapper(l, _) => Some(l),
         }
     }
 
     /// Whether a snapshot of update `id` exists to roll back to.
     pub fn can_roll_back(&self, id: &str) -> bool {
-        match self {
-            Provider::None { .. } => false,
-            Provider::Btrfs(l) => {
-                let top = match rollback::TopLevel::mount(&l.device, Path::new(RUN_DIR)) {
-                    Ok(t) => t,
-                    Err(_) => return false,
-                };
-                let snap = top
-                    .path()
-                    .join(l.parent())
-                    .join(rollback::before_name(l, id));
-                btrfs::is_subvolume(&snap).unwrap_or(false)
-            }
+        let (Some(l), Ok(source)) = (self.layout(), self.source(id)) else {
+            return false;
+        };
+        match rollback::TopLevel::mount(&l.device, Path::new(RUN_DIR)) {
+            Ok(top) => btrfs::is_subvolume(&top.path().join(source)).unwrap_or(false),
+            Err(_) => false,
         }
     }
 
     /// Puts the pre-update state of update `id` back for the next boot.
     pub fn roll_back(&self, id: &str) -> Result<Restored, SnapshotError> {
-        match self {
-            Provider::None { why } => Err(SnapshotError::Unsupported(why.clone())),
-            Provider::Btrfs(l) => Ok(Restored {
-                inner: rollback::roll_back(l, id, Path::new(RUN_DIR))?,
-            }),
-        }
+        let source = self.source(id)?;
+        let Some(l) = self.layout() else {
+            return Err(SnapshotError::NoSnapshot("no provider".into()));
+        };
+        Ok(Restored {
+            inner: rollback::roll_back(l, id, &source, Path::new(RUN_DIR))?,
+            source,
+        })
     }
 
-    /// Deletes all but the newest `keep_before` pre-update snapshots and
-    /// `keep_failed` failed states.
+    /// Deletes all but the newest `keep_before` pre-update snapshots (for
+    /// snapper: pre/post pairs of ours) and `keep_failed` failed states.
     pub fn prune(
         &self,
         keep_before: usize,
         keep_failed: usize,
     ) -> Result<Vec<PathBuf>, SnapshotError> {
-        match self {
-            Provider::None { .. } => Ok(Vec::new()),
-            Provider::Btrfs(l) => {
-                Ok(
-                    rollback::prune(l, Path::new(RUN_DIR), keep_before, keep_failed)?
-                        .into_iter()
-                        .map(|n| l.parent().join(n))
-                        .collect(),
-                )
-            }
+        let Some(l) = self.layout() else {
+            return Ok(Vec::new());
+        };
+        // Native snapshots left from an earlier configuration count too.
+        let mut deleted: Vec<PathBuf> =
+            rollback::prune(l, Path::new(RUN_DIR), keep_before, keep_failed)?
+                .into_iter()
+                .map(|n| l.parent().join(n))
+                .collect();
+        if let Provider::Snapper(_, s) = self {
+            let gone = snapper::excess(&s.ours()?, keep_before);
+            s.delete(&gone)?;
+            deleted.extend(
+                gone.iter()
+                    .map(|n| PathBuf::from(format!("snapper {} #{n}", s.config))),
+            );
         }
+        Ok(deleted)
     }
 }

@@ -7,11 +7,11 @@
 //! - `NAME.before-ID`: read-only, the root as it was before update ID;
 //! - `NAME.failed-ID`: the root as the failed update left it, for inspection.
 //!
-//! A rollback renames the root subvolume to `NAME.failed-ID` and puts a
-//! writable snapshot of `NAME.before-ID` at its old path, so a boot that
-//! finds its root by `subvol=` finds the restored one; where the root is the
-//! default subvolume, the default moves to it, and `subvolid=` in the
-//! restored fstab is rewritten.
+//! A rollback makes a writable snapshot of the pre-update state and swaps it
+//! with the root subvolume in one rename, so a boot that finds its root by
+//! `subvol=` finds the restored one and the failed root is kept as
+//! `NAME.failed-ID`; where the root is the default subvolume, the default
+//! moves to it, and `subvolid=` in the restored fstab is rewritten.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -135,15 +135,40 @@ impl Restored {
     }
 }
 
-/// Puts the pre-update state of update `id` back as the root of the next boot.
-pub fn roll_back(layout: &Layout, id: &str, run_dir: &Path) -> Result<Restored> {
+/// The name a restored root is made under before it swaps places with the
+/// failed one.
+fn restoring_name(layout: &Layout, id: &str) -> OsString {
+    suffixed(layout.name(), "restoring", id)
+}
+
+/// A free name for the failed state of update `id`: a second rollback of the
+/// same update keeps both.
+fn free_failed_name(top: &Path, layout: &Layout, id: &str) -> OsString {
+    let mut name = failed_name(layout, id);
+    for n in 2..1000 {
+        if fs::symlink_metadata(top.join(layout.parent()).join(&name)).is_err() {
+            break;
+        }
+        name = failed_name(layout, id);
+        name.push(format!(".{n}"));
+    }
+    name
+}
+
+/// Puts the state kept in `source` (a subvolume, relative to the top level:
+/// our `NAME.before-ID` or snapper's pre snapshot) back as the root of the
+/// next boot.
+///
+/// The restored root is made under a temporary name and then swaps names
+/// with the running root in one rename (RENAME_EXCHANGE): at every instant,
+/// power cut included, the root's path holds a complete root.
+pub fn roll_back(layout: &Layout, id: &str, source: &Path, run_dir: &Path) -> Result<Restored> {
     let top = TopLevel::mount(&layout.device, run_dir)?;
     let t = top.path();
     let current = t.join(&layout.rel_path);
     let parent = t.join(layout.parent());
-    let snapshot = layout.parent().join(before_name(layout, id));
-    if !btrfs::is_subvolume(&t.join(&snapshot))? {
-        return Err(Error::NotSubvolume(t.join(&snapshot)));
+    if !btrfs::is_subvolume(&t.join(source))? {
+        return Err(Error::NotSubvolume(t.join(source)));
     }
     if btrfs::subvolume_id(&current)? != layout.root_id {
         return Err(Error::Malformed {
@@ -151,28 +176,33 @@ pub fn roll_back(layout: &Layout, id: &str, run_dir: &Path) -> Result<Restored> 
             what: "a subvolume other than the running root at the root's path",
         });
     }
-    // A second rollback of the same update keeps both failed states.
-    let mut failed = layout.parent().join(failed_name(layout, id));
-    for n in 2..100 {
-        if fs::symlink_metadata(t.join(&failed)).is_err() {
-            break;
-        }
-        let mut name = failed_name(layout, id);
-        name.push(format!(".{n}"));
-        failed = layout.parent().join(name);
+    let restoring = restoring_name(layout, id);
+    if fs::symlink_metadata(parent.join(&restoring)).is_ok() {
+        // Left by a rollback cut after the swap: it is a failed state then,
+        // and is kept as one.
+        let keep = free_failed_name(t, layout, id);
+        fs::rename(parent.join(&restoring), parent.join(&keep))
+            .map_err(io_err(&parent.join(&restoring), "rename"))?;
     }
-    fs::rename(&current, t.join(&failed)).map_err(io_err(&current, "rename"))?;
-    if let Err(e) = btrfs::snapshot(&t.join(&snapshot), &parent, layout.name(), false) {
-        // Put the root back where the next boot looks for it.
-        if let Err(back) = fs::rename(t.join(&failed), &current) {
-            tracing::error!(
-                "could not move {} back to {}: {back}",
-                failed.display(),
-                current.display()
-            );
+    btrfs::snapshot(&t.join(source), &parent, &restoring, false)?;
+    if let Err(e) = btrfs::exchange(&parent, layout.name(), &restoring) {
+        if let Err(del) = btrfs::delete(&parent, &restoring) {
+            tracing::warn!("{}: {del}", parent.join(&restoring).display());
         }
         return Err(e);
     }
+    let failed_name = free_failed_name(t, layout, id);
+    let failed = match fs::rename(parent.join(&restoring), parent.join(&failed_name)) {
+        Ok(()) => layout.parent().join(&failed_name),
+        Err(e) => {
+            tracing::warn!(
+                "the failed state stays as {}: renaming it failed: {e}",
+                restoring.to_string_lossy()
+            );
+            layout.parent().join(&restoring)
+        }
+    };
+    carry_nested(t, &t.join(&failed), &current, layout.root_id);
     let new_id = btrfs::subvolume_id(&current)?;
     if btrfs::default_id(t)? == layout.root_id {
         btrfs::set_default(t, new_id)?;
@@ -189,6 +219,39 @@ pub fn roll_back(layout: &Layout, id: &str, run_dir: &Path) -> Result<Restored> 
         top,
         failed,
     })
+}
+
+/// Moves the subvolumes nested in the failed root (snapper's `.snapshots`,
+/// /var/lib/machines, a container store) into the restored one. A snapshot
+/// does not descend into them, so they were never part of what is rolled
+/// back; left behind they would vanish from the running system and keep the
+/// failed state from ever being deleted. The snapshot left an empty
+/// directory where each was; one that cannot move stays in the failed state,
+/// with a warning.
+fn carry_nested(fs_path: &Path, failed: &Path, restored: &Path, failed_id: u64) {
+    let children = match btrfs::child_subvolumes(fs_path, failed_id) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("nested subvolumes stay in {}: {e}", failed.display());
+            return;
+        }
+    };
+    for rel in children {
+        let (from, to) = (failed.join(&rel), restored.join(&rel));
+        // An empty placeholder, or nothing when the snapshot predates it.
+        let moved = match fs::remove_dir(&to) {
+            Ok(()) => fs::rename(&from, &to),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::rename(&from, &to),
+            Err(e) => Err(e),
+        };
+        match moved {
+            Ok(()) => tracing::info!("nested subvolume /{} carried over", rel.display()),
+            Err(e) => tracing::warn!(
+                "nested subvolume {} stays in the failed state: {e}",
+                from.display()
+            ),
+        }
+    }
 }
 
 /// What retention found beside the root.
