@@ -131,6 +131,13 @@ pub fn describe(r: &ResultRecord) -> String {
             (Some(name), false) => format!("  snapshot: {name} ({})\n", snap.provider),
             (None, _) => String::new(),
         };
+        s += &match (snap.snapper_pre, snap.snapper_post) {
+            (Some(pre), Some(post)) => {
+                format!("  snapper:  pre {pre}, post {post} (snapper status {pre}..{post})\n")
+            }
+            (Some(pre), None) => format!("  snapper:  pre {pre}, no post snapshot\n"),
+            _ => String::new(),
+        };
         if let Some(note) = &snap.note {
             s += &format!("  snapshot: {note}\n");
         }

@@ -362,6 +362,14 @@ fn failure_with_snapper_rolls_back_from_its_pre_snapshot_and_keeps_the_pair() {
     );
     assert!(btrfs(&["subvolume", "show"], &s.path("/var/lib/machines")).contains("Name:"));
 
+    let text = String::from_utf8_lossy(&s.su(&["results"]).stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "snapper:  pre {pre}, post {post} (snapper status {pre}..{post})"
+        )),
+        "{text}"
+    );
+
     // With its nested subvolumes carried out, the failed state can go.
     let out = s.su(&["cleanup"]);
     assert!(out.status.success(), "{}", show(&out));
