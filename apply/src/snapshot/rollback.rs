@@ -239,11 +239,11 @@ fn carry_nested(fs_path: &Path, failed: &Path, restored: &Path, failed_id: u64) 
     for rel in children {
         let (from, to) = (failed.join(&rel), restored.join(&rel));
         // An empty placeholder, or nothing when the snapshot predates it.
-        let moved = match fs::remove_dir(&to) {
+        let moved = make_parents(failed, restored, &rel).and_then(|()| match fs::remove_dir(&to) {
             Ok(()) => fs::rename(&from, &to),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::rename(&from, &to),
             Err(e) => Err(e),
-        };
+        });
         match moved {
             Ok(()) => tracing::info!("nested subvolume /{} carried over", rel.display()),
             Err(e) => tracing::warn!(
@@ -252,6 +252,27 @@ fn carry_nested(fs_path: &Path, failed: &Path, restored: &Path, failed_id: u64) 
             ),
         }
     }
+}
+
+/// Creates the directories leading to `rel` in `restored` that the snapshot
+/// lacks, with the modes they have in `failed`.
+fn make_parents(failed: &Path, restored: &Path, rel: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let Some(parent) = rel.parent() else {
+        return Ok(());
+    };
+    let mut at = PathBuf::new();
+    for part in parent.components() {
+        at.push(part);
+        if fs::symlink_metadata(restored.join(&at)).is_ok() {
+            continue;
+        }
+        let mode = fs::metadata(failed.join(&at)).map_or(0o755, |m| m.permissions().mode());
+        fs::DirBuilder::new()
+            .mode(mode & 0o7777)
+            .create(restored.join(&at))?;
+    }
+    Ok(())
 }
 
 /// What retention found beside the root.

@@ -194,3 +194,38 @@ fn children_listed_past_one_search_buffer_and_names_exchanged() {
         Err(btrfs::Error::Io { .. })
     ));
 }
+
+#[test]
+fn rollback_after_a_cut_rollback_keeps_both_failed_states_and_nested_subvolumes() {
+    use super::rollback;
+    let fs = btrfs_fs();
+    let m = &fs.mnt;
+    let root = m.join("@");
+    subvol_create(&root);
+    std::fs::write(root.join("state"), "before").unwrap();
+    btrfs::snapshot(&root, m, "@.before-U".as_ref(), true).unwrap();
+    std::fs::write(root.join("state"), "failed").unwrap();
+    std::fs::create_dir(root.join("var")).unwrap();
+    subvol_create(&root.join("var/store"));
+    std::fs::write(root.join("var/store/data"), "kept").unwrap();
+    // What a power cut right after an earlier rollback's swap leaves.
+    subvol_create(&m.join("@.restoring-U"));
+    std::fs::write(m.join("@.restoring-U/state"), "cut").unwrap();
+
+    let l = layout::inspect(&root, "").unwrap().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let restored = rollback::roll_back(&l, "U", Path::new("@.before-U"), run.path()).unwrap();
+    assert_eq!(restored.failed, Path::new("@.failed-U.2"));
+    restored.finish().unwrap();
+
+    let read = |p: &str| std::fs::read_to_string(m.join(p)).unwrap();
+    assert_eq!(read("@/state"), "before");
+    assert_eq!(read("@.failed-U/state"), "cut");
+    assert_eq!(read("@.failed-U.2/state"), "failed");
+    assert!(!m.join("@.restoring-U").exists());
+    assert_eq!(read("@/var/store/data"), "kept");
+    assert!(btrfs::is_subvolume(&m.join("@/var/store")).unwrap());
+    assert!(!m.join("@.failed-U.2/var/store").exists());
+    // Nothing nested is left in the failed state, so it can be deleted.
+    btrfs::delete(m, "@.failed-U.2".as_ref()).unwrap();
+}
