@@ -463,3 +463,26 @@ fn auto_falls_back_to_a_native_snapshot_when_snapper_is_broken() {
     assert_eq!(r["snapshot"]["rolled-back"], true, "{r}");
     assert_eq!(s.version("foo").as_deref(), Some("1"));
 }
+
+#[test]
+fn interrupted_at_the_limit_with_snapper_closes_the_pair_and_rolls_back() {
+    let s = Scratch::on_btrfs("@", false);
+    configure_snapper(&s);
+    let (s, v2) = foo_v1_in(s, Some(common::SLOW_ONCE));
+    fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
+    s.prepare_and_trigger(&[&v2]);
+    common::kill_mid_transaction(&s);
+
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    assert_eq!(s.audit(), "");
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+    assert!(!s.link_exists());
+    let r = s.results();
+    assert_eq!(r["outcome"], "interrupted", "{r}");
+    assert_eq!(r["snapshot"]["provider"], "snapper", "{r}");
+    assert_eq!(r["snapshot"]["rolled-back"], true, "{r}");
+    let list = snapper_list(&s);
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[1]["userdata"]["outcome"], "interrupted", "{list:?}");
+}
