@@ -550,3 +550,95 @@ fn s9_btrfs_update_keeps_snapshot() {
     no_triggers(&after);
     assert_eq!(update_boots(&m), 1);
 }
+
+/// snapper's history as the guest listed it, and the test packages' version
+/// files in its snapshots (`/.snapshots/N/snapshot/usr/share/…` → content).
+fn snapper_state(boot: &Boot) -> (Vec<serde_json::Value>, Vec<(String, String)>) {
+    let (text, rc) = section(boot, "snapper");
+    assert_eq!(rc, 0, "the guest listed snapper's history: {text}");
+    let (json, files): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| !l.starts_with("file "));
+    let v: serde_json::Value = serde_json::from_str(&json.join("\n"))
+        .unwrap_or_else(|e| panic!("snapper's JSON ({e}): {text}"));
+    let list = v["root"].as_array().cloned().unwrap_or_default();
+    let files = files
+        .iter()
+        .filter_map(|l| l.strip_prefix("file ")?.split_once(' '))
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    (list, files)
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s10_snapper_failed_update_rolls_back() {
+    let mut m = btrfs_machine("s10-snapper-rollback");
+    setup(&mut m, "snapper-update:vmtest-broken");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE FAILED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    root_on_btrfs_at(&after);
+    assert!(
+        package(&after, "vmtest-broken").starts_with("vmtest-broken 1 ii"),
+        "{}",
+        package(&after, "vmtest-broken")
+    );
+    assert_eq!(version_file(&after, "vmtest-broken"), "1");
+    audit_clean(&after);
+
+    let res = results(&after);
+    assert_eq!(outcome(&res), "failure", "{res}");
+    let snap = &res["snapshot"];
+    assert_eq!(snap["provider"], "snapper", "{res}");
+    assert_eq!(snap["rolled-back"], true, "{res}");
+    let pre = snap["snapper-pre"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{res}"));
+    let post = snap["snapper-post"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{res}"));
+    assert_eq!(
+        snap["name"],
+        format!("@/.snapshots/{pre}/snapshot"),
+        "{res}"
+    );
+    let failed = snap["failed-state"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a failed state in the result: {res}"));
+
+    // snapper's history (/.snapshots, a subvolume nested in the root) came
+    // along into the restored root, with the update's pre/post pair: the
+    // pre snapshot at version 1, the post one holding the failed state.
+    let id = res["id"].as_str().unwrap_or_default();
+    let (list, files) = snapper_state(&after);
+    let desc = format!("system-update {id}");
+    assert!(
+        list.iter()
+            .any(|x| x["number"] == pre && x["type"] == "pre" && x["description"] == desc.as_str()),
+        "pre snapshot {pre} in {list:?}"
+    );
+    assert!(
+        list.iter().any(|x| x["number"] == post
+            && x["type"] == "post"
+            && x["pre-number"] == pre
+            && x["userdata"]["outcome"] == "failure"),
+        "post snapshot {post} in {list:?}"
+    );
+    let file = |n: u64| {
+        let path = format!("/.snapshots/{n}/snapshot/usr/share/vmtest-broken/version");
+        files
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, c)| c.as_str())
+    };
+    assert_eq!(file(pre), Some("1"), "{files:?}");
+    assert_eq!(file(post), Some("2"), "{files:?}");
+
+    // The failed root itself is kept beside the restored one (keep-failed).
+    snapshot_cleanup_ran(&after);
+    let top = TopLevel::of(&after);
+    assert_eq!(top.file(failed, "vmtest-broken"), Some("2"), "{}", top.text);
+    assert_eq!(top.file("@", "vmtest-broken"), Some("1"), "{}", top.text);
+
+    no_triggers(&after);
+    assert_eq!(update_boots(&m), 1, "no second update boot");
+}
