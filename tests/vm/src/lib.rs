@@ -379,7 +379,11 @@ impl Machine {
 
     /// A fresh copy of the image's disk `kind` for scenario `name`.
     pub fn with_disk(name: &str, kind: Disk) -> Result<Machine> {
-        let config = Config::from_env()?;
+        Machine::with_config(Config::from_env()?, name, kind)
+    }
+
+    /// As `with_disk`, with the configuration given.
+    pub fn with_config(config: Config, name: &str, kind: Disk) -> Result<Machine> {
         let disks = config.work.join("disks");
         let logdir = config.logs.join(name);
         fs::create_dir_all(&disks).map_err(|e| io_err(disks.display(), e))?;
@@ -422,6 +426,24 @@ impl Machine {
 
     /// Starts qemu on this machine's disk.
     pub fn boot(&mut self, label: &str, spec: &BootSpec) -> Result<Running<'_>> {
+        let q = self.spawn(label, spec)?;
+        Ok(Running {
+            machine: self,
+            label: label.to_string(),
+            spec: spec.clone(),
+            restarted: false,
+            child: Some(q.child),
+            serial: q.serial,
+            reader: Some(q.reader),
+            cursor: 0,
+            started: q.started,
+            log: q.log,
+            report: q.report,
+            stderr: q.stderr,
+        })
+    }
+
+    fn spawn(&self, label: &str, spec: &BootSpec) -> Result<Spawned> {
         let n = self.boots.len() + 1;
         let base = format!("{n:02}-{label}");
         let log = self.logdir.join(format!("{base}.serial.log"));
@@ -485,13 +507,10 @@ impl Machine {
             let serial = Arc::clone(&serial);
             thread::spawn(move || read_serial(stdout, log_file, &serial))
         };
-        Ok(Running {
-            machine: self,
-            label: label.to_string(),
-            child: Some(child),
+        Ok(Spawned {
+            child,
             serial,
-            reader: Some(reader),
-            cursor: 0,
+            reader,
             started,
             log,
             report,
@@ -583,10 +602,28 @@ fn read_serial(mut stdout: impl Read, mut log: File, serial: &Serial) {
     serial.changed.notify_all();
 }
 
+/// A qemu process just started, with its serial reader.
+struct Spawned {
+    child: Child,
+    serial: Arc<Serial>,
+    reader: JoinHandle<()>,
+    started: Instant,
+    log: PathBuf,
+    report: PathBuf,
+    stderr: PathBuf,
+}
+
+/// What the kernel prints as it starts the initrd's init: nothing before it
+/// can have written to the disk.
+const KERNEL_RUNS_INIT: &str = "Run /init as init process";
+
 /// A boot in progress.
 pub struct Running<'m> {
     machine: &'m mut Machine,
     label: String,
+    spec: BootSpec,
+    /// Started again after qemu crashed (at most once).
+    restarted: bool,
     child: Option<Child>,
     serial: Arc<Serial>,
     reader: Option<JoinHandle<()>>,
@@ -626,6 +663,15 @@ impl Running<'_> {
                 return Ok(i);
             }
             if st.closed {
+                drop(st);
+                if self.restart_after_emulator_crash()? {
+                    st = self
+                        .serial
+                        .state
+                        .lock()
+                        .map_err(|_| err("serial reader panicked"))?;
+                    continue;
+                }
                 return Err(err(format!(
                     "boot {}: qemu ended before any of {needles:?} appeared",
                     self.label
@@ -646,6 +692,55 @@ impl Running<'_> {
                 .map_err(|_| err("serial reader panicked"))?
                 .0;
         }
+    }
+
+    /// qemu itself crashed (TCG in Debian 12's qemu 7.2 has segfaulted here)
+    /// before the guest ran any program: nothing reached the disk, so the
+    /// same boot is started again, once, and the crash is recorded. A crash
+    /// later in the boot is a failure like any other.
+    fn restart_after_emulator_crash(&mut self) -> Result<bool> {
+        use std::os::unix::process::ExitStatusExt;
+        let Some(child) = self.child.as_mut() else {
+            return Ok(false);
+        };
+        let status = child.wait().map_err(|e| io_err("waiting for qemu", e))?;
+        let before_init = self
+            .serial
+            .state
+            .lock()
+            .map(|st| find(&st.bytes, KERNEL_RUNS_INIT.as_bytes()).is_none())
+            .unwrap_or(false);
+        let Some(signal) = status.signal() else {
+            return Ok(false);
+        };
+        if !before_init || self.restarted {
+            return Ok(false);
+        }
+        self.child = None;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        eprintln!(
+            "boot {}: qemu died of signal {signal} before the guest's init ran; booting again",
+            self.label
+        );
+        self.machine.record(BootRecord {
+            label: format!("{}-qemu-crashed", self.label),
+            secs: self.started.elapsed().as_secs_f64(),
+            end: End::Exited,
+            log: self.log.clone(),
+        });
+        self.restarted = true;
+        let q = self.machine.spawn(&self.label, &self.spec)?;
+        self.child = Some(q.child);
+        self.serial = q.serial;
+        self.reader = Some(q.reader);
+        self.cursor = 0;
+        self.started = q.started;
+        self.log = q.log;
+        self.report = q.report;
+        self.stderr = q.stderr;
+        Ok(true)
     }
 
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<()> {
@@ -815,6 +910,74 @@ mod tests {
         assert_eq!(boot.section("a"), Some(("one\ntwo\n".to_string(), 3)));
         assert_eq!(boot.section("b"), Some((String::new(), 0)));
         assert_eq!(boot.section("c"), None);
+    }
+
+    /// A machine whose "qemu" is a script that behaves, run after run, as
+    /// `runs` says: `early` dies of SIGSEGV before the guest's init, `late`
+    /// after it, `ok` boots to multi-user and powers off.
+    fn fake_machine(dir: &Path, runs: &[&str]) -> Machine {
+        let image = dir.join("image");
+        fs::create_dir_all(&image).unwrap();
+        for f in ["vmlinuz", "initrd.img", "disk.img", "disk-btrfs.img"] {
+            fs::write(image.join(f), "").unwrap();
+        }
+        let mut script = format!(
+            "#!/bin/sh\nulimit -c 0\nn=$(cat {0} 2>/dev/null || echo 0)\nn=$((n+1))\necho $n >{0}\ncase $n in\n",
+            dir.join("count").display()
+        );
+        for (i, r) in runs.iter().enumerate() {
+            let body = match *r {
+                "early" => "echo '[    0.6] pci 0000:00:02.0: BAR 0'; kill -SEGV $$",
+                "late" => "echo '[    1.0] Run /init as init process'; kill -SEGV $$",
+                _ => "echo '[    1.0] Run /init as init process'; echo VMTEST-BOOTED multi-user; echo 'reboot: Power down'",
+            };
+            script += &format!("{}) {body} ;;\n", i + 1);
+        }
+        script += "esac\n";
+        let qemu = dir.join("qemu");
+        fs::write(&qemu, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&qemu, fs::Permissions::from_mode(0o755)).unwrap();
+        let config = Config {
+            image,
+            work: dir.join("work"),
+            logs: dir.join("logs"),
+            accel: Accel::Tcg,
+            smp: 1,
+            mem_mib: 64,
+            timeout_scale: 1.0,
+            qemu,
+        };
+        Machine::with_config(config, "fake", Disk::Ext4).unwrap()
+    }
+
+    const BOOTED: &str = "VMTEST-BOOTED multi-user";
+
+    #[test]
+    fn emulator_crash_before_init_is_booted_again_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = fake_machine(dir.path(), &["early", "ok"]);
+        let mut r = m.boot("b", &BootSpec::plain()).unwrap();
+        r.wait_for(BOOTED, Duration::from_secs(20)).unwrap();
+        let boot = r.finish(Duration::from_secs(20)).unwrap();
+        assert_eq!(boot.end, End::PowerOff);
+        let labels: Vec<_> = m.boots().iter().map(|b| b.label.clone()).collect();
+        assert_eq!(labels, ["b-qemu-crashed", "b"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = fake_machine(dir.path(), &["early", "early", "ok"]);
+        let mut r = m.boot("b", &BootSpec::plain()).unwrap();
+        let e = r.wait_for(BOOTED, Duration::from_secs(20)).unwrap_err();
+        assert!(e.to_string().contains("qemu ended before"), "{e}");
+    }
+
+    #[test]
+    fn emulator_crash_after_init_is_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = fake_machine(dir.path(), &["late", "ok"]);
+        let mut r = m.boot("b", &BootSpec::plain()).unwrap();
+        let e = r.wait_for(BOOTED, Duration::from_secs(20)).unwrap_err();
+        assert!(e.to_string().contains("qemu ended before"), "{e}");
     }
 
     #[test]
