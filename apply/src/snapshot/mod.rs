@@ -139,6 +139,17 @@ pub fn select(root: &Root, choice: SnapshotChoice) -> Result<Provider, SnapshotE
     }
 }
 
+/// Where snapper's snapshot `number` is, relative to the top level (its
+/// `.snapshots` may be nested in the root or mounted from elsewhere).
+fn snapper_subvolume(
+    l: &layout::Layout,
+    s: &snapper::Snapper,
+    number: u64,
+) -> Result<PathBuf, SnapshotError> {
+    let id = btrfs::subvolume_id(&s.snapshot_dir(number))?;
+    Ok(btrfs::subvolume_path(&l.root, id)?)
+}
+
 /// A root put back to its pre-update state; the caller records the outcome
 /// in `root` before `finish`.
 pub struct Restored {
@@ -194,15 +205,14 @@ impl Provider {
                 })
             }
             Provider::Snapper(l, s) => {
-                let pre = match s.pre_of(id)? {
+                let pre = match s.pair_of(id)?.0 {
                     Some(n) => {
                         tracing::info!("keeping snapper's snapshot {n} of an earlier attempt");
                         n
                     }
                     None => s.create_pre(id)?,
                 };
-                let dir = s.snapshot_dir(pre);
-                let name = btrfs::subvolume_path(&l.root, btrfs::subvolume_id(&dir)?)?;
+                let name = snapper_subvolume(l, s, pre)?;
                 Ok(SnapshotRecord {
                     name: Some(name.display().to_string()),
                     snapper_pre: Some(pre),
@@ -220,14 +230,11 @@ impl Provider {
         let Provider::Snapper(_, s) = self else {
             return Ok(None);
         };
-        let ours = s.ours()?;
-        let Some(pre) = ours.iter().find(|x| !x.post && x.update == id) else {
-            return Ok(None);
-        };
-        if let Some(post) = ours.iter().find(|x| x.pre_number == Some(pre.number)) {
-            return Ok(Some(post.number));
+        match s.pair_of(id)? {
+            (None, _) => Ok(None),
+            (Some(_), Some(post)) => Ok(Some(post)),
+            (Some(pre), None) => Ok(Some(s.create_post(pre, id, outcome)?)),
         }
-        Ok(Some(s.create_post(pre.number, id, outcome)?))
     }
 
     /// The snapshot of update `id` to roll back to, relative to the top
@@ -237,11 +244,10 @@ impl Provider {
             Provider::None { why } => Err(SnapshotError::NoSnapshot(why.clone())),
             Provider::Btrfs(l) => Ok(l.parent().join(rollback::before_name(l, id))),
             Provider::Snapper(l, s) => {
-                let pre = s.pre_of(id)?.ok_or_else(|| {
+                let pre = s.pair_of(id)?.0.ok_or_else(|| {
                     SnapshotError::NoSnapshot(format!("snapper has no pre snapshot of update {id}"))
                 })?;
-                let dir = s.snapshot_dir(pre);
-                Ok(btrfs::subvolume_path(&l.root, btrfs::subvolume_id(&dir)?)?)
+                snapper_subvolume(l, s, pre)
             }
         }
     }

@@ -240,9 +240,8 @@ fn carry_nested(fs_path: &Path, failed: &Path, restored: &Path, failed_id: u64) 
         let (from, to) = (failed.join(&rel), restored.join(&rel));
         // An empty placeholder, or nothing when the snapshot predates it.
         let moved = make_parents(failed, restored, &rel).and_then(|()| match fs::remove_dir(&to) {
-            Ok(()) => fs::rename(&from, &to),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::rename(&from, &to),
-            Err(e) => Err(e),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => fs::rename(&from, &to),
         });
         match moved {
             Ok(()) => tracing::info!("nested subvolume /{} carried over", rel.display()),

@@ -180,13 +180,20 @@ impl Snapper {
         Ok(snaps)
     }
 
-    /// The pre snapshot taken for update `id`, if there is one.
-    pub fn pre_of(&self, id: &str) -> Result<Option<u64>> {
-        Ok(self
-            .ours()?
-            .into_iter()
+    /// The pre snapshot taken for update `id` and the post one paired with
+    /// it, as far as they exist.
+    pub fn pair_of(&self, id: &str) -> Result<(Option<u64>, Option<u64>)> {
+        let ours = self.ours()?;
+        let pre = ours
+            .iter()
             .find(|s| !s.post && s.update == id)
-            .map(|s| s.number))
+            .map(|s| s.number);
+        let post = pre.and_then(|p| {
+            ours.iter()
+                .find(|s| s.pre_number == Some(p))
+                .map(|s| s.number)
+        });
+        Ok((pre, post))
     }
 
     fn create(&self, id: &str, extra: &[&str], userdata: &str) -> Result<u64> {
