@@ -170,10 +170,7 @@ fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
     let v3 = Deb::new("foo", "3")
         .file("/opt/foo/version", "3\n")
         .build(&s.debs);
-    let out = s.su(&["prepare", "--force", v3.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", show(&out));
-    let out = s.su(&["trigger", "--no-reboot"]);
-    assert!(out.status.success(), "{}", show(&out));
+    s.prepare_again_and_trigger(&[&v3]);
     let second = update_id(&s);
     assert_eq!(s.apply().status.code(), Some(0));
     assert!(s.top().join(format!("@.before-{first}")).exists());
@@ -400,10 +397,7 @@ fn success_with_snapper_closes_the_pair_and_retention_keeps_the_newest() {
     let v3 = Deb::new("foo", "3")
         .file("/opt/foo/version", "3\n")
         .build(&s.debs);
-    let out = s.su(&["prepare", "--force", v3.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", show(&out));
-    let out = s.su(&["trigger", "--no-reboot"]);
-    assert!(out.status.success(), "{}", show(&out));
+    s.prepare_again_and_trigger(&[&v3]);
     let second = update_id(&s);
     assert_eq!(s.apply().status.code(), Some(0));
     assert_eq!(snapper_list(&s).len(), 4);

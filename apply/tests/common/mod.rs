@@ -256,7 +256,16 @@ impl Scratch {
 
     /// Prepares `debs` and triggers without rebooting.
     pub fn prepare_and_trigger(&self, debs: &[&Path]) {
-        let mut args = vec!["prepare".to_string()];
+        self.prepare_and_trigger_with(&["prepare"], debs)
+    }
+
+    /// As `prepare_and_trigger`, replacing the update already prepared.
+    pub fn prepare_again_and_trigger(&self, debs: &[&Path]) {
+        self.prepare_and_trigger_with(&["prepare", "--force"], debs)
+    }
+
+    fn prepare_and_trigger_with(&self, prepare: &[&str], debs: &[&Path]) {
+        let mut args: Vec<String> = prepare.iter().map(|a| a.to_string()).collect();
         args.extend(debs.iter().map(|d| d.display().to_string()));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.su(&a);
