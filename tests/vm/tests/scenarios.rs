@@ -462,18 +462,21 @@ fn s7_plymouth_shows_progress() {
     assert_eq!(update_boots(&m), 1);
 }
 
-#[test]
-#[ignore = "real boot: run by tests/vm/run"]
-fn s8_btrfs_failed_update_rolls_back() {
-    let mut m = btrfs_machine("s8-btrfs-rollback");
-    setup(&mut m, "update:vmtest-broken");
-    let update = update_boot(&mut m, "update", &BootSpec::plain());
+/// Setup `step` prepares vmtest-broken 2 (its postinst fails) on a btrfs
+/// machine; the update boot fails and rolls back. The normal boot after it
+/// must run the pre-update state: version 1, database clean, vmtest-broken
+/// 2's file (unpacked before its postinst failed) gone, and a result that
+/// says `failure`, rolled back by `provider`. Returns that boot and result.
+fn failed_update_rolled_back(
+    m: &mut Machine,
+    step: &str,
+    provider: &str,
+) -> (Boot, serde_json::Value) {
+    setup(m, step);
+    let update = update_boot(m, "update", &BootSpec::plain());
     ui_was_drawn(&update, "UPDATE FAILED");
-    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    let after = normal_boot(m, "after", &BootSpec::plain(), End::PowerOff);
     root_on_btrfs_at(&after);
-
-    // The normal boot runs the pre-update state: version 1, database clean,
-    // and vmtest-broken 2's file (unpacked before its postinst failed) gone.
     assert!(
         package(&after, "vmtest-broken").starts_with("vmtest-broken 1 ii"),
         "{}",
@@ -484,9 +487,17 @@ fn s8_btrfs_failed_update_rolls_back() {
 
     let res = results(&after);
     assert_eq!(outcome(&res), "failure", "{res}");
+    assert_eq!(res["snapshot"]["provider"], provider, "{res}");
+    assert_eq!(res["snapshot"]["rolled-back"], true, "{res}");
+    (after, res)
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s8_btrfs_failed_update_rolls_back() {
+    let mut m = btrfs_machine("s8-btrfs-rollback");
+    let (after, res) = failed_update_rolled_back(&mut m, "update:vmtest-broken", "btrfs");
     let snap = &res["snapshot"];
-    assert_eq!(snap["provider"], "btrfs", "{res}");
-    assert_eq!(snap["rolled-back"], true, "{res}");
     let before = snap["name"].as_str().unwrap_or_else(|| panic!("{res}"));
     let failed = snap["failed-state"]
         .as_str()
@@ -572,24 +583,8 @@ fn snapper_state(boot: &Boot) -> (Vec<serde_json::Value>, Vec<(String, String)>)
 #[ignore = "real boot: run by tests/vm/run"]
 fn s10_snapper_failed_update_rolls_back() {
     let mut m = btrfs_machine("s10-snapper-rollback");
-    setup(&mut m, "snapper-update:vmtest-broken");
-    let update = update_boot(&mut m, "update", &BootSpec::plain());
-    ui_was_drawn(&update, "UPDATE FAILED");
-    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
-    root_on_btrfs_at(&after);
-    assert!(
-        package(&after, "vmtest-broken").starts_with("vmtest-broken 1 ii"),
-        "{}",
-        package(&after, "vmtest-broken")
-    );
-    assert_eq!(version_file(&after, "vmtest-broken"), "1");
-    audit_clean(&after);
-
-    let res = results(&after);
-    assert_eq!(outcome(&res), "failure", "{res}");
+    let (after, res) = failed_update_rolled_back(&mut m, "snapper-update:vmtest-broken", "snapper");
     let snap = &res["snapshot"];
-    assert_eq!(snap["provider"], "snapper", "{res}");
-    assert_eq!(snap["rolled-back"], true, "{res}");
     let pre = snap["snapper-pre"]
         .as_u64()
         .unwrap_or_else(|| panic!("{res}"));
