@@ -161,8 +161,18 @@ fn pty_reporting_0x0_is_sized_by_the_cursor_position_report() {
     // ... and 30 high: the footer is on row 28 (row 29 stays empty).
     assert!(term.row(28).contains("Do not turn off"), "{s}");
     finish_ok(ui);
+    // The final screen arrives in more than one write: wait for its footer.
     assert!(term.wait_for("UPDATE SUCCEEDED", Duration::from_secs(5)));
-    assert!(term.row(28).contains("The update is finished."));
+    assert!(
+        term.wait_for("The update is finished.", Duration::from_secs(5)),
+        "{}",
+        term.contents()
+    );
+    assert!(
+        term.row(28).contains("The update is finished."),
+        "{}",
+        term.contents()
+    );
 }
 
 #[test]
