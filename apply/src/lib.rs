@@ -1,0 +1,26 @@
+//! system-update as a library: everything the `system-update` binary does,
+//! so that tests, benchmarks and fuzz targets reach the same code. The
+//! binary (`main.rs`) only parses the command line and maps the outcome to
+//! an exit status.
+
+pub mod apply;
+pub mod atomic;
+pub mod attempts;
+pub mod backend;
+pub mod cleanup;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod exit;
+pub mod lock;
+pub mod logging;
+pub mod manifest;
+pub mod paths;
+pub mod power;
+pub mod prepare;
+pub mod result;
+pub mod snapshot;
+pub mod space;
+pub mod status;
+pub mod timefmt;
+pub mod trigger;
