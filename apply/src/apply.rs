@@ -17,12 +17,14 @@ use crate::backend::dpkg::Dpkg;
 use crate::backend::{Backend, BackendError, Sink};
 use crate::config::{AfterAction, Config, ConfigError, UiChoice};
 use crate::exit;
+use crate::local::{self, LocalError, LocalState};
 use crate::lock::{self, LockError};
 use crate::manifest::{BackendKind, Manifest};
 use crate::paths::{self, Root};
 use crate::power;
 use crate::prepare::lock_path;
 use crate::result::{self, Outcome, PackageChange, ResultError, ResultRecord};
+use crate::signature;
 use crate::snapshot::{self, Provider, SnapshotError, SnapshotRecord};
 use crate::space;
 use crate::timefmt;
@@ -206,10 +208,21 @@ pub fn run(
     }
 
     let udh = root.host(ud);
-    let manifest = Manifest::load(&udh);
-    let (id, title, after) = match &manifest {
-        Ok(m) => (Some(m.id.clone()), m.title.clone(), m.after_action),
-        Err(_) => (None, "Offline update".to_string(), config.after_action),
+    // Verified before anything is changed: an update whose signature does
+    // not hold is never used, not even for the repair at the limit.
+    let manifest = signature::load_manifest(root, &udh, config.require_signature).map(|l| {
+        tracing::info!("manifest {}: {}", l.manifest.id, l.verified);
+        l.manifest
+    });
+    let local = local::load(&udh);
+    let after = local
+        .as_ref()
+        .ok()
+        .and_then(|l| l.after_action)
+        .unwrap_or(config.after_action);
+    let (id, title) = match &manifest {
+        Ok(m) => (Some(m.id.clone()), m.title.clone()),
+        Err(_) => (None, "Offline update".to_string()),
     };
     let mut state = attempts::load(&udh)?;
     let (log_file, log_path) = open_log(root, id.as_deref().unwrap_or("unknown"));
@@ -285,6 +298,7 @@ pub fn run(
                 root,
                 &udh,
                 &m,
+                &local,
                 &mut state,
                 opts,
                 &provider,
@@ -450,6 +464,7 @@ fn transaction(
     root: &Root,
     udh: &Path,
     m: &Manifest,
+    local: &Result<LocalState, LocalError>,
     state: &mut State,
     opts: &ApplyOptions,
     provider: &Result<Provider, SnapshotError>,
@@ -466,22 +481,21 @@ fn transaction(
             // The install below may still repair it; the log has the detail.
             tracing::warn!("recovery: {e}");
         }
-    } else if let Some(expected) = &m.db_fingerprint {
+    } else {
         // Our own earlier attempt changes the database: compare only while
         // no transaction of ours has run.
-        match backend.fingerprint() {
-            Ok(Some(now)) if &now == expected => {}
-            Ok(_) => {
-                return (
-                    Outcome::Stale,
-                    Some(format!(
-                        "{}; nothing was installed. Prepare the update again (system-update prepare --force)",
-                        trigger::stale_message(root)
-                    )),
-                    Vec::new(),
-                )
-            }
-            Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+        let why = match (backend.fingerprint(), local) {
+            (Ok(None), _) => None,
+            (Ok(Some(now)), Ok(l)) if l.db_fingerprint.as_deref() == Some(now.as_str()) => None,
+            (Ok(Some(_)), Ok(_)) => Some(format!(
+                "{}; nothing was installed. Prepare the update again (system-update prepare --force)",
+                trigger::stale_message(root)
+            )),
+            (Ok(Some(_)), Err(e)) => Some(format!("{e}; nothing was installed")),
+            (Err(e), _) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+        };
+        if let Some(why) = why {
+            return (Outcome::Stale, Some(why), Vec::new());
         }
     }
 

@@ -78,6 +78,13 @@ pub struct PrepareArgs {
     /// Payload files (.deb for the dpkg backend).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Sign the manifest with this minisign secret key (runs minisign).
+    #[arg(long, value_name = "SECRET_KEY_FILE")]
+    pub sign: Option<PathBuf>,
+    /// Import an update prepared elsewhere (removable media): verify its
+    /// signature and checksums, copy it into the update directory.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "command", "backend", "title", "sign"])]
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -168,19 +175,38 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
     match cli.command {
         Cmd::Prepare(a) => {
-            let m = prepare::prepare(
-                &root,
-                &config,
-                prepare::PrepareRequest {
-                    backend: a.backend,
-                    force: a.force,
-                    title: a.title,
-                    command: a.command,
-                    files: a.files,
-                },
-            )?;
+            let prepared = match &a.from {
+                Some(from) => prepare::import(&root, &config, from, a.force)
+                    .map(|(m, v)| (m, format!(", {v}"))),
+                None => {
+                    let signed = if a.sign.is_some() { ", signed" } else { "" };
+                    prepare::prepare(
+                        &root,
+                        &config,
+                        prepare::PrepareRequest {
+                            backend: a.backend,
+                            force: a.force,
+                            title: a.title,
+                            command: a.command,
+                            files: a.files,
+                            sign: a.sign,
+                        },
+                    )
+                    .map(|m| (m, signed.to_string()))
+                }
+            };
+            let (m, signed) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("system-update: {e}");
+                    return Ok(match e {
+                        prepare::PrepareError::Verify(_) => exit::VERIFICATION,
+                        _ => exit::FAILURE,
+                    });
+                }
+            };
             print(&format!(
-                "Prepared {} ({}): {} file(s) in {}. Run system-update trigger to apply it at the next boot.\n",
+                "Prepared {} ({}{signed}): {} file(s) in {}. Run system-update trigger to apply it at the next boot.\n",
                 m.title,
                 m.id,
                 m.files.len(),
@@ -189,7 +215,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Trigger(a) => {
-            let m = match trigger::arm(&root, &config, a.after_action()) {
+            let (m, verified) = match trigger::arm(&root, &config, a.after_action()) {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("system-update: {e}");
@@ -201,7 +227,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             };
             print(&format!(
-                "Triggered {}: it is applied at the next boot.\n",
+                "Triggered {} ({verified}): it is applied at the next boot.\n",
                 m.title
             ));
             if a.no_reboot {

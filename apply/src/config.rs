@@ -28,6 +28,14 @@ pub enum AfterAction {
 }
 
 impl AfterAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterAction::Reboot => "reboot",
+            AfterAction::Poweroff => "poweroff",
+            AfterAction::None => "none",
+        }
+    }
+
     pub fn ui(self) -> system_update_tui::AfterAction {
         match self {
             AfterAction::Reboot => system_update_tui::AfterAction::Reboot,
@@ -74,6 +82,8 @@ pub struct Config {
     pub keep_snapshots: usize,
     /// Failed states kept by the cleanup after a normal boot.
     pub keep_failed: usize,
+    /// Refuse updates without a valid signature by a trusted key.
+    pub require_signature: bool,
 }
 
 impl Default for Config {
@@ -86,6 +96,7 @@ impl Default for Config {
             snapshot: SnapshotChoice::Auto,
             keep_snapshots: 1,
             keep_failed: 1,
+            require_signature: false,
         }
     }
 }
@@ -142,7 +153,7 @@ mod tests {
     fn full_file() {
         let c = Config::parse(
             "update-dir = \"/srv/up\"\nafter-action = \"poweroff\"\nui = \"plain\"\nattempt-limit = 1\n\
-             snapshot = \"btrfs\"\nkeep-snapshots = 3\nkeep-failed = 0\n",
+             snapshot = \"btrfs\"\nkeep-snapshots = 3\nkeep-failed = 0\nrequire-signature = true\n",
             Path::new("x"),
         )
         .unwrap();
@@ -153,6 +164,7 @@ mod tests {
         assert_eq!(c.snapshot, SnapshotChoice::Btrfs);
         assert_eq!(c.keep_snapshots, 3);
         assert_eq!(c.keep_failed, 0);
+        assert!(c.require_signature);
     }
 
     #[test]

@@ -192,6 +192,7 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
             title: Some("Demo update to 2.0".into()),
             command: None,
             files: v2,
+            sign: None,
         },
     )?;
     say(&format!(

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::AfterAction;
 use crate::paths;
 
-pub const SCHEMA: u32 = 1;
+/// 2: what is local to one machine (after-action, package database
+/// fingerprint) moved out to `local.json`, so that a signed manifest is
+/// never rewritten.
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -51,11 +53,7 @@ pub struct Manifest {
     pub id: String,
     pub title: String,
     pub backend: BackendKind,
-    pub after_action: AfterAction,
     pub created: String,
-    /// Fingerprint of the package database when the update was prepared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub db_fingerprint: Option<String>,
     /// For the command backend: argv; a first element without a slash names
     /// a payload file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +76,8 @@ pub enum ManifestError {
         "{path}: payload name {name:?} is outside the update directory; prepare the update again"
     )]
     OutsideDir { path: PathBuf, name: String },
+    #[error(transparent)]
+    Signature(#[from] crate::signature::SignatureError),
     #[error("{path}: cannot read payload file: {source}; prepare the update again")]
     PayloadRead { path: PathBuf, source: io::Error },
     #[error("{path}: checksum mismatch (expected sha256 {expected}, found {found}); the payload is corrupted, prepare the update again")]
@@ -93,17 +93,22 @@ impl Manifest {
         update_dir_host.join(paths::MANIFEST_NAME)
     }
 
-    /// Reads and checks the manifest's structure (not the payload).
+    /// Reads and checks the manifest's structure (not the payload nor the
+    /// signature: `signature::load_manifest` does that).
     pub fn load(update_dir_host: &Path) -> Result<Manifest, ManifestError> {
-        let path = Self::path(update_dir_host);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(ManifestError::Missing(path))
-            }
-            Err(source) => return Err(ManifestError::Read { path, source }),
-        };
+        let (text, path) = Self::read_text(update_dir_host)?;
         Self::parse(&text, &path)
+    }
+
+    /// The manifest's text and path, read once: what is verified is what
+    /// is parsed.
+    pub fn read_text(update_dir_host: &Path) -> Result<(String, PathBuf), ManifestError> {
+        let path = Self::path(update_dir_host);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok((t, path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ManifestError::Missing(path)),
+            Err(source) => Err(ManifestError::Read { path, source }),
+        }
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
@@ -210,9 +215,7 @@ mod tests {
             id: "x".into(),
             title: "t".into(),
             backend: BackendKind::Dpkg,
-            after_action: AfterAction::Reboot,
             created: "2025-01-01T00:00:00Z".into(),
-            db_fingerprint: Some("sha256:00".into()),
             command: None,
             files: vec![PayloadFile {
                 name: "a.deb".into(),
@@ -232,11 +235,23 @@ mod tests {
 
     #[test]
     fn unknown_schema() {
-        let t = sample().to_toml().replace("schema = 1", "schema = 2");
+        let t = sample().to_toml().replace("schema = 2", "schema = 3");
         assert!(matches!(
             Manifest::parse(&t, Path::new("m")),
             Err(ManifestError::UnknownSchema { .. })
         ));
+    }
+
+    #[test]
+    fn schema_1_asks_to_prepare_again() {
+        // Schema 1 carried after-action and db-fingerprint in the manifest.
+        let t = sample().to_toml().replace(
+            "schema = 2\n",
+            "schema = 1\nafter-action = \"reboot\"\ndb-fingerprint = \"sha256:00\"\n",
+        );
+        let e = Manifest::parse(&t, Path::new("m")).unwrap_err();
+        assert!(matches!(e, ManifestError::UnknownSchema { .. }), "{e}");
+        assert!(e.to_string().contains("prepare the update again"), "{e}");
     }
 
     #[test]

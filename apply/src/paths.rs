@@ -12,6 +12,10 @@ pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 
 pub const MANIFEST_NAME: &str = "manifest.toml";
 pub const STATE_NAME: &str = "attempts.json";
+/// The detached minisign signature of the manifest.
+pub const SIGNATURE_NAME: &str = "manifest.toml.minisig";
+/// What is local to this machine: written by prepare and trigger, never signed.
+pub const LOCAL_NAME: &str = "local.json";
 pub const RESULT_NAME: &str = "last.json";
 pub const LOCK_NAME: &str = "lock";
 /// Present when snapshots may need pruning after the next normal boot.

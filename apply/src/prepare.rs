@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use crate::atomic;
 use crate::backend::{dpkg, BackendError};
 use crate::config::Config;
+use crate::local::{self, LocalError, LocalState};
 use crate::lock::{self, LockError};
-use crate::manifest::{self, BackendKind, Manifest, PayloadFile, SCHEMA};
+use crate::manifest::{self, BackendKind, Manifest, ManifestError, PayloadFile, SCHEMA};
 use crate::paths::{self, Root};
+use crate::signature::{self, SignError, Verified};
 use crate::timefmt;
 use crate::trigger;
 
@@ -32,6 +34,27 @@ pub enum PrepareError {
     Io { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Backend(#[from] BackendError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The update to import does not verify (signature, checksums, names).
+    #[error(transparent)]
+    Verify(#[from] ManifestError),
+    #[error(
+        "{0}: this is the update directory itself; give the directory the update was copied to"
+    )]
+    FromUpdateDir(PathBuf),
+}
+
+impl From<LocalError> for PrepareError {
+    fn from(e: LocalError) -> PrepareError {
+        match e {
+            LocalError::Io { path, source } => PrepareError::Io { path, source },
+            LocalError::Missing(path) | LocalError::Invalid { path, .. } => PrepareError::Io {
+                path,
+                source: io::Error::other("cannot write the local state"),
+            },
+        }
+    }
 }
 
 pub struct PrepareRequest {
@@ -40,6 +63,8 @@ pub struct PrepareRequest {
     pub title: Option<String>,
     pub command: Option<Vec<String>>,
     pub files: Vec<PathBuf>,
+    /// minisign secret key to sign the manifest with.
+    pub sign: Option<PathBuf>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
@@ -194,15 +219,155 @@ pub fn prepare(
         id: format!("{}-{}", timefmt::now_compact(), std::process::id()),
         title,
         backend,
-        after_action: config.after_action,
         created: timefmt::now_rfc3339(),
-        db_fingerprint,
         command: argv,
         files,
     };
-    // The manifest is written last: its presence means "complete".
-    atomic::write(&mpath, m.to_toml().as_bytes(), 0o644).map_err(io_err(&mpath))?;
+    let text = m.to_toml();
+    let local = LocalState {
+        db_fingerprint,
+        ..LocalState::default()
+    };
+    let sig = match &req.sign {
+        Some(key) => Some(sign_text(&udh, &text, key, &m.id)?),
+        None => None,
+    };
+    finish(&udh, &text, sig.as_deref(), &local)?;
+    if sig.is_some() {
+        warn_if_untrusted(root, &udh, config);
+    }
     Ok(m)
+}
+
+/// Signs `text` (the manifest as it will be written) with minisign;
+/// returns the signature file's contents.
+fn sign_text(udh: &Path, text: &str, key: &Path, id: &str) -> Result<Vec<u8>, PrepareError> {
+    let pid = std::process::id();
+    let tmp = udh.join(format!(".sign-{pid}.toml"));
+    let tmp_sig = udh.join(format!(".sign-{pid}.minisig"));
+    let result = (|| {
+        atomic::write(&tmp, text.as_bytes(), 0o600).map_err(io_err(&tmp))?;
+        signature::sign(key, &tmp, &tmp_sig, &format!("system-update manifest {id}"))?;
+        std::fs::read(&tmp_sig).map_err(io_err(&tmp_sig))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(&tmp_sig);
+    result
+}
+
+/// Writes the local state, the signature and, last, the manifest: its
+/// presence means "complete", and a signature never sits beside a manifest
+/// it was not made for longer than a crash between two renames.
+fn finish(
+    udh: &Path,
+    text: &str,
+    sig: Option<&[u8]>,
+    local: &LocalState,
+) -> Result<(), PrepareError> {
+    local::store(udh, local)?;
+    let sig_path = signature::path(udh);
+    match sig {
+        Some(s) => atomic::write(&sig_path, s, 0o644).map_err(io_err(&sig_path))?,
+        None => atomic::remove(&sig_path).map_err(io_err(&sig_path))?,
+    }
+    let mpath = Manifest::path(udh);
+    atomic::write(&mpath, text.as_bytes(), 0o644).map_err(io_err(&mpath))
+}
+
+/// After `--sign`: says so when this machine would refuse the signature
+/// (its public key not trusted here), which is fine for an update made for
+/// other machines.
+fn warn_if_untrusted(root: &Root, udh: &Path, config: &Config) {
+    if let Err(e) = signature::load_manifest(root, udh, config.require_signature) {
+        tracing::warn!("this machine would not accept the update: {e}");
+    }
+}
+
+/// `prepare --from DIR`: brings in an update prepared elsewhere (removable
+/// media). The signature and every checksum are verified first, against
+/// this machine's keys and config; the manifest and signature are copied
+/// as they were verified, the payload is checked again once copied, and
+/// this machine's package database fingerprint goes into the local state.
+pub fn import(
+    root: &Root,
+    config: &Config,
+    from: &Path,
+    force: bool,
+) -> Result<(Manifest, Verified), PrepareError> {
+    let _lock = lock::try_lock(&lock_path(root))?;
+    let udh = root.host(&config.update_dir);
+    let mpath = Manifest::path(&udh);
+    if mpath.exists() && !force {
+        return Err(PrepareError::AlreadyPrepared(mpath));
+    }
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(from), std::fs::canonicalize(&udh)) {
+        if a == b {
+            return Err(PrepareError::FromUpdateDir(from.to_path_buf()));
+        }
+    }
+    let loaded = signature::load_manifest(root, from, config.require_signature)?;
+    let (m, verified) = (loaded.manifest, loaded.verified);
+    for f in &m.files {
+        let src = from.join(&f.name);
+        // Not followed: a link on the media could point anywhere.
+        let md = std::fs::symlink_metadata(&src).map_err(|source| {
+            PrepareError::Verify(ManifestError::PayloadRead {
+                path: src.clone(),
+                source,
+            })
+        })?;
+        if !md.is_file() {
+            return Err(PrepareError::NotAFile(src));
+        }
+    }
+    let db_fingerprint = match m.backend {
+        BackendKind::Dpkg => Some(dpkg::fingerprint(root)?),
+        BackendKind::Command => None,
+    };
+
+    std::fs::create_dir_all(&udh).map_err(io_err(&udh))?;
+    clear_dir(&udh)?;
+    let copied = (|| {
+        for f in &m.files {
+            let dest = udh.join(&f.name);
+            atomic::copy(&from.join(&f.name), &dest).map_err(io_err(&dest))?;
+            if m.command.as_ref().is_some_and(|a| a[0] == f.name) {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+                    .map_err(io_err(&dest))?;
+            }
+        }
+        // What counts is the copy: the media may change under us.
+        m.verify_payload(&udh).map_err(|e| match e {
+            ManifestError::Checksum {
+                path,
+                expected,
+                found,
+            } => ManifestError::Checksum {
+                path: path.file_name().map_or(path.clone(), |n| from.join(n)),
+                expected,
+                found,
+            },
+            e => e,
+        })?;
+        Ok(())
+    })();
+    if let Err(e) = copied {
+        let _ = clear_dir(&udh);
+        return Err(e);
+    }
+    let local = LocalState {
+        db_fingerprint,
+        after_action: None,
+        imported_from: Some(from.to_path_buf()),
+    };
+    finish(
+        &udh,
+        &loaded.text,
+        loaded.signature.as_deref().map(str::as_bytes),
+        &local,
+    )?;
+    Ok((m, verified))
 }
 
 pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Vec<PathBuf>, PrepareError> {

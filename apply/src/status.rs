@@ -46,16 +46,28 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
         });
         return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
     }
+    let after = crate::local::load(&udh)
+        .ok()
+        .and_then(|l| l.after_action)
+        .unwrap_or(config.after_action)
+        .as_str();
+    // Shown, not verified here: trigger and apply verify.
+    let signed = if crate::signature::path(&udh).exists() {
+        "signed"
+    } else {
+        "not signed"
+    };
     let mut s = String::new();
     match &manifest {
         Ok(m) => {
             s += &format!(
-                "Prepared: {} ({}), backend {}, {} file(s), after-action {:?}\n",
+                "Prepared: {} ({}), backend {}, {} file(s), after-action {}, {}\n",
                 m.title,
                 m.id,
                 m.backend,
                 m.files.len(),
-                m.after_action
+                after,
+                signed
             );
         }
         Err(crate::manifest::ManifestError::Missing(_)) => s += "Prepared: nothing\n",

@@ -173,36 +173,50 @@ pub fn stale_message(root: &Root) -> String {
     )
 }
 
-/// `trigger`: validates the prepared update, records the after-action,
-/// resets the attempt counter and arms the link. Returns the manifest.
+/// `trigger`: verifies the prepared update (signature, payload, package
+/// database), records the after-action in the local state, resets the
+/// attempt counter and arms the link. The manifest is never rewritten.
 pub fn arm(
     root: &Root,
     config: &crate::config::Config,
     after: Option<crate::config::AfterAction>,
-) -> Result<crate::manifest::Manifest, TriggerError> {
-    use crate::manifest::{BackendKind, Manifest};
+) -> Result<(crate::manifest::Manifest, crate::signature::Verified), TriggerError> {
+    use crate::local::{self, LocalError};
+    use crate::manifest::BackendKind;
     let _lock = crate::lock::try_lock(&crate::prepare::lock_path(root))?;
     let udh = root.host(&config.update_dir);
-    let mut m = Manifest::load(&udh)?;
+    let loaded = crate::signature::load_manifest(root, &udh, config.require_signature)?;
+    let (m, verified) = (loaded.manifest, loaded.verified);
     m.verify_payload(&udh)?;
+    let mut local = match local::load(&udh) {
+        Ok(l) => l,
+        Err(e @ (LocalError::Missing(_) | LocalError::Invalid { .. })) => {
+            if m.backend == BackendKind::Dpkg {
+                return Err(TriggerError::Stale(e.to_string()));
+            }
+            local::LocalState::default()
+        }
+        Err(LocalError::Io { path, source }) => return Err(TriggerError::Io { path, source }),
+    };
     if m.backend == BackendKind::Dpkg {
         let now = crate::backend::dpkg::fingerprint(root)?;
-        if m.db_fingerprint.as_deref() != Some(now.as_str()) {
+        if local.db_fingerprint.as_deref() != Some(now.as_str()) {
             return Err(TriggerError::Stale(stale_message(root)));
         }
     }
     let io_err = |path: PathBuf| move |source| TriggerError::Io { path, source };
-    if let Some(a) = after {
-        if a != m.after_action {
-            m.after_action = a;
-            let p = Manifest::path(&udh);
-            atomic::write(&p, m.to_toml().as_bytes(), 0o644).map_err(io_err(p.clone()))?;
-        }
-    }
+    local.after_action = after;
+    local::store(&udh, &local).map_err(|e| match e {
+        LocalError::Io { path, source } => TriggerError::Io { path, source },
+        other => TriggerError::Io {
+            path: local::path(&udh),
+            source: io::Error::other(other.to_string()),
+        },
+    })?;
     crate::attempts::store(&udh, &crate::attempts::State::default()).map_err(|e| match e {
         crate::attempts::AttemptsError::Io { path, source } => TriggerError::Io { path, source },
     })?;
     create(root, &config.update_dir)
         .map_err(io_err(root.host(Path::new(paths::TRIGGER_LINKS[0]))))?;
-    Ok(m)
+    Ok((m, verified))
 }

@@ -210,7 +210,7 @@ fn edit_manifest(s: &Scratch, from: &str, to: &str) {
 
 #[test]
 fn unknown_manifest_version() {
-    bad_input(|s| edit_manifest(s, "schema = 1", "schema = 7"), "schema 7");
+    bad_input(|s| edit_manifest(s, "schema = 2", "schema = 7"), "schema 7");
 }
 
 #[test]

@@ -1,0 +1,94 @@
+//! `local.json` beside the manifest: what belongs to this machine and not
+//! to the update, so the (possibly signed) manifest is never rewritten. The
+//! package database's fingerprint is taken here when the update is prepared
+//! or imported; the after-action is chosen at `trigger`.
+//!
+//! Not in attempts.json: that one is reset at every trigger and a corrupt
+//! copy must count as an attempt, while a missing or corrupt local state
+//! must make a dpkg update stale (nothing installed).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::config::AfterAction;
+use crate::paths;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LocalState {
+    /// The package database's fingerprint when the update was prepared or
+    /// imported on this machine (dpkg backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_fingerprint: Option<String>,
+    /// Chosen at trigger (--reboot, --poweroff); else the config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_action: Option<AfterAction>,
+    /// The directory `prepare --from` imported the update from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{0}: missing; prepare the update again (system-update prepare, or prepare --from)")]
+    Missing(PathBuf),
+    #[error("{path}: unreadable ({message}); prepare the update again")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+pub fn path(update_dir_host: &Path) -> PathBuf {
+    update_dir_host.join(paths::LOCAL_NAME)
+}
+
+/// Small JSON; anything larger than this is not ours.
+const MAX_SIZE: u64 = 64 * 1024;
+
+pub fn load(update_dir_host: &Path) -> Result<LocalState, LocalError> {
+    let p = path(update_dir_host);
+    let bytes = match std::fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LocalError::Missing(p)),
+        Err(source) => return Err(LocalError::Io { path: p, source }),
+    };
+    if bytes.len() as u64 > MAX_SIZE {
+        return Err(LocalError::Invalid {
+            path: p,
+            message: format!("larger than {MAX_SIZE} bytes"),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| LocalError::Invalid {
+        path: p,
+        message: e.to_string(),
+    })
+}
+
+pub fn store(update_dir_host: &Path, state: &LocalState) -> Result<(), LocalError> {
+    let p = path(update_dir_host);
+    let data = serde_json::to_vec_pretty(state).unwrap_or_default();
+    atomic::write(&p, &data, 0o644).map_err(|source| LocalError::Io { path: p, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_missing_and_garbage() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(load(d.path()), Err(LocalError::Missing(_))));
+        let s = LocalState {
+            db_fingerprint: Some("sha256:ab".into()),
+            after_action: Some(AfterAction::Poweroff),
+            imported_from: Some("/media/usb/update".into()),
+        };
+        store(d.path(), &s).unwrap();
+        assert_eq!(load(d.path()).unwrap(), s);
+        std::fs::write(path(d.path()), b"{\"db-fingerprint\": 3}").unwrap();
+        assert!(matches!(load(d.path()), Err(LocalError::Invalid { .. })));
+    }
+}
