@@ -173,6 +173,13 @@ pub fn prepare(
         names.push(name);
     }
 
+    if let Some(key) = &req.sign {
+        // Before the update directory is emptied.
+        if !key.is_file() {
+            return Err(PrepareError::NotAFile(key.clone()));
+        }
+    }
+
     let mut fields = Vec::new();
     if backend == BackendKind::Dpkg {
         for f in &sources {

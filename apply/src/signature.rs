@@ -308,22 +308,20 @@ pub fn load_manifest(root: &Root, dir: &Path, require: bool) -> Result<Loaded, M
 pub enum SignError {
     #[error("minisign not found: install it (apt-get install minisign) to sign with --sign, or sign the manifest by hand with minisign -Sm")]
     NoTool,
-    #[error("{key}: minisign could not sign with this secret key ({status}){}", if .stderr.is_empty() { String::new() } else { format!(": {}", .stderr) })]
-    Failed {
-        key: PathBuf,
-        status: String,
-        stderr: String,
-    },
+    #[error(
+        "{key}: minisign could not sign with this secret key ({status}; its message is above)"
+    )]
+    Failed { key: PathBuf, status: String },
     #[error("running minisign: {0}")]
     Io(io::Error),
 }
 
 /// Signs `file` into `sig_out` with the secret key `key` by running
-/// Debian's `minisign` tool. It asks for the key's password on the
-/// terminal when the key has one; the trusted comment (signed too) names
+/// Debian's `minisign` tool, on our terminal: it asks for the key's
+/// password when the key has one. The trusted comment (signed too) names
 /// the update.
 pub fn sign(key: &Path, file: &Path, sig_out: &Path, comment: &str) -> Result<(), SignError> {
-    let out = Command::new("minisign")
+    let status = Command::new("minisign")
         .arg("-S")
         .arg("-s")
         .arg(key)
@@ -333,20 +331,15 @@ pub fn sign(key: &Path, file: &Path, sig_out: &Path, comment: &str) -> Result<()
         .arg(sig_out)
         .arg("-t")
         .arg(comment)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
+        .status()
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => SignError::NoTool,
             _ => SignError::Io(e),
         })?;
-    if !out.status.success() {
+    if !status.success() {
         return Err(SignError::Failed {
             key: key.to_path_buf(),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .replace('\n', "; "),
+            status: status.to_string(),
         });
     }
     Ok(())
