@@ -637,3 +637,37 @@ fn s10_snapper_failed_update_rolls_back() {
     no_triggers(&after);
     assert_eq!(update_boots(&m), 1, "no second update boot");
 }
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s12_signed_update_from_media() {
+    let mut m = machine("s12-signed-update");
+    // The setup step requires signatures, sees an unsigned update refused at
+    // trigger, imports the signed one from "removable media" and triggers it.
+    let step = "signed-update:vmtest-hello";
+    let setup = normal_boot(&mut m, "setup", &BootSpec::run(step), End::Reboot);
+    let text = setup.text();
+    assert!(
+        text.contains("VMTEST-UNSIGNED-TRIGGER rc=3"),
+        "the unsigned update was refused at trigger (status 3)"
+    );
+    assert!(
+        !text.contains(&format!("VMTEST-STEP {step} failed")),
+        "setup step {step} did not fail"
+    );
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    let (journal, _) = section(&after, "previous-boot");
+    assert!(
+        journal.contains("signed by trusted key"),
+        "apply verified the signature at boot: {journal}"
+    );
+    assert!(package(&after, "vmtest-hello").starts_with("vmtest-hello 2 ii"));
+    assert_eq!(version_file(&after, "vmtest-hello"), "2");
+    let res = results(&after);
+    assert_eq!(outcome(&res), "success", "{res}");
+    no_triggers(&after);
+    audit_clean(&after);
+    assert_eq!(update_boots(&m), 1);
+}
