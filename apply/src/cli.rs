@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{AfterAction, Config, UiChoice};
 use crate::manifest::BackendKind;
@@ -53,6 +53,12 @@ pub enum Cmd {
     },
     /// Play a whole offline update on a scratch root, with the UI.
     Demo(DemoArgs),
+    /// Print the shell completion script for SHELL (make install installs
+    /// them for bash, zsh and fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +156,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         _ => logging::Stderr::Full,
     });
 
+    if let Cmd::Completions { shell } = &cli.command {
+        let mut out = std::io::stdout();
+        clap_complete::generate(*shell, &mut Cli::command(), "system-update", &mut out);
+        return Ok(exit::OK);
+    }
     if let Cmd::Demo(args) = &cli.command {
         let stop = stop_flag()?;
         return demo::run(args, &stop);
@@ -260,6 +271,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         // Handled before the configuration is read.
-        Cmd::Demo(_) => Ok(exit::OK),
+        Cmd::Demo(_) | Cmd::Completions { .. } => Ok(exit::OK),
     }
 }
