@@ -248,6 +248,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 Err(e) => {
                     eprintln!("system-update: {e}");
                     return Ok(match e {
+                        // Nothing to verify is not a verification failure.
+                        trigger::TriggerError::Manifest(
+                            crate::manifest::ManifestError::Missing(_),
+                        ) => exit::FAILURE,
                         trigger::TriggerError::Manifest(_) => exit::VERIFICATION,
                         trigger::TriggerError::Stale(_) => exit::STALE,
                         _ => exit::FAILURE,

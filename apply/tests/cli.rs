@@ -58,3 +58,17 @@ fn logs_redirected_to_a_file_carry_no_escapes() {
         "escapes in a redirected log: {stderr:?}"
     );
 }
+
+#[test]
+fn trigger_with_nothing_prepared_is_not_a_verification_failure() {
+    let (s, _) = with_foo_v1(None);
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no update is prepared") && stderr.contains("system-update prepare"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(!s.link_exists());
+}
