@@ -10,13 +10,21 @@
 #   make install REPLACE_SYSTEMD_GENERATOR=yes
 #                             mask systemd-system-update-generator so ours
 #                             runs alone (undone by make uninstall)
+#   make install NOBUILD=1    install what an earlier `make` built, without
+#                             running cargo (packaging, another user's build)
 #   make uninstall            remove what install put in place
+#   make deb                  build the Debian package into target/debian/
+#   make demo                 build both programs and play an offline update
 #   make check                the test suite (cargo test + unit verification)
 
 PREFIX ?= /usr
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+DATADIR ?= $(PREFIX)/share
+BASH_COMPLETION_DIR ?= $(DATADIR)/bash-completion/completions
+ZSH_COMPLETION_DIR ?= $(DATADIR)/zsh/vendor-completions
+FISH_COMPLETION_DIR ?= $(DATADIR)/fish/vendor_completions.d
 CARGO ?= cargo
 CARGOFLAGS ?=
 
@@ -29,6 +37,7 @@ export SYSTEMD_SYSTEM_UNIT_DIR
 
 WITH_TARGETS ?= no
 REPLACE_SYSTEMD_GENERATOR ?= no
+NOBUILD ?=
 
 TARGET_DIR ?= target
 RELEASE := $(TARGET_DIR)/release
@@ -38,18 +47,31 @@ MAN7 := $(wildcard man/*.7)
 OWN_UNITS := system-update.target system-update-pre.target system-update-cleanup.service
 MASK := $(DESTDIR)$(SYSCONFDIR)/systemd/system-generators/systemd-system-update-generator
 
-.PHONY: all build install uninstall check demo clean
+COMPLETIONS := $(RELEASE)/completions
+DEB_DESTDIR ?= $(TARGET_DIR)/debian
+CONFIG := $(DESTDIR)$(SYSCONFDIR)/system-update.toml
+
+.PHONY: all build completions install uninstall deb check demo clean
 
 all: build
 
+# Completions are generated from the argument definitions by the binary
+# itself, so they never disagree with it.
 build:
 	$(CARGO) build --release --locked $(CARGOFLAGS)
+	$(MAKE) completions
+
+completions:
+	mkdir -p $(COMPLETIONS)
+	$(RELEASE)/system-update completions bash > $(COMPLETIONS)/system-update.bash
+	$(RELEASE)/system-update completions zsh > $(COMPLETIONS)/_system-update
+	$(RELEASE)/system-update completions fish > $(COMPLETIONS)/system-update.fish
 
 $(RELEASE)/%.service: units/%.service.in
 	mkdir -p $(RELEASE)
 	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@
 
-install: build $(RELEASE)/system-update-apply.service $(RELEASE)/system-update-cleanup-snapshots.service
+install: $(if $(NOBUILD),,build) $(RELEASE)/system-update-apply.service $(RELEASE)/system-update-cleanup-snapshots.service
 	install -Dm755 $(RELEASE)/system-update-generator $(DESTDIR)$(SYSTEMD_SYSTEM_GENERATOR_DIR)/system-update-generator
 	install -Dm755 $(RELEASE)/system-update $(DESTDIR)$(BINDIR)/system-update
 	install -Dm644 $(RELEASE)/system-update-apply.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-apply.service
@@ -68,6 +90,11 @@ endif
 	for m in $(MAN8); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man8/$$(basename $$m) || exit 1; done
 	for m in $(MAN5); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man5/$$(basename $$m) || exit 1; done
 	for m in $(MAN7); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man7/$$(basename $$m) || exit 1; done
+	install -Dm644 $(COMPLETIONS)/system-update.bash $(DESTDIR)$(BASH_COMPLETION_DIR)/system-update
+	install -Dm644 $(COMPLETIONS)/_system-update $(DESTDIR)$(ZSH_COMPLETION_DIR)/_system-update
+	install -Dm644 $(COMPLETIONS)/system-update.fish $(DESTDIR)$(FISH_COMPLETION_DIR)/system-update.fish
+	# The commented defaults, never over an administrator's file.
+	test -e $(CONFIG) || install -Dm644 conf/system-update.toml $(CONFIG)
 
 # Removes only what is ours: systemd's own targets are left alone unless we
 # installed them (WITH_TARGETS=yes), and the mask only if it is our /dev/null link.
@@ -87,9 +114,22 @@ endif
 	for m in $(MAN8); do rm -f $(DESTDIR)$(MANDIR)/man8/$$(basename $$m); done
 	for m in $(MAN5); do rm -f $(DESTDIR)$(MANDIR)/man5/$$(basename $$m); done
 	for m in $(MAN7); do rm -f $(DESTDIR)$(MANDIR)/man7/$$(basename $$m); done
+	rm -f $(DESTDIR)$(BASH_COMPLETION_DIR)/system-update $(DESTDIR)$(ZSH_COMPLETION_DIR)/_system-update \
+		$(DESTDIR)$(FISH_COMPLETION_DIR)/system-update.fish
+	# The configuration only when the administrator never changed it.
+	if cmp -s conf/system-update.toml $(CONFIG); then rm -f $(CONFIG); fi
 
+# Both programs: the demo runs the generator found beside system-update.
 demo:
-	$(CARGO) run --release --locked -p system-update -- demo
+	$(CARGO) build --release --locked $(CARGOFLAGS)
+	$(RELEASE)/system-update demo
+
+# The Debian package, built by debian/rules (debhelper) into target/debian/;
+# lintian checks it in make check.
+deb:
+	mkdir -p $(DEB_DESTDIR)
+	DEB_DESTDIR=$(abspath $(DEB_DESTDIR)) debian/rules binary
+	debian/rules clean
 
 check:
 	tests/check

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{AfterAction, Config, UiChoice};
 use crate::manifest::BackendKind;
@@ -37,6 +37,7 @@ pub enum Cmd {
     Status(JsonArg),
     /// Remove the trigger; with --purge also the prepared update.
     Cancel {
+        /// Also remove the prepared update (its manifest and payload).
         #[arg(long)]
         purge: bool,
     },
@@ -53,10 +54,18 @@ pub enum Cmd {
     },
     /// Play a whole offline update on a scratch root, with the UI.
     Demo(DemoArgs),
+    /// Print the shell completion script for SHELL (make install installs
+    /// them for bash, zsh and fish).
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct JsonArg {
+    /// Print JSON (its schema is in system-update(8)) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -89,13 +98,21 @@ pub struct PrepareArgs {
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    #[arg(long, conflicts_with_all = ["poweroff", "no_reboot"])]
+    /// Reboot once the update is over (the default unless after-action
+    /// says otherwise in /etc/system-update.toml).
+    #[arg(long, conflicts_with = "poweroff")]
     pub reboot: bool,
-    #[arg(long, conflicts_with = "no_reboot")]
+    /// Power off once the update is over.
+    #[arg(long)]
     pub poweroff: bool,
-    /// Arm the update but do not reboot now.
+    /// Arm the update but do not reboot into it now; it is applied at the
+    /// next boot, whenever that is.
     #[arg(long)]
     pub no_reboot: bool,
+    /// Reboot into the update without asking (the question is only asked
+    /// on a terminal).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
 }
 
 impl TriggerArgs {
@@ -115,6 +132,9 @@ pub struct ApplyArgs {
     /// Do not reboot or power off afterwards.
     #[arg(long)]
     pub no_reboot: bool,
+    /// The progress UI (default: ui in /etc/system-update.toml, else auto).
+    /// On / it draws on every active console; with --root on the invoking
+    /// terminal only.
     #[arg(long, value_enum)]
     pub ui: Option<UiChoice>,
 }
@@ -125,8 +145,32 @@ pub struct DemoArgs {
     /// directory under $TMPDIR, removed afterwards).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
+    /// The progress UI (default auto: full screen on a capable terminal,
+    /// plain lines on a dumb one or when the output is not a terminal).
     #[arg(long, value_enum)]
     pub ui: Option<UiChoice>,
+}
+
+/// Asks on the terminal, as dnf5 does before its offline reboot; without a
+/// terminal on both ends (a script, a unit) there is nobody to ask: yes.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(true);
+    }
+    let mut err = std::io::stderr();
+    write!(err, "{question} [y/N] ").context("writing the question")?;
+    err.flush().context("writing the question")?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
+    Ok(is_yes(&answer))
+}
+
+fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// SIGTERM, SIGINT and SIGHUP only raise a flag: the transaction finishes.
@@ -157,6 +201,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         _ => logging::Stderr::Full,
     });
 
+    if let Cmd::Completions { shell } = &cli.command {
+        let mut out = std::io::stdout();
+        clap_complete::generate(*shell, &mut Cli::command(), "system-update", &mut out);
+        return Ok(exit::OK);
+    }
     if let Cmd::Demo(args) = &cli.command {
         let stop = stop_flag()?;
         return demo::run(args, &stop);
@@ -215,11 +264,20 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Trigger(a) => {
+            let reboot_now = !a.no_reboot && root.is_live();
+            if reboot_now && !a.yes && !confirm("Reboot now to apply the update?")? {
+                eprintln!("system-update: not triggered; nothing was changed");
+                return Ok(exit::FAILURE);
+            }
             let (m, verified) = match trigger::arm(&root, &config, a.after_action()) {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("system-update: {e}");
                     return Ok(match e {
+                        // Nothing to verify is not a verification failure.
+                        trigger::TriggerError::Manifest(
+                            crate::manifest::ManifestError::Missing(_),
+                        ) => exit::FAILURE,
                         trigger::TriggerError::Manifest(_) => exit::VERIFICATION,
                         trigger::TriggerError::Stale(_) => exit::STALE,
                         _ => exit::FAILURE,
@@ -264,7 +322,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let opts = apply::ApplyOptions {
                 no_reboot: a.no_reboot,
                 ui: a.ui,
-                output: system_update_tui::Output::Consoles,
+                // Another tree (an image, a scratch root) is not this
+                // machine's update: its consoles are not ours to take.
+                output: if root.is_live() {
+                    system_update_tui::Output::Consoles
+                } else {
+                    system_update_tui::Output::Stdout
+                },
                 dpkg_extra_args: Vec::new(),
             };
             Ok(apply::run(&root, &config, &opts, &stop)?)
@@ -286,6 +350,40 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         // Handled before the configuration is read.
-        Cmd::Demo(_) => Ok(exit::OK),
+        Cmd::Demo(_) | Cmd::Completions { .. } => Ok(exit::OK),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--help` explains every flag and argument of every command.
+    #[test]
+    fn every_argument_has_help() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        for sub in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} {id}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    #[test]
+    fn only_yes_confirms() {
+        for a in ["y\n", "Y", "yes\n", " YES "] {
+            assert!(is_yes(a), "{a:?}");
+        }
+        for a in ["", "\n", "n", "no", "yess", "ja"] {
+            assert!(!is_yes(a), "{a:?}");
+        }
     }
 }

@@ -209,11 +209,9 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         std::thread::sleep(Duration::from_secs(2));
     }
 
-    let ui = args.ui.unwrap_or(if tty {
-        UiChoice::Fullscreen
-    } else {
-        UiChoice::Plain
-    });
+    // The same choice as apply's: auto draws full screen on a capable
+    // terminal, plain lines on a dumb one or when the output is no terminal.
+    let ui = args.ui.unwrap_or(UiChoice::Auto);
     let opts = ApplyOptions {
         no_reboot: true,
         ui: Some(ui),

@@ -64,7 +64,7 @@ pub struct Manifest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("{0}: no manifest; prepare the update again (system-update prepare)")]
+    #[error("{0}: no update is prepared; prepare one first (system-update prepare)")]
     Missing(PathBuf),
     #[error("{path}: cannot read: {source}")]
     Read { path: PathBuf, source: io::Error },

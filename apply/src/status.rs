@@ -16,6 +16,13 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
     let triggered = trigger::ours(&links).is_some();
     let attempts = attempts::load(&udh).map(|s| s.attempts).unwrap_or(0);
     let last = result::load(root)?;
+    let after = crate::local::load(&udh)
+        .ok()
+        .and_then(|l| l.after_action)
+        .unwrap_or(config.after_action)
+        .as_str();
+    // Shown, not verified here: trigger and apply verify.
+    let signed = crate::signature::path(&udh).exists();
     if as_json {
         let links: Vec<_> = links
             .iter()
@@ -39,6 +46,8 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
             "prepared": m.is_some(),
             "manifest": m,
             "manifest_error": err,
+            "after_action": after,
+            "signed": m.is_some() && signed,
             "triggered": triggered,
             "links": links,
             "attempts": attempts,
@@ -46,17 +55,6 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
         });
         return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
     }
-    let after = crate::local::load(&udh)
-        .ok()
-        .and_then(|l| l.after_action)
-        .unwrap_or(config.after_action)
-        .as_str();
-    // Shown, not verified here: trigger and apply verify.
-    let signed = if crate::signature::path(&udh).exists() {
-        "signed"
-    } else {
-        "not signed"
-    };
     let mut s = String::new();
     match &manifest {
         Ok(m) => {
@@ -67,7 +65,7 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
                 m.backend,
                 m.files.len(),
                 after,
-                signed
+                if signed { "signed" } else { "not signed" }
             );
         }
         Err(crate::manifest::ManifestError::Missing(_)) => s += "Prepared: nothing\n",

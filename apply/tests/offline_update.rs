@@ -183,7 +183,7 @@ fn bad_input(spoil: impl FnOnce(&Scratch), expect_in_error: &str) {
 fn missing_manifest() {
     bad_input(
         |s| fs::remove_file(s.update_dir().join("manifest.toml")).unwrap(),
-        "no manifest",
+        "no update is prepared",
     );
 }
 
