@@ -291,10 +291,11 @@ fn warn_if_untrusted(root: &Root, udh: &Path, config: &Config) {
 }
 
 /// `prepare --from DIR`: brings in an update prepared elsewhere (removable
-/// media). The signature and every checksum are verified first, against
-/// this machine's keys and config; the manifest and signature are copied
-/// as they were verified, the payload is checked again once copied, and
-/// this machine's package database fingerprint goes into the local state.
+/// media). The signature (against this machine's keys and config) and the
+/// payload names are checked before anything is copied; the checksums are
+/// checked on the copies, since the media may change under us; the
+/// manifest and signature are written as they were verified, and this
+/// machine's package database fingerprint goes into the local state.
 pub fn import(
     root: &Root,
     config: &Config,
