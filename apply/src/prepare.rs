@@ -43,6 +43,8 @@ pub enum PrepareError {
         "{0}: this is the update directory itself; give the directory the update was copied to"
     )]
     FromUpdateDir(PathBuf),
+    #[error("{0}: no manifest.toml here; give the directory that holds the update (its manifest.toml, signature and payload)")]
+    FromNoManifest(PathBuf),
 }
 
 impl From<LocalError> for PrepareError {
@@ -313,7 +315,12 @@ pub fn import(
             return Err(PrepareError::FromUpdateDir(from.to_path_buf()));
         }
     }
-    let loaded = signature::load_manifest(root, from, config.require_signature)?;
+    let loaded = match signature::load_manifest(root, from, config.require_signature) {
+        Err(ManifestError::Missing(_)) => {
+            return Err(PrepareError::FromNoManifest(from.to_path_buf()))
+        }
+        r => r?,
+    };
     let (m, verified) = (loaded.manifest, loaded.verified);
     for f in &m.files {
         let src = from.join(&f.name);

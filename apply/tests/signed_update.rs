@@ -394,6 +394,12 @@ fn import_refuses_unsigned_mismatched_and_outside_names() {
         );
     };
 
+    // Not an update directory at all.
+    let out = import(a.dir.path());
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("no manifest.toml here"), "{e}");
+
     // Unsigned, under require-signature.
     assert_eq!(code(&a.su(&["prepare", v2.to_str().unwrap()])), OK);
     let unsigned = a.dir.path().join("unsigned");
