@@ -238,7 +238,7 @@ pub fn verify(
             trusted,
         });
     };
-    // Prehashed signatures only: minisign's default since 0.8.
+    // Prehashed signatures only, minisign's default (not its legacy -l).
     key.key
         .verify(manifest, &sig, false)
         .map_err(|_| SignatureError::Invalid {
