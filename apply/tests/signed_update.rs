@@ -170,6 +170,26 @@ fn signed_update_end_to_end() {
     assert_eq!(s.results()["outcome"], "success");
     assert_eq!(s.version("foo").as_deref(), Some("2"));
     assert!(!s.link_exists());
+    // /etc/system-update is a trigger path: nothing of ours goes there.
+    assert!(s.path("/etc/system-update").symlink_metadata().is_err());
+}
+
+#[test]
+fn local_state_lost_after_trigger_is_stale_at_apply() {
+    if !is_root() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    // Without this machine's fingerprint nothing says the plan still fits.
+    fs::remove_file(s.update_dir().join("local.json")).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "stale", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("local.json"), "{r}");
+    assert_untouched(&s);
+    assert!(!s.link_exists());
 }
 
 #[test]
