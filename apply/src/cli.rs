@@ -43,6 +43,16 @@ pub enum Cmd {
     },
     /// Show the last result.
     Results(JsonArg),
+    /// List the updates applied so far, newest first (keep-results of them).
+    History(JsonArg),
+    /// Show an update's log (the newest update's without ID).
+    Log {
+        /// The update's id, as history lists it.
+        id: Option<String>,
+        /// Print JSON (its schema is in system-update(8)) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply the triggered update (what system-update-apply.service runs).
     Apply(ApplyArgs),
     /// Remove failed states and old pre-update snapshots.
@@ -281,6 +291,20 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             print(&status::results(&root, a.json)?);
             Ok(exit::OK)
         }
+        Cmd::History(a) => {
+            print(&status::history(&root, a.json)?);
+            Ok(exit::OK)
+        }
+        Cmd::Log { id, json } => match status::log(&root, id.as_deref(), json) {
+            Ok(text) => {
+                print(&text);
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                eprintln!("system-update: {e}");
+                Ok(exit::FAILURE)
+            }
+        },
         Cmd::Cancel { purge } => {
             let removed = prepare::cancel(&root, &config, purge)?;
             for r in removed {

@@ -74,6 +74,8 @@ pub struct Config {
     pub keep_snapshots: usize,
     /// Failed states kept by the cleanup after a normal boot.
     pub keep_failed: usize,
+    /// Result records kept in the history (`system-update history`).
+    pub keep_results: usize,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             snapshot: SnapshotChoice::Auto,
             keep_snapshots: 1,
             keep_failed: 1,
+            keep_results: 10,
         }
     }
 }
