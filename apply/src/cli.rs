@@ -154,6 +154,31 @@ pub struct DemoArgs {
     pub ui: Option<UiChoice>,
 }
 
+/// An error as one line for the person who ran the command: the error and
+/// those of its causes that its own text does not already quote (our typed
+/// errors print their source; anyhow's `{:#}` would print it a second
+/// time), and the hint to run as root when a cause is EACCES or EPERM and we
+/// are not root.
+pub fn message(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut denied = false;
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            denied |= io.kind() == std::io::ErrorKind::PermissionDenied;
+        }
+        let own = e.to_string();
+        if !text.contains(&own) {
+            text = format!("{text}: {own}");
+        }
+        cause = e.source();
+    }
+    if denied && !nix::unistd::geteuid().is_root() {
+        text += " (run as root)";
+    }
+    text
+}
+
 /// Asks on the terminal, as dnf5 does before its offline reboot; without a
 /// terminal on both ends (a script, a unit) there is nobody to ask: yes.
 fn confirm(question: &str) -> anyhow::Result<bool> {
@@ -220,7 +245,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if matches!(cli.command, Cmd::Apply(_)) {
                 apply::config_failed(&root, &e);
             }
-            eprintln!("system-update: {e}");
+            eprintln!("system-update: {}", message(&e));
             return Ok(exit::USAGE);
         }
     };
@@ -256,7 +281,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let m = match trigger::arm(&root, &config, a.after_action()) {
                 Ok(m) => m,
                 Err(e) => {
-                    eprintln!("system-update: {e}");
+                    eprintln!("system-update: {}", message(&e));
                     return Ok(match e {
                         // Nothing to verify is not a verification failure.
                         trigger::TriggerError::Manifest(
@@ -301,7 +326,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 Ok(exit::OK)
             }
             Err(e) => {
-                eprintln!("system-update: {e}");
+                eprintln!("system-update: {}", message(&e));
                 Ok(exit::FAILURE)
             }
         },

@@ -171,3 +171,39 @@ fn status_lists_every_planned_change() {
     assert_eq!(changes[0]["after"], "2");
     assert_eq!(changes[1]["before"], serde_json::Value::Null);
 }
+
+#[test]
+fn an_error_is_printed_once() {
+    let (s, _) = with_foo_v1(None);
+    let results = s.path("/var/lib/system-update-results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("last.json"), "{ not json").unwrap();
+    let out = s.su(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("last.json"), "{stderr}");
+    // serde's message, once.
+    let serde_msg = "key must be a string";
+    assert_eq!(stderr.matches(serde_msg).count(), 1, "{stderr}");
+}
+
+#[test]
+fn permission_denied_says_to_run_as_root() {
+    let (s, v2) = with_foo_v1(None);
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(common::BIN)
+        .arg("--root")
+        .arg(&s.root)
+        .args(["prepare", &v2.display().to_string()])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Permission denied") && stderr.trim_end().ends_with("(run as root)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
