@@ -100,6 +100,7 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
         Ok(removed) if !removed.is_empty() => {
             let now = timefmt::now_rfc3339();
             let rec = ResultRecord {
+                format: result::JSON_FORMAT,
                 id: None,
                 title: None,
                 backend: None,
@@ -229,6 +230,7 @@ pub fn run(
     let mut run = Run {
         root,
         record: ResultRecord {
+            format: result::JSON_FORMAT,
             id: id.clone(),
             title: Some(title.clone()),
             backend: manifest.as_ref().ok().map(|m| m.backend.to_string()),
@@ -314,6 +316,9 @@ pub fn run(
         close_pair(&provider, id.as_deref(), &mut run);
     }
     let outcome = run.record.outcome;
+    if let Err(e) = crate::history::prune(root, config.keep_results) {
+        tracing::warn!("history: {e}");
+    }
 
     // The attempt is over: the next boot must be a normal one.
     if let Err(e) = trigger::remove_ours(root, ud) {

@@ -19,6 +19,9 @@ pub enum Cleaned {
 }
 
 pub fn cleanup(root: &Root, config: &Config, boot: bool) -> Result<Cleaned, SnapshotError> {
+    if let Err(e) = crate::history::prune(root, config.keep_results) {
+        tracing::warn!("history: {e}");
+    }
     // Snapshots left from an earlier configuration are still ours to prune.
     let provider = snapshot::select(root, SnapshotChoice::Auto)?;
     let done = match &provider {

@@ -43,6 +43,16 @@ pub enum Cmd {
     },
     /// Show the last result.
     Results(JsonArg),
+    /// List the updates applied so far, newest first (keep-results of them).
+    History(JsonArg),
+    /// Show an update's log (the newest update's without ID).
+    Log {
+        /// The update's id, as history lists it.
+        id: Option<String>,
+        /// Print JSON (its schema is in system-update(8)) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply the triggered update (what system-update-apply.service runs).
     Apply(ApplyArgs),
     /// Remove failed states and old pre-update snapshots.
@@ -151,6 +161,31 @@ pub struct DemoArgs {
     pub ui: Option<UiChoice>,
 }
 
+/// An error as one line for the person who ran the command: the error and
+/// those of its causes that its own text does not already quote (our typed
+/// errors print their source; anyhow's `{:#}` would print it a second
+/// time), and the hint to run as root when a cause is EACCES or EPERM and we
+/// are not root.
+pub fn message(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut denied = false;
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            denied |= io.kind() == std::io::ErrorKind::PermissionDenied;
+        }
+        let own = e.to_string();
+        if !text.contains(&own) {
+            text = format!("{text}: {own}");
+        }
+        cause = e.source();
+    }
+    if denied && !nix::unistd::geteuid().is_root() {
+        text += " (run as root)";
+    }
+    text
+}
+
 /// Asks on the terminal, as dnf5 does before its offline reboot; without a
 /// terminal on both ends (a script, a unit) there is nobody to ask: yes.
 fn confirm(question: &str) -> anyhow::Result<bool> {
@@ -217,7 +252,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if matches!(cli.command, Cmd::Apply(_)) {
                 apply::config_failed(&root, &e);
             }
-            eprintln!("system-update: {e}");
+            eprintln!("system-update: {}", message(&e));
             return Ok(exit::USAGE);
         }
     };
@@ -247,7 +282,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let (m, signed) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
-                    eprintln!("system-update: {e}");
+                    eprintln!("system-update: {}", message(&e));
                     return Ok(match e {
                         prepare::PrepareError::Verify(_) => exit::VERIFICATION,
                         _ => exit::FAILURE,
@@ -272,7 +307,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let (m, verified) = match trigger::arm(&root, &config, a.after_action()) {
                 Ok(m) => m,
                 Err(e) => {
-                    eprintln!("system-update: {e}");
+                    eprintln!("system-update: {}", message(&e));
                     return Ok(match e {
                         // Nothing to verify is not a verification failure.
                         trigger::TriggerError::Manifest(
@@ -307,6 +342,20 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             print(&status::results(&root, a.json)?);
             Ok(exit::OK)
         }
+        Cmd::History(a) => {
+            print(&status::history(&root, a.json)?);
+            Ok(exit::OK)
+        }
+        Cmd::Log { id, json } => match status::log(&root, id.as_deref(), json) {
+            Ok(text) => {
+                print(&text);
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                eprintln!("system-update: {}", message(&e));
+                Ok(exit::FAILURE)
+            }
+        },
         Cmd::Cancel { purge } => {
             let removed = prepare::cancel(&root, &config, purge)?;
             for r in removed {

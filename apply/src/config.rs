@@ -82,6 +82,8 @@ pub struct Config {
     pub keep_snapshots: usize,
     /// Failed states kept by the cleanup after a normal boot.
     pub keep_failed: usize,
+    /// Result records kept in the history (`system-update history`).
+    pub keep_results: usize,
     /// Refuse updates without a valid signature by a trusted key.
     pub require_signature: bool,
 }
@@ -96,6 +98,7 @@ impl Default for Config {
             snapshot: SnapshotChoice::Auto,
             keep_snapshots: 1,
             keep_failed: 1,
+            keep_results: 10,
             require_signature: false,
         }
     }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod exit;
+pub mod history;
 pub mod local;
 pub mod lock;
 pub mod logging;

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     let code = match cli::run(Cli::parse()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("system-update: {e:#}");
+            eprintln!("system-update: {}", cli::message(e.as_ref()));
             exit::FAILURE
         }
     };

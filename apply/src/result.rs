@@ -39,8 +39,16 @@ pub struct PackageChange {
     pub after: Option<String>,
 }
 
+/// Version of the JSON this program writes (result records, `status`,
+/// `results`, `history`, `log`): raised whenever a key changes meaning or
+/// goes away. Keys are snake_case. The schema is in system-update(8).
+pub const JSON_FORMAT: u32 = 1;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultRecord {
+    /// JSON_FORMAT of the program that wrote the record (0: before formats).
+    #[serde(default)]
+    pub format: u32,
     pub id: Option<String>,
     pub title: Option<String>,
     pub backend: Option<String>,
@@ -85,7 +93,8 @@ pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
     }
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
-    atomic::write(&p, &data, 0o644).map_err(io_err)
+    atomic::write(&p, &data, 0o644).map_err(io_err)?;
+    crate::history::store(root, record, &data)
 }
 
 pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {

@@ -1,13 +1,81 @@
-//! `status` and `results`: what is prepared, armed, and what happened last.
+//! `status`, `results`, `history` and `log`: what is prepared, armed, and
+//! what happened, as text for people and as JSON (snake_case keys, a
+//! `format` version: result::JSON_FORMAT) for programs.
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::attempts;
+use crate::backend;
 use crate::config::Config;
+use crate::history::{self, HistoryError};
 use crate::manifest::Manifest;
 use crate::paths::Root;
-use crate::result::{self, ResultError};
+use crate::result::{self, ResultError, JSON_FORMAT};
 use crate::trigger::{self, LinkState};
+
+/// One change a prepared update makes, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedChange {
+    /// The package, or the payload file when it names no package.
+    pub name: String,
+    /// Installed now; `None` when the update installs it anew.
+    pub before: Option<String>,
+    /// What the update brings; `None` when the payload does not say.
+    pub after: Option<String>,
+}
+
+/// The prepared update as `status --json` shows it (the manifest's own
+/// keys are TOML's kebab-case; JSON keys are snake_case).
+#[derive(Debug, Clone, Serialize)]
+pub struct Prepared {
+    pub id: String,
+    pub title: String,
+    pub backend: String,
+    pub created: String,
+    pub command: Option<Vec<String>>,
+    pub files: Vec<String>,
+    pub changes: Vec<PlannedChange>,
+}
+
+fn prepared(root: &Root, m: &Manifest) -> Prepared {
+    // What is installed now; without it the changes still list the targets.
+    let installed = backend::installed_versions(root, m.backend).unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        Default::default()
+    });
+    let changes = m
+        .files
+        .iter()
+        .filter(|f| f.package.is_some() || f.version.is_some())
+        .map(|f| {
+            let name = f.package.clone().unwrap_or_else(|| f.name.clone());
+            PlannedChange {
+                before: installed.get(&name).cloned(),
+                after: f.version.clone(),
+                name,
+            }
+        })
+        .collect();
+    Prepared {
+        id: m.id.clone(),
+        title: m.title.clone(),
+        backend: m.backend.to_string(),
+        created: m.created.clone(),
+        command: m.command.clone(),
+        files: m.files.iter().map(|f| f.name.clone()).collect(),
+        changes,
+    }
+}
+
+fn to_json(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+}
+
+/// Text from records and backends, made safe for a terminal.
+fn clean(s: &str) -> String {
+    system_update_tui::model::clean(s)
+}
 
 pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, ResultError> {
     let udh = root.host(&config.update_dir);
@@ -16,13 +84,14 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
     let triggered = trigger::ours(&links).is_some();
     let attempts = attempts::load(&udh).map(|s| s.attempts).unwrap_or(0);
     let last = result::load(root)?;
+    // After-action: trigger's choice (local.json), else the config's.
     let after = crate::local::load(&udh)
         .ok()
         .and_then(|l| l.after_action)
-        .unwrap_or(config.after_action)
-        .as_str();
+        .unwrap_or(config.after_action);
     // Shown, not verified here: trigger and apply verify.
     let signed = crate::signature::path(&udh).exists();
+    let plan = manifest.as_ref().ok().map(|m| prepared(root, m));
     if as_json {
         let links: Vec<_> = links
             .iter()
@@ -36,47 +105,67 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
                 json!({"path": l.path, "state": state, "target": target})
             })
             .collect();
-        let (m, err) = match &manifest {
-            Ok(m) => (Some(m), None),
-            Err(crate::manifest::ManifestError::Missing(_)) => (None, None),
-            Err(e) => (None, Some(e.to_string())),
+        let err = match &manifest {
+            Err(crate::manifest::ManifestError::Missing(_)) | Ok(_) => None,
+            Err(e) => Some(e.to_string()),
         };
-        let v = json!({
+        let after = manifest.as_ref().ok().map(|_| after);
+        return Ok(to_json(&json!({
+            "format": JSON_FORMAT,
             "update_dir": config.update_dir,
-            "prepared": m.is_some(),
-            "manifest": m,
-            "manifest_error": err,
+            "prepared": plan,
+            "prepared_error": err,
             "after_action": after,
-            "signed": m.is_some() && signed,
             "triggered": triggered,
             "links": links,
             "attempts": attempts,
+            "attempt_limit": config.attempt_limit,
             "last_result": last,
-        });
-        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+        })));
     }
     let mut s = String::new();
-    match &manifest {
-        Ok(m) => {
+    match (&manifest, &plan) {
+        (Ok(_), Some(p)) => {
             s += &format!(
                 "Prepared: {} ({}), backend {}, {} file(s), after-action {}, {}\n",
-                m.title,
-                m.id,
-                m.backend,
-                m.files.len(),
-                after,
+                clean(&p.title),
+                clean(&p.id),
+                p.backend,
+                p.files.len(),
+                after.as_str(),
                 if signed { "signed" } else { "not signed" }
             );
+            for c in &p.changes {
+                s += &format!(
+                    "  {} {} -> {}\n",
+                    clean(&c.name),
+                    clean(c.before.as_deref().unwrap_or("(not installed)")),
+                    clean(c.after.as_deref().unwrap_or("?"))
+                );
+            }
+            if let Some(argv) = &p.command {
+                s += &format!("  runs: {}\n", clean(&argv.join(" ")));
+            }
         }
-        Err(crate::manifest::ManifestError::Missing(_)) => s += "Prepared: nothing\n",
-        Err(e) => s += &format!("Prepared: unusable: {e}\n"),
+        (Err(crate::manifest::ManifestError::Missing(_)), _) => {
+            s += "Prepared: nothing";
+            if last.is_some() {
+                s += " (system-update results shows the last update)";
+            }
+            s += "\n";
+        }
+        (Err(e), _) => s += &format!("Prepared: unusable: {}\n", clean(&e.to_string())),
+        (Ok(_), None) => {}
     }
     s += &format!(
         "Triggered: {}\n",
         if triggered {
             "yes".to_string()
         } else {
-            format!("no ({})", trigger::why_not_ours(&links, &config.update_dir))
+            format!(
+                "no ({})",
+                clean(&trigger::why_not_ours(&links, &config.update_dir))
+            )
         }
     );
     if attempts > 0 {
@@ -96,4 +185,42 @@ pub fn results(root: &Root, as_json: bool) -> Result<String, ResultError> {
         (Some(r), false) => result::describe(r),
         (None, false) => "No update has been applied yet.\n".into(),
     })
+}
+
+pub fn history(root: &Root, as_json: bool) -> Result<String, ResultError> {
+    let records = history::list(root)?;
+    if as_json {
+        let updates: Vec<_> = records.iter().map(|(_, r)| r).collect();
+        return Ok(to_json(&json!({
+            "format": JSON_FORMAT,
+            "updates": updates,
+        })));
+    }
+    Ok(history::describe(&records))
+}
+
+pub fn log(root: &Root, id: Option<&str>, as_json: bool) -> Result<String, HistoryError> {
+    let rec = history::find(root, id)?;
+    let (path, lines) = history::log_text(root, &rec)?;
+    if as_json {
+        return Ok(to_json(&json!({
+            "format": JSON_FORMAT,
+            "id": rec.id,
+            "outcome": rec.outcome,
+            "log": path,
+            "lines": lines,
+        })));
+    }
+    let mut s = format!(
+        "-- {} ({}), {}, log {}\n",
+        clean(rec.title.as_deref().unwrap_or("unknown")),
+        clean(rec.id.as_deref().unwrap_or("no id")),
+        rec.outcome.as_str(),
+        path.display()
+    );
+    for l in lines {
+        s += &l;
+        s.push('\n');
+    }
+    Ok(s)
 }

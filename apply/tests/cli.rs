@@ -72,3 +72,138 @@ fn trigger_with_nothing_prepared_is_not_a_verification_failure() {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(!s.link_exists());
 }
+
+#[test]
+fn history_keeps_the_newest_records_and_log_shows_each_update() {
+    let (s, v2) = with_foo_v1(Some("printf 'secret \\033]0;HACKED\\007done\\n'"));
+    let out = s.su(&["history"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No update has been applied yet"));
+
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert!(out.status.success(), "{}", show(&out));
+    let first = s.results()["id"].as_str().unwrap().to_string();
+    // The maintainer script's title escape is in the log file, not on the
+    // terminal that reads it.
+    let raw =
+        std::fs::read_to_string(s.path(&format!("/var/log/system-update/{first}.log"))).unwrap();
+    assert!(raw.contains("\x1b]0;HACKED"), "{raw:?}");
+    let out = s.su(&["log", "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let l: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret: Vec<&str> = l["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .filter(|x| x.contains("secret"))
+        .collect();
+    assert_eq!(secret.len(), 1, "{l}");
+    assert!(
+        secret[0].contains("done") && !secret[0].contains('\x1b') && !secret[0].contains('\x07'),
+        "{secret:?}"
+    );
+
+    // A second update (foo 3), with the history cut to one record.
+    std::fs::write(s.path("/etc/system-update.toml"), "keep-results = 1\n").unwrap();
+    let v3 = common::Deb::new("foo", "3")
+        .file("/opt/foo/version", "3\n")
+        .build(&s.debs);
+    s.prepare_again_and_trigger(&[&v3]);
+    // Two records until an apply prunes: both listed, newest first.
+    let out = s.su(&["apply", "--ui", "none", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let second = s.results()["id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+
+    let out = s.su(&["history", "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<_> = h["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec![second.clone()], "keep-results = 1: {h}");
+
+    // The newest update's log by default, any kept one by id; escapes out.
+    let out = s.su(&["log"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&second) && text.contains("success"), "{text}");
+    let out = s.su(&["log", &first]);
+    assert_eq!(out.status.code(), Some(1), "pruned: {}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("system-update history lists them"),
+        "{}",
+        show(&out)
+    );
+    let out = s.su(&["log", &second, "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let l: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(l["id"], second.as_str());
+    let lines: Vec<&str> = l["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(lines.iter().any(|x| x.contains("foo")), "{l}");
+}
+
+#[test]
+fn status_lists_every_planned_change() {
+    let (s, v2) = with_foo_v1(None);
+    let bar = common::Deb::new("bar", "1.5").build(&s.debs);
+    s.prepare_and_trigger(&[&v2, &bar]);
+    let out = s.su(&["status"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("  foo 1 -> 2\n"), "{text}");
+    assert!(text.contains("  bar (not installed) -> 1.5\n"), "{text}");
+    let out = s.su(&["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = &st["prepared"]["changes"];
+    assert_eq!(changes[0]["name"], "foo", "{st}");
+    assert_eq!(changes[0]["before"], "1");
+    assert_eq!(changes[0]["after"], "2");
+    assert_eq!(changes[1]["before"], serde_json::Value::Null);
+}
+
+#[test]
+fn an_error_is_printed_once() {
+    let (s, _) = with_foo_v1(None);
+    let results = s.path("/var/lib/system-update-results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("last.json"), "{ not json").unwrap();
+    let out = s.su(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("last.json"), "{stderr}");
+    // serde's message, once.
+    let serde_msg = "key must be a string";
+    assert_eq!(stderr.matches(serde_msg).count(), 1, "{stderr}");
+}
+
+#[test]
+fn permission_denied_says_to_run_as_root() {
+    let (s, v2) = with_foo_v1(None);
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(common::BIN)
+        .arg("--root")
+        .arg(&s.root)
+        .args(["prepare", &v2.display().to_string()])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Permission denied") && stderr.trim_end().ends_with("(run as root)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

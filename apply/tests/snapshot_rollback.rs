@@ -83,9 +83,9 @@ fn failure_rolls_back_a_named_root_subvolume() {
     let snap = &r["snapshot"];
     assert_eq!(snap["provider"], "btrfs", "{r}");
     assert_eq!(snap["name"], format!("roots/debian.before-{id}"), "{r}");
-    assert_eq!(snap["rolled-back"], true, "{r}");
+    assert_eq!(snap["rolled_back"], true, "{r}");
     let failed = format!("roots/debian.failed-{id}");
-    assert_eq!(snap["failed-state"], failed.as_str(), "{r}");
+    assert_eq!(snap["failed_state"], failed.as_str(), "{r}");
     // The log of the failed attempt came along into the restored root.
     let log = r["log"].as_str().expect("log path");
     assert!(s.path(log).is_file(), "{log}");
@@ -147,7 +147,7 @@ fn failure_rolls_back_the_default_subvolume_and_a_subvolid_fstab() {
         format!("LABEL=root\t/\tbtrfs\tdefaults,subvolid={new_id}\t0\t0\n")
     );
     assert_eq!(s.version("foo").as_deref(), Some("1"));
-    assert_eq!(s.results()["snapshot"]["rolled-back"], true);
+    assert_eq!(s.results()["snapshot"]["rolled_back"], true);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
     assert_eq!(s.version("foo").as_deref(), Some("2"));
     let r = s.results();
     assert_eq!(r["snapshot"]["name"], format!("@.before-{first}"), "{r}");
-    assert_eq!(r["snapshot"]["rolled-back"], false, "{r}");
+    assert_eq!(r["snapshot"]["rolled_back"], false, "{r}");
     let pending = s.path("/var/lib/system-update-results/cleanup-pending");
     assert!(pending.exists(), "the next normal boot prunes");
 
@@ -250,7 +250,7 @@ fn interrupted_at_the_attempt_limit_rolls_back() {
     assert!(!s.link_exists());
     let r = s.results();
     assert_eq!(r["outcome"], "interrupted", "{r}");
-    assert_eq!(r["snapshot"]["rolled-back"], true, "{r}");
+    assert_eq!(r["snapshot"]["rolled_back"], true, "{r}");
 }
 
 /// Sets snapper up for the scratch root as `snapper create-config /` does
@@ -323,12 +323,12 @@ fn failure_with_snapper_rolls_back_from_its_pre_snapshot_and_keeps_the_pair() {
     let r = s.results();
     let snap = &r["snapshot"];
     assert_eq!(snap["provider"], "snapper", "{r}");
-    assert_eq!(snap["rolled-back"], true, "{r}");
-    let pre = snap["snapper-pre"].as_u64().expect("snapper-pre");
-    let post = snap["snapper-post"].as_u64().expect("snapper-post");
+    assert_eq!(snap["rolled_back"], true, "{r}");
+    let pre = snap["snapper_pre"].as_u64().expect("snapper-pre");
+    let post = snap["snapper_post"].as_u64().expect("snapper-post");
     assert_eq!(snap["name"], format!("@/.snapshots/{pre}/snapshot"), "{r}");
     let failed = format!("@.failed-{id}");
-    assert_eq!(snap["failed-state"], failed.as_str(), "{r}");
+    assert_eq!(snap["failed_state"], failed.as_str(), "{r}");
 
     // snapper's history came along into the restored root, with the pair.
     let list = snapper_list(&s);
@@ -385,7 +385,7 @@ fn success_with_snapper_closes_the_pair_and_retention_keeps_the_newest() {
     assert_eq!(s.version("foo").as_deref(), Some("2"));
     let r = s.results();
     assert_eq!(r["snapshot"]["provider"], "snapper", "{r}");
-    assert_eq!(r["snapshot"]["rolled-back"], false, "{r}");
+    assert_eq!(r["snapshot"]["rolled_back"], false, "{r}");
     let list = snapper_list(&s);
     assert_eq!(list.len(), 2, "{list:?}");
     assert_eq!(list[1]["userdata"]["outcome"], "success", "{list:?}");
@@ -454,7 +454,7 @@ fn auto_falls_back_to_a_native_snapshot_when_snapper_is_broken() {
     let r = s.results();
     assert_eq!(r["snapshot"]["provider"], "btrfs", "{r}");
     assert_eq!(r["snapshot"]["name"], format!("@.before-{id}"), "{r}");
-    assert_eq!(r["snapshot"]["rolled-back"], true, "{r}");
+    assert_eq!(r["snapshot"]["rolled_back"], true, "{r}");
     assert_eq!(s.version("foo").as_deref(), Some("1"));
 }
 
@@ -475,7 +475,7 @@ fn interrupted_at_the_limit_with_snapper_closes_the_pair_and_rolls_back() {
     let r = s.results();
     assert_eq!(r["outcome"], "interrupted", "{r}");
     assert_eq!(r["snapshot"]["provider"], "snapper", "{r}");
-    assert_eq!(r["snapshot"]["rolled-back"], true, "{r}");
+    assert_eq!(r["snapshot"]["rolled_back"], true, "{r}");
     let list = snapper_list(&s);
     assert_eq!(list.len(), 2, "{list:?}");
     assert_eq!(list[1]["userdata"]["outcome"], "interrupted", "{list:?}");

@@ -35,6 +35,19 @@ pub enum BackendError {
     Failed(String),
 }
 
+/// Installed package versions on `root` as the backend of `kind` knows
+/// them, for `status` to show what a prepared update changes; empty for a
+/// backend that does not manage packages.
+pub fn installed_versions(
+    root: &crate::paths::Root,
+    kind: crate::manifest::BackendKind,
+) -> Result<std::collections::HashMap<String, String>, BackendError> {
+    match kind {
+        crate::manifest::BackendKind::Dpkg => dpkg::installed_versions(root),
+        crate::manifest::BackendKind::Command => Ok(Default::default()),
+    }
+}
+
 pub trait Backend {
     /// A fingerprint of the package database, to tell whether it changed
     /// since the update was prepared; `None` when the backend has none.

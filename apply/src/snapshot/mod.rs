@@ -55,19 +55,25 @@ pub enum SnapshotChoice {
 
 /// What the result record says about snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+// snake_case like every key of the JSON we write; records written with
+// kebab-case keys before the JSON format was settled still read.
+#[serde(rename_all = "snake_case")]
 pub struct SnapshotRecord {
     /// `btrfs`, `snapper` or `none`.
     pub provider: String,
     /// The pre-update snapshot, relative to the filesystem's top level.
     pub name: Option<String>,
     /// snapper's numbers for the pre and post snapshots.
+    #[serde(alias = "snapper-pre")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapper_pre: Option<u64>,
+    #[serde(alias = "snapper-post")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapper_post: Option<u64>,
+    #[serde(alias = "rolled-back")]
     pub rolled_back: bool,
     /// Where the failed state is kept, relative to the top level.
+    #[serde(alias = "failed-state")]
     pub failed_state: Option<String>,
     /// Why there is no snapshot, or why the rollback did not happen.
     pub note: Option<String>,

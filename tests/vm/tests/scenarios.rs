@@ -488,7 +488,7 @@ fn failed_update_rolled_back(
     let res = results(&after);
     assert_eq!(outcome(&res), "failure", "{res}");
     assert_eq!(res["snapshot"]["provider"], provider, "{res}");
-    assert_eq!(res["snapshot"]["rolled-back"], true, "{res}");
+    assert_eq!(res["snapshot"]["rolled_back"], true, "{res}");
     (after, res)
 }
 
@@ -499,7 +499,7 @@ fn s8_btrfs_failed_update_rolls_back() {
     let (after, res) = failed_update_rolled_back(&mut m, "update:vmtest-broken", "btrfs");
     let snap = &res["snapshot"];
     let before = snap["name"].as_str().unwrap_or_else(|| panic!("{res}"));
-    let failed = snap["failed-state"]
+    let failed = snap["failed_state"]
         .as_str()
         .unwrap_or_else(|| panic!("a failed state in the result: {res}"));
 
@@ -540,8 +540,8 @@ fn s9_btrfs_update_keeps_snapshot() {
     assert_eq!(outcome(&res), "success", "{res}");
     let snap = &res["snapshot"];
     assert_eq!(snap["provider"], "btrfs", "{res}");
-    assert_eq!(snap["rolled-back"], false, "{res}");
-    assert!(snap["failed-state"].is_null(), "{res}");
+    assert_eq!(snap["rolled_back"], false, "{res}");
+    assert!(snap["failed_state"].is_null(), "{res}");
     let before = snap["name"]
         .as_str()
         .unwrap_or_else(|| panic!("a snapshot name in the result: {res}"));
@@ -585,10 +585,10 @@ fn s10_snapper_failed_update_rolls_back() {
     let mut m = btrfs_machine("s10-snapper-rollback");
     let (after, res) = failed_update_rolled_back(&mut m, "snapper-update:vmtest-broken", "snapper");
     let snap = &res["snapshot"];
-    let pre = snap["snapper-pre"]
+    let pre = snap["snapper_pre"]
         .as_u64()
         .unwrap_or_else(|| panic!("{res}"));
-    let post = snap["snapper-post"]
+    let post = snap["snapper_post"]
         .as_u64()
         .unwrap_or_else(|| panic!("{res}"));
     assert_eq!(
@@ -596,7 +596,7 @@ fn s10_snapper_failed_update_rolls_back() {
         format!("@/.snapshots/{pre}/snapshot"),
         "{res}"
     );
-    let failed = snap["failed-state"]
+    let failed = snap["failed_state"]
         .as_str()
         .unwrap_or_else(|| panic!("a failed state in the result: {res}"));
 

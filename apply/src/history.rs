@@ -1,0 +1,213 @@
+//! The history of updates: a copy of every update's result record, one file
+//! per update, beside `last.json`, pruned to the newest `keep-results`; and
+//! each update's log, as `system-update history` and `system-update log`
+//! show them (what `dnf5 offline log` and `pkcon offline-get-results` give).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::atomic;
+use crate::paths::{self, Root};
+use crate::result::{ResultError, ResultRecord};
+
+/// Under the results directory.
+pub const HISTORY_DIR: &str = "history";
+
+/// A log is printed whole up to this size; the rest is summed up in a line
+/// (the log itself keeps its head and tail within a cap of its own).
+const LOG_PRINT_MAX: u64 = 32 << 20;
+
+/// One record file is at most this large: a record is a few KiB.
+const RECORD_MAX: u64 = 1 << 20;
+
+fn dir(root: &Root) -> PathBuf {
+    root.host(&Path::new(paths::RESULTS_DIR).join(HISTORY_DIR))
+}
+
+/// The record's file name: its id when that is a plain name (the manifest's
+/// id rules make it one), else its start time, which a record always has.
+fn file_name(rec: &ResultRecord) -> String {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && !s.starts_with(['.', '-'])
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    match rec.id.as_deref() {
+        Some(id) if plain(id) => format!("{id}.json"),
+        _ => {
+            let stamp: String = rec
+                .started
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(32)
+                .collect();
+            format!("no-id-{stamp}.json")
+        }
+    }
+}
+
+/// Writes (or replaces) `rec`'s entry: called whenever the last result is
+/// stored, so the history always holds what `last.json` says.
+pub fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError> {
+    let d = dir(root);
+    let p = d.join(file_name(rec));
+    let io_err = |source| ResultError::Io {
+        path: p.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&d).map_err(io_err)?;
+    atomic::write(&p, data, 0o644).map_err(io_err)
+}
+
+fn read_record(path: &Path) -> Result<ResultRecord, ResultError> {
+    let io_err = |source| ResultError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    f.take(RECORD_MAX).read_to_end(&mut bytes).map_err(io_err)?;
+    serde_json::from_slice(&bytes).map_err(|source| ResultError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Every record in the history, newest first, with its file. A record that
+/// cannot be read is skipped with a warning: one bad file must not hide the
+/// others.
+pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
+    let d = dir(root);
+    let entries = match std::fs::read_dir(&d) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(ResultError::Io { path: d, source }),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ResultError::Io {
+            path: d.clone(),
+            source,
+        })?;
+        let p = entry.path();
+        let regular = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        if !regular || p.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        match read_record(&p) {
+            Ok(r) => out.push((p, r)),
+            Err(e) => tracing::warn!("{e}; skipped"),
+        }
+    }
+    // RFC 3339 times in UTC sort as text; the id breaks ties.
+    out.sort_by(|(_, a), (_, b)| (&b.started, &b.id).cmp(&(&a.started, &a.id)));
+    Ok(out)
+}
+
+/// Keeps the newest `keep` records; returns the files removed.
+pub fn prune(root: &Root, keep: usize) -> Result<Vec<PathBuf>, ResultError> {
+    let mut removed = Vec::new();
+    for (p, _) in list(root)?.into_iter().skip(keep) {
+        atomic::remove(&p).map_err(|source| ResultError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        removed.push(p);
+    }
+    Ok(removed)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Result(#[from] ResultError),
+    #[error("no update {0:?} in the history; system-update history lists them")]
+    UnknownId(String),
+    #[error("no update has been applied yet")]
+    Empty,
+    #[error("update {0} kept no log")]
+    NoLog(String),
+    #[error("{0}: the record names a log outside {dir}; not reading it", dir = paths::LOG_DIR)]
+    LogOutside(PathBuf),
+    #[error("{path}: cannot read the log: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The record of update `id`, or of the newest update.
+pub fn find(root: &Root, id: Option<&str>) -> Result<ResultRecord, HistoryError> {
+    let all = list(root)?;
+    match id {
+        None => all
+            .into_iter()
+            .next()
+            .map(|(_, r)| r)
+            .ok_or(HistoryError::Empty),
+        Some(id) => all
+            .into_iter()
+            .map(|(_, r)| r)
+            .find(|r| r.id.as_deref() == Some(id))
+            .ok_or_else(|| HistoryError::UnknownId(id.to_string())),
+    }
+}
+
+/// An update's log, as a person may read it on a terminal: every line with
+/// escapes and control characters taken out (maintainer scripts print what
+/// they like), at most LOG_PRINT_MAX bytes of it.
+pub fn log_text(root: &Root, rec: &ResultRecord) -> Result<(PathBuf, Vec<String>), HistoryError> {
+    let name = rec.id.clone().unwrap_or_else(|| "without an id".into());
+    let inside = rec.log.clone().ok_or(HistoryError::NoLog(name))?;
+    let normal = paths::normalize(&inside);
+    if !normal.starts_with(paths::LOG_DIR) || normal == Path::new(paths::LOG_DIR) {
+        return Err(HistoryError::LogOutside(inside));
+    }
+    let host = root.host(&normal);
+    let log_err = |source| HistoryError::Log {
+        path: host.clone(),
+        source,
+    };
+    let f = std::fs::File::open(&host).map_err(log_err)?;
+    let size = f.metadata().map_err(log_err)?.len();
+    let mut bytes = Vec::new();
+    f.take(LOG_PRINT_MAX)
+        .read_to_end(&mut bytes)
+        .map_err(log_err)?;
+    let mut lines: Vec<String> = String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(system_update_tui::model::clean)
+        .collect();
+    if size > LOG_PRINT_MAX {
+        lines.push(format!(
+            "[{} more bytes in {}]",
+            size - LOG_PRINT_MAX,
+            normal.display()
+        ));
+    }
+    Ok((normal, lines))
+}
+
+/// `history` as text: one line per update, newest first.
+pub fn describe(records: &[(PathBuf, ResultRecord)]) -> String {
+    if records.is_empty() {
+        return "No update has been applied yet.\n".into();
+    }
+    let clean = system_update_tui::model::clean;
+    let mut s = format!(
+        "{:<24} {:<20} {:<19} {}\n",
+        "ID", "STARTED", "OUTCOME", "TITLE"
+    );
+    for (_, r) in records {
+        s += &format!(
+            "{:<24} {:<20} {:<19} {}\n",
+            clean(r.id.as_deref().unwrap_or("-")),
+            clean(&r.started),
+            r.outcome.as_str(),
+            clean(r.title.as_deref().unwrap_or("-"))
+        );
+    }
+    s
+}
