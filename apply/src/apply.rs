@@ -19,6 +19,7 @@ use crate::config::{AfterAction, Config, ConfigError, UiChoice};
 use crate::exit;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::{self, LockError};
+use crate::logcap::{self, HeadTail};
 use crate::manifest::{BackendKind, Manifest};
 use crate::paths::{self, Root};
 use crate::power;
@@ -48,6 +49,8 @@ pub struct ApplyOptions {
     pub output: Output,
     /// Extra dpkg arguments; only the demo sets them.
     pub dpkg_extra_args: Vec<String>,
+    /// Bounds on the backend's program (stall-timeout in the config).
+    pub limits: crate::backend::process::Limits,
 }
 
 /// Seconds the final screen stays before the after-action.
@@ -55,19 +58,70 @@ const COUNTDOWN_SUCCESS: u64 = 3;
 const COUNTDOWN_FAILURE: u64 = 10;
 
 /// Sends backend events to the UI, the journal and the log file.
+/// The backend's lines reach the log file and the journal through a
+/// head-and-tail bound each (logcap), the UI through its own bounded model.
 struct Reporter<'a> {
     ui: &'a Ui,
     log: Option<File>,
+    file_cap: HeadTail,
+    journal_cap: HeadTail,
 }
 
 impl Reporter<'_> {
-    fn log_line(&mut self, line: &str) {
+    fn new(ui: &Ui, log: Option<File>) -> Reporter<'_> {
+        Reporter {
+            ui,
+            log,
+            file_cap: HeadTail::new(logcap::FILE_HEAD, logcap::FILE_TAIL),
+            journal_cap: HeadTail::new(logcap::JOURNAL_HEAD, logcap::JOURNAL_TAIL),
+        }
+    }
+
+    fn write_file(&mut self, line: &str) {
         if let Some(f) = self.log.as_mut() {
             if let Err(e) = writeln!(f, "{line}") {
                 tracing::warn!("log file: {e}; no longer writing it");
                 self.log = None;
             }
         }
+    }
+
+    /// Our own lines (the attempt header): always written.
+    fn log_line(&mut self, line: &str) {
+        self.write_file(line);
+    }
+
+    /// Writes what the caps kept for the end. Before the log is copied
+    /// anywhere (a rollback takes it into the restored root) and at drop.
+    fn finish_log(&mut self) {
+        let (summary, tail) = self.journal_cap.finish();
+        if let Some(s) = &summary {
+            tracing::info!(target: "backend", "{s}");
+        }
+        for l in tail.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            tracing::info!(target: "backend", "{}", String::from_utf8_lossy(l));
+        }
+        let (summary, tail) = self.file_cap.finish();
+        if let Some(s) = &summary {
+            self.write_file(s);
+        }
+        if let Some(f) = self.log.as_mut() {
+            if let Err(e) = f.write_all(&tail) {
+                tracing::warn!("log file: {e}; no longer writing it");
+                self.log = None;
+            }
+        }
+        if let Some(f) = self.log.as_mut() {
+            if let Err(e) = f.sync_data() {
+                tracing::warn!("log file: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Reporter<'_> {
+    fn drop(&mut self) {
+        self.finish_log();
     }
 }
 
@@ -82,8 +136,12 @@ impl Sink for Reporter<'_> {
     }
 
     fn output(&mut self, line: &str) {
-        tracing::info!(target: "backend", "{line}");
-        self.log_line(line);
+        if self.journal_cap.push(line) {
+            tracing::info!(target: "backend", "{line}");
+        }
+        if self.file_cap.push(line) {
+            self.write_file(line);
+        }
         self.ui.send(Event::Log {
             line: line.to_string(),
         });
@@ -253,10 +311,7 @@ pub fn run(
         output: opts.output.clone(),
     });
     ui.send(Event::Started { title });
-    let mut sink = Reporter {
-        ui: &ui,
-        log: log_file,
-    };
+    let mut sink = Reporter::new(&ui, log_file);
     sink.log_line(&format!(
         "== {} attempt {} at {}",
         id.as_deref().unwrap_or("unknown update"),
@@ -312,6 +367,8 @@ pub fn run(
         run.record.stop_requested = stop.load(Ordering::SeqCst);
         run.end(outcome, error, packages);
     }
+    // The backend is done: the log is whole before anything copies it.
+    sink.finish_log();
     if state.transaction_started {
         close_pair(&provider, id.as_deref(), &mut run);
     }
@@ -390,6 +447,7 @@ pub fn run(
             std::thread::sleep(Duration::from_secs(1));
         }
     }
+    drop(sink);
     ui.finish();
 
     let code = exit::for_outcome(outcome);
@@ -424,6 +482,7 @@ fn make_backend(
             udh,
             &m.files,
             opts.dpkg_extra_args.clone(),
+            opts.limits,
         )?),
         BackendKind::Command => Box::new(CommandBackend::new(
             root.clone(),
@@ -431,6 +490,7 @@ fn make_backend(
             m.command.clone().unwrap_or_default(),
             m.id.clone(),
             state.attempts,
+            opts.limits,
         )),
     })
 }

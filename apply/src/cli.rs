@@ -379,6 +379,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     system_update_tui::Output::Stdout
                 },
                 dpkg_extra_args: Vec::new(),
+                limits: config.backend_limits(),
             };
             Ok(apply::run(&root, &config, &opts, &stop)?)
         }

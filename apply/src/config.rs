@@ -84,6 +84,9 @@ pub struct Config {
     pub keep_failed: usize,
     /// Result records kept in the history (`system-update history`).
     pub keep_results: usize,
+    /// Seconds a backend may go without output or progress before it is
+    /// killed; 0: never.
+    pub stall_timeout: u64,
     /// Refuse updates without a valid signature by a trusted key.
     pub require_signature: bool,
 }
@@ -99,12 +102,44 @@ impl Default for Config {
             keep_snapshots: 1,
             keep_failed: 1,
             keep_results: 10,
+            // An hour: a DKMS module build or an initramfs rebuild on a
+            // slow machine can be silent for many minutes, and killing a
+            // working transaction is worse than waiting for a hung one.
+            stall_timeout: 3600,
             require_signature: false,
         }
     }
 }
 
+/// toml's message with the line and key it is about: "invalid type: string
+/// \"1h\", expected u64" alone does not say which key.
+fn located(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    let Some(span) = e.span() else {
+        return msg;
+    };
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text[start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() && !msg.contains(key.trim()) => {
+            format!("line {line_no}, {}: {msg}", key.trim())
+        }
+        _ => format!("line {line_no}: {msg}"),
+    }
+}
+
 impl Config {
+    /// Bounds on a backend's program from this configuration.
+    pub fn backend_limits(&self) -> crate::backend::process::Limits {
+        crate::backend::process::Limits {
+            stall: (self.stall_timeout > 0)
+                .then(|| std::time::Duration::from_secs(self.stall_timeout)),
+        }
+    }
+
     /// Reads the config file under `root`; a missing file means defaults.
     pub fn load(root: &Root) -> Result<Config, ConfigError> {
         let path = root.host(Path::new(paths::CONFIG_FILE));
@@ -121,8 +156,7 @@ impl Config {
             path: path.to_path_buf(),
             message,
         };
-        let config: Config =
-            toml::from_str(text).map_err(|e| invalid(e.message().trim().to_string()))?;
+        let config: Config = toml::from_str(text).map_err(|e| invalid(located(text, &e)))?;
         if !config.update_dir.is_absolute() || config.update_dir == Path::new("/") {
             return Err(invalid(format!(
                 "update-dir {:?} must be an absolute directory other than /",
@@ -182,5 +216,28 @@ mod tests {
     fn relative_dir_and_zero_limit_refused() {
         assert!(Config::parse("update-dir = \"var/x\"\n", Path::new("x")).is_err());
         assert!(Config::parse("attempt-limit = 0\n", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn stall_timeout() {
+        let c = Config::parse("stall-timeout = 90\n", Path::new("x")).unwrap();
+        assert_eq!(
+            c.backend_limits().stall,
+            Some(std::time::Duration::from_secs(90))
+        );
+        let c = Config::parse("stall-timeout = 0\n", Path::new("x")).unwrap();
+        assert_eq!(c.backend_limits().stall, None, "0 disables it");
+        assert_eq!(
+            Config::default().backend_limits().stall,
+            Some(std::time::Duration::from_secs(3600))
+        );
+        for bad in ["stall-timeout = \"1h\"\n", "stall-timeout = -5\n"] {
+            let e = Config::parse(bad, Path::new("/etc/system-update.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("/etc/system-update.toml"), "{e}");
+            assert!(e.contains("line 1, stall-timeout: "), "{e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
     }
 }

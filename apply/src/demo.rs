@@ -217,6 +217,7 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         ui: Some(ui),
         output: Output::Stdout,
         dpkg_extra_args: extra_dpkg_args(),
+        limits: config.backend_limits(),
     };
     let code = apply::run(&root, &config, &opts, stop)?;
     say("5. The result, as system-update results shows it at the next boot:");

@@ -15,6 +15,7 @@ pub mod exit;
 pub mod history;
 pub mod local;
 pub mod lock;
+pub mod logcap;
 pub mod logging;
 pub mod manifest;
 pub mod paths;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use system_update_tui::Event;
 
-use super::process::{self, Line, PROGRESS_FD};
+use super::process::{self, Ended, Limits, Line, PROGRESS_FD};
 use super::{Backend, BackendError, Sink};
 use crate::paths::Root;
 use crate::result::PackageChange;
@@ -18,6 +18,7 @@ pub struct CommandBackend {
     argv: Vec<String>,
     id: String,
     attempt: u32,
+    limits: Limits,
 }
 
 impl CommandBackend {
@@ -27,6 +28,7 @@ impl CommandBackend {
         argv: Vec<String>,
         id: String,
         attempt: u32,
+        limits: Limits,
     ) -> CommandBackend {
         CommandBackend {
             root,
@@ -34,6 +36,7 @@ impl CommandBackend {
             argv,
             id,
             attempt,
+            limits,
         }
     }
 }
@@ -85,7 +88,7 @@ impl Backend for CommandBackend {
             .env("SYSTEM_UPDATE_DIR", &self.update_dir_host)
             .env("SYSTEM_UPDATE_ID", &self.id)
             .env("SYSTEM_UPDATE_ATTEMPT", self.attempt.to_string());
-        let status = process::run(c, &mut |line| match line {
+        let ended = process::run(c, self.limits, &mut |line| match line {
             Line::Output(l) => sink.output(&l),
             Line::Progress(l) => match parse_line(&l) {
                 Some(e) => sink.event(e),
@@ -96,6 +99,15 @@ impl Backend for CommandBackend {
             program: program.display().to_string(),
             source,
         })?;
+        let status = match ended {
+            Ended::Exited(s) => s,
+            Ended::Stalled(limit) => {
+                return Err(BackendError::Stalled {
+                    program: program.display().to_string(),
+                    limit,
+                })
+            }
+        };
         if status.success() {
             Ok(())
         } else {

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use system_update_tui::Event;
 
-use super::process::{self, Line, PROGRESS_FD};
+use super::process::{self, Ended, Limits, Line, PROGRESS_FD};
 use super::{Backend, BackendError, Sink};
 use crate::manifest::{self, PayloadFile};
 use crate::paths::{self, Root};
@@ -22,6 +22,7 @@ pub struct Dpkg {
     /// Package names from the manifest, in payload order.
     names: Vec<String>,
     extra_args: Vec<String>,
+    limits: Limits,
     before: HashMap<String, String>,
     seen: Vec<String>,
     /// Bytes the packages need installed, from the manifest's Installed-Size:
@@ -135,6 +136,7 @@ impl Dpkg {
         update_dir_host: &Path,
         files: &[PayloadFile],
         extra_args: Vec<String>,
+        limits: Limits,
     ) -> Result<Dpkg, BackendError> {
         let before = installed_versions(&root)?;
         Ok(Dpkg {
@@ -145,6 +147,7 @@ impl Dpkg {
             names: files.iter().filter_map(|f| f.package.clone()).collect(),
             root,
             extra_args,
+            limits,
             before,
             seen: Vec::new(),
             required: files
@@ -183,7 +186,7 @@ impl Dpkg {
 
     fn run(&mut self, cmd: Command, sink: &mut dyn Sink, total: u32) -> Result<(), BackendError> {
         let mut progress = Progress::new(total);
-        let status = process::run(cmd, &mut |line| match line {
+        let ended = process::run(cmd, self.limits, &mut |line| match line {
             Line::Output(l) => sink.output(&l),
             Line::Progress(l) => {
                 for e in progress.feed(&l) {
@@ -200,6 +203,15 @@ impl Dpkg {
                 self.seen.push(p);
             }
         }
+        let status = match ended {
+            Ended::Exited(s) => s,
+            Ended::Stalled(limit) => {
+                return Err(BackendError::Stalled {
+                    program: "dpkg".into(),
+                    limit,
+                })
+            }
+        };
         if status.success() {
             return Ok(());
         }

@@ -33,6 +33,12 @@ pub enum BackendError {
     /// The program ran and reported failure; the text is its own message.
     #[error("{0}")]
     Failed(String),
+    /// The program wrote nothing for the stall timeout and was killed.
+    #[error("{program} wrote nothing for {}, the stall timeout, and was killed with its processes (raise stall-timeout in /etc/system-update.toml if the update legitimately works that long in silence)", process::human(*.limit))]
+    Stalled {
+        program: String,
+        limit: std::time::Duration,
+    },
 }
 
 /// Installed package versions on `root` as the backend of `kind` knows
