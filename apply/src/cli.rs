@@ -357,12 +357,31 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         },
         Cmd::Cancel { purge } => {
-            let removed = prepare::cancel(&root, &config, purge)?;
-            for r in removed {
+            let done = prepare::cancel(&root, &config, purge)?;
+            for r in &done.links {
                 print(&format!("Removed {}\n", r.display()));
             }
-            if purge {
-                print(&format!("Removed {}\n", config.update_dir.display()));
+            if let Some(p) = &done.purged {
+                if !p.removed.is_empty() {
+                    print(&format!(
+                        "Removed the prepared update ({} file(s)) from {}\n",
+                        p.removed.len(),
+                        config.update_dir.display()
+                    ));
+                }
+                if p.dir_removed {
+                    print(&format!("Removed {}\n", config.update_dir.display()));
+                }
+                if !p.left.is_empty() {
+                    print(&format!(
+                        "Left in {}, not part of the update: {}\n",
+                        config.update_dir.display(),
+                        p.left.join(", ")
+                    ));
+                }
+            }
+            if done.links.is_empty() && done.purged.as_ref().is_none_or(|p| p.removed.is_empty()) {
+                print("Nothing to cancel: no update of ours is triggered.\n");
             }
             Ok(exit::OK)
         }

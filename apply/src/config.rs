@@ -143,10 +143,18 @@ impl Config {
     /// Reads the config file under `root`; a missing file means defaults.
     pub fn load(root: &Root) -> Result<Config, ConfigError> {
         let path = root.host(Path::new(paths::CONFIG_FILE));
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, true) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(source) => return Err(ConfigError::Read { path, source }),
+            Err(e) if e.is_not_found() => return Ok(Config::default()),
+            Err(crate::untrusted::UntrustedError::Io { path, source }) => {
+                return Err(ConfigError::Read { path, source })
+            }
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    path,
+                    message: e.to_string(),
+                })
+            }
         };
         Self::parse(&text, &path)
     }
@@ -157,17 +165,27 @@ impl Config {
             message,
         };
         let config: Config = toml::from_str(text).map_err(|e| invalid(located(text, &e)))?;
-        if !config.update_dir.is_absolute() || config.update_dir == Path::new("/") {
+        if !config.update_dir.is_absolute() {
             return Err(invalid(format!(
-                "update-dir {:?} must be an absolute directory other than /",
+                "update-dir {:?} must be an absolute path",
                 config.update_dir
+            )));
+        }
+        // Normalised before it is judged: "/var/.." is "/".
+        let update_dir = paths::normalize(&config.update_dir);
+        if let Some(why) = crate::updatedir::unsuitable(&update_dir) {
+            return Err(invalid(format!(
+                "update-dir {:?} (that is {}) cannot be the update directory: {why}; \
+                 choose a directory of its own such as /var/lib/system-update",
+                config.update_dir,
+                update_dir.display()
             )));
         }
         if config.attempt_limit == 0 {
             return Err(invalid("attempt-limit must be at least 1".into()));
         }
         Ok(Config {
-            update_dir: paths::normalize(&config.update_dir),
+            update_dir,
             ..config
         })
     }

@@ -28,3 +28,5 @@ pub mod space;
 pub mod status;
 pub mod timefmt;
 pub mod trigger;
+pub mod untrusted;
+pub mod updatedir;

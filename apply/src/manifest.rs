@@ -1,7 +1,6 @@
 //! The manifest: what is prepared in the update directory, and its
 //! verification before anything is changed.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -68,6 +67,9 @@ pub enum ManifestError {
     Missing(PathBuf),
     #[error("{path}: cannot read: {source}")]
     Read { path: PathBuf, source: io::Error },
+    /// Not a regular file, too large, or not owned and moded as it must be.
+    #[error("{0}")]
+    Untrusted(crate::untrusted::UntrustedError),
     #[error("{path}: invalid manifest: {message}; prepare the update again")]
     Invalid { path: PathBuf, message: String },
     #[error("{path}: manifest schema {found} is not supported (this version reads schema {SCHEMA}); prepare the update again with this version")]
@@ -88,6 +90,21 @@ pub enum ManifestError {
     },
 }
 
+/// Longest update id: it becomes part of file and subvolume names.
+pub const ID_MAX: usize = 64;
+
+/// An id that is safe as a file name everywhere it is used: 1 to ID_MAX
+/// bytes of [A-Za-z0-9._-], not starting with `.` or `-` (no `..`, no
+/// hidden file, no option).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= ID_MAX
+        && !id.starts_with(['.', '-'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 impl Manifest {
     pub fn path(update_dir_host: &Path) -> PathBuf {
         update_dir_host.join(paths::MANIFEST_NAME)
@@ -104,10 +121,10 @@ impl Manifest {
     /// is parsed.
     pub fn read_text(update_dir_host: &Path) -> Result<(String, PathBuf), ManifestError> {
         let path = Self::path(update_dir_host);
-        match std::fs::read_to_string(&path) {
+        match crate::untrusted::read_text(&path, crate::untrusted::MANIFEST_MAX, true) {
             Ok(t) => Ok((t, path)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ManifestError::Missing(path)),
-            Err(source) => Err(ManifestError::Read { path, source }),
+            Err(e) if e.is_not_found() => Err(ManifestError::Missing(path)),
+            Err(e) => Err(ManifestError::Untrusted(e)),
         }
     }
 
@@ -130,6 +147,13 @@ impl Manifest {
             None => return Err(invalid("no schema key".into())),
         }
         let m: Manifest = toml::from_str(text).map_err(|e| invalid(e.message().trim().into()))?;
+        // The id names the log file, snapshots and snapper's userdata.
+        if !valid_id(&m.id) {
+            return Err(invalid(format!(
+                "id {:?} is not 1 to {ID_MAX} of A-Z a-z 0-9 . _ - (not starting with . or -)",
+                m.id
+            )));
+        }
         for f in &m.files {
             if !paths::is_plain_name(&f.name) {
                 return Err(ManifestError::OutsideDir {
@@ -187,8 +211,14 @@ impl Manifest {
     }
 }
 
+/// The SHA-256 of a payload file, read through one descriptor opened as
+/// untrusted::open_regular opens it (a link, a FIFO or /dev/zero is refused
+/// instead of followed, read forever or waited on).
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
+    let (mut f, _) = crate::untrusted::open_regular(path, true).map_err(|e| match e {
+        crate::untrusted::UntrustedError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -274,5 +304,37 @@ mod tests {
             sha256_file(&p).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn id_must_be_a_plain_name() {
+        for bad in [
+            "../../../../../tmp/escaped",
+            "a/b",
+            "",
+            ".hidden",
+            "-rf",
+            "with space",
+            "tab\tid",
+            "ünïcode",
+            &"x".repeat(ID_MAX + 1),
+        ] {
+            let t = sample()
+                .to_toml()
+                .replace("id = \"x\"", &format!("id = {bad:?}"));
+            let e = Manifest::parse(&t, Path::new("m")).unwrap_err().to_string();
+            assert!(e.contains("is not 1 to 64"), "{bad:?}: {e}");
+        }
+        for good in [
+            "20261123T233136Z-1795",
+            "a",
+            "v1.2_3-x",
+            &"x".repeat(ID_MAX),
+        ] {
+            let t = sample()
+                .to_toml()
+                .replace("id = \"x\"", &format!("id = {good:?}"));
+            assert!(Manifest::parse(&t, Path::new("m")).is_ok(), "{good:?}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::paths::{self, Root};
 use crate::signature::{self, SignError, Verified};
 use crate::timefmt;
 use crate::trigger;
+use crate::updatedir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
@@ -20,6 +21,8 @@ pub enum PrepareError {
     Lock(#[from] LockError),
     #[error("{0}: an update is already prepared; use --force to replace it, or system-update cancel --purge")]
     AlreadyPrepared(PathBuf),
+    #[error("{dir}: holds files that are not part of a prepared update ({entries}); nothing was changed: move them away, or set another update-dir in /etc/system-update.toml")]
+    NotOurs { dir: PathBuf, entries: String },
     #[error("nothing to prepare: give .deb files, or --command PROGRAM")]
     Nothing,
     #[error("{0}: cannot deduce the backend from this file; give --backend")]
@@ -81,24 +84,31 @@ pub fn lock_path(root: &Root) -> PathBuf {
 }
 
 /// Empties the update directory, keeping the directory itself.
-fn clear_dir(dir: &Path) -> Result<(), PrepareError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io_err(dir))?;
-        let p = entry.path();
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let r = if is_dir {
-            std::fs::remove_dir_all(&p)
-        } else {
-            std::fs::remove_file(&p)
-        };
-        r.map_err(io_err(&p))?;
+/// Empties the update directory of what is ours (updatedir::clear),
+/// keeping the directory; `also`: files copied in before the manifest.
+fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
+    let c = updatedir::clear(dir, also, false).map_err(io_err(dir))?;
+    if c.left.is_empty() {
+        Ok(())
+    } else {
+        Err(PrepareError::NotOurs {
+            dir: dir.to_path_buf(),
+            entries: c.left.join(", "),
+        })
     }
-    atomic::fsync_dir(dir).map_err(io_err(dir))
+}
+
+/// Refuses a directory that holds anything but a prepared update of ours:
+/// an update-dir that names the wrong directory must cost nothing.
+fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
+    let foreign = updatedir::foreign_entries(dir).map_err(io_err(dir))?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(PrepareError::NotOurs {
+        dir: dir.to_path_buf(),
+        entries: foreign.join(", "),
+    })
 }
 
 pub fn prepare(
@@ -193,8 +203,9 @@ pub fn prepare(
         BackendKind::Command => None,
     };
 
+    refuse_foreign(&udh)?;
     std::fs::create_dir_all(&udh).map_err(io_err(&udh))?;
-    clear_dir(&udh)?;
+    clear_dir(&udh, &[])?;
     let mut files = Vec::new();
     for (i, f) in sources.iter().chain(program_source.iter()).enumerate() {
         let dest = udh.join(&names[i]);
@@ -340,8 +351,9 @@ pub fn import(
         BackendKind::Command => None,
     };
 
+    refuse_foreign(&udh)?;
     std::fs::create_dir_all(&udh).map_err(io_err(&udh))?;
-    clear_dir(&udh)?;
+    clear_dir(&udh, &[])?;
     let copied = (|| {
         for f in &m.files {
             let dest = udh.join(&f.name);
@@ -368,7 +380,8 @@ pub fn import(
         Ok(())
     })();
     if let Err(e) = copied {
-        let _ = clear_dir(&udh);
+        let names: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
+        let _ = clear_dir(&udh, &names);
         return Err(e);
     }
     let local = LocalState {
@@ -385,20 +398,24 @@ pub fn import(
     Ok((m, verified))
 }
 
-pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Vec<PathBuf>, PrepareError> {
+/// What `cancel` did.
+pub struct Cancelled {
+    /// Trigger links removed (paths inside the root).
+    pub links: Vec<PathBuf>,
+    /// With --purge: what was removed of the update directory, what was
+    /// left there because it is not ours.
+    pub purged: Option<updatedir::Cleared>,
+}
+
+pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Cancelled, PrepareError> {
     let _lock = lock::try_lock(&lock_path(root))?;
-    let removed = trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
-    if purge {
+    let links = trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
+    let purged = if purge {
         let udh = root.host(&config.update_dir);
-        match std::fs::remove_dir_all(&udh) {
-            Ok(()) => {
-                if let Some(p) = udh.parent() {
-                    atomic::fsync_dir(p).map_err(io_err(p))?;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&udh)(e)),
-        }
-    }
-    Ok(removed)
+        // Only what is ours, never a recursive delete: see updatedir.
+        Some(updatedir::clear(&udh, &[], true).map_err(io_err(&udh))?)
+    } else {
+        None
+    };
+    Ok(Cancelled { links, purged })
 }

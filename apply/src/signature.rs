@@ -279,6 +279,11 @@ pub struct Loaded {
 /// The manifest in `dir`, read once, its signature verified against the
 /// keys trusted under `root`, then parsed.
 pub fn load_manifest(root: &Root, dir: &Path, require: bool) -> Result<Loaded, ManifestError> {
+    // Whoever can write a directory on the way can swap what is in it.
+    if let Ok(inside) = dir.strip_prefix(root.dir()) {
+        crate::untrusted::check_path_secure(root.dir(), inside)
+            .map_err(ManifestError::Untrusted)?;
+    }
     let (text, mpath) = Manifest::read_text(dir)?;
     let sig = read_signature(dir)?;
     // The keys are only read when they matter: a broken key directory does

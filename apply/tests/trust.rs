@@ -1,0 +1,259 @@
+//! The update directory is a trust boundary (issue 10): what apply and
+//! trigger refuse, and what prepare and cancel never touch. Each test is a
+//! case that was reproduced against the tool. Needs root (files owned by
+//! root and by nobody, dpkg into scratch roots).
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::{show, with_foo_v1, Scratch};
+
+const VERIFICATION: i32 = 3;
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn root_only() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipped: needs root (files owned by root and by nobody)");
+    false
+}
+
+/// Links /system-update to the update directory by hand, for manifests
+/// that trigger (rightly) refuses to arm.
+fn arm_by_hand(s: &Scratch) {
+    let _ = fs::remove_file(s.path("/system-update"));
+    std::os::unix::fs::symlink("/var/lib/system-update", s.path("/system-update")).unwrap();
+}
+
+#[test]
+fn a_manifest_id_that_climbs_out_is_refused_everywhere() {
+    if !root_only() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    let m = s.update_dir().join("manifest.toml");
+    let text = fs::read_to_string(&m).unwrap();
+    let id_line = text.lines().find(|l| l.starts_with("id = ")).unwrap();
+    let escaped = s.dir.path().join("escaped");
+    let bad = format!("id = \"../../../../../../../../..{}\"", escaped.display());
+    fs::write(&m, text.replace(id_line, &bad)).unwrap();
+
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    arm_by_hand(&s);
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "verification-failed", "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("is not 1 to 64"),
+        "{r}"
+    );
+    assert!(!s.link_exists(), "no loop: the trigger is gone");
+    assert!(
+        !s.dir.path().join("escaped.log").exists(),
+        "nothing written outside the root"
+    );
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+}
+
+fn config(s: &Scratch, text: &str) {
+    fs::write(s.path("/etc/system-update.toml"), text).unwrap();
+}
+
+#[test]
+fn system_directories_are_never_the_update_directory() {
+    if !root_only() {
+        return;
+    }
+    let (s, _) = with_foo_v1(None);
+    for dir in [
+        "/var/..",
+        "/var/lib",
+        "/etc",
+        "/",
+        "/usr/share",
+        "/var/lib/dpkg/../dpkg",
+    ] {
+        config(&s, &format!("update-dir = {dir:?}\n"));
+        for args in [
+            &["prepare", "--command", "/bin/true"][..],
+            &["cancel", "--purge"][..],
+        ] {
+            let out = s.su(args);
+            assert_eq!(code(&out), 2, "{dir} {args:?}: {}", show(&out));
+            let e = String::from_utf8_lossy(&out.stderr);
+            assert!(e.contains("cannot be the update directory"), "{e}");
+        }
+    }
+    // Nothing went: the dpkg database and /etc are whole.
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+    assert!(s.path("/etc/system-update.toml").exists());
+}
+
+#[test]
+fn prepare_refuses_a_directory_that_holds_anything_else() {
+    if !root_only() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    config(&s, "update-dir = \"/srv/data\"\n");
+    fs::create_dir_all(s.path("/srv/data/photos")).unwrap();
+    fs::write(s.path("/srv/data/thesis.tex"), "precious").unwrap();
+    let out = s.su(&["prepare", &v2.display().to_string()]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("photos, thesis.tex") && e.contains("nothing was changed"),
+        "{e}"
+    );
+    assert_eq!(
+        fs::read_to_string(s.path("/srv/data/thesis.tex")).unwrap(),
+        "precious"
+    );
+    assert!(s.path("/srv/data/photos").is_dir());
+    assert!(!s.path("/srv/data/manifest.toml").exists());
+}
+
+#[test]
+fn cancel_purge_removes_only_the_prepared_update() {
+    if !root_only() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    // Something of the admin's lands in the directory after prepare.
+    fs::write(s.update_dir().join("notes.txt"), "mine").unwrap();
+    let out = s.su(&["cancel", "--purge"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!s.link_exists());
+    assert_eq!(
+        fs::read_to_string(s.update_dir().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    for gone in [
+        "manifest.toml",
+        "foo_2_all.deb",
+        "attempts.json",
+        "local.json",
+    ] {
+        assert!(!s.update_dir().join(gone).exists(), "{gone}: {stdout}");
+    }
+    assert!(stdout.contains("notes.txt"), "says what it left: {stdout}");
+    // With nothing else in it, the directory goes too.
+    fs::remove_file(s.update_dir().join("notes.txt")).unwrap();
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.su(&["cancel", "--purge"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!s.update_dir().exists());
+    // And a second purge has nothing to say it removed.
+    let out = s.su(&["cancel", "--purge"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("Removed"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn a_manifest_others_can_write_never_runs() {
+    if !root_only() {
+        return;
+    }
+    let s = Scratch::new();
+    let marker = s.dir.path().join("ran-as-root");
+    let out = s.su(&["prepare", "--command", "/bin/true"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    // A careless chmod, and somebody else rewrites the command.
+    let ud = s.update_dir();
+    fs::set_permissions(&ud, fs::Permissions::from_mode(0o777)).unwrap();
+    let m = ud.join("manifest.toml");
+    let evil = fs::read_to_string(&m).unwrap().replace(
+        "\"/bin/true\"",
+        &format!("\"/bin/sh\", \"-c\", \"id > {}\"", marker.display()),
+    );
+    fs::remove_file(&m).unwrap();
+    let st = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .args(["sh", "-c", "cat > \"$0\""])
+        .arg(&m)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(evil.as_bytes())?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(st.success(), "nobody wrote the manifest");
+
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("mode 0777"),
+        "names the directory and its mode: {e}"
+    );
+    arm_by_hand(&s);
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    assert_eq!(s.results()["outcome"], "verification-failed");
+    assert!(
+        !marker.exists(),
+        "the command of another user never runs as root"
+    );
+    assert!(!s.link_exists());
+
+    // The directory fixed, the manifest still belongs to nobody.
+    fs::set_permissions(&ud, fs::Permissions::from_mode(0o755)).unwrap();
+    arm_by_hand(&s);
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    let err = s.results()["error"].as_str().unwrap().to_string();
+    assert!(err.contains("manifest.toml: owned by uid 65534"), "{err}");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn special_files_are_refused_not_followed() {
+    if !root_only() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    // A config that is a device, then a FIFO: an error at once, no hang.
+    std::os::unix::fs::symlink("/dev/zero", s.path("/etc/system-update.toml")).unwrap();
+    let out = s.su(&["status"]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
+    fs::remove_file(s.path("/etc/system-update.toml")).unwrap();
+    nix::unistd::mkfifo(
+        &s.path("/etc/system-update.toml"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let out = s.su(&["status"]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a FIFO"));
+    fs::remove_file(s.path("/etc/system-update.toml")).unwrap();
+
+    // A payload swapped for a link to /dev/zero: refused, not read forever.
+    s.prepare_and_trigger(&[&v2]);
+    let deb = s.update_dir().join("foo_2_all.deb");
+    fs::remove_file(&deb).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &deb).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+}
