@@ -150,11 +150,14 @@ impl Sink for Reporter<'_> {
 
 /// `apply` with a configuration that could not be read: the update cannot
 /// be carried out, and a trigger left in place would bring every boot back
-/// here. Removes links to the default update directory and records why.
-/// The caller prints the error (one line, on stderr: the journal at boot).
+/// here. Removes our links (found without the configuration: those to the
+/// default update directory or to a directory with a manifest of ours) and
+/// records why; returns the exit status: USAGE when it acted (the unit's
+/// FailureAction= reboots into the normal system), OK when no trigger of
+/// ours was there (another updater may be running: leave it alone). The
+/// caller prints the error (one line, on stderr: the journal at boot).
 pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
-    let ud = Path::new(paths::DEFAULT_UPDATE_DIR);
-    match trigger::remove_ours(root, ud) {
+    match trigger::remove_ours_without_config(root) {
         Ok(removed) if !removed.is_empty() => {
             let now = timefmt::now_rfc3339();
             let rec = ResultRecord {
@@ -175,11 +178,14 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
             if let Err(e) = result::store(root, &rec) {
                 tracing::error!("{e}");
             }
+            exit::USAGE
         }
-        Ok(_) => {}
-        Err(e) => tracing::error!("cannot remove the trigger: {e}"),
+        Ok(_) => exit::OK,
+        Err(e) => {
+            tracing::error!("cannot remove the trigger: {e}");
+            exit::USAGE
+        }
     }
-    exit::USAGE
 }
 
 struct Run<'a> {
@@ -210,10 +216,28 @@ impl Run<'_> {
 fn open_log(root: &Root, id: &str) -> (Option<File>, Option<PathBuf>) {
     let inside = Path::new(paths::LOG_DIR).join(format!("{id}.log"));
     let host = root.host(&inside);
+    // Maintainer scripts print what they like, secrets included: 0640 for
+    // the log group (adm) where there is one, else 0600; never through a
+    // link planted in the log directory.
+    let group = atomic::log_group(root.dir());
+    let mode = atomic::private_mode(group);
     let opened = host
         .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|_| OpenOptions::new().create(true).append(true).open(&host));
+        .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
+        .and_then(|_| {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(mode)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&host)?;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            if let Some(g) = group {
+                std::os::unix::fs::fchown(&f, None, Some(g))?;
+            }
+            Ok(f)
+        });
     match opened {
         Ok(f) => (Some(f), Some(inside)),
         Err(e) => {
@@ -703,10 +727,11 @@ fn roll_back(
     let new_root = Root::new(restored.root());
     if let Some(log) = &record.log {
         let (from, to) = (root.host(log), new_root.host(log));
+        let group = atomic::log_group(restored.root());
         let copied = to
             .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| atomic::copy(&from, &to));
+            .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
+            .and_then(|_| atomic::copy_mode(&from, &to, atomic::private_mode(group)));
         if let Err(e) = copied {
             tracing::warn!(
                 "{}: cannot copy the log into the restored root: {e}",

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 fn parent(path: &Path) -> &Path {
@@ -13,28 +13,74 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-fn temp_name(path: &Path) -> PathBuf {
+/// Opens a new temporary file beside `path`: O_EXCL and O_NOFOLLOW, so a
+/// name planted in advance (a symlink to a root-owned file elsewhere) makes
+/// us pick another name instead of writing through it. The mode is set with
+/// fchmod: whatever the umask, the file has exactly `mode`.
+fn create_temp(path: &Path, mode: u32) -> io::Result<(PathBuf, File)> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    parent(path).join(format!(".{name}.tmp-{}", std::process::id()))
+    let pid = std::process::id();
+    let mut last = None;
+    for n in 0..1000u32 {
+        let tmp = parent(path).join(format!(".{name}.tmp-{pid}-{n}"));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => {
+                f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                return Ok((tmp, f));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
 }
 
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Replaces `path` with `data`, atomically and durably.
+/// The group that may read logs and records: `adm` where the root's
+/// /etc/group has it (Debian's readers of /var/log), else none (0600).
+pub fn log_group(root_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(root_dir.join("etc/group")).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == "adm").then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+/// Mode for files that quote maintainer scripts' output: 0640 with the
+/// log group, else 0600.
+pub fn private_mode(group: Option<u32>) -> u32 {
+    if group.is_some() {
+        0o640
+    } else {
+        0o600
+    }
+}
+
+/// Replaces `path` with `data`, atomically and durably, with exactly `mode`.
 pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    let tmp = temp_name(path);
+    write_owned(path, data, mode, None)
+}
+
+/// As `write`, the file's group set to `group` when given.
+pub fn write_owned(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> io::Result<()> {
+    let (tmp, mut f) = create_temp(path, mode)?;
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+        if let Some(g) = group {
+            std::os::unix::fs::fchown(&f, None, Some(g))?;
+        }
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -46,16 +92,46 @@ pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Creates `dir` and its missing parents with exactly `mode` each,
+/// whatever the umask (existing ones are left as they are).
+pub fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(p) = dir.parent() {
+        if !p.as_os_str().is_empty() {
+            create_dir_all(p, mode)?;
+        }
+    }
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates or replaces the symlink `link` -> `target` atomically.
 pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
-    let tmp = temp_name(link);
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)?;
-    if let Err(e) = fs::rename(&tmp, link) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
+    let name = link
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pid = std::process::id();
+    for n in 0..1000u32 {
+        let tmp = parent(link).join(format!(".{name}.tmp-{pid}-{n}"));
+        match std::os::unix::fs::symlink(target, &tmp) {
+            Ok(()) => {
+                if let Err(e) = fs::rename(&tmp, link) {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                return fsync_dir(parent(link));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
     }
-    fsync_dir(parent(link))
+    Err(io::Error::other("no free temporary name"))
 }
 
 /// Removes `path` (not following symlinks) and syncs its directory; a
@@ -68,17 +144,15 @@ pub fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Copies `from` into `to` durably (through a temp file and rename).
-pub fn copy(from: &Path, to: &Path) -> io::Result<()> {
-    let tmp = temp_name(to);
+/// Copies `from` into `to` durably (through a temp file and rename), with
+/// exactly `mode`; `from` is opened without following a link.
+pub fn copy_mode(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
+    let (tmp, mut dst) = create_temp(to, mode)?;
     let result = (|| {
-        let mut src = File::open(from)?;
-        let mut dst = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)?;
+        let mut src = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(from)?;
         io::copy(&mut src, &mut dst)?;
         dst.sync_all()?;
         fs::rename(&tmp, to)
@@ -87,6 +161,11 @@ pub fn copy(from: &Path, to: &Path) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// `copy_mode` with 0644.
+pub fn copy(from: &Path, to: &Path) -> io::Result<()> {
+    copy_mode(from, to, 0o644)
 }
 
 #[cfg(test)]
@@ -110,5 +189,38 @@ mod tests {
         symlink(Path::new("/a"), &l).unwrap();
         symlink(Path::new("/b"), &l).unwrap();
         assert_eq!(fs::read_link(&l).unwrap(), Path::new("/b"));
+    }
+
+    #[test]
+    fn a_planted_temporary_link_is_never_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let p = d.path().join("attempts.json");
+        let pid = std::process::id();
+        for n in 0..5 {
+            std::os::unix::fs::symlink(
+                &victim,
+                d.path().join(format!(".attempts.json.tmp-{pid}-{n}")),
+            )
+            .unwrap();
+        }
+        write(&p, b"new", 0o600).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn modes_do_not_depend_on_the_umask() {
+        // Modes the usual umask (022) would cut: they must come out whole
+        // (changing the umask here would race the other tests' threads).
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a/b");
+        create_dir_all(&dir, 0o775).unwrap();
+        write(&dir.join("f"), b"x", 0o666).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&d.path().join("a")), 0o775);
+        assert_eq!(mode(&dir), 0o775);
+        assert_eq!(mode(&dir.join("f")), 0o666);
     }
 }

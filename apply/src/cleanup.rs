@@ -18,7 +18,17 @@ pub enum Cleaned {
     Removed(Vec<PathBuf>),
 }
 
-pub fn cleanup(root: &Root, config: &Config, boot: bool) -> Result<Cleaned, SnapshotError> {
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+pub fn cleanup(root: &Root, config: &Config, boot: bool) -> Result<Cleaned, CleanupError> {
+    // Not while an update is prepared, triggered or applied.
+    let _lock = crate::lock::try_lock(&crate::prepare::lock_path(root))?;
     if let Err(e) = crate::history::prune(root, config.keep_results) {
         tracing::warn!("history: {e}");
     }

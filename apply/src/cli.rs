@@ -246,13 +246,59 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         return demo::run(args, &stop);
     }
 
+    // A root that is not there is a typo, not a tree to build.
+    match std::fs::metadata(root.dir()) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => {
+            eprintln!(
+                "system-update: --root {}: not a directory",
+                root.dir().display()
+            );
+            return Ok(exit::USAGE);
+        }
+        Err(e) => {
+            eprintln!(
+                "system-update: --root {}: {}",
+                root.dir().display(),
+                message(&e)
+            );
+            return Ok(exit::USAGE);
+        }
+    }
+
+    // What happened needs no configuration: it must be readable when the
+    // configuration is what went wrong.
+    match &cli.command {
+        Cmd::Results(a) => {
+            print(&status::results(&root, a.json)?);
+            return Ok(exit::OK);
+        }
+        Cmd::History(a) => {
+            print(&status::history(&root, a.json)?);
+            return Ok(exit::OK);
+        }
+        Cmd::Log { id, json } => {
+            return match status::log(&root, id.as_deref(), *json) {
+                Ok(text) => {
+                    print(&text);
+                    Ok(exit::OK)
+                }
+                Err(e) => {
+                    eprintln!("system-update: {}", message(&e));
+                    Ok(exit::FAILURE)
+                }
+            }
+        }
+        _ => {}
+    }
+
     let config = match Config::load(&root) {
         Ok(c) => c,
         Err(e) => {
-            if matches!(cli.command, Cmd::Apply(_)) {
-                apply::config_failed(&root, &e);
-            }
             eprintln!("system-update: {}", message(&e));
+            if matches!(cli.command, Cmd::Apply(_)) {
+                return Ok(apply::config_failed(&root, &e));
+            }
             return Ok(exit::USAGE);
         }
     };
@@ -338,24 +384,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             print(&status::status(&root, &config, a.json)?);
             Ok(exit::OK)
         }
-        Cmd::Results(a) => {
-            print(&status::results(&root, a.json)?);
-            Ok(exit::OK)
-        }
-        Cmd::History(a) => {
-            print(&status::history(&root, a.json)?);
-            Ok(exit::OK)
-        }
-        Cmd::Log { id, json } => match status::log(&root, id.as_deref(), json) {
-            Ok(text) => {
-                print(&text);
-                Ok(exit::OK)
-            }
-            Err(e) => {
-                eprintln!("system-update: {}", message(&e));
-                Ok(exit::FAILURE)
-            }
-        },
+        // Handled before the configuration is read.
+        Cmd::Results(_) | Cmd::History(_) | Cmd::Log { .. } => Ok(exit::OK),
         Cmd::Cancel { purge } => {
             let done = prepare::cancel(&root, &config, purge)?;
             for r in &done.links {

@@ -57,8 +57,9 @@ pub fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultE
         path: p.clone(),
         source,
     };
-    std::fs::create_dir_all(&d).map_err(io_err)?;
-    atomic::write(&p, data, 0o644).map_err(io_err)
+    atomic::create_dir_all(&d, 0o755).map_err(io_err)?;
+    let group = atomic::log_group(root.dir());
+    atomic::write_owned(&p, data, atomic::private_mode(group), group).map_err(io_err)
 }
 
 fn read_record(path: &Path) -> Result<ResultRecord, ResultError> {
@@ -101,9 +102,17 @@ pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
             Err(e) => tracing::warn!("{e}; skipped"),
         }
     }
-    // RFC 3339 times in UTC sort as text; the id breaks ties.
-    out.sort_by(|(_, a), (_, b)| (&b.started, &b.id).cmp(&(&a.started, &a.id)));
-    Ok(out)
+    // RFC 3339 times in UTC sort as text. Two updates in the same second
+    // (a test, a quick retry) are told apart by when their record was last
+    // written, not by the id, whose PID part does not grow with time.
+    let written = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+    };
+    let mut keyed: Vec<_> = out.into_iter().map(|(p, r)| (written(&p), p, r)).collect();
+    keyed.sort_by(|(wa, _, a), (wb, _, b)| (&b.started, wb).cmp(&(&a.started, wa)));
+    Ok(keyed.into_iter().map(|(_, p, r)| (p, r)).collect())
 }
 
 /// Keeps the newest `keep` records; returns the files removed.

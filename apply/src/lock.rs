@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,22 +23,27 @@ pub struct Lock {
 }
 
 pub fn try_lock(path: &Path) -> Result<Lock, LockError> {
+    let open_err = |source| LockError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| LockError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        crate::atomic::create_dir_all(dir, 0o755).map_err(open_err)?;
     }
+    // 0600 and never through a link: whoever can open the lock file can
+    // hold the lock, and with it every update, hostage.
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|source| LockError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(open_err)?;
+    // A lock file made by an older version may be 0644.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(open_err)?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(Lock { _lock: lock }),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Busy(path.to_path_buf())),

@@ -204,7 +204,7 @@ pub fn prepare(
     };
 
     refuse_foreign(&udh)?;
-    std::fs::create_dir_all(&udh).map_err(io_err(&udh))?;
+    atomic::create_dir_all(&udh, 0o755).map_err(io_err(&udh))?;
     clear_dir(&udh, &[])?;
     let mut files = Vec::new();
     for (i, f) in sources.iter().chain(program_source.iter()).enumerate() {
@@ -352,7 +352,7 @@ pub fn import(
     };
 
     refuse_foreign(&udh)?;
-    std::fs::create_dir_all(&udh).map_err(io_err(&udh))?;
+    atomic::create_dir_all(&udh, 0o755).map_err(io_err(&udh))?;
     clear_dir(&udh, &[])?;
     let copied = (|| {
         for f in &m.files {

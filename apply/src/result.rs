@@ -89,11 +89,13 @@ pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
         source,
     };
     if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir).map_err(io_err)?;
+        atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
     }
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
-    atomic::write(&p, &data, 0o644).map_err(io_err)?;
+    // Records quote errors, which quote maintainer scripts: not for everyone.
+    let group = atomic::log_group(root.dir());
+    atomic::write_owned(&p, &data, atomic::private_mode(group), group).map_err(io_err)?;
     crate::history::store(root, record, &data)
 }
 
@@ -108,8 +110,17 @@ pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
     }
 }
 
-/// Several lines for people.
+/// Several lines for people, every one made safe for a terminal: titles,
+/// errors and versions come from manifests and maintainer scripts, and an
+/// escape sequence in them must not reach the admin's terminal.
 pub fn describe(r: &ResultRecord) -> String {
+    describe_raw(r)
+        .lines()
+        .map(|l| system_update_tui::model::clean_to(l, 64 << 10) + "\n")
+        .collect()
+}
+
+fn describe_raw(r: &ResultRecord) -> String {
     let mut s = format!(
         "Last update: {} ({})\n  outcome:  {}{}\n  started:  {}\n  finished: {}\n  attempts: {}\n",
         r.title.as_deref().unwrap_or("unknown"),

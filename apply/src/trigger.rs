@@ -44,6 +44,46 @@ fn target_inside(root: &Root, inside: &Path) -> io::Result<Option<PathBuf>> {
     Ok(Some(paths::normalize(&abs)))
 }
 
+/// True when `dir` (inside the root) holds a manifest of ours: a TOML
+/// file with our schema, id and backend keys. Read leniently, without the
+/// configuration: this is how apply recognises its own trigger when the
+/// configuration that names the update directory cannot be read.
+fn holds_our_manifest(root: &Root, dir: &Path) -> bool {
+    let path = root.host(dir).join(paths::MANIFEST_NAME);
+    let Ok(text) = crate::untrusted::read_text(&path, crate::untrusted::MANIFEST_MAX, false) else {
+        return false;
+    };
+    let Ok(t) = toml::from_str::<toml::Table>(&text) else {
+        return false;
+    };
+    t.get("schema").is_some_and(toml::Value::is_integer)
+        && t.get("id").is_some_and(toml::Value::is_str)
+        && t.get("backend").is_some_and(toml::Value::is_str)
+}
+
+/// Removes every trigger link that points at the default update directory
+/// or at a directory holding a manifest of ours, whatever the (unreadable)
+/// configuration says; another tool's link is left alone.
+pub fn remove_ours_without_config(root: &Root) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for p in paths::TRIGGER_LINKS {
+        let inside = Path::new(p);
+        let host = root.host(inside);
+        match std::fs::symlink_metadata(&host) {
+            Ok(md) if md.file_type().is_symlink() => {}
+            _ => continue,
+        }
+        let Some(target) = target_inside(root, inside)? else {
+            continue;
+        };
+        if target == Path::new(paths::DEFAULT_UPDATE_DIR) || holds_our_manifest(root, &target) {
+            atomic::remove(&host)?;
+            removed.push(inside.to_path_buf());
+        }
+    }
+    Ok(removed)
+}
+
 pub fn inspect(root: &Root, update_dir: &Path) -> io::Result<Vec<Link>> {
     paths::TRIGGER_LINKS
         .iter()

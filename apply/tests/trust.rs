@@ -257,3 +257,205 @@ fn special_files_are_refused_not_followed() {
     assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
     assert_eq!(s.version("foo").as_deref(), Some("1"));
 }
+
+#[test]
+fn a_config_broken_after_trigger_cannot_loop() {
+    if !root_only() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    config(&s, "update-dir = \"/var/lib/my-updates\"\n");
+    let out = s.su(&["prepare", &v2.display().to_string()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(s.link_exists());
+    // The admin edits the configuration and misspells a key.
+    config(
+        &s,
+        "update-dir = \"/var/lib/my-updates\"\natempt-limit = 3\n",
+    );
+    let out = s.apply();
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        !s.link_exists(),
+        "the next boot is a normal one: {}",
+        show(&out)
+    );
+    let r = s.results();
+    assert_eq!(r["outcome"], "failure", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("atempt-limit"), "{r}");
+    // A second boot into the update environment (another tool's update, or
+    // by hand) finds nothing of ours: exit 0, no reboot forced.
+    let out = s.apply();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+    // Another tool's link is left alone.
+    fs::create_dir_all(s.path("/var/lib/other-tool")).unwrap();
+    std::os::unix::fs::symlink("/var/lib/other-tool", s.path("/system-update")).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(s.link_exists(), "another updater's trigger stays");
+}
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(p).unwrap().mode() & 0o7777
+}
+
+/// Runs system-update under umask 000, as a careless admin's shell would.
+fn su_umask0(s: &Scratch, args: &[&str]) -> std::process::Output {
+    Command::new("sh")
+        .args(["-c", "umask 000; exec \"$@\"", "sh", common::BIN, "--root"])
+        .arg(&s.root)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn modes_are_explicit_and_logs_private_whatever_the_umask() {
+    if !root_only() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(Some("echo 'token=s3cr3t'"));
+    let out = su_umask0(&s, &["prepare", &v2.display().to_string()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = su_umask0(&s, &["trigger", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = su_umask0(&s, &["apply", "--ui", "none", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let id = s.results()["id"].as_str().unwrap().to_string();
+    for d in [
+        "/var/lib/system-update",
+        "/var/lib/system-update-results",
+        "/var/log/system-update",
+    ] {
+        assert_eq!(mode_of(&s.path(d)), 0o755, "{d}");
+    }
+    // No adm group in this root: the log and the records are root's alone.
+    let log = s.path(&format!("/var/log/system-update/{id}.log"));
+    assert!(fs::read_to_string(&log).unwrap().contains("token=s3cr3t"));
+    assert_eq!(mode_of(&log), 0o600);
+    assert_eq!(
+        mode_of(&s.path("/var/lib/system-update-results/last.json")),
+        0o600
+    );
+    assert_eq!(
+        mode_of(&s.path("/var/lib/system-update-results/lock")),
+        0o600
+    );
+    // With adm, its members may read them.
+    fs::write(s.path("/etc/group"), "root:x:0:\nadm:x:4:syslog\n").unwrap();
+    let v3 = common::Deb::new("foo", "3").build(&s.debs);
+    s.prepare_again_and_trigger(&[&v3]);
+    let out = s.apply();
+    assert!(out.status.success(), "{}", show(&out));
+    let id = s.results()["id"].as_str().unwrap().to_string();
+    let log = s.path(&format!("/var/log/system-update/{id}.log"));
+    assert_eq!(mode_of(&log), 0o640);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&log).unwrap().gid(), 4);
+    assert_eq!(
+        mode_of(&s.path("/var/lib/system-update-results/last.json")),
+        0o640
+    );
+}
+
+#[test]
+fn planted_links_are_never_written_through() {
+    if !root_only() {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    let out = s.su(&["prepare", &v2.display().to_string()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let victim = s.dir.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+    // The next few hundred PIDs' temporary names, all links to the victim.
+    let me = std::process::id();
+    for pid in me..me + 400 {
+        for name in [
+            format!(".attempts.json.tmp-{pid}"),
+            format!(".attempts.json.tmp-{pid}-0"),
+        ] {
+            let _ = std::os::unix::fs::symlink(&victim, s.update_dir().join(name));
+        }
+    }
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    // The lock file is not opened through a link either.
+    let lock = s.path("/var/lib/system-update-results/lock");
+    fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let out = s.su(&["cancel"]);
+    assert_ne!(code(&out), 0, "{}", show(&out));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(mode_of(&victim), 0o600);
+}
+
+#[test]
+fn a_root_that_does_not_exist_is_an_error_and_builds_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("no-such-root");
+    for args in [
+        &["prepare", "--command", "/bin/true"][..],
+        &["status"][..],
+        &["trigger", "--no-reboot"][..],
+    ] {
+        let out = Command::new(common::BIN)
+            .arg("--root")
+            .arg(&missing)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{args:?}: {}", show(&out));
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            e.contains("no-such-root") && e.contains("No such file or directory"),
+            "{e}"
+        );
+        assert!(!missing.exists(), "{args:?} built a tree");
+    }
+}
+
+#[test]
+fn results_print_no_escape_sequences() {
+    if !root_only() {
+        return;
+    }
+    // A payload whose file name carries a terminal title change, then a
+    // corrupted payload: the error names the file, escape and all.
+    let (s, v2) = with_foo_v1(None);
+    let evil = s.debs.join("foo\x1b]0;HACKED\x07.deb");
+    fs::rename(&v2, &evil).unwrap();
+    s.prepare_and_trigger(&[&evil]);
+    let payload = fs::read_dir(s.update_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("HACKED"))
+        .unwrap();
+    let mut bytes = fs::read(&payload).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0xff;
+    fs::write(&payload, bytes).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    assert!(
+        s.results()["error"].as_str().unwrap().contains('\x1b'),
+        "the record keeps it"
+    );
+    for args in [&["results"][..], &["status"][..], &["history"][..]] {
+        let out = s.su(args);
+        assert!(out.status.success(), "{args:?}: {}", show(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("verification-failed"), "{args:?}: {text}");
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07'),
+            "{args:?}: {text:?}"
+        );
+    }
+}

@@ -188,10 +188,16 @@ impl Model {
 /// control characters (a stray ESC from dpkg could move the cursor or change
 /// the charset of the console), turns tabs into spaces, bounds the length.
 pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(MAX_TEXT));
+    clean_to(s, MAX_TEXT)
+}
+
+/// `clean` with another bound, for text printed whole (`system-update
+/// results`), not squeezed into a screen line.
+pub fn clean_to(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
-        if out.len() >= MAX_TEXT {
+        if out.len() >= max {
             break;
         }
         match c {

@@ -86,6 +86,8 @@ pub struct DebFields {
 pub fn deb_fields(deb: &Path) -> Result<DebFields, BackendError> {
     let out = Command::new("dpkg-deb")
         .arg("--field")
+        // A file named "-x" is a file, not an option.
+        .arg("--")
         .arg(deb)
         .args(["Package", "Version", "Installed-Size"])
         .output()
