@@ -113,10 +113,18 @@ fn cmdline_rootflags(cmdline: &str) -> Option<&str> {
 fn btrfs_device(mountinfo: &str, path: &Path) -> Option<PathBuf> {
     let mut best: Option<(usize, PathBuf)> = None;
     for line in mountinfo.lines() {
-        let (left, right) = line.split_once(" - ")?;
-        let mount_point = PathBuf::from(unescape(left.split(' ').nth(4)?));
+        // A line we cannot read says nothing about the others.
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let mount_point = PathBuf::from(unescape(point));
         let mut r = right.split(' ');
-        let (fstype, source) = (r.next()?, r.next()?);
+        let (Some(fstype), Some(source)) = (r.next(), r.next()) else {
+            continue;
+        };
         if fstype != "btrfs" || !path.starts_with(&mount_point) {
             continue;
         }
@@ -135,9 +143,12 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        // The kernel writes \ooo for a byte, so the first digit is 0-3;
+        // \4xx-\7xx would not fit a byte (and overflowed one): literal.
         if b[i] == b'\\'
             && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
@@ -241,6 +252,24 @@ mod tests {
         assert_eq!(
             fstab_with_new_root_id("UUID=x / btrfs subvolid=2560 0 0\n", 256, 300),
             None
+        );
+    }
+}
+
+#[cfg(test)]
+mod regressions {
+    use super::*;
+
+    #[test]
+    fn found_by_the_properties() {
+        // \4xx-\7xx overflowed a byte (a panic in a debug build).
+        assert_eq!(unescape("a\\400b"), "a\\400b");
+        assert_eq!(unescape("a\\040b"), "a b");
+        // A line without " - " made the whole search give up.
+        let mi = "garbage\n99 1 0:40 / / rw - btrfs /dev/vdz rw\n";
+        assert_eq!(
+            btrfs_device(mi, Path::new("/")),
+            Some(PathBuf::from("/dev/vdz"))
         );
     }
 }
