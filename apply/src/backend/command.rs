@@ -45,9 +45,16 @@ impl CommandBackend {
 pub fn parse_line(line: &str) -> Option<Event> {
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
     match word {
-        "progress" => rest.trim().parse::<f32>().ok().map(|p| Event::Progress {
-            percent: p.clamp(0.0, 100.0),
-        }),
+        // NaN and infinities parse as f32 but mean nothing: ignored (NaN
+        // passes clamp and would reach the progress bar).
+        "progress" => rest
+            .trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|p| p.is_finite())
+            .map(|p| Event::Progress {
+                percent: p.clamp(0.0, 100.0),
+            }),
         "message" => Some(Event::Message {
             text: rest.to_string(),
         }),
@@ -152,6 +159,9 @@ mod tests {
             })
         );
         assert_eq!(parse_line("progress x"), None);
+        // Found by the property test: NaN passed the clamp.
+        assert_eq!(parse_line("progress NaN"), None);
+        assert_eq!(parse_line("progress inf"), None);
         assert_eq!(parse_line("hello"), None);
     }
 }
