@@ -40,6 +40,10 @@ pub fn parse_active(
         } else {
             name.to_string()
         };
+        // A name is a device in /dev: never a path that leads elsewhere.
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            continue;
+        }
         if out.iter().any(|c| c.name == name) {
             continue;
         }
@@ -105,5 +109,17 @@ mod tests {
         assert_eq!(c[1].term, "xterm-256color");
         assert!(parse_active("", None, "", None).is_empty());
         assert!(is_vt("tty12") && !is_vt("ttyS0") && !is_vt("tty"));
+    }
+}
+
+#[cfg(test)]
+mod regressions {
+    use super::*;
+
+    #[test]
+    fn a_name_with_a_slash_is_no_console() {
+        let l = parse_active("../../etc/shadow tty1 .. ttyS0", None, "", None);
+        let names: Vec<_> = l.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["tty1", "ttyS0"]);
     }
 }
