@@ -95,29 +95,37 @@ pub fn deb_fields(deb: &Path) -> Result<DebFields, BackendError> {
             program: "dpkg-deb".into(),
             source,
         })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-    };
     let invalid = |why: String| {
         BackendError::Failed(format!(
             "{}: not a valid .deb package ({why})",
             deb.display()
         ))
     };
-    let (true, Some(package), Some(version)) =
-        (out.status.success(), field("Package:"), field("Version:"))
-    else {
+    if !out.status.success() {
         return Err(invalid(
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ));
+    }
+    parse_deb_fields(&String::from_utf8_lossy(&out.stdout)).map_err(invalid)
+}
+
+/// `dpkg-deb --field DEB Package Version Installed-Size` output to fields;
+/// the error says what is missing or wrong.
+pub fn parse_deb_fields(text: &str) -> Result<DebFields, String> {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    let package = field("Package:").filter(|p| !p.is_empty());
+    let version = field("Version:").filter(|v| !v.is_empty());
+    let (Some(package), Some(version)) = (package, version) else {
+        return Err("no Package or Version field".into());
     };
     let installed_size = match field("Installed-Size:") {
         None => None,
         Some(v) => Some(
             v.parse::<u64>()
-                .map_err(|_| invalid(format!("Installed-Size {v:?} is not a number")))?,
+                .map_err(|_| format!("Installed-Size {v:?} is not a number"))?,
         ),
     };
     Ok(DebFields {
