@@ -71,3 +71,32 @@ mod tests {
         assert_eq!(load(d.path()).unwrap().attempts, 1);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn store_then_load_round_trips(attempts in any::<u32>(), started in any::<bool>()) {
+            let d = tempfile::tempdir().unwrap();
+            let s = State { attempts, transaction_started: started };
+            store(d.path(), &s).unwrap();
+            prop_assert_eq!(load(d.path()).unwrap(), s);
+        }
+
+        #[test]
+        fn any_file_content_loads(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join(paths::STATE_NAME), &bytes).unwrap();
+            // Garbage counts as a started attempt, never as none.
+            let s = load(d.path()).unwrap();
+            if serde_json::from_slice::<State>(&bytes).is_err() {
+                prop_assert_eq!(s, State { attempts: 1, transaction_started: true });
+            }
+        }
+    }
+}

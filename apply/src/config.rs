@@ -259,3 +259,47 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(/[a-z.]{1,6}){1,4}".prop_map(|d| format!("update-dir = {d:?}")),
+            prop_oneof![Just("reboot"), Just("poweroff"), Just("none"), Just("x")]
+                .prop_map(|a| format!("after-action = {a:?}")),
+            any::<i64>().prop_map(|n| format!("attempt-limit = {n}")),
+            any::<i64>().prop_map(|n| format!("stall-timeout = {n}")),
+            any::<bool>().prop_map(|b| format!("require-signature = {b}")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_errors_are_one_line(lines in proptest::collection::vec(line(), 0..6)) {
+            match Config::parse(&lines.join("\n"), Path::new("/etc/system-update.toml")) {
+                Ok(c) => {
+                    prop_assert!(c.update_dir.is_absolute());
+                    prop_assert!(crate::updatedir::unsuitable(&c.update_dir).is_none());
+                    prop_assert!(c.attempt_limit >= 1);
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    prop_assert!(e.starts_with("/etc/system-update.toml: "), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn update_dir_is_judged_after_normalising(dots in "(/\\.\\.|/\\.|/var){1,6}") {
+            let c = Config::parse(&format!("update-dir = {dots:?}\n"), Path::new("x"));
+            if let Ok(c) = c {
+                prop_assert_eq!(c.update_dir.clone(), paths::normalize(Path::new(&dots)));
+                prop_assert!(crate::updatedir::unsuitable(&c.update_dir).is_none());
+            }
+        }
+    }
+}

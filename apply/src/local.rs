@@ -92,3 +92,30 @@ mod tests {
         assert!(matches!(load(d.path()), Err(LocalError::Invalid { .. })));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_file_content_loads_or_says_why(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(path(d.path()), &bytes).unwrap();
+            if let Err(e) = load(d.path()) {
+                prop_assert!(e.to_string().contains("local.json"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn store_then_load_round_trips(fp in proptest::option::of("sha256:[0-9a-f]{64}")) {
+            let d = tempfile::tempdir().unwrap();
+            let s = LocalState { db_fingerprint: fp, ..LocalState::default() };
+            store(d.path(), &s).unwrap();
+            prop_assert_eq!(load(d.path()).unwrap(), s);
+        }
+    }
+}

@@ -338,3 +338,84 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn payload() -> impl Strategy<Value = PayloadFile> {
+        (
+            "[a-zA-Z0-9][a-zA-Z0-9._+-]{0,20}",
+            "[0-9a-f]{64}",
+            proptest::option::of(any::<String>()),
+            proptest::option::of(any::<String>()),
+            proptest::option::of(0u64..(1 << 40)),
+        )
+            .prop_map(
+                |(name, sha256, package, version, installed_size)| PayloadFile {
+                    name,
+                    sha256,
+                    package,
+                    version,
+                    installed_size,
+                },
+            )
+    }
+
+    fn manifest() -> impl Strategy<Value = Manifest> {
+        (
+            "[A-Za-z0-9_][A-Za-z0-9._-]{0,63}",
+            any::<String>(),
+            proptest::collection::vec(payload(), 1..5),
+            proptest::option::of(proptest::collection::vec(any::<String>(), 0..3)),
+            any::<bool>(),
+        )
+            .prop_map(|(id, title, mut files, args, command)| {
+                files.dedup_by(|a, b| a.name == b.name);
+                let (backend, command) = if command {
+                    let mut argv = vec![files[0].name.clone()];
+                    argv.extend(args.unwrap_or_default());
+                    (BackendKind::Command, Some(argv))
+                } else {
+                    (BackendKind::Dpkg, None)
+                };
+                Manifest {
+                    schema: SCHEMA,
+                    id,
+                    title,
+                    backend,
+                    created: "2026-11-23T00:00:00Z".into(),
+                    command,
+                    files,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in any::<String>()) {
+            let _ = Manifest::parse(&text, Path::new("m"));
+        }
+
+        #[test]
+        fn what_prepare_writes_reads_back(m in manifest()) {
+            prop_assert_eq!(Manifest::parse(&m.to_toml(), Path::new("m")).unwrap(), m);
+        }
+
+        #[test]
+        fn a_parsed_manifest_names_only_plain_files(m in manifest(), name in any::<String>()) {
+            let mut m = m;
+            m.files[0].name = name.clone();
+            if m.backend == BackendKind::Command {
+                m.command = Some(vec!["/bin/true".into()]);
+            }
+            if let Ok(back) = Manifest::parse(&m.to_toml(), Path::new("m")) {
+                for f in &back.files {
+                    prop_assert!(paths::is_plain_name(&f.name), "{:?}", f.name);
+                }
+                prop_assert!(valid_id(&back.id));
+            }
+        }
+    }
+}

@@ -129,3 +129,65 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Command-line-like text: words, quotes, `=`, spaces, tabs, newlines.
+    fn cmdline() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("systemd.unit=".to_string()),
+                Just("\"".to_string()),
+                Just(" ".to_string()),
+                Just("\t".to_string()),
+                Just("\n".to_string()),
+                Just("single".to_string()),
+                Just("rescue.target".to_string()),
+                "[a-z0-9._=-]{0,12}",
+            ],
+            0..24,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn words_never_panic_and_lose_only_quotes_and_blanks(line in any::<String>()) {
+            let ws = words(&line);
+            // Every character of a word comes from the line, in order; only
+            // quotes and white space between words go.
+            let kept: String = ws.concat();
+            let mut rest = line.chars().filter(|c| !c.is_whitespace() || line.contains(['"', '\'']));
+            for c in kept.chars() {
+                prop_assert!(rest.any(|r| r == c), "{:?} from {:?}", c, line);
+            }
+        }
+
+        #[test]
+        fn without_quotes_words_are_the_blank_separated_fields(line in cmdline()) {
+            let plain = line.replace(['"', '\''], "");
+            let expect: Vec<String> = plain.split_whitespace().map(str::to_string).collect();
+            prop_assert_eq!(words(&plain), expect);
+        }
+
+        #[test]
+        fn a_quoted_word_keeps_its_blanks(a in "[a-z]{1,5}", b in "[a-z]{1,5}") {
+            let line = format!("x=\"{a} {b}\" y");
+            let expect = vec![format!("x={a} {b}"), "y".to_string()];
+            prop_assert_eq!(words(&line), expect);
+        }
+
+        #[test]
+        fn overrides_name_a_unit_or_a_runlevel_word(line in cmdline()) {
+            for o in overrides(&line) {
+                match o {
+                    Override::Unit(u) => prop_assert!(!u.is_empty()),
+                    Override::Runlevel(w) => prop_assert!(RUNLEVEL_WORDS.contains(&w.as_str())),
+                }
+            }
+        }
+    }
+}

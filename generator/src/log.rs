@@ -135,3 +135,24 @@ mod tests {
         assert!(!l.enabled(Level::Debug));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn level_parse_never_panics(s in any::<String>()) {
+            let _ = Level::parse(&s);
+        }
+
+        #[test]
+        fn level_names_and_numbers_round_trip(n in 0u8..8, pad in "[ \t]{0,2}") {
+            let l = Level::parse(&format!("{pad}{n}{pad}")).unwrap();
+            prop_assert_eq!(l as u8, n);
+            let too_high = (n + 8).to_string();
+            prop_assert!(Level::parse(&too_high).is_none());
+        }
+    }
+}

@@ -233,3 +233,29 @@ mod tests {
         assert_eq!(parse_cpr(b"\x1b[0;0R"), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn cpr_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Some((c, r)) = parse_cpr(&buf) {
+                prop_assert!(c > 0 && r > 0);
+            }
+        }
+
+        #[test]
+        fn cpr_is_found_after_any_noise(
+            noise in proptest::collection::vec(any::<u8>().prop_filter("no ESC", |b| *b != 0x1b), 0..16),
+            rows in 1u16..=999,
+            cols in 1u16..=999,
+        ) {
+            let mut buf = noise.clone();
+            buf.extend_from_slice(format!("\u{1b}[{rows};{cols}R").as_bytes());
+            prop_assert_eq!(parse_cpr(&buf), Some((cols, rows)));
+        }
+    }
+}

@@ -123,3 +123,47 @@ mod regressions {
         assert_eq!(names, vec!["tty1", "ttyS0"]);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn names() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("tty0".to_string()),
+                Just("tty1".to_string()),
+                Just("ttyS0".to_string()),
+                Just("../etc/passwd".to_string()),
+                Just("..".to_string()),
+                "[a-zA-Z0-9/._-]{0,10}",
+                "[ \t\n]{1,2}",
+            ],
+            0..8,
+        )
+        .prop_map(|v| v.join(" "))
+    }
+
+    proptest! {
+        #[test]
+        fn consoles_are_devices_in_dev_each_once(
+            active in names(),
+            fg in proptest::option::of("[a-z0-9/. ]{0,8}"),
+            cmdline in "[a-zA-Z0-9=,. ]{0,30}",
+        ) {
+            let list = parse_active(&active, fg.as_deref(), &cmdline, None);
+            for (i, c) in list.iter().enumerate() {
+                prop_assert_eq!(c.path.parent(), Some(Path::new("/dev")), "{:?}", c);
+                prop_assert_eq!(c.path.file_name().map(|n| n.to_string_lossy().into_owned()), Some(c.name.clone()));
+                prop_assert!(list[..i].iter().all(|o| o.name != c.name), "twice: {:?}", c);
+                prop_assert!(!c.term.is_empty());
+            }
+        }
+
+        #[test]
+        fn parse_active_never_panics(active in any::<String>(), fg in any::<Option<String>>(), cmdline in any::<String>()) {
+            let _ = parse_active(&active, fg.as_deref(), &cmdline, Some("vt220"));
+        }
+    }
+}

@@ -339,3 +339,69 @@ mod tests {
         assert_eq!(m.recent_steps.back().map(|s| s.index), Some(100));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text with the escapes that matter mixed in: CSI, OSC (BEL and ST
+    /// ended), charset designators, C0 and C1 controls, DEL, tabs, CR.
+    fn hostile() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                "[ -~]{0,6}",
+                Just("\u{1b}[1;31m".to_string()),
+                Just("\u{1b}]0;HACKED\u{7}".to_string()),
+                Just("\u{1b}]2;x\u{1b}\\".to_string()),
+                Just("\u{1b}(B".to_string()),
+                Just("\u{1b}".to_string()),
+                Just("\u{9b}2J".to_string()),
+                Just("\r".to_string()),
+                Just("\t".to_string()),
+                Just("\u{7f}".to_string()),
+                Just("é✓".to_string()),
+                any::<char>().prop_map(String::from),
+            ],
+            0..20,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    fn terminal_safe(s: &str) -> bool {
+        s.chars().all(|c| !c.is_control())
+    }
+
+    proptest! {
+        #[test]
+        fn clean_lets_no_control_through(s in hostile()) {
+            let c = clean(&s);
+            prop_assert!(terminal_safe(&c), "{:?} -> {:?}", s, c);
+            prop_assert!(c.len() <= MAX_TEXT + 4, "{}", c.len());
+        }
+
+        #[test]
+        fn clean_of_arbitrary_text(s in any::<String>()) {
+            let c = clean(&s);
+            prop_assert!(terminal_safe(&c), "{:?} -> {:?}", s, c);
+        }
+
+        #[test]
+        fn clean_is_idempotent(s in hostile()) {
+            let once = clean(&s);
+            prop_assert_eq!(clean(&once), once.clone());
+        }
+
+        #[test]
+        fn plain_text_passes_unchanged(s in "[ -~]{0,100}") {
+            // Up to the blanks at its ends.
+            let c = clean(&s);
+            prop_assert_eq!(c.trim(), s.trim());
+        }
+
+        #[test]
+        fn clean_to_bounds_the_length(s in hostile(), max in 0usize..64) {
+            prop_assert!(clean_to(&s, max).len() <= max + 4);
+        }
+    }
+}

@@ -165,3 +165,35 @@ mod tests {
         assert_eq!(parse_line("hello"), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn protocol_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            ("[-+]?[0-9]{0,4}(\\.[0-9]{0,3})?|NaN|inf|-inf|1e99")
+                .prop_map(|n| format!("progress {n}")),
+            any::<String>().prop_map(|t| format!("message {t}")),
+            (any::<i64>(), any::<i64>(), any::<String>())
+                .prop_map(|(i, n, t)| format!("step {i} {n} {t}")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn parse_line_never_panics_and_keeps_progress_in_range(l in protocol_line()) {
+            if let Some(Event::Progress { percent }) = parse_line(&l) {
+                prop_assert!((0.0..=100.0).contains(&percent), "{} from {:?}", percent, l);
+            }
+        }
+
+        #[test]
+        fn steps_round_trip(i in any::<u32>(), n in any::<u32>(), name in "[ -~]{0,40}") {
+            let ev = parse_line(&format!("step {i} {n} {name}"));
+            prop_assert_eq!(ev, Some(Event::Step { index: i, total: n, name }));
+        }
+    }
+}

@@ -273,3 +273,83 @@ mod regressions {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn mountinfo_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            (
+                "[/a-z\\\\0-7]{1,12}",
+                prop_oneof![Just("btrfs"), Just("ext4")],
+                "/dev/[a-z0-9\\\\]{1,6}"
+            )
+                .prop_map(|(mp, fs, dev)| format!(
+                    "36 25 0:32 / {mp} rw,relatime shared:1 - {fs} {dev} rw,subvol=/@"
+                )),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn unescape_never_panics(s in "[\\\\0-9a-z ]{0,16}") {
+            let _ = unescape(&s);
+        }
+
+        #[test]
+        fn unescape_decodes_every_byte_escape(b in any::<u8>()) {
+            let s = format!("a\\{:03o}b", b);
+            let want = String::from_utf8_lossy(&[b'a', b, b'b']).into_owned();
+            prop_assert_eq!(unescape(&s), want);
+        }
+
+        #[test]
+        fn mountinfo_never_panics_and_a_bad_line_hides_nothing(
+            lines in proptest::collection::vec(mountinfo_line(), 0..6),
+        ) {
+            let mut text = lines.join("\n");
+            let _ = btrfs_device(&text, Path::new("/x"));
+            // A valid btrfs mount of / after whatever came before is found.
+            text += "\n99 1 0:40 / / rw - btrfs /dev/vdz rw\n";
+            prop_assert!(btrfs_device(&text, Path::new("/")).is_some(), "{:?}", text);
+        }
+
+        #[test]
+        fn rootflags_never_panics(s in any::<String>()) {
+            let _ = cmdline_rootflags(&s);
+        }
+
+        #[test]
+        fn rootflags_takes_the_last(a in "[a-z=,@/]{0,12}", b in "[a-z=,@/]{0,12}") {
+            let line = format!("ro rootflags={a} quiet rootflags=\"{b}\"");
+            prop_assert_eq!(cmdline_rootflags(&line), Some(b.as_str()));
+        }
+
+        #[test]
+        fn fstab_rewrite_changes_only_the_root_subvolid(
+            other in "[a-z/ ]{0,20}",
+            old in 1u64..1000,
+            new in 1000u64..2000,
+        ) {
+            let fstab = format!("# {other}\nUUID=x / btrfs rw,subvolid={old},noatime 0 0\nUUID=y /home btrfs subvolid={old} 0 0\n");
+            let out = fstab_with_new_root_id(&fstab, old, new).unwrap();
+            prop_assert!(out.contains(&format!("subvolid={new},noatime")), "{}", out);
+            prop_assert!(out.contains(&format!("/home btrfs subvolid={old}")), "{}", out);
+            let comment = format!("# {other}\n");
+            prop_assert!(out.starts_with(&comment));
+            // Rewriting back restores the entry (tabs for blanks aside).
+            let back = fstab_with_new_root_id(&out, new, old).unwrap();
+            let restored = format!("subvolid={old},noatime");
+            prop_assert!(back.contains(&restored));
+            prop_assert_eq!(fstab_with_new_root_id(&fstab, new + 1, new), None);
+        }
+
+        #[test]
+        fn fstab_never_panics(s in any::<String>(), old in any::<u64>(), new in any::<u64>()) {
+            let _ = fstab_with_new_root_id(&s, old, new);
+        }
+    }
+}
