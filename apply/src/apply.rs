@@ -591,9 +591,16 @@ fn transaction(
     sink.event(Event::Message {
         text: "Verifying the update".into(),
     });
-    if let Err(e) = m.verify_payload(udh) {
-        return (Outcome::VerificationFailed, Some(e.to_string()), Vec::new());
-    }
+    // Held open until the backend is done: what it runs is what was checked.
+    let verified = match m.open_verified(udh) {
+        Ok(v) => v,
+        Err(e) => return (Outcome::VerificationFailed, Some(e.to_string()), Vec::new()),
+    };
+    let paths: Vec<(String, PathBuf)> = verified
+        .iter()
+        .map(|v| (v.name.clone(), v.path()))
+        .collect();
+    backend.use_verified(&paths);
 
     let provider = match provider {
         Ok(p) => p,

@@ -1,6 +1,7 @@
 //! The manifest: what is prepared in the update directory, and its
 //! verification before anything is changed.
 
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -193,12 +194,30 @@ impl Manifest {
 
     /// Checks every payload file against its recorded checksum.
     pub fn verify_payload(&self, update_dir_host: &Path) -> Result<(), ManifestError> {
+        self.open_verified(update_dir_host).map(drop)
+    }
+
+    /// Opens every payload file once, checks it (regular, owner and mode)
+    /// and its checksum through that descriptor, and keeps it open: the
+    /// backend is handed these very files (VerifiedFile::path), so a file
+    /// renamed or replaced after the check is not what runs.
+    pub fn open_verified(
+        &self,
+        update_dir_host: &Path,
+    ) -> Result<Vec<VerifiedFile>, ManifestError> {
+        let mut out = Vec::with_capacity(self.files.len());
         for f in &self.files {
             let path = update_dir_host.join(&f.name);
-            let found = sha256_file(&path).map_err(|source| ManifestError::PayloadRead {
+            let read_err = |source| ManifestError::PayloadRead {
                 path: path.clone(),
                 source,
-            })?;
+            };
+            let (mut file, _) =
+                crate::untrusted::open_regular(&path, true).map_err(|e| match e {
+                    crate::untrusted::UntrustedError::Io { source, .. } => read_err(source),
+                    other => ManifestError::Untrusted(other),
+                })?;
+            let found = sha256_reader(&mut file).map_err(read_err)?;
             if !found.eq_ignore_ascii_case(&f.sha256) {
                 return Err(ManifestError::Checksum {
                     path,
@@ -206,19 +225,43 @@ impl Manifest {
                     found,
                 });
             }
+            out.push(VerifiedFile::keep(f.name.clone(), file).map_err(read_err)?);
         }
-        Ok(())
+        Ok(out)
     }
 }
 
-/// The SHA-256 of a payload file, read through one descriptor opened as
-/// untrusted::open_regular opens it (a link, a FIFO or /dev/zero is refused
-/// instead of followed, read forever or waited on).
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let (mut f, _) = crate::untrusted::open_regular(path, true).map_err(|e| match e {
-        crate::untrusted::UntrustedError::Io { source, .. } => source,
-        other => io::Error::other(other.to_string()),
-    })?;
+/// A payload file checked and held open for the backend.
+#[derive(Debug)]
+pub struct VerifiedFile {
+    pub name: String,
+    fd: std::os::fd::OwnedFd,
+}
+
+impl VerifiedFile {
+    /// Moves the descriptor to 10 or above (clear of the descriptors a
+    /// backend's child is given: 0-2 and the progress pipe on 3) and lets
+    /// children inherit it, so /proc/self/fd/N names it in them too.
+    fn keep(name: String, file: File) -> io::Result<VerifiedFile> {
+        use std::os::fd::FromRawFd;
+        let raw =
+            nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_DUPFD(10)).map_err(io::Error::from)?;
+        // SAFETY: F_DUPFD returned a new descriptor that nothing else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        drop(file);
+        Ok(VerifiedFile { name, fd })
+    }
+
+    /// The path the backend opens: this process's (and, inherited, its
+    /// children's) descriptor of the verified file.
+    pub fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
+
+/// The SHA-256 of what is left to read of `f`.
+pub fn sha256_reader(f: &mut File) -> io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -229,6 +272,17 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex(&h.finalize()))
+}
+
+/// The SHA-256 of a payload file, read through one descriptor opened as
+/// untrusted::open_regular opens it (a link, a FIFO or /dev/zero is refused
+/// instead of followed, read forever or waited on).
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let (mut f, _) = crate::untrusted::open_regular(path, true).map_err(|e| match e {
+        crate::untrusted::UntrustedError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })?;
+    sha256_reader(&mut f)
 }
 
 fn hex(bytes: &[u8]) -> String {

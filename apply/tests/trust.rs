@@ -459,3 +459,76 @@ fn results_print_no_escape_sequences() {
         );
     }
 }
+
+#[test]
+fn what_is_verified_is_what_runs() {
+    if !root_only() {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let s = Scratch::new();
+    let marker = s.dir.path().join("ran");
+    let script = |word: &str| format!("#!/bin/sh\necho {word} >> {}\n", marker.display());
+    let prog = s.dir.path().join("update.sh");
+    fs::write(&prog, script("good")).unwrap();
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut swaps = 0u64;
+    let mut ran_checked = 0;
+    for round in 0..20 {
+        // A relative program travels with the payload (update.sh in the
+        // update directory, checksummed).
+        let out = Command::new(common::BIN)
+            .arg("--root")
+            .arg(&s.root)
+            .args(["prepare", "--force", "--command", "./update.sh"])
+            .current_dir(s.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        let out = s.su(&["trigger", "--no-reboot"]);
+        assert!(out.status.success(), "{}", show(&out));
+        // While apply runs, the payload is replaced by rename, again and
+        // again, with a program that must never run.
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let stop = Arc::clone(&stop);
+            let target = s.update_dir().join("update.sh");
+            let stage = s.dir.path().join("stage");
+            // Good and bad in turn: the good one passes the checksum, the
+            // bad one may land between the check and the run.
+            let versions = [script("good"), script("bad")];
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    fs::write(&stage, &versions[(n % 2) as usize]).unwrap();
+                    fs::set_permissions(&stage, fs::Permissions::from_mode(0o755)).unwrap();
+                    if fs::rename(&stage, &target).is_ok() {
+                        n += 1;
+                    }
+                    // Give the checksum a chance to read a whole file.
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+                n
+            })
+        };
+        let out = s.apply();
+        stop.store(true, Ordering::SeqCst);
+        swaps += swapper.join().unwrap();
+        // Either the check saw the swapped file (refused) or it ran the
+        // file it checked.
+        assert!(
+            matches!(code(&out), 0 | VERIFICATION),
+            "round {round}: {}",
+            show(&out)
+        );
+        if code(&out) == 0 {
+            ran_checked += 1;
+        }
+        let _ = round;
+    }
+    assert!(swaps > 20, "the swapper ran: {swaps}");
+    assert!(ran_checked > 0, "some rounds got past the check");
+    let ran = fs::read_to_string(&marker).unwrap_or_default();
+    assert!(!ran.contains("bad"), "a swapped program ran: {ran}");
+}

@@ -19,6 +19,8 @@ pub struct CommandBackend {
     id: String,
     attempt: u32,
     limits: Limits,
+    /// The program as verified and held open, when it is a payload file.
+    verified_program: Option<PathBuf>,
 }
 
 impl CommandBackend {
@@ -37,6 +39,7 @@ impl CommandBackend {
             id,
             attempt,
             limits,
+            verified_program: None,
         }
     }
 }
@@ -84,6 +87,8 @@ impl Backend for CommandBackend {
         let prog = &self.argv[0];
         let program = if prog.starts_with('/') {
             PathBuf::from(prog)
+        } else if let Some(p) = &self.verified_program {
+            p.clone()
         } else {
             self.update_dir_host.join(prog)
         };
@@ -127,6 +132,12 @@ impl Backend for CommandBackend {
 
     fn changes(&self) -> Vec<PackageChange> {
         Vec::new()
+    }
+
+    fn use_verified(&mut self, files: &[(String, PathBuf)]) {
+        if let Some((_, p)) = files.iter().find(|(n, _)| *n == self.argv[0]) {
+            self.verified_program = Some(p.clone());
+        }
     }
 }
 

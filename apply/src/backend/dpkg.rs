@@ -260,6 +260,15 @@ impl Backend for Dpkg {
         self.run(c, sink, total)
     }
 
+    fn use_verified(&mut self, files: &[(String, PathBuf)]) {
+        for deb in &mut self.debs {
+            let name = deb.file_name().map(|n| n.to_string_lossy().into_owned());
+            if let Some((_, p)) = files.iter().find(|(n, _)| Some(n) == name.as_ref()) {
+                *deb = p.clone();
+            }
+        }
+    }
+
     fn required_bytes(&self) -> Result<u64, BackendError> {
         Ok(self.required)
     }

@@ -64,6 +64,10 @@ pub trait Backend {
     fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError>;
     /// Packages touched, with versions before and after.
     fn changes(&self) -> Vec<PackageChange>;
+    /// Takes the payload from these paths (name in the manifest, path)
+    /// instead of the update directory: the files verified and held open,
+    /// so what was checked is what runs.
+    fn use_verified(&mut self, _files: &[(String, PathBuf)]) {}
     /// Disk space the install needs, in bytes; 0 when the backend cannot
     /// tell (the command backend).
     fn required_bytes(&self) -> Result<u64, BackendError> {
