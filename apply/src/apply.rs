@@ -18,12 +18,11 @@ use crate::backend::{Backend, BackendError, Sink};
 use crate::config::{AfterAction, Config, ConfigError, UiChoice};
 use crate::exit;
 use crate::local::{self, LocalError, LocalState};
-use crate::lock::{self, LockError};
+use crate::lock::LockError;
 use crate::logcap::{self, HeadTail};
 use crate::manifest::{BackendKind, Manifest};
 use crate::paths::{self, Root};
 use crate::power;
-use crate::prepare::lock_path;
 use crate::result::{self, Outcome, PackageChange, ResultError, ResultRecord};
 use crate::signature;
 use crate::snapshot::{self, Provider, SnapshotError, SnapshotRecord};
@@ -215,7 +214,13 @@ impl Run<'_> {
 
 fn open_log(root: &Root, id: &str) -> (Option<File>, Option<PathBuf>) {
     let inside = Path::new(paths::LOG_DIR).join(format!("{id}.log"));
-    let host = root.host(&inside);
+    let host = match root.confined(&inside) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!("{e}; the backend's output goes to the journal only");
+            return (None, None);
+        }
+    };
     // Maintainer scripts print what they like, secrets included: 0640 for
     // the log group (adm) where there is one, else 0600; never through a
     // link planted in the log directory.
@@ -269,7 +274,7 @@ pub fn run(
         );
         return Ok(exit::OK);
     }
-    let _lock = match lock::try_lock(&lock_path(root)) {
+    let _lock = match crate::prepare::lock_root(root) {
         Ok(l) => l,
         Err(LockError::Busy(p)) => {
             tracing::info!(

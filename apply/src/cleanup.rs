@@ -28,7 +28,7 @@ pub enum CleanupError {
 
 pub fn cleanup(root: &Root, config: &Config, boot: bool) -> Result<Cleaned, CleanupError> {
     // Not while an update is prepared, triggered or applied.
-    let _lock = crate::lock::try_lock(&crate::prepare::lock_path(root))?;
+    let _lock = crate::prepare::lock_root(root)?;
     if let Err(e) = crate::history::prune(root, config.keep_results) {
         tracing::warn!("history: {e}");
     }

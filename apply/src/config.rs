@@ -142,7 +142,12 @@ impl Config {
 
     /// Reads the config file under `root`; a missing file means defaults.
     pub fn load(root: &Root) -> Result<Config, ConfigError> {
-        let path = root.host(Path::new(paths::CONFIG_FILE));
+        let path = root
+            .confined(Path::new(paths::CONFIG_FILE))
+            .map_err(|source| ConfigError::Read {
+                path: root.host(Path::new(paths::CONFIG_FILE)),
+                source,
+            })?;
         let text = match crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, true) {
             Ok(t) => t,
             Err(e) if e.is_not_found() => return Ok(Config::default()),

@@ -47,6 +47,43 @@ impl Root {
         let rel = inside.strip_prefix("/").unwrap_or(inside);
         self.dir.join(rel)
     }
+
+    /// The host path of `inside`, for writing or reading what we act on,
+    /// once it is sure the path stays in the root: on a tree other than /
+    /// (an image), a symbolic link on the way (an absolute one, or `..`)
+    /// would lead the kernel out of it, into the host's own files, so any
+    /// link among the existing directories on the way is refused. On the
+    /// running system every link stays within /, and systems do link parts
+    /// of /var, so / is taken as it is. The last component is the caller's
+    /// to open without following (O_NOFOLLOW, O_EXCL).
+    pub fn confined(&self, inside: &Path) -> std::io::Result<PathBuf> {
+        let host = self.host(inside);
+        if self.is_live() {
+            return Ok(host);
+        }
+        let mut at = self.dir.clone();
+        let parents: Vec<_> = inside
+            .parent()
+            .map_or(Vec::new(), |p| p.components().collect());
+        for c in parents {
+            let Component::Normal(n) = c else { continue };
+            at.push(n);
+            match std::fs::symlink_metadata(&at) {
+                Ok(md) if md.file_type().is_symlink() => {
+                    return Err(std::io::Error::other(format!(
+                        "{} is a symbolic link: it could lead out of --root {}; not followed",
+                        at.display(),
+                        self.dir.display()
+                    )))
+                }
+                Ok(_) => {}
+                // Nothing further exists: we create it, without links.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(host)
+    }
 }
 
 /// Lexically normalises an absolute path (`.`, `..`, duplicate slashes),

@@ -83,6 +83,16 @@ pub fn lock_path(root: &Root) -> PathBuf {
     root.host(&Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME))
 }
 
+/// Takes the lock of `root`, its path first checked to stay in the root.
+pub fn lock_root(root: &Root) -> Result<lock::Lock, LockError> {
+    let inside = Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME);
+    let path = root.confined(&inside).map_err(|source| LockError::Open {
+        path: lock_path(root),
+        source,
+    })?;
+    lock::try_lock(&path)
+}
+
 /// Empties the update directory, keeping the directory itself.
 /// Empties the update directory of what is ours (updatedir::clear),
 /// keeping the directory; `also`: files copied in before the manifest.
@@ -116,7 +126,7 @@ pub fn prepare(
     config: &Config,
     req: PrepareRequest,
 ) -> Result<Manifest, PrepareError> {
-    let _lock = lock::try_lock(&lock_path(root))?;
+    let _lock = lock_root(root)?;
     let udh = root.host(&config.update_dir);
     let mpath = Manifest::path(&udh);
     if mpath.exists() && !req.force {
@@ -315,7 +325,7 @@ pub fn import(
     from: &Path,
     force: bool,
 ) -> Result<(Manifest, Verified), PrepareError> {
-    let _lock = lock::try_lock(&lock_path(root))?;
+    let _lock = lock_root(root)?;
     let udh = root.host(&config.update_dir);
     let mpath = Manifest::path(&udh);
     if mpath.exists() && !force {
@@ -408,7 +418,7 @@ pub struct Cancelled {
 }
 
 pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Cancelled, PrepareError> {
-    let _lock = lock::try_lock(&lock_path(root))?;
+    let _lock = lock_root(root)?;
     let links = trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
     let purged = if purge {
         let udh = root.host(&config.update_dir);

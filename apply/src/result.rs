@@ -88,6 +88,8 @@ pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
         path: p.clone(),
         source,
     };
+    root.confined(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
+        .map_err(io_err)?;
     if let Some(dir) = p.parent() {
         atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
     }

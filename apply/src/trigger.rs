@@ -223,7 +223,7 @@ pub fn arm(
 ) -> Result<(crate::manifest::Manifest, crate::signature::Verified), TriggerError> {
     use crate::local::{self, LocalError};
     use crate::manifest::BackendKind;
-    let _lock = crate::lock::try_lock(&crate::prepare::lock_path(root))?;
+    let _lock = crate::prepare::lock_root(root)?;
     let udh = root.host(&config.update_dir);
     let loaded = crate::signature::load_manifest(root, &udh, config.require_signature)?;
     let (m, verified) = (loaded.manifest, loaded.verified);

@@ -532,3 +532,51 @@ fn what_is_verified_is_what_runs() {
     let ran = fs::read_to_string(&marker).unwrap_or_default();
     assert!(!ran.contains("bad"), "a swapped program ran: {ran}");
 }
+
+#[test]
+fn links_in_an_image_never_lead_out_of_it() {
+    if !root_only() {
+        return;
+    }
+    // An image whose /var/log and /etc point at the host's own: with --root
+    // nothing may be read or written through them.
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    let outside = s.dir.path().join("host-log");
+    fs::create_dir_all(&outside).unwrap();
+    let log = s.path("/var/log");
+    let _ = fs::remove_dir_all(s.path("/var/log/system-update"));
+    for entry in fs::read_dir(&log).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            fs::remove_dir_all(&p).unwrap();
+        } else {
+            fs::remove_file(&p).unwrap();
+        }
+    }
+    fs::remove_dir(&log).unwrap();
+    std::os::unix::fs::symlink(&outside, &log).unwrap();
+    let out = s.apply();
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing written through the link: {}",
+        show(&out)
+    );
+    // /etc as a link to elsewhere: the configuration there is not read.
+    let out = Command::new(common::BIN)
+        .arg("--root")
+        .arg(&s.root)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    fs::rename(s.path("/etc"), s.dir.path().join("etc-real")).unwrap();
+    std::os::unix::fs::symlink("/etc", s.path("/etc")).unwrap();
+    let out = s.su(&["status"]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could lead out of --root"),
+        "{}",
+        show(&out)
+    );
+}

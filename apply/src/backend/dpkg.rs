@@ -175,11 +175,20 @@ impl Dpkg {
             let mut r = OsString::from("--root=");
             r.push(self.root.dir());
             c.arg(r);
-            // dpkg logs to the host's /var/log/dpkg.log even with --root.
-            let log = self.root.host(Path::new("/var/log/dpkg.log"));
-            if let Some(dir) = log.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
+            // dpkg logs to the host's /var/log/dpkg.log even with --root;
+            // the root's own, unless a link there leads out of the root.
+            let log = match self.root.confined(Path::new("/var/log/dpkg.log")) {
+                Ok(log) => {
+                    if let Some(dir) = log.parent() {
+                        let _ = crate::atomic::create_dir_all(dir, 0o755);
+                    }
+                    log
+                }
+                Err(e) => {
+                    tracing::warn!("{e}; dpkg's own log is not kept");
+                    PathBuf::from("/dev/null")
+                }
+            };
             let mut l = OsString::from("--log=");
             l.push(log);
             c.arg(l);
