@@ -410,6 +410,20 @@ pub fn run(
     if let Err(e) = trigger::remove_ours(root, ud) {
         tracing::error!("cannot remove the trigger: {e}");
     }
+    // A successful update's payload has done its work: status then says
+    // nothing is prepared, and a new prepare needs no --force. A failed
+    // one is kept, to look at or to retry.
+    if outcome == Outcome::Success && !config.keep_update {
+        match crate::updatedir::clear(&udh, &[], true) {
+            Ok(c) if !c.left.is_empty() => tracing::info!(
+                "{}: kept what is not part of the update: {}",
+                udh.display(),
+                c.left.join(", ")
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{}: cannot clear the applied update: {e}", udh.display()),
+        }
+    }
     let rolled_back = match (&provider, &id) {
         (Ok(p), Some(id))
             if matches!(outcome, Outcome::Failure | Outcome::Interrupted)

@@ -84,6 +84,9 @@ pub struct Config {
     pub keep_failed: usize,
     /// Result records kept in the history (`system-update history`).
     pub keep_results: usize,
+    /// Keep the update directory's files after a successful update (by
+    /// default they go, as `dnf5 offline clean` would).
+    pub keep_update: bool,
     /// Seconds a backend may go without output or progress before it is
     /// killed; 0: never.
     pub stall_timeout: u64,
@@ -102,6 +105,7 @@ impl Default for Config {
             keep_snapshots: 1,
             keep_failed: 1,
             keep_results: 10,
+            keep_update: false,
             // An hour: a DKMS module build or an initramfs rebuild on a
             // slow machine can be silent for many minutes, and killing a
             // working transaction is worse than waiting for a hung one.

@@ -31,6 +31,8 @@ pub enum PrepareError {
     DpkgCommand,
     #[error("{0}: not a regular file")]
     NotAFile(PathBuf),
+    #[error("{0}: no such file")]
+    NoSuchFile(PathBuf),
     #[error("{0}: two payload files have this name; rename one")]
     DuplicateName(String),
     #[error("{path}: {source}")]
@@ -108,6 +110,19 @@ fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
     }
 }
 
+/// A file given on the command line: "no such file" when it is not there,
+/// "not a regular file" when it is something else.
+fn regular_file(p: &Path) -> Result<(), PrepareError> {
+    match std::fs::metadata(p) {
+        Ok(md) if md.is_file() => Ok(()),
+        Ok(_) => Err(PrepareError::NotAFile(p.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(PrepareError::NoSuchFile(p.to_path_buf()))
+        }
+        Err(e) => Err(io_err(p)(e)),
+    }
+}
+
 /// Refuses a directory that holds anything but a prepared update of ours:
 /// an update-dir that names the wrong directory must cost nothing.
 fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
@@ -172,9 +187,7 @@ pub fn prepare(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .ok_or_else(|| PrepareError::NotAFile(prog.clone()))?;
-            if !prog.is_file() {
-                return Err(PrepareError::NotAFile(prog));
-            }
+            regular_file(&prog)?;
             a[0] = name;
             program_source = Some(prog);
         }
@@ -182,9 +195,7 @@ pub fn prepare(
 
     let mut names = Vec::new();
     for f in sources.iter().chain(program_source.iter()) {
-        if !f.is_file() {
-            return Err(PrepareError::NotAFile(f.clone()));
-        }
+        regular_file(f)?;
         let name = f
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -197,9 +208,7 @@ pub fn prepare(
 
     if let Some(key) = &req.sign {
         // Before the update directory is emptied.
-        if !key.is_file() {
-            return Err(PrepareError::NotAFile(key.clone()));
-        }
+        regular_file(key)?;
     }
 
     let mut fields = Vec::new();

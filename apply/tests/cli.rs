@@ -207,3 +207,43 @@ fn permission_denied_says_to_run_as_root() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_successful_update_leaves_nothing_prepared() {
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!s.update_dir().exists(), "the applied payload is gone");
+    let out = s.su(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Prepared: nothing (system-update results shows the last update)"),
+        "{text}"
+    );
+    // The next update needs no --force, and keep-update keeps its files.
+    std::fs::write(s.path("/etc/system-update.toml"), "keep-update = true\n").unwrap();
+    let v3 = common::Deb::new("foo", "3").build(&s.debs);
+    s.prepare_and_trigger(&[&v3]);
+    let out = s.apply();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(s.update_dir().join("foo_3_all.deb").is_file());
+    assert!(s.update_dir().join("manifest.toml").is_file());
+}
+
+#[test]
+fn a_missing_file_is_no_such_file() {
+    let (s, _) = with_foo_v1(None);
+    let out = s.su(&["prepare", "/nonexistent/hello_2.0_all.deb"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("/nonexistent/hello_2.0_all.deb: no such file"),
+        "{e}"
+    );
+    let dir = s.dir.path().join("a-directory.deb");
+    std::fs::create_dir(&dir).unwrap();
+    let out = s.su(&["prepare", dir.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("a-directory.deb: not a regular file"), "{e}");
+}

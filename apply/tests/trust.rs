@@ -324,14 +324,12 @@ fn modes_are_explicit_and_logs_private_whatever_the_umask() {
     assert!(out.status.success(), "{}", show(&out));
     let out = su_umask0(&s, &["trigger", "--no-reboot"]);
     assert!(out.status.success(), "{}", show(&out));
+    // The update directory goes once the update succeeded: look now.
+    assert_eq!(mode_of(&s.path("/var/lib/system-update")), 0o755);
     let out = su_umask0(&s, &["apply", "--ui", "none", "--no-reboot"]);
     assert!(out.status.success(), "{}", show(&out));
     let id = s.results()["id"].as_str().unwrap().to_string();
-    for d in [
-        "/var/lib/system-update",
-        "/var/lib/system-update-results",
-        "/var/log/system-update",
-    ] {
+    for d in ["/var/lib/system-update-results", "/var/log/system-update"] {
         assert_eq!(mode_of(&s.path(d)), 0o755, "{d}");
     }
     // No adm group in this root: the log and the records are root's alone.
@@ -515,6 +513,9 @@ fn what_is_verified_is_what_runs() {
         let out = s.apply();
         stop.store(true, Ordering::SeqCst);
         swaps += swapper.join().unwrap();
+        // The swapper may have put its file back after apply cleared the
+        // applied update: not ours, so the next prepare would refuse it.
+        let _ = fs::remove_file(s.update_dir().join("update.sh"));
         // Either the check saw the swapped file (refused) or it ran the
         // file it checked.
         assert!(
