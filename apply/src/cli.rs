@@ -190,9 +190,6 @@ pub fn message(err: &(dyn std::error::Error + 'static)) -> String {
 /// terminal on both ends (a script, a unit) there is nobody to ask: yes.
 fn confirm(question: &str) -> anyhow::Result<bool> {
     use std::io::{BufRead, Write};
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Ok(true);
-    }
     let mut err = std::io::stderr();
     write!(err, "{question} [y/N] ").context("writing the question")?;
     err.flush().context("writing the question")?;
@@ -202,6 +199,12 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
         .read_line(&mut answer)
         .context("reading the answer")?;
     Ok(is_yes(&answer))
+}
+
+/// Whether `trigger` asks before rebooting: only when it would reboot this
+/// machine now, -y was not given, and a person is at a terminal.
+fn must_ask(a: &TriggerArgs, live: bool, interactive: bool) -> bool {
+    !a.no_reboot && live && !a.yes && interactive
 }
 
 fn is_yes(answer: &str) -> bool {
@@ -345,8 +348,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Trigger(a) => {
-            let reboot_now = !a.no_reboot && root.is_live();
-            if reboot_now && !a.yes && !confirm("Reboot now to apply the update?")? {
+            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            if must_ask(&a, root.is_live(), interactive)
+                && !confirm("Reboot now to apply the update?")?
+            {
                 eprintln!("system-update: not triggered; nothing was changed");
                 return Ok(exit::FAILURE);
             }
@@ -474,6 +479,32 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    #[test]
+    fn trigger_asks_only_a_person_before_rebooting_this_machine() {
+        let args = |extra: &[&str]| {
+            let mut v = vec!["system-update", "trigger"];
+            v.extend_from_slice(extra);
+            match Cli::try_parse_from(v).unwrap().command {
+                Cmd::Trigger(t) => t,
+                _ => unreachable!(),
+            }
+        };
+        assert!(must_ask(&args(&[]), true, true));
+        assert!(must_ask(&args(&["--poweroff"]), true, true));
+        assert!(!must_ask(&args(&["-y"]), true, true), "-y");
+        assert!(!must_ask(&args(&["--yes"]), true, true), "--yes");
+        assert!(
+            !must_ask(&args(&[]), true, false),
+            "no terminal: no question"
+        );
+        assert!(!must_ask(&args(&[]), false, true), "--root: no reboot");
+        assert!(
+            !must_ask(&args(&["--no-reboot"]), true, true),
+            "no reboot now"
+        );
+        assert!(!must_ask(&args(&["--poweroff", "--no-reboot"]), true, true));
     }
 
     #[test]
