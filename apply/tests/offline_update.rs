@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{kill_mid_transaction, show, with_foo_v1, Deb, Scratch, SLOW_ONCE};
+use common::{code, kill_mid_transaction, show, with_foo_v1, Deb, Scratch, SLOW_ONCE};
 
 const OK: i32 = 0;
 const FAILURE: i32 = 1;
@@ -16,10 +16,6 @@ const USAGE: i32 = 2;
 const VERIFICATION: i32 = 3;
 const STALE: i32 = 4;
 const INTERRUPTED: i32 = 5;
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
 
 fn generator() -> Option<std::path::PathBuf> {
     let p = Path::new(common::BIN)

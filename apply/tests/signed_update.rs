@@ -10,21 +10,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{show, with_foo_v1, Deb, Scratch};
+use common::{code, show, with_foo_v1, Deb, Scratch};
 
 const OK: i32 = 0;
 const VERIFICATION: i32 = 3;
 
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
 fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipped: needs root (dpkg chroots into the scratch root, keys owned by root)");
-    false
+    common::root_or_skip("dpkg chroots into the scratch root, keys owned by root")
 }
 
 /// A minisign key pair made by `minisign -G -W` (no password).

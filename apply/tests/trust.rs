@@ -9,20 +9,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{show, with_foo_v1, Scratch};
+use common::{code, show, with_foo_v1, Scratch};
 
 const VERIFICATION: i32 = 3;
 
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
 fn root_only() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipped: needs root (files owned by root and by nobody)");
-    false
+    common::root_or_skip("files owned by root and by nobody")
 }
 
 /// Links /system-update to the update directory by hand, for manifests

@@ -422,3 +422,19 @@ pub fn kill_mid_transaction(s: &Scratch) {
 
 pub const SLOW_ONCE: &str =
     "if [ ! -e /slow-once ]; then : > /slow-once; : > /in-postinst; sleep 60; fi";
+
+/// The exit status, -1 for a signal.
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// True when root; otherwise says why the test is skipped. The tests that
+/// need root (dpkg chroots into scratch roots, files of root and of nobody,
+/// loop devices) call it first.
+pub fn root_or_skip(why: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipped: needs root ({why})");
+    false
+}
