@@ -33,7 +33,7 @@ flood() {
 	t1=$(date +%s.%N)
 	log=$(find "$root/var/log/system-update" -name '*.log' | head -n 1)
 	printf '%-6s peak RSS %6d KiB   log %10d bytes   %6.1f s\n' "$name" \
-		"$(tail -n 1 "$work/rss")" "$(stat -c %s "$log")" "$(echo "$t1 - $t0" | bc)"
+		"$(tail -n 1 "$work/rss")" "$(stat -c %s "$log")" "$(awk "BEGIN { print $t1 - $t0 }")"
 }
 
 echo "binary: $bin"
