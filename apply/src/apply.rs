@@ -12,18 +12,16 @@ use system_update_tui::{Event, Output, Ui, UiOptions};
 
 use crate::atomic;
 use crate::attempts::{self, AttemptsError, State};
-use crate::backend::command::CommandBackend;
-use crate::backend::dpkg::Dpkg;
-use crate::backend::{Backend, BackendError, Sink};
+use crate::backend::{Backend, BackendError, PackageChange, Sink, Transaction};
 use crate::config::{AfterAction, Config, ConfigError, UiChoice};
 use crate::exit;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::LockError;
 use crate::logcap::{self, HeadTail};
-use crate::manifest::{BackendKind, Manifest};
+use crate::manifest::{Manifest, VerifiedFile};
 use crate::paths::{self, Root};
 use crate::power;
-use crate::result::{self, Outcome, PackageChange, ResultError, ResultRecord};
+use crate::result::{self, Outcome, ResultError, ResultRecord};
 use crate::signature;
 use crate::snapshot::{self, Provider, SnapshotError, SnapshotRecord};
 use crate::space;
@@ -46,8 +44,9 @@ pub struct ApplyOptions {
     pub no_reboot: bool,
     pub ui: Option<UiChoice>,
     pub output: Output,
-    /// Extra dpkg arguments; only the demo sets them.
-    pub dpkg_extra_args: Vec<String>,
+    /// Extra arguments for the backend's program; only the demo sets them
+    /// (its scratch root belongs to a normal user and has no shell).
+    pub backend_args: Vec<String>,
     /// Bounds on the backend's program (stall-timeout in the config).
     pub limits: crate::backend::process::Limits,
 }
@@ -64,6 +63,8 @@ struct Reporter<'a> {
     log: Option<File>,
     file_cap: HeadTail,
     journal_cap: HeadTail,
+    /// The packages the transaction reported, for the result record.
+    packages: Vec<PackageChange>,
 }
 
 impl Reporter<'_> {
@@ -73,6 +74,7 @@ impl Reporter<'_> {
             log,
             file_cap: HeadTail::new(logcap::FILE_HEAD, logcap::FILE_TAIL),
             journal_cap: HeadTail::new(logcap::JOURNAL_HEAD, logcap::JOURNAL_TAIL),
+            packages: Vec::new(),
         }
     }
 
@@ -129,6 +131,15 @@ impl Sink for Reporter<'_> {
         match &event {
             Event::Step { index, total, name } => tracing::info!("[{index}/{total}] {name}"),
             Event::Message { text } => tracing::info!("{text}"),
+            Event::Package(p) => {
+                tracing::info!(
+                    "{}: {} -> {}",
+                    p.name,
+                    p.before.as_deref().unwrap_or("(none)"),
+                    p.after.as_deref().unwrap_or("(none)")
+                );
+                self.packages.push(p.clone());
+            }
             _ => {}
         }
         self.ui.send(event);
@@ -199,10 +210,10 @@ impl Run<'_> {
         }
     }
 
-    fn end(&mut self, outcome: Outcome, error: Option<String>, packages: Vec<PackageChange>) {
+    fn end(&mut self, verdict: Verdict) {
+        let outcome = verdict.outcome;
         self.record.outcome = outcome;
-        self.record.error = error;
-        self.record.packages = packages;
+        self.record.error = verdict.error;
         self.record.finished = Some(timefmt::now_rfc3339());
         match &self.record.error {
             Some(e) => tracing::error!("update {}: {e}", outcome.as_str()),
@@ -255,6 +266,96 @@ fn open_log(root: &Root, id: &str) -> (Option<File>, Option<PathBuf>) {
     }
 }
 
+/// How an attempt ended, before the rollback and the after-action: the one
+/// answer every phase gives when it ends the update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub error: Option<String>,
+}
+
+impl Verdict {
+    pub fn success() -> Verdict {
+        Verdict {
+            outcome: Outcome::Success,
+            error: None,
+        }
+    }
+
+    pub fn new(outcome: Outcome, error: impl ToString) -> Verdict {
+        Verdict {
+            outcome,
+            error: Some(error.to_string()),
+        }
+    }
+
+    pub fn failure(error: impl ToString) -> Verdict {
+        Verdict::new(Outcome::Failure, error)
+    }
+}
+
+/// A phase lets the update go on with what it found, or ends it.
+pub type Phase<T> = Result<T, Verdict>;
+
+/// Phase 1, claim the trigger: it must be ours, and we must hold the lock.
+/// `None` when there is nothing for this instance to do (exit 0).
+pub fn claim(root: &Root, ud: &Path) -> Result<Option<crate::lock::Lock>, ApplyError> {
+    let io_err = |source| ApplyError::Io {
+        path: root.dir().to_path_buf(),
+        source,
+    };
+    let links = trigger::inspect(root, ud).map_err(io_err)?;
+    if trigger::ours(&links).is_none() {
+        tracing::info!(
+            "no update of ours to apply: {}",
+            trigger::why_not_ours(&links, ud)
+        );
+        return Ok(None);
+    }
+    let lock = match crate::prepare::lock_root(root) {
+        Ok(l) => l,
+        Err(LockError::Busy(p)) => {
+            tracing::info!(
+                "{}: another instance is applying the update; nothing to do",
+                p.display()
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The instance that held the lock may have finished meanwhile.
+    let links = trigger::inspect(root, ud).map_err(io_err)?;
+    if trigger::ours(&links).is_none() {
+        tracing::info!(
+            "the update was applied meanwhile: {}",
+            trigger::why_not_ours(&links, ud)
+        );
+        return Ok(None);
+    }
+    Ok(Some(lock))
+}
+
+/// What the phases of one attempt share.
+pub struct Attempt<'a> {
+    pub root: &'a Root,
+    /// The update directory on the host.
+    pub udh: &'a Path,
+    pub opts: &'a ApplyOptions,
+}
+
+impl Attempt<'_> {
+    fn open(&self, m: &Manifest, state: &State) -> Result<Box<dyn Backend>, BackendError> {
+        m.backend.open(Transaction {
+            root: self.root,
+            update_dir: self.udh,
+            manifest: m,
+            attempt: state.attempts,
+            limits: self.opts.limits,
+            extra_args: &self.opts.backend_args,
+        })
+    }
+}
+
 pub fn run(
     root: &Root,
     config: &Config,
@@ -262,38 +363,9 @@ pub fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<i32, ApplyError> {
     let ud = &config.update_dir;
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ApplyError::Io { path, source }
-    };
-    let links = trigger::inspect(root, ud).map_err(io_err(root.dir()))?;
-    if trigger::ours(&links).is_none() {
-        tracing::info!(
-            "no update of ours to apply: {}",
-            trigger::why_not_ours(&links, ud)
-        );
+    let Some(_lock) = claim(root, ud)? else {
         return Ok(exit::OK);
-    }
-    let _lock = match crate::prepare::lock_root(root) {
-        Ok(l) => l,
-        Err(LockError::Busy(p)) => {
-            tracing::info!(
-                "{}: another instance is applying the update; nothing to do",
-                p.display()
-            );
-            return Ok(exit::OK);
-        }
-        Err(e) => return Err(e.into()),
     };
-    // The instance that held the lock may have finished meanwhile.
-    let links = trigger::inspect(root, ud).map_err(io_err(root.dir()))?;
-    if trigger::ours(&links).is_none() {
-        tracing::info!(
-            "the update was applied meanwhile: {}",
-            trigger::why_not_ours(&links, ud)
-        );
-        return Ok(exit::OK);
-    }
 
     let udh = root.host(ud);
     // Verified before anything is changed: an update whose signature does
@@ -347,55 +419,36 @@ pub fn run(
         state.attempts + 1,
         run.record.started
     ));
+    let at = Attempt {
+        root,
+        udh: &udh,
+        opts,
+    };
 
-    if state.attempts >= config.attempt_limit {
-        // The link goes first: whatever happens from here on, even a crash
-        // in the repair below, the next boot is a normal one.
-        if let Err(e) = trigger::remove_ours(root, ud) {
-            tracing::error!("cannot remove the trigger: {e}");
-        }
-        let mut msg = format!(
-            "the update was interrupted {} time(s), the limit (attempt-limit = {}); not trying again",
-            state.attempts, config.attempt_limit
-        );
-        let will_roll_back = match (&provider, &id) {
-            (Ok(p), Some(id)) => p.can_roll_back(id),
-            _ => false,
-        };
-        if state.transaction_started && !will_roll_back {
-            // Should the repair itself be cut, the next boot still says why.
-            run.record.error = Some(msg.clone());
-            run.store();
-            msg += &recover_at_limit(root, &udh, &manifest, &state, opts, &mut sink);
-        }
-        run.end(Outcome::Interrupted, Some(msg), Vec::new());
+    let verdict = if state.attempts >= config.attempt_limit {
+        at_limit(
+            &at, ud, config, &manifest, &state, &provider, &mut run, &mut sink,
+        )
     } else {
-        // Counted and on disk before anything is touched.
-        state.attempts += 1;
-        attempts::store(&udh, &state)?;
-        run.record.attempts = state.attempts;
-        run.record.error = Some(format!(
-            "attempt {} did not finish (power cut, crash or kill)",
-            state.attempts
-        ));
-        run.store();
-        let (outcome, error, packages) = match manifest {
-            Ok(m) => transaction(
-                root,
-                &udh,
-                &m,
+        count_attempt(&udh, &mut state, &mut run)?;
+        let verdict = match &manifest {
+            Ok(m) => attempt(
+                &at,
+                m,
                 &local,
                 &mut state,
-                opts,
                 &provider,
                 &mut run.record.snapshot,
                 &mut sink,
             ),
-            Err(e) => (Outcome::VerificationFailed, Some(e.to_string()), Vec::new()),
+            Err(e) => Verdict::new(Outcome::VerificationFailed, e),
         };
         run.record.stop_requested = stop.load(Ordering::SeqCst);
-        run.end(outcome, error, packages);
-    }
+        verdict
+    };
+    // The record's package list is what the backend reported in the stream.
+    run.record.packages = std::mem::take(&mut sink.packages);
+    run.end(verdict);
     // The backend is done: the log is whole before anything copies it.
     sink.finish_log();
     if state.transaction_started {
@@ -410,19 +463,8 @@ pub fn run(
     if let Err(e) = trigger::remove_ours(root, ud) {
         tracing::error!("cannot remove the trigger: {e}");
     }
-    // A successful update's payload has done its work: status then says
-    // nothing is prepared, and a new prepare needs no --force. A failed
-    // one is kept, to look at or to retry.
     if outcome == Outcome::Success && !config.keep_update {
-        match crate::updatedir::clear(&udh, &[], true) {
-            Ok(c) if !c.left.is_empty() => tracing::info!(
-                "{}: kept what is not part of the update: {}",
-                udh.display(),
-                c.left.join(", ")
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("{}: cannot clear the applied update: {e}", udh.display()),
-        }
+        clear_applied(&udh);
     }
     let rolled_back = match (&provider, &id) {
         (Ok(p), Some(id))
@@ -447,11 +489,7 @@ pub fn run(
     }
 
     ui.send(Event::Finished {
-        outcome: if outcome == Outcome::Success {
-            system_update_tui::Outcome::Success
-        } else {
-            system_update_tui::Outcome::Failure
-        },
+        outcome,
         detail: run.record.error.clone().map(|e| {
             if rolled_back {
                 format!("{e} The system was rolled back to its state before the update.")
@@ -473,199 +511,273 @@ pub fn run(
     } else {
         after
     };
-    if action != AfterAction::None {
-        let secs = if outcome == Outcome::Success {
-            COUNTDOWN_SUCCESS
-        } else {
-            COUNTDOWN_FAILURE
-        };
-        for left in (1..=secs).rev() {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
-            ui.send(Event::Countdown {
-                action: action.ui(),
-                remaining: Duration::from_secs(left),
-            });
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    }
+    countdown(&ui, action, outcome, stop);
     drop(sink);
     ui.finish();
+    Ok(after_action(action, outcome))
+}
 
+/// A successful update's payload has done its work: `status` then says
+/// nothing is prepared, and a new prepare needs no --force. A failed one is
+/// kept, to look at or to retry.
+fn clear_applied(udh: &Path) {
+    match crate::updatedir::clear(udh, &[], true) {
+        Ok(c) if !c.left.is_empty() => tracing::info!(
+            "{}: kept what is not part of the update: {}",
+            udh.display(),
+            c.left.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("{}: cannot clear the applied update: {e}", udh.display()),
+    }
+}
+
+/// The final screen stays this long, counting down, before the action.
+fn countdown(ui: &Ui, action: AfterAction, outcome: Outcome, stop: &AtomicBool) {
+    if action == AfterAction::None {
+        return;
+    }
+    let secs = if outcome == Outcome::Success {
+        COUNTDOWN_SUCCESS
+    } else {
+        COUNTDOWN_FAILURE
+    };
+    for left in (1..=secs).rev() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        ui.send(Event::Countdown {
+            action: action.event(),
+            remaining: Duration::from_secs(left),
+        });
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The last phase: reboot or power off; returns the exit status.
+fn after_action(action: AfterAction, outcome: Outcome) -> i32 {
     let code = exit::for_outcome(outcome);
     let power_action = match action {
         AfterAction::Reboot => power::Action::Reboot,
         AfterAction::Poweroff => power::Action::PowerOff,
-        AfterAction::None => return Ok(code),
+        AfterAction::None => return code,
     };
     match power::request(power_action) {
         Ok(method) => {
             tracing::info!("{power_action:?} queued ({method:?})");
             // Queued: a non-zero exit would make FailureAction= race it.
-            Ok(exit::OK)
+            exit::OK
         }
         Err(e) => {
             tracing::error!("{e}");
-            Ok(code)
+            code
         }
     }
 }
 
-fn make_backend(
-    root: &Root,
-    udh: &Path,
-    m: &Manifest,
-    state: &State,
-    opts: &ApplyOptions,
-) -> Result<Box<dyn Backend>, BackendError> {
-    Ok(match m.backend {
-        BackendKind::Dpkg => Box::new(Dpkg::new(
-            root.clone(),
-            udh,
-            &m.files,
-            opts.dpkg_extra_args.clone(),
-            opts.limits,
-        )?),
-        BackendKind::Command => Box::new(CommandBackend::new(
-            root.clone(),
-            udh,
-            m.command.clone().unwrap_or_default(),
-            m.id.clone(),
-            state.attempts,
-            opts.limits,
-        )),
-    })
+/// Counted and on disk before anything is touched: a power cut from here
+/// on counts against the limit.
+fn count_attempt(udh: &Path, state: &mut State, run: &mut Run<'_>) -> Result<(), ApplyError> {
+    state.attempts += 1;
+    attempts::store(udh, state)?;
+    run.record.attempts = state.attempts;
+    run.record.error = Some(format!(
+        "attempt {} did not finish (power cut, crash or kill)",
+        state.attempts
+    ));
+    run.store();
+    Ok(())
 }
 
-/// At the attempt limit with a transaction cut short and no snapshot to go
-/// back to: the backend's recovery, once, so the package database is not
-/// left half-configured. Returns what to add to the error.
-fn recover_at_limit(
-    root: &Root,
-    udh: &Path,
+/// Phase 2, the attempt limit: the link goes first, so that whatever
+/// happens from here on, even a crash in the repair, the next boot is a
+/// normal one; then the backend's repair, once, when a transaction was cut
+/// short and no snapshot will put things back.
+#[allow(clippy::too_many_arguments)]
+fn at_limit(
+    at: &Attempt<'_>,
+    ud: &Path,
+    config: &Config,
     manifest: &Result<Manifest, crate::manifest::ManifestError>,
     state: &State,
-    opts: &ApplyOptions,
-    sink: &mut Reporter<'_>,
+    provider: &Result<Provider, SnapshotError>,
+    run: &mut Run<'_>,
+    sink: &mut dyn Sink,
+) -> Verdict {
+    if let Err(e) = trigger::remove_ours(at.root, ud) {
+        tracing::error!("cannot remove the trigger: {e}");
+    }
+    let mut msg = format!(
+        "the update was interrupted {} time(s), the limit (attempt-limit = {}); not trying again",
+        state.attempts, config.attempt_limit
+    );
+    let will_roll_back = match (provider, manifest) {
+        (Ok(p), Ok(m)) => p.can_roll_back(&m.id),
+        _ => false,
+    };
+    if state.transaction_started && !will_roll_back {
+        // Should the repair itself be cut, the next boot still says why.
+        run.record.error = Some(msg.clone());
+        run.store();
+        msg += &repair(at, manifest, state, sink);
+    }
+    Verdict::new(Outcome::Interrupted, msg)
+}
+
+/// The backend's repair of a transaction cut short; returns what to add to
+/// the error.
+pub fn repair(
+    at: &Attempt<'_>,
+    manifest: &Result<Manifest, crate::manifest::ManifestError>,
+    state: &State,
+    sink: &mut dyn Sink,
 ) -> String {
     let Ok(m) = manifest else {
-        return "; check the system (dpkg --audit)".into();
+        return "; the update could not be read, so the package manager's own repair was not run: check the package database".into();
     };
+    let says = m.backend.repair();
     sink.event(Event::Message {
         text: "Repairing the package database after the interrupted update".into(),
     });
-    match make_backend(root, udh, m, state, opts).and_then(|mut b| b.recover(sink)) {
-        Ok(()) => "; the interrupted transaction was brought to a consistent state (dpkg --configure -a), \
-                   the rest of the update was not installed"
-            .into(),
-        Err(e) => format!(
-            "; repairing the package database failed too ({e}): check the system (dpkg --audit) and run dpkg --configure -a"
-        ),
+    match at.open(m, state).and_then(|mut b| b.recover(sink)) {
+        Ok(()) => format!("; {}", says.done),
+        Err(e) => format!("; repairing failed too ({e}): {}", says.by_hand),
     }
 }
 
-/// Steps 4-7 once the attempt is counted: recovery, stale check,
-/// verification, snapshot, the backend.
-#[allow(clippy::too_many_arguments)]
-fn transaction(
-    root: &Root,
-    udh: &Path,
+/// Phases 3 to 6 once the attempt is counted.
+pub fn attempt(
+    at: &Attempt<'_>,
     m: &Manifest,
     local: &Result<LocalState, LocalError>,
     state: &mut State,
-    opts: &ApplyOptions,
     provider: &Result<Provider, SnapshotError>,
     snapshot: &mut Option<SnapshotRecord>,
-    sink: &mut Reporter<'_>,
-) -> (Outcome, Option<String>, Vec<PackageChange>) {
-    let mut backend = match make_backend(root, udh, m, state, opts) {
-        Ok(b) => b,
-        Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+    sink: &mut dyn Sink,
+) -> Verdict {
+    let mut phases = || -> Phase<Verdict> {
+        let mut backend = at.open(m, state).map_err(Verdict::failure)?;
+        recover_or_check_stale(at.root, m, local, state, backend.as_mut(), sink)?;
+        // Held open until the backend is done: what it runs is what was checked.
+        let _verified = verify(at.udh, m, backend.as_mut(), sink)?;
+        let provider = provider.as_ref().map_err(Verdict::failure)?;
+        check_space(at.root, provider, state, backend.as_ref())?;
+        *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
+        mark_started(at.udh, state)?;
+        Ok(transaction(backend.as_mut(), sink))
     };
+    match phases() {
+        Ok(v) | Err(v) => v,
+    }
+}
 
+/// Phase 3: a retry after a cut finishes what the last attempt began; a
+/// first attempt refuses a package database that changed since prepare.
+pub fn recover_or_check_stale(
+    root: &Root,
+    m: &Manifest,
+    local: &Result<LocalState, LocalError>,
+    state: &State,
+    backend: &mut dyn Backend,
+    sink: &mut dyn Sink,
+) -> Phase<()> {
     if state.attempts > 1 && state.transaction_started {
         if let Err(e) = backend.recover(sink) {
             // The install below may still repair it; the log has the detail.
             tracing::warn!("recovery: {e}");
         }
-    } else {
-        // Our own earlier attempt changes the database: compare only while
-        // no transaction of ours has run.
-        let why = match (backend.fingerprint(), local) {
-            (Ok(None), _) => None,
-            (Ok(Some(now)), Ok(l)) if l.db_fingerprint.as_deref() == Some(now.as_str()) => None,
-            (Ok(Some(_)), Ok(_)) => Some(format!(
-                "{}; nothing was installed. Prepare the update again (system-update prepare --force)",
-                trigger::stale_message(root)
-            )),
-            (Ok(Some(_)), Err(e)) => Some(format!("{e}; nothing was installed")),
-            (Err(e), _) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
-        };
-        if let Some(why) = why {
-            return (Outcome::Stale, Some(why), Vec::new());
-        }
+        return Ok(());
     }
+    // Our own earlier attempt changes the database: compare only while no
+    // transaction of ours has run.
+    let stale = |why: String| Err(Verdict::new(Outcome::Stale, why));
+    match (m.backend.fingerprint(root), local) {
+        (Ok(None), _) => Ok(()),
+        (Ok(Some(now)), Ok(l)) if l.db_fingerprint.as_deref() == Some(now.as_str()) => Ok(()),
+        (Ok(Some(_)), Ok(_)) => stale(format!(
+            "{}; nothing was installed. Prepare the update again (system-update prepare --force)",
+            m.backend.stale_message(root)
+        )),
+        (Ok(Some(_)), Err(e)) => stale(format!("{e}; nothing was installed")),
+        (Err(e), _) => Err(Verdict::failure(e)),
+    }
+}
 
+/// Phase 4: each payload file opened once and checked through that
+/// descriptor; the backend runs those descriptors.
+pub fn verify(
+    udh: &Path,
+    m: &Manifest,
+    backend: &mut dyn Backend,
+    sink: &mut dyn Sink,
+) -> Phase<Vec<VerifiedFile>> {
     sink.event(Event::Message {
         text: "Verifying the update".into(),
     });
-    // Held open until the backend is done: what it runs is what was checked.
-    let verified = match m.open_verified(udh) {
-        Ok(v) => v,
-        Err(e) => return (Outcome::VerificationFailed, Some(e.to_string()), Vec::new()),
-    };
+    let verified = m
+        .open_verified(udh)
+        .map_err(|e| Verdict::new(Outcome::VerificationFailed, e))?;
     let paths: Vec<(String, PathBuf)> = verified
         .iter()
         .map(|v| (v.name.clone(), v.path()))
         .collect();
     backend.use_verified(&paths);
+    Ok(verified)
+}
 
-    let provider = match provider {
-        Ok(p) => p,
-        Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
-    };
-    if !state.transaction_started {
-        // A retry after a power cut is half-installed already: the figures
-        // would no longer mean anything, and stopping there helps nobody.
-        let needed = match backend.required_bytes() {
-            Ok(n) => n,
-            Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
-        };
-        let snapshotting = !matches!(provider, Provider::None { .. });
-        if let Err(msg) = space::check(root.dir(), needed, snapshotting) {
-            return (Outcome::Failure, Some(msg), Vec::new());
-        }
+/// Phase 5a: room for the packages and the snapshot. A retry after a power
+/// cut is half-installed already: the figures would no longer mean
+/// anything, and stopping there helps nobody.
+pub fn check_space(
+    root: &Root,
+    provider: &Provider,
+    state: &State,
+    backend: &dyn Backend,
+) -> Phase<()> {
+    if state.transaction_started {
+        return Ok(());
     }
+    let snapshotting = !matches!(provider, Provider::None { .. });
+    space::check(root.dir(), backend.required_bytes(), snapshotting).map_err(Verdict::failure)
+}
+
+/// Phase 5b: the snapshot point (a no-op record when there is none).
+pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phase<SnapshotRecord> {
     sink.event(Event::Message {
         text: "Taking a snapshot".into(),
     });
-    match provider.take(&m.id) {
-        Ok(rec) => {
-            match (&rec.name, &rec.note) {
-                (Some(name), _) => tracing::info!("snapshot {name} taken"),
-                (None, Some(note)) => tracing::info!("{note}"),
-                (None, None) => {}
-            }
-            *snapshot = Some(rec);
-        }
-        Err(e) => return (Outcome::Failure, Some(e.to_string()), Vec::new()),
+    let rec = provider.take(id).map_err(Verdict::failure)?;
+    match (&rec.name, &rec.note) {
+        (Some(name), _) => tracing::info!("snapshot {name} taken"),
+        (None, Some(note)) => tracing::info!("{note}"),
+        (None, None) => {}
     }
+    Ok(rec)
+}
 
+/// From here on the database may be ours to repair: on disk before the
+/// backend starts.
+fn mark_started(udh: &Path, state: &mut State) -> Phase<()> {
     if !state.transaction_started {
         state.transaction_started = true;
-        if let Err(e) = attempts::store(udh, state) {
-            return (Outcome::Failure, Some(e.to_string()), Vec::new());
-        }
+        attempts::store(udh, state).map_err(Verdict::failure)?;
     }
+    Ok(())
+}
+
+/// Phase 6: the backend's transaction; what it touched goes into the
+/// stream as `Package` events, whatever the outcome.
+pub fn transaction(backend: &mut dyn Backend, sink: &mut dyn Sink) -> Verdict {
     let result = backend.install(sink);
-    let packages = backend.changes();
+    for p in backend.changes() {
+        sink.event(Event::Package(p));
+    }
     match result {
         Ok(()) => {
             sink.event(Event::Progress { percent: 100.0 });
-            (Outcome::Success, None, packages)
+            Verdict::success()
         }
-        Err(e) => (Outcome::Failure, Some(e.to_string()), packages),
+        Err(e) => Verdict::failure(e),
     }
 }
 
@@ -784,5 +896,224 @@ fn mark_cleanup_pending(root: &Root) {
     let path = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
     if let Err(e) = atomic::write(&path, b"", 0o644) {
         tracing::warn!("{}: {e}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each phase alone, with a fake backend on a temporary root.
+
+    use super::*;
+    use crate::backend::BackendKind;
+    use crate::manifest::PayloadFile;
+
+    #[derive(Default)]
+    struct Fake {
+        fail: Option<&'static str>,
+        recovered: bool,
+        verified: Vec<(String, PathBuf)>,
+        required: u64,
+    }
+
+    impl Backend for Fake {
+        fn recover(&mut self, _sink: &mut dyn Sink) -> Result<(), BackendError> {
+            self.recovered = true;
+            Ok(())
+        }
+        fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+            sink.event(Event::Step {
+                index: 1,
+                total: 1,
+                name: "Installing a".into(),
+            });
+            match self.fail {
+                Some(why) => Err(BackendError::Failed(why.into())),
+                None => Ok(()),
+            }
+        }
+        fn changes(&self) -> Vec<PackageChange> {
+            vec![PackageChange {
+                name: "a".into(),
+                before: Some("1".into()),
+                after: Some(if self.fail.is_some() { "1" } else { "2" }.into()),
+            }]
+        }
+        fn use_verified(&mut self, files: &[(String, PathBuf)]) {
+            self.verified = files.to_vec();
+        }
+        fn required_bytes(&self) -> u64 {
+            self.required
+        }
+    }
+
+    #[derive(Default)]
+    struct Events(Vec<Event>);
+
+    impl Sink for Events {
+        fn event(&mut self, e: Event) {
+            self.0.push(e);
+        }
+        fn output(&mut self, _line: &str) {}
+    }
+
+    fn manifest(backend: &str, files: Vec<PayloadFile>) -> Manifest {
+        Manifest {
+            schema: crate::manifest::SCHEMA,
+            id: "t".into(),
+            title: "t".into(),
+            backend: BackendKind::from_name(backend).unwrap(),
+            created: "2026-11-26T00:00:00Z".into(),
+            command: None,
+            files,
+        }
+    }
+
+    /// A root whose dpkg database holds one package.
+    fn dpkg_root() -> (tempfile::TempDir, Root) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("var/lib/dpkg")).unwrap();
+        std::fs::write(
+            d.path().join("var/lib/dpkg/status"),
+            "Package: a\nStatus: install ok installed\nVersion: 1\n\n",
+        )
+        .unwrap();
+        let root = Root::new(d.path());
+        (d, root)
+    }
+
+    #[test]
+    fn the_transaction_reports_its_packages_in_the_stream_whatever_the_outcome() {
+        for fail in [None, Some("a: post-installation script failed")] {
+            let mut b = Fake {
+                fail,
+                ..Fake::default()
+            };
+            let mut ev = Events::default();
+            let v = transaction(&mut b, &mut ev);
+            assert_eq!(v.outcome.is_success(), fail.is_none(), "{v:?}");
+            assert_eq!(v.error.as_deref(), fail);
+            let pkgs: Vec<_> =
+                ev.0.iter()
+                    .filter_map(|e| match e {
+                        Event::Package(p) => Some(p.name.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+            assert_eq!(pkgs, ["a"]);
+        }
+    }
+
+    #[test]
+    fn a_changed_database_is_stale_and_a_retry_recovers_instead() {
+        let (_d, root) = dpkg_root();
+        let m = manifest("dpkg", Vec::new());
+        let now = m.backend.fingerprint(&root).unwrap();
+        let same = Ok(LocalState {
+            db_fingerprint: now.clone(),
+            ..LocalState::default()
+        });
+        let other = Ok(LocalState {
+            db_fingerprint: Some("sha256:0".into()),
+            ..LocalState::default()
+        });
+        let first = State {
+            attempts: 1,
+            transaction_started: false,
+        };
+        let (mut b, mut ev) = (Fake::default(), Events::default());
+        assert_eq!(
+            recover_or_check_stale(&root, &m, &same, &first, &mut b, &mut ev),
+            Ok(())
+        );
+        let v = recover_or_check_stale(&root, &m, &other, &first, &mut b, &mut ev).unwrap_err();
+        assert_eq!(v.outcome, Outcome::Stale);
+        assert!(v.error.unwrap().contains("var/lib/dpkg/status changed"));
+        assert!(!b.recovered);
+
+        // Our own cut transaction changed the database: not stale, repaired.
+        let retry = State {
+            attempts: 2,
+            transaction_started: true,
+        };
+        assert_eq!(
+            recover_or_check_stale(&root, &m, &other, &retry, &mut b, &mut ev),
+            Ok(())
+        );
+        assert!(b.recovered);
+        // A backend without a database is never stale.
+        let m = manifest("command", Vec::new());
+        assert_eq!(
+            recover_or_check_stale(&root, &m, &other, &first, &mut b, &mut ev),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn verification_hands_the_backend_descriptors_or_fails_before_any_change() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.deb"), b"payload").unwrap();
+        let good = crate::manifest::sha256_file(&d.path().join("a.deb")).unwrap();
+        let file = |sha256: String| PayloadFile {
+            name: "a.deb".into(),
+            sha256,
+            package: None,
+            version: None,
+            installed_size: None,
+        };
+        let (mut b, mut ev) = (Fake::default(), Events::default());
+        let m = manifest("dpkg", vec![file(good)]);
+        let held = verify(d.path(), &m, &mut b, &mut ev).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(b.verified[0].0, "a.deb");
+        assert!(b.verified[0].1.starts_with("/proc/self/fd/"));
+
+        let mut b = Fake::default();
+        let m = manifest("dpkg", vec![file("0".repeat(64))]);
+        let v = verify(d.path(), &m, &mut b, &mut ev).unwrap_err();
+        assert_eq!(v.outcome, Outcome::VerificationFailed);
+        assert!(b.verified.is_empty(), "nothing reaches the backend");
+    }
+
+    #[test]
+    fn no_room_fails_before_the_snapshot_but_a_retry_goes_on() {
+        let (_d, root) = dpkg_root();
+        let b = Fake {
+            required: u64::MAX / 2,
+            ..Fake::default()
+        };
+        let none = Provider::None { why: "test".into() };
+        let first = State::default();
+        let v = check_space(&root, &none, &first, &b).unwrap_err();
+        assert_eq!(v.outcome, Outcome::Failure);
+        let retry = State {
+            attempts: 2,
+            transaction_started: true,
+        };
+        assert_eq!(check_space(&root, &none, &retry, &b), Ok(()));
+    }
+
+    #[test]
+    fn the_repair_at_the_limit_says_what_the_backend_did() {
+        let (d, root) = dpkg_root();
+        let opts = ApplyOptions {
+            no_reboot: true,
+            ui: None,
+            output: Output::Stdout,
+            backend_args: Vec::new(),
+            limits: Default::default(),
+        };
+        let at = Attempt {
+            root: &root,
+            udh: d.path(),
+            opts: &opts,
+        };
+        let mut ev = Events::default();
+        let unreadable = Err(crate::manifest::ManifestError::Missing(d.path().into()));
+        let said = repair(&at, &unreadable, &State::default(), &mut ev);
+        assert!(said.contains("not run"), "{said}");
+        let mut m = manifest("command", Vec::new());
+        m.command = Some(vec!["/bin/true".into()]);
+        let said = repair(&at, &Ok(m), &State::default(), &mut ev);
+        assert!(said.contains("not run again"), "{said}");
     }
 }

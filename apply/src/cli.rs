@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::backend::{self, BackendKind};
 use crate::config::{AfterAction, Config, UiChoice};
-use crate::manifest::BackendKind;
 use crate::paths::Root;
 use crate::{apply, cleanup, demo, exit, logging, power, prepare, status, trigger};
 
@@ -82,8 +82,8 @@ pub struct JsonArg {
 
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
-    /// Backend; deduced from .deb files when not given.
-    #[arg(long, value_enum)]
+    /// Backend; deduced from the files' names when not given.
+    #[arg(long, value_parser = backend::value_parser())]
     pub backend: Option<BackendKind>,
     /// Replace an update that is already prepared.
     #[arg(long)]
@@ -94,7 +94,7 @@ pub struct PrepareArgs {
     /// Run PROGRAM [ARG...] as the update (command backend).
     #[arg(long, value_name = "PROGRAM", num_args = 1.., allow_hyphen_values = true, conflicts_with = "files")]
     pub command: Option<Vec<String>>,
-    /// Payload files (.deb for the dpkg backend).
+    /// Payload files (packages of one backend: .deb for dpkg).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Sign the manifest with this minisign secret key (runs minisign).
@@ -432,7 +432,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 } else {
                     system_update_tui::Output::Stdout
                 },
-                dpkg_extra_args: Vec::new(),
+                backend_args: Vec::new(),
                 limits: config.backend_limits(),
             };
             Ok(apply::run(&root, &config, &opts, &stop)?)

@@ -36,11 +36,11 @@ impl AfterAction {
         }
     }
 
-    pub fn ui(self) -> system_update_tui::AfterAction {
+    pub fn event(self) -> system_update_events::AfterAction {
         match self {
-            AfterAction::Reboot => system_update_tui::AfterAction::Reboot,
-            AfterAction::Poweroff => system_update_tui::AfterAction::PowerOff,
-            AfterAction::None => system_update_tui::AfterAction::None,
+            AfterAction::Reboot => system_update_events::AfterAction::Reboot,
+            AfterAction::Poweroff => system_update_events::AfterAction::PowerOff,
+            AfterAction::None => system_update_events::AfterAction::None,
         }
     }
 }

@@ -216,7 +216,7 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         no_reboot: true,
         ui: Some(ui),
         output: Output::Stdout,
-        dpkg_extra_args: extra_dpkg_args(),
+        backend_args: extra_dpkg_args(),
         limits: config.backend_limits(),
     };
     let code = apply::run(&root, &config, &opts, stop)?;

@@ -5,7 +5,7 @@
 //!
 //! Not in attempts.json: that one is reset at every trigger and a corrupt
 //! copy must count as an attempt, while a missing or corrupt local state
-//! must make a dpkg update stale (nothing installed).
+//! must make an update of a backend with a database stale (nothing installed).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use crate::paths;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LocalState {
     /// The package database's fingerprint when the update was prepared or
-    /// imported on this machine (dpkg backend).
+    /// imported on this machine (backends with a database).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_fingerprint: Option<String>,
     /// Chosen at trigger (--reboot, --poweroff); else the config's.

@@ -15,21 +15,7 @@ use crate::paths;
 /// never rewritten.
 pub const SCHEMA: u32 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Dpkg,
-    Command,
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BackendKind::Dpkg => "dpkg",
-            BackendKind::Command => "command",
-        })
-    }
-}
+pub use crate::backend::BackendKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -163,15 +149,27 @@ impl Manifest {
                 });
             }
         }
-        match (m.backend, &m.command) {
-            (BackendKind::Command, None) => {
-                return Err(invalid("backend \"command\" needs a command".into()))
+        match (m.backend.takes_command(), &m.command) {
+            (true, None) => {
+                return Err(invalid(format!(
+                    "backend {:?} needs a command",
+                    m.backend.name()
+                )))
             }
-            (BackendKind::Command, Some(argv)) if argv.is_empty() => {
+            (true, Some(argv)) if argv.is_empty() => {
                 return Err(invalid("command is empty".into()))
             }
-            (BackendKind::Dpkg, _) if m.files.is_empty() => {
-                return Err(invalid("backend \"dpkg\" needs payload files".into()))
+            (false, Some(_)) => {
+                return Err(invalid(format!(
+                    "backend {:?} takes payload files, not a command",
+                    m.backend.name()
+                )))
+            }
+            (false, None) if m.files.is_empty() => {
+                return Err(invalid(format!(
+                    "backend {:?} needs payload files",
+                    m.backend.name()
+                )))
             }
             _ => {}
         }
@@ -298,7 +296,7 @@ mod tests {
             schema: SCHEMA,
             id: "x".into(),
             title: "t".into(),
-            backend: BackendKind::Dpkg,
+            backend: BackendKind::from_name("dpkg").unwrap(),
             created: "2025-01-01T00:00:00Z".into(),
             command: None,
             files: vec![PayloadFile {
@@ -430,9 +428,15 @@ mod props {
                 let (backend, command) = if command {
                     let mut argv = vec![files[0].name.clone()];
                     argv.extend(args.unwrap_or_default());
-                    (BackendKind::Command, Some(argv))
+                    (
+                        crate::backend::BackendKind::from_name("command").unwrap(),
+                        Some(argv),
+                    )
                 } else {
-                    (BackendKind::Dpkg, None)
+                    (
+                        crate::backend::BackendKind::from_name("dpkg").unwrap(),
+                        None,
+                    )
                 };
                 Manifest {
                     schema: SCHEMA,
@@ -461,7 +465,7 @@ mod props {
         fn a_parsed_manifest_names_only_plain_files(m in manifest(), name in any::<String>()) {
             let mut m = m;
             m.files[0].name = name.clone();
-            if m.backend == BackendKind::Command {
+            if m.backend.takes_command() {
                 m.command = Some(vec!["/bin/true".into()]);
             }
             if let Ok(back) = Manifest::parse(&m.to_toml(), Path::new("m")) {

@@ -8,7 +8,6 @@ pub const CONFIG_FILE: &str = "/etc/system-update.toml";
 pub const DEFAULT_UPDATE_DIR: &str = "/var/lib/system-update";
 pub const RESULTS_DIR: &str = "/var/lib/system-update-results";
 pub const LOG_DIR: &str = "/var/log/system-update";
-pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 
 pub const MANIFEST_NAME: &str = "manifest.toml";
 pub const STATE_NAME: &str = "attempts.json";

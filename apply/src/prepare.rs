@@ -4,11 +4,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
-use crate::backend::{dpkg, BackendError};
+use crate::backend::{BackendError, BackendKind, GuessError};
 use crate::config::Config;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::{self, LockError};
-use crate::manifest::{self, BackendKind, Manifest, ManifestError, PayloadFile, SCHEMA};
+use crate::manifest::{self, Manifest, ManifestError, PayloadFile, SCHEMA};
 use crate::paths::{self, Root};
 use crate::signature::{self, SignError, Verified};
 use crate::timefmt;
@@ -23,12 +23,12 @@ pub enum PrepareError {
     AlreadyPrepared(PathBuf),
     #[error("{dir}: holds files that are not part of a prepared update ({entries}); nothing was changed: move them away, or set another update-dir in /etc/system-update.toml")]
     NotOurs { dir: PathBuf, entries: String },
-    #[error("nothing to prepare: give .deb files, or --command PROGRAM")]
+    #[error("nothing to prepare: give package files, or --command PROGRAM")]
     Nothing,
-    #[error("{0}: cannot deduce the backend from this file; give --backend")]
-    UnknownBackend(PathBuf),
-    #[error("--backend dpkg takes .deb files, not --command")]
-    DpkgCommand,
+    #[error(transparent)]
+    Guess(#[from] GuessError),
+    #[error("--backend {0} takes package files, not --command")]
+    FilesNotCommand(&'static str),
     #[error("{0}: not a regular file")]
     NotAFile(PathBuf),
     #[error("{0}: no such file")]
@@ -149,29 +149,19 @@ pub fn prepare(
     }
 
     let backend = match (req.backend, &req.command) {
-        (Some(BackendKind::Dpkg), Some(_)) => return Err(PrepareError::DpkgCommand),
-        (Some(b), _) => b,
-        (None, Some(_)) => BackendKind::Command,
-        (None, None) => {
-            if req.files.is_empty() {
-                return Err(PrepareError::Nothing);
-            }
-            match req
-                .files
-                .iter()
-                .find(|f| f.extension().is_none_or(|e| e != "deb"))
-            {
-                Some(f) => return Err(PrepareError::UnknownBackend(f.clone())),
-                None => BackendKind::Dpkg,
-            }
+        (Some(b), Some(_)) if !b.takes_command() => {
+            return Err(PrepareError::FilesNotCommand(b.name()))
         }
+        (Some(b), _) => b,
+        (None, Some(_)) => BackendKind::command(),
+        (None, None) => BackendKind::guess(&req.files)?,
     };
 
     // What gets copied: the files, and for --command a program given as a
     // relative path to an existing file (it then travels with the payload).
     let mut sources: Vec<PathBuf> = req.files.clone();
     let mut argv = req.command.clone();
-    if backend == BackendKind::Command && argv.is_none() {
+    if backend.takes_command() && argv.is_none() {
         // --backend command FILE...: the first file is the program.
         match sources.first() {
             Some(p) => argv = Some(vec![p.to_string_lossy().into_owned()]),
@@ -212,15 +202,14 @@ pub fn prepare(
     }
 
     let mut fields = Vec::new();
-    if backend == BackendKind::Dpkg {
+    if !backend.takes_command() {
         for f in &sources {
-            fields.push(Some(dpkg::deb_fields(f)?));
+            fields.push(Some(backend.inspect(f)?));
         }
+        // Nothing that cannot install reaches a boot.
+        backend.preflight(root, &sources)?;
     }
-    let db_fingerprint = match backend {
-        BackendKind::Dpkg => Some(dpkg::fingerprint(root)?),
-        BackendKind::Command => None,
-    };
+    let db_fingerprint = backend.fingerprint(root)?;
 
     refuse_foreign(&udh)?;
     atomic::create_dir_all(&udh, 0o755).map_err(io_err(&udh))?;
@@ -246,7 +235,7 @@ pub fn prepare(
     }
 
     let title = req.title.unwrap_or_else(|| match (&backend, &argv) {
-        (BackendKind::Command, Some(a)) => format!("Update by {}", a[0]),
+        (b, Some(a)) if b.takes_command() => format!("Update by {}", a[0]),
         _ if files.len() == 1 => format!(
             "Update of {}",
             files[0].package.as_deref().unwrap_or(&files[0].name)
@@ -365,10 +354,7 @@ pub fn import(
             return Err(PrepareError::NotAFile(src));
         }
     }
-    let db_fingerprint = match m.backend {
-        BackendKind::Dpkg => Some(dpkg::fingerprint(root)?),
-        BackendKind::Command => None,
-    };
+    let db_fingerprint = m.backend.fingerprint(root)?;
 
     refuse_foreign(&udh)?;
     atomic::create_dir_all(&udh, 0o755).map_err(io_err(&udh))?;

@@ -10,34 +10,7 @@ use crate::atomic;
 use crate::paths::{self, Root};
 use crate::snapshot::SnapshotRecord;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Interrupted,
-    VerificationFailed,
-    Stale,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Interrupted => "interrupted",
-            Outcome::VerificationFailed => "verification-failed",
-            Outcome::Stale => "stale",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PackageChange {
-    pub name: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
+pub use system_update_events::{Outcome, PackageChange};
 
 /// Version of the JSON this program writes (result records, `status`,
 /// `results`, `history`, `log`): raised whenever a key changes meaning or

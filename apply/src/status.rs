@@ -6,7 +6,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::attempts;
-use crate::backend;
 use crate::config::Config;
 use crate::history::{self, HistoryError};
 use crate::manifest::Manifest;
@@ -40,7 +39,7 @@ pub struct Prepared {
 
 fn prepared(root: &Root, m: &Manifest) -> Prepared {
     // What is installed now; without it the changes still list the targets.
-    let installed = backend::installed_versions(root, m.backend).unwrap_or_else(|e| {
+    let installed = m.backend.installed(root).unwrap_or_else(|e| {
         tracing::warn!("{e}");
         Default::default()
     });

@@ -205,14 +205,6 @@ pub enum TriggerError {
     Io { path: PathBuf, source: io::Error },
 }
 
-/// The message for a package database that changed since prepare.
-pub fn stale_message(root: &Root) -> String {
-    format!(
-        "{} changed since the update was prepared (packages were installed or removed meanwhile)",
-        root.host(Path::new(paths::DPKG_STATUS)).display()
-    )
-}
-
 /// `trigger`: verifies the prepared update (signature, payload, package
 /// database), records the after-action in the local state, resets the
 /// attempt counter and arms the link. The manifest is never rewritten.
@@ -222,7 +214,6 @@ pub fn arm(
     after: Option<crate::config::AfterAction>,
 ) -> Result<(crate::manifest::Manifest, crate::signature::Verified), TriggerError> {
     use crate::local::{self, LocalError};
-    use crate::manifest::BackendKind;
     let _lock = crate::prepare::lock_root(root)?;
     let udh = root.host(&config.update_dir);
     let loaded = crate::signature::load_manifest(root, &udh, config.require_signature)?;
@@ -231,17 +222,16 @@ pub fn arm(
     let mut local = match local::load(&udh) {
         Ok(l) => l,
         Err(e @ (LocalError::Missing(_) | LocalError::Invalid { .. })) => {
-            if m.backend == BackendKind::Dpkg {
+            if m.backend.fingerprint(root)?.is_some() {
                 return Err(TriggerError::Stale(e.to_string()));
             }
             local::LocalState::default()
         }
         Err(LocalError::Io { path, source }) => return Err(TriggerError::Io { path, source }),
     };
-    if m.backend == BackendKind::Dpkg {
-        let now = crate::backend::dpkg::fingerprint(root)?;
+    if let Some(now) = m.backend.fingerprint(root)? {
         if local.db_fingerprint.as_deref() != Some(now.as_str()) {
-            return Err(TriggerError::Stale(stale_message(root)));
+            return Err(TriggerError::Stale(m.backend.stale_message(root)));
         }
     }
     let io_err = |path: PathBuf| move |source| TriggerError::Io { path, source };

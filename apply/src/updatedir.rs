@@ -77,12 +77,7 @@ pub fn unsuitable(dir: &Path) -> Option<String> {
         }
     }
     // A package manager's database lives there.
-    for db in [
-        "/var/lib/dpkg",
-        "/var/lib/apt",
-        "/var/lib/rpm",
-        "/var/lib/pacman",
-    ] {
+    for db in crate::backend::state_dirs() {
         if Path::new(db).starts_with(dir) || dir.starts_with(db) {
             return Some(format!("it overlaps {db}"));
         }

@@ -118,7 +118,7 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
             t.fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ),
         Some(Outcome::Success) => ("The update is finished.", t.fg(Color::Green)),
-        Some(Outcome::Failure) => (
+        Some(_) => (
             "The update did not complete. The full log says why.",
             t.fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
@@ -214,7 +214,7 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
     let Some(fin) = &m.finish else { return };
     let (title, color) = match fin.outcome {
         Outcome::Success => (" UPDATE SUCCEEDED ", Color::Green),
-        Outcome::Failure => (" UPDATE FAILED ", Color::Red),
+        _ => (" UPDATE FAILED ", Color::Red),
     };
     let banner = t.banner(color);
     let block = Block::new()
@@ -229,15 +229,15 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
     let mut lines = Vec::new();
     let headline = match fin.outcome {
         Outcome::Success => "The update was installed successfully.",
-        Outcome::Failure => "The update failed. The system was not fully updated.",
+        _ => "The update failed. The system was not fully updated.",
     };
     lines.push(Line::styled(headline, banner));
     match (&fin.detail, fin.outcome) {
-        (Some(d), Outcome::Failure) => lines.push(Line::styled(
+        (Some(d), o) if !o.is_success() => lines.push(Line::styled(
             format!("Error: {d}"),
             t.fg(Color::Red).add_modifier(Modifier::BOLD),
         )),
-        (Some(d), Outcome::Success) => lines.push(Line::raw(d.clone())),
+        (Some(d), _) => lines.push(Line::raw(d.clone())),
         (None, _) => lines.push(Line::raw("")),
     }
     match &fin.log_path {

@@ -8,7 +8,7 @@
 pub mod blank;
 pub mod caps;
 pub mod consoles;
-pub mod event;
+pub use system_update_events as event;
 pub mod fullscreen;
 pub mod model;
 pub mod plain;

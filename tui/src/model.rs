@@ -81,6 +81,10 @@ impl Model {
 
     /// Applies one event received at `now`.
     pub fn apply(&mut self, event: &Event, now: Instant) {
+        // The package list is the result record's; the screen shows steps.
+        if let Event::Package(_) = event {
+            return;
+        }
         self.version += 1;
         if self.started_at.is_none() {
             self.started_at = Some(now);
@@ -140,6 +144,7 @@ impl Model {
             Event::Countdown { action, remaining } => {
                 self.countdown = Some((*action, *remaining, now));
             }
+            Event::Package(_) => {}
         }
     }
 

@@ -70,7 +70,7 @@ impl PlainLines {
                     "Update succeeded (took {}).",
                     format_duration(m.elapsed(now))
                 )),
-                Outcome::Failure => out.push(format!(
+                _ => out.push(format!(
                     "UPDATE FAILED: {}",
                     f.detail.as_deref().unwrap_or("no detail")
                 )),

@@ -87,12 +87,12 @@ pub fn message_for(m: &Model, now: Instant) -> String {
     if let Some(f) = &m.finish {
         let mut s = match f.outcome {
             Outcome::Success => "Update succeeded.".to_string(),
-            Outcome::Failure => format!(
+            _ => format!(
                 "UPDATE FAILED: {}",
                 f.detail.as_deref().unwrap_or("see the log")
             ),
         };
-        if let (Outcome::Failure, Some(p)) = (f.outcome, &f.log_path) {
+        if let (false, Some(p)) = (f.outcome.is_success(), &f.log_path) {
             s.push_str(&format!(" Log: {}.", p.display()));
         }
         if let Some((action, left)) = m.countdown(now) {

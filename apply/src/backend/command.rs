@@ -5,12 +5,69 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use system_update_tui::Event;
+use std::collections::HashMap;
 
 use super::process::{self, Ended, Limits, Line, PROGRESS_FD};
-use super::{Backend, BackendError, Sink};
+use super::{
+    Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
+};
 use crate::paths::Root;
-use crate::result::PackageChange;
+
+/// A program of the update's own: no package database, so nothing is ever
+/// stale and there is nothing to repair but the program itself.
+pub struct CommandKind;
+pub static KIND: CommandKind = CommandKind;
+
+impl Kind for CommandKind {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn payload(&self) -> &'static str {
+        "a program and the files it uses"
+    }
+
+    fn accepts(&self, _file: &Path) -> bool {
+        false
+    }
+
+    fn takes_command(&self) -> bool {
+        true
+    }
+
+    fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
+        Err(BackendError::Failed(format!(
+            "{}: the command backend reads no packages",
+            file.display()
+        )))
+    }
+
+    fn fingerprint(&self, _root: &Root) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
+
+    fn installed(&self, _root: &Root) -> Result<HashMap<String, String>, BackendError> {
+        Ok(HashMap::new())
+    }
+
+    fn repair(&self) -> Repair {
+        Repair {
+            done: "the program was not run again",
+            by_hand: "check what the update program left behind",
+        }
+    }
+
+    fn open(&self, t: Transaction<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(Box::new(CommandBackend::new(
+            t.root.clone(),
+            t.update_dir,
+            t.manifest.command.clone().unwrap_or_default(),
+            t.manifest.id.clone(),
+            t.attempt,
+            t.limits,
+        )))
+    }
+}
 
 pub struct CommandBackend {
     root: Root,
@@ -73,10 +130,6 @@ pub fn parse_line(line: &str) -> Option<Event> {
 }
 
 impl Backend for CommandBackend {
-    fn fingerprint(&self) -> Result<Option<String>, BackendError> {
-        Ok(None)
-    }
-
     /// The program learns the attempt number from SYSTEM_UPDATE_ATTEMPT and
     /// recovers itself.
     fn recover(&mut self, _sink: &mut dyn Sink) -> Result<(), BackendError> {

@@ -5,13 +5,66 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use system_update_tui::Event;
-
 use super::process::{self, Ended, Limits, Line, PROGRESS_FD};
-use super::{Backend, BackendError, Sink};
-use crate::manifest::{self, PayloadFile};
-use crate::paths::{self, Root};
-use crate::result::PackageChange;
+use super::{
+    Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
+};
+use crate::manifest;
+use crate::paths::Root;
+
+/// dpkg's database of installed packages.
+pub const STATUS: &str = "/var/lib/dpkg/status";
+
+pub struct DpkgKind;
+pub static KIND: DpkgKind = DpkgKind;
+
+impl Kind for DpkgKind {
+    fn name(&self) -> &'static str {
+        "dpkg"
+    }
+
+    fn payload(&self) -> &'static str {
+        "a .deb package"
+    }
+
+    fn accepts(&self, file: &Path) -> bool {
+        file.extension().is_some_and(|e| e == "deb")
+    }
+
+    fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
+        deb_fields(file)
+    }
+
+    fn state_dirs(&self) -> &'static [&'static str] {
+        &["/var/lib/dpkg", "/var/lib/apt"]
+    }
+
+    fn fingerprint(&self, root: &Root) -> Result<Option<String>, BackendError> {
+        fingerprint(root).map(Some)
+    }
+
+    fn stale_message(&self, root: &Root) -> String {
+        format!(
+            "{} changed since the update was prepared (packages were installed or removed meanwhile)",
+            root.host(Path::new(STATUS)).display()
+        )
+    }
+
+    fn installed(&self, root: &Root) -> Result<HashMap<String, String>, BackendError> {
+        installed_versions(root)
+    }
+
+    fn repair(&self) -> Repair {
+        Repair {
+            done: "the interrupted transaction was brought to a consistent state (dpkg --configure -a), the rest of the update was not installed",
+            by_hand: "check the system (dpkg --audit) and run dpkg --configure -a",
+        }
+    }
+
+    fn open(&self, t: Transaction<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(Box::new(Dpkg::new(t)?))
+    }
+}
 
 /// Maintainer scripts expect the sbin directories whoever runs us.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -33,7 +86,7 @@ pub struct Dpkg {
 
 /// Installed package versions, from the status file.
 pub fn installed_versions(root: &Root) -> Result<HashMap<String, String>, BackendError> {
-    let path = root.host(Path::new(paths::DPKG_STATUS));
+    let path = root.host(Path::new(STATUS));
     let text = std::fs::read_to_string(&path).map_err(|source| BackendError::Read {
         path: path.clone(),
         source,
@@ -67,23 +120,14 @@ pub fn parse_status(text: &str) -> HashMap<String, String> {
 }
 
 pub fn fingerprint(root: &Root) -> Result<String, BackendError> {
-    let path = root.host(Path::new(paths::DPKG_STATUS));
+    let path = root.host(Path::new(STATUS));
     manifest::sha256_file(&path)
         .map(|h| format!("sha256:{h}"))
         .map_err(|source| BackendError::Read { path, source })
 }
 
-/// What the manifest records of a .deb, read with one dpkg-deb call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DebFields {
-    pub package: String,
-    pub version: String,
-    /// Installed-Size, in KiB, when the package declares it.
-    pub installed_size: Option<u64>,
-}
-
 /// Package, version and installed size of a .deb, for the manifest.
-pub fn deb_fields(deb: &Path) -> Result<DebFields, BackendError> {
+pub fn deb_fields(deb: &Path) -> Result<PackageInfo, BackendError> {
     let out = Command::new("dpkg-deb")
         .arg("--field")
         // A file named "-x" is a file, not an option.
@@ -111,7 +155,7 @@ pub fn deb_fields(deb: &Path) -> Result<DebFields, BackendError> {
 
 /// `dpkg-deb --field DEB Package Version Installed-Size` output to fields;
 /// the error says what is missing or wrong.
-pub fn parse_deb_fields(text: &str) -> Result<DebFields, String> {
+pub fn parse_deb_fields(text: &str) -> Result<PackageInfo, String> {
     let field = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
@@ -128,7 +172,7 @@ pub fn parse_deb_fields(text: &str) -> Result<DebFields, String> {
                 .map_err(|_| format!("Installed-Size {v:?} is not a number"))?,
         ),
     };
-    Ok(DebFields {
+    Ok(PackageInfo {
         package,
         version,
         installed_size,
@@ -141,23 +185,16 @@ fn bare(pkg: &str) -> &str {
 }
 
 impl Dpkg {
-    pub fn new(
-        root: Root,
-        update_dir_host: &Path,
-        files: &[PayloadFile],
-        extra_args: Vec<String>,
-        limits: Limits,
-    ) -> Result<Dpkg, BackendError> {
+    pub fn new(t: Transaction<'_>) -> Result<Dpkg, BackendError> {
+        let root = t.root.clone();
+        let files = &t.manifest.files;
         let before = installed_versions(&root)?;
         Ok(Dpkg {
-            debs: files
-                .iter()
-                .map(|f| update_dir_host.join(&f.name))
-                .collect(),
+            debs: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
             names: files.iter().filter_map(|f| f.package.clone()).collect(),
             root,
-            extra_args,
-            limits,
+            extra_args: t.extra_args.to_vec(),
+            limits: t.limits,
             before,
             seen: Vec::new(),
             required: files
@@ -246,10 +283,6 @@ impl Dpkg {
 }
 
 impl Backend for Dpkg {
-    fn fingerprint(&self) -> Result<Option<String>, BackendError> {
-        fingerprint(&self.root).map(Some)
-    }
-
     fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
         sink.event(Event::Message {
             text: "Recovering the interrupted update (dpkg --configure -a)".into(),
@@ -278,8 +311,8 @@ impl Backend for Dpkg {
         }
     }
 
-    fn required_bytes(&self) -> Result<u64, BackendError> {
-        Ok(self.required)
+    fn required_bytes(&self) -> u64 {
+        self.required
     }
 
     fn changes(&self) -> Vec<PackageChange> {
@@ -509,7 +542,7 @@ mod props {
                 text += &format!("Installed-Size: {s}\n");
             }
             let f = parse_deb_fields(&text).unwrap();
-            prop_assert_eq!(f, DebFields { package: p, version: v, installed_size: size });
+            prop_assert_eq!(f, PackageInfo { package: p, version: v, installed_size: size });
         }
     }
 }

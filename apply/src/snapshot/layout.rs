@@ -57,14 +57,16 @@ pub fn inspect(root: &Path, cmdline: &str) -> Result<Result<Layout, Unsupported>
             root.display()
         ));
     }
-    // dpkg's database must roll back with the files it describes.
-    let admindir = root.join("var/lib/dpkg");
-    if admindir.is_dir() && btrfs::subvolume_id(&admindir)? != root_id {
-        return no(format!(
-            "{} is on another subvolume than {}: rolling back the root alone would leave the package database out of step",
-            admindir.display(),
-            root.display()
-        ));
+    // A package database must roll back with the files it describes.
+    for db in crate::backend::databases() {
+        let admindir = root.join(db.trim_start_matches('/'));
+        if admindir.is_dir() && btrfs::subvolume_id(&admindir)? != root_id {
+            return no(format!(
+                "{} is on another subvolume than {}: rolling back the root alone would leave the package database out of step",
+                admindir.display(),
+                root.display()
+            ));
+        }
     }
     if let Some(flags) = cmdline_rootflags(cmdline) {
         if flags.split(',').any(|o| o.starts_with("subvolid=")) {

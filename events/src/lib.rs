@@ -1,0 +1,183 @@
+//! Progress events: what a backend reports and the UI, the journal and the
+//! result record are built from. They say nothing of any package manager
+//! and depend on nothing of the UI, so a backend links neither ratatui nor
+//! crossterm.
+//!
+//! Serialised as one JSON object per event with an `event` tag; a reader
+//! checks [`FORMAT`] (carried by [`Versioned`]) before trusting the keys.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the serialised events: raised whenever a key changes meaning
+/// or goes away (adding an event or a key does not raise it).
+pub const FORMAT: u32 = 1;
+
+/// How an update ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Cut short (power cut, crash, kill) too many times: not tried again.
+    Interrupted,
+    /// The signature, a checksum, an owner or a mode did not hold.
+    VerificationFailed,
+    /// The package database changed since the update was prepared.
+    Stale,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Interrupted => "interrupted",
+            Outcome::VerificationFailed => "verification-failed",
+            Outcome::Stale => "stale",
+        }
+    }
+
+    pub fn is_success(self) -> bool {
+        self == Outcome::Success
+    }
+}
+
+/// What the machine does once the update is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterAction {
+    Reboot,
+    PowerOff,
+    /// Nothing (`--no-reboot`, the demo, tests).
+    None,
+}
+
+/// One package's change as the backend saw it once its program ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageChange {
+    pub name: String,
+    /// Installed version before the update; `None` when it was new.
+    pub before: Option<String>,
+    /// Installed version after the update; `None` when it is gone or was
+    /// never installed.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The update begins; `title` names it ("Debian security update").
+    Started { title: String },
+    /// Step `index` (1-based) of `total`, e.g. "Installing hello 2.0".
+    Step {
+        index: u32,
+        total: u32,
+        name: String,
+    },
+    /// Overall progress, 0.0 to 100.0.
+    Progress { percent: f32 },
+    /// What is happening right now, one line.
+    Message { text: String },
+    /// One line of the backend's output, for the log tail.
+    Log { line: String },
+    /// A package the transaction touched (sent once the program ended; the
+    /// result record's package list is made of these).
+    Package(PackageChange),
+    /// The update is over. `detail` is the error on failure (one line),
+    /// `log_path` where the full log is kept.
+    Finished {
+        outcome: Outcome,
+        detail: Option<String>,
+        log_path: Option<PathBuf>,
+    },
+    /// The after-action happens in `remaining`.
+    Countdown {
+        action: AfterAction,
+        remaining: Duration,
+    },
+}
+
+/// An event with the format it is written in, for a stream read by another
+/// program: `{"format":1,"event":"step",...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versioned {
+    pub format: u32,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Versioned {
+    pub fn new(event: Event) -> Versioned {
+        Versioned {
+            format: FORMAT,
+            event,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_with_their_format() {
+        let all = [
+            Event::Started { title: "t".into() },
+            Event::Step {
+                index: 1,
+                total: 2,
+                name: "Unpacking a".into(),
+            },
+            Event::Progress { percent: 50.0 },
+            Event::Message { text: "m".into() },
+            Event::Log { line: "l".into() },
+            Event::Package(PackageChange {
+                name: "a".into(),
+                before: Some("1".into()),
+                after: None,
+            }),
+            Event::Finished {
+                outcome: Outcome::VerificationFailed,
+                detail: Some("d".into()),
+                log_path: Some("/var/log/x".into()),
+            },
+            Event::Countdown {
+                action: AfterAction::PowerOff,
+                remaining: Duration::from_secs(3),
+            },
+        ];
+        for e in all {
+            let json = serde_json::to_string(&Versioned::new(e.clone())).unwrap();
+            assert!(json.starts_with("{\"format\":1,\"event\":"), "{json}");
+            let back: Versioned = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.event, e);
+        }
+    }
+
+    #[test]
+    fn names_on_the_wire_are_stable() {
+        let j = serde_json::to_string(&Event::Finished {
+            outcome: Outcome::VerificationFailed,
+            detail: None,
+            log_path: None,
+        })
+        .unwrap();
+        assert_eq!(
+            j,
+            r#"{"event":"finished","outcome":"verification-failed","detail":null,"log_path":null}"#
+        );
+        let j = serde_json::to_string(&Event::Package(PackageChange {
+            name: "a".into(),
+            before: None,
+            after: Some("2".into()),
+        }))
+        .unwrap();
+        assert_eq!(
+            j,
+            r#"{"event":"package","name":"a","before":null,"after":"2"}"#
+        );
+    }
+}
