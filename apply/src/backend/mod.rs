@@ -102,8 +102,9 @@ pub trait Kind: Sync {
     }
     /// Name, version and installed size of a payload file.
     fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError>;
-    /// Its state directories inside the root, the database first: never an
-    /// update directory, and the database must roll back with the root.
+    /// Its state directories inside the root (its database and what must
+    /// stay in step with it): never an update directory, and on the root's
+    /// subvolume so that a rollback takes them along.
     fn state_dirs(&self) -> &'static [&'static str] {
         &[]
     }
@@ -222,15 +223,10 @@ pub fn names() -> Vec<&'static str> {
     KINDS.iter().map(|k| k.name()).collect()
 }
 
-/// Every backend's state directories (no update directory may overlap one).
+/// Every backend's state directories: no update directory may overlap one,
+/// and each must roll back with the root.
 pub fn state_dirs() -> impl Iterator<Item = &'static str> {
     KINDS.iter().flat_map(|k| k.state_dirs().iter().copied())
-}
-
-/// Every backend's database directory (first state directory), for the
-/// snapshot layout check.
-pub fn databases() -> impl Iterator<Item = &'static str> {
-    KINDS.iter().filter_map(|k| k.state_dirs().first().copied())
 }
 
 /// `--backend`'s parser: the names in [`KINDS`], listed in `--help` and

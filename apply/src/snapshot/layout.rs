@@ -58,7 +58,7 @@ pub fn inspect(root: &Path, cmdline: &str) -> Result<Result<Layout, Unsupported>
         ));
     }
     // A package database must roll back with the files it describes.
-    for db in crate::backend::databases() {
+    for db in crate::backend::state_dirs() {
         let admindir = root.join(db.trim_start_matches('/'));
         if admindir.is_dir() && btrfs::subvolume_id(&admindir)? != root_id {
             return no(format!(
