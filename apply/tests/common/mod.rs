@@ -435,6 +435,26 @@ pub fn root_or_skip(why: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    eprintln!("skipped: needs root ({why})");
+    skip(&format!("needs root ({why})"))
+}
+
+/// True when `program` is installed; otherwise says which package has it.
+pub fn tool_or_skip(program: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
+    found
+        || skip(&format!(
+            "needs {program} (apt install {package}; tests/install-deps installs it)"
+        ))
+}
+
+/// Skips with a message; under `tests/check` (SYSTEM_UPDATE_TEST_ALL=1),
+/// where everything is installed and we are root, a skip is a failure.
+fn skip(why: &str) -> bool {
+    assert!(
+        std::env::var_os("SYSTEM_UPDATE_TEST_ALL").is_none(),
+        "tests/check runs every test, but this one {why}"
+    );
+    eprintln!("skipped: {why}");
     false
 }
