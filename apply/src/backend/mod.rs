@@ -6,6 +6,7 @@
 pub mod command;
 pub mod dpkg;
 pub mod process;
+pub mod rpm;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use process::Limits;
 
 /// The factory: every backend this program knows, by its manifest name.
 /// Adding a backend adds its module above and one line here.
-pub static KINDS: &[&dyn Kind] = &[&dpkg::KIND, &command::KIND];
+pub static KINDS: &[&dyn Kind] = &[&dpkg::KIND, &command::KIND, &rpm::KIND];
 
 /// Where a backend's events and output lines go (UI, journal, log file,
 /// result record).

@@ -1,0 +1,671 @@
+//! The rpm backend: `rpm -U` into the root with `--percent` progress, or
+//! the root's own dnf when it has one (as the distribution would install).
+//!
+//! rpm has no way to finish a transaction cut short (nothing like dpkg's
+//! `--configure -a`): a package is recorded once its files are in place and
+//! a scriptlet cut by a power cut never runs again. So the retry reinstalls
+//! the whole set (`--replacepkgs`), and the snapshot is the real remedy.
+//! A failing `%post` is only a warning to rpm (exit status 0); here it fails
+//! the update, as dpkg's failing postinst does, so it is seen and, with a
+//! snapshot, rolled back.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use super::process::{self, Ended, Limits, Line};
+use super::{
+    Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
+};
+use crate::paths::Root;
+
+/// Scriptlets expect the sbin directories whoever runs us.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where the database is inside a root: newer distributions moved it to
+/// /usr/lib/sysimage/rpm (with /var/lib/rpm a link to it).
+const DBPATHS: [&str; 2] = ["/usr/lib/sysimage/rpm", "/var/lib/rpm"];
+
+pub struct RpmKind;
+pub static KIND: RpmKind = RpmKind;
+
+/// The database directory of `root`, given explicitly to every rpm call:
+/// rpm's compiled-in default differs between distributions (Debian's rpm
+/// even uses ~/.rpmdb).
+fn dbpath(root: &Root) -> &'static str {
+    DBPATHS
+        .iter()
+        .find(|d| std::fs::symlink_metadata(root.host(Path::new(d))).is_ok_and(|m| m.is_dir()))
+        .copied()
+        .unwrap_or(DBPATHS[1])
+}
+
+/// Debian's rpm warns on every install that it is not the system's package
+/// manager unless given --force-debian, an option no other rpm knows.
+fn force_debian() -> bool {
+    static ASKED: OnceLock<bool> = OnceLock::new();
+    *ASKED.get_or_init(|| {
+        Command::new("rpm")
+            .args(["--force-debian", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// `rpm` with the root and its database.
+fn rpm(root: &Root) -> Command {
+    let mut c = Command::new("rpm");
+    if !root.is_live() {
+        c.arg("--root").arg(root.dir());
+    }
+    c.arg("--dbpath").arg(dbpath(root)).env("PATH", PATH);
+    c
+}
+
+fn run_query(mut c: Command, what: &str) -> Result<String, BackendError> {
+    let out = c.output().map_err(|source| BackendError::Spawn {
+        program: "rpm".into(),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(BackendError::Failed(format!(
+            "rpm {what}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+const VERSION_FORMAT: &str = "%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}";
+
+/// Name -> version (`[EPOCH:]VERSION-RELEASE`) of every installed package.
+pub fn installed_versions(root: &Root) -> Result<HashMap<String, String>, BackendError> {
+    let mut c = rpm(root);
+    c.args(["-qa", "--qf", &format!("%{{NAME}} {VERSION_FORMAT}\\n")]);
+    Ok(parse_installed(&run_query(c, "-qa")?))
+}
+
+pub fn parse_installed(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// `rpm -qp` output (name, version, size in bytes, one per line) to fields.
+pub fn parse_query(text: &str) -> Result<PackageInfo, String> {
+    let mut it = text.lines();
+    let (Some(package), Some(version), Some(size)) = (it.next(), it.next(), it.next()) else {
+        return Err("rpm -qp printed too little".into());
+    };
+    if package.is_empty() || version.is_empty() {
+        return Err("no name or version".into());
+    }
+    let bytes: u64 = size
+        .trim()
+        .parse()
+        .map_err(|_| format!("size {size:?} is not a number"))?;
+    Ok(PackageInfo {
+        package: package.to_string(),
+        version: version.to_string(),
+        installed_size: Some(bytes.div_ceil(1024)),
+    })
+}
+
+impl Kind for RpmKind {
+    fn name(&self) -> &'static str {
+        "rpm"
+    }
+
+    fn payload(&self) -> &'static str {
+        "an .rpm package"
+    }
+
+    fn accepts(&self, file: &Path) -> bool {
+        let name = file.to_string_lossy();
+        name.ends_with(".rpm") && !name.ends_with(".src.rpm")
+    }
+
+    fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
+        let out = Command::new("rpm")
+            .args(["-qp", "--nosignature", "--qf"])
+            .arg(format!("%{{NAME}}\\n{VERSION_FORMAT}\\n%{{SIZE}}\\n"))
+            .arg("--")
+            .arg(file)
+            .output()
+            .map_err(|source| BackendError::Spawn {
+                program: "rpm".into(),
+                source,
+            })?;
+        let invalid = |why: String| {
+            BackendError::Failed(format!(
+                "{}: not a valid .rpm package ({why})",
+                file.display()
+            ))
+        };
+        if !out.status.success() {
+            return Err(invalid(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        parse_query(&String::from_utf8_lossy(&out.stdout)).map_err(invalid)
+    }
+
+    fn state_dirs(&self) -> &'static [&'static str] {
+        &DBPATHS
+    }
+
+    /// The installed set with each package's transaction id, sorted: it
+    /// changes with every install and removal, and not when rpm merely
+    /// reads its database (which touches the sqlite files).
+    fn fingerprint(&self, root: &Root) -> Result<Option<String>, BackendError> {
+        let mut c = rpm(root);
+        c.args(["-qa", "--qf", "%{NEVRA} %{INSTALLTID}\\n"]);
+        let text = run_query(c, "-qa")?;
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for l in lines {
+            h.update(l.as_bytes());
+            h.update(b"\n");
+        }
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Some(format!("rpm-sha256:{hex}")))
+    }
+
+    fn stale_message(&self, root: &Root) -> String {
+        format!(
+            "the rpm database in {} changed since the update was prepared (packages were installed or removed meanwhile)",
+            root.host(Path::new(dbpath(root))).display()
+        )
+    }
+
+    fn installed(&self, root: &Root) -> Result<HashMap<String, String>, BackendError> {
+        installed_versions(root)
+    }
+
+    fn preflight(&self, root: &Root, files: &[PathBuf]) -> Result<(), BackendError> {
+        let mut c = rpm(root);
+        c.args(["-U", "--test", "--replacepkgs"]);
+        if force_debian() {
+            c.arg("--force-debian");
+        }
+        c.arg("--").args(files);
+        let out = c.output().map_err(|source| BackendError::Spawn {
+            program: "rpm".into(),
+            source,
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&out.stderr);
+        let problems: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && *l != "error: Failed dependencies:")
+            .collect();
+        Err(BackendError::WouldFail(format!(
+            "rpm --test: this update cannot install on {}: {}",
+            root.dir().display(),
+            problems.join("; ")
+        )))
+    }
+
+    fn repair(&self) -> Repair {
+        Repair {
+            done: "rpm cannot finish an interrupted transaction (it has nothing like dpkg --configure -a): its database was checked (rpm --rebuilddb); scriptlets that were cut short did not run again, so reinstall the update's packages (rpm -U --replacepkgs)",
+            by_hand: "check the system (rpm -Va) and reinstall the update's packages (rpm -U --replacepkgs)",
+        }
+    }
+
+    fn open(&self, t: Transaction<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(Box::new(Rpm::new(t)?))
+    }
+}
+
+pub struct Rpm {
+    root: Root,
+    files: Vec<PathBuf>,
+    /// The payload's names in the manifest, in `files` order.
+    file_names: Vec<String>,
+    names: Vec<String>,
+    extra_args: Vec<String>,
+    limits: Limits,
+    before: HashMap<String, String>,
+    required: u64,
+}
+
+impl Rpm {
+    fn new(t: Transaction<'_>) -> Result<Rpm, BackendError> {
+        let files = &t.manifest.files;
+        Ok(Rpm {
+            root: t.root.clone(),
+            files: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
+            file_names: files.iter().map(|f| f.name.clone()).collect(),
+            names: files.iter().filter_map(|f| f.package.clone()).collect(),
+            extra_args: t.extra_args.to_vec(),
+            limits: t.limits,
+            before: installed_versions(t.root)?,
+            required: files
+                .iter()
+                .filter_map(|f| f.installed_size)
+                .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024))),
+        })
+    }
+
+    fn names_and_files(&self) -> Vec<(String, PathBuf)> {
+        self.file_names
+            .iter()
+            .cloned()
+            .zip(self.files.iter().cloned())
+            .collect()
+    }
+
+    /// The root's own dnf, when it has one: it keeps its history and
+    /// plugins in step.
+    fn dnf(&self) -> bool {
+        self.root.host(Path::new("/usr/bin/dnf")).exists()
+    }
+
+    fn run(
+        &self,
+        cmd: Command,
+        program: &str,
+        parse: &mut Progress,
+        sink: &mut dyn Sink,
+    ) -> Result<(), BackendError> {
+        let ended = process::run(cmd, self.limits, &mut |line| {
+            let l = match line {
+                Line::Output(l) | Line::Progress(l) => l,
+            };
+            for e in parse.feed(&l) {
+                sink.event(e);
+            }
+            sink.output(&l);
+        })
+        .map_err(|source| BackendError::Spawn {
+            program: program.into(),
+            source,
+        })?;
+        let status = match ended {
+            Ended::Exited(s) => s,
+            Ended::Stalled(limit) => {
+                return Err(BackendError::Stalled {
+                    program: program.into(),
+                    limit,
+                })
+            }
+        };
+        if status.success() && parse.errors.is_empty() {
+            return Ok(());
+        }
+        let mut msg = parse.errors.join("; ");
+        if msg.is_empty() {
+            msg = match status.code() {
+                Some(c) => format!("{program} exited with status {c}"),
+                None => format!("{program} was killed by a signal"),
+            };
+        }
+        Err(BackendError::Failed(msg))
+    }
+}
+
+impl Backend for Rpm {
+    fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        sink.event(Event::Message {
+            text: "Checking the package database after the interrupted update (rpm --rebuilddb)"
+                .into(),
+        });
+        let mut c = rpm(&self.root);
+        c.arg("--rebuilddb");
+        self.run(c, "rpm", &mut Progress::new(0), sink)
+    }
+
+    fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let total = u32::try_from(self.files.len()).unwrap_or(u32::MAX);
+        // dnf takes only arguments ending in .rpm as files: links named so,
+        // in a directory of our own, to the verified descriptors (inherited
+        // by dnf, so /proc/self/fd/N resolves in it to what was checked).
+        let mut links: Option<Links> = None;
+        let (c, program) = if self.dnf() {
+            let l = Links::new(&self.names_and_files())?;
+            let files = l.files.clone();
+            links = Some(l);
+            let mut c = Command::new("dnf");
+            c.args([
+                "-y",
+                "--noplugins",
+                "--disablerepo=*",
+                "--setopt=reposdir=/nonexistent",
+            ]);
+            if !self.root.is_live() {
+                let mut r = OsString::from("--installroot=");
+                r.push(self.root.dir());
+                c.arg(r);
+            }
+            // dnf reinstalls what a cut attempt left recorded.
+            c.args(&self.extra_args).arg("install").args(&files);
+            c.env("PATH", PATH);
+            (c, "dnf")
+        } else {
+            let mut c = rpm(&self.root);
+            c.args(["-U", "-v", "-h", "--percent", "--replacepkgs"]);
+            if force_debian() {
+                c.arg("--force-debian");
+            }
+            c.args(&self.extra_args).arg("--").args(&self.files);
+            (c, "rpm")
+        };
+        sink.event(Event::Message {
+            text: format!("Installing {total} package(s) with {program}"),
+        });
+        let result = self.run(c, program, &mut Progress::new(total), sink);
+        drop(links);
+        result
+    }
+
+    fn changes(&self) -> Vec<PackageChange> {
+        let after = installed_versions(&self.root).unwrap_or_default();
+        self.names
+            .iter()
+            .map(|n| PackageChange {
+                name: n.clone(),
+                before: self.before.get(n).cloned(),
+                after: after.get(n).cloned(),
+            })
+            .collect()
+    }
+
+    fn use_verified(&mut self, files: &[(String, PathBuf)]) {
+        for f in &mut self.files {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+            if let Some((_, p)) = files.iter().find(|(n, _)| Some(n) == name.as_ref()) {
+                *f = p.clone();
+            }
+        }
+    }
+
+    fn required_bytes(&self) -> u64 {
+        self.required
+    }
+}
+
+/// A private directory of links NAME.rpm -> the file to install, removed
+/// when dropped.
+struct Links {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl Links {
+    fn new(files: &[(String, PathBuf)]) -> Result<Links, BackendError> {
+        let template = std::env::temp_dir().join("system-update-dnf.XXXXXX");
+        let dir = nix::unistd::mkdtemp(&template).map_err(|e| BackendError::Read {
+            path: template.clone(),
+            source: e.into(),
+        })?;
+        let mut links = Links {
+            dir,
+            files: Vec::new(),
+        };
+        for (name, target) in files {
+            let link = links.dir.join(name);
+            std::os::unix::fs::symlink(target, &link).map_err(|source| BackendError::Read {
+                path: link.clone(),
+                source,
+            })?;
+            links.files.push(link);
+        }
+        Ok(links)
+    }
+}
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Before,
+    Installing,
+    CleaningUp,
+}
+
+/// Turns rpm's `-v -h --percent` output (and dnf's transaction lines) into
+/// progress events. Installing takes the first 90 %, removing the old
+/// versions the rest.
+struct Progress {
+    total: u32,
+    step: u32,
+    phase: Phase,
+    errors: Vec<String>,
+    last: f32,
+}
+
+impl Progress {
+    fn new(total: u32) -> Progress {
+        Progress {
+            total,
+            step: 0,
+            phase: Phase::Before,
+            errors: Vec::new(),
+            last: -1.0,
+        }
+    }
+
+    fn percent(&mut self, pct: f32) -> Option<Event> {
+        if self.total == 0 || !pct.is_finite() {
+            return None;
+        }
+        let pct = pct.clamp(0.0, 100.0);
+        let overall = match self.phase {
+            Phase::Before => return None,
+            Phase::Installing => {
+                (self.step.saturating_sub(1) as f32 + pct / 100.0) * 90.0 / self.total as f32
+            }
+            Phase::CleaningUp => 90.0 + pct / 10.0,
+        }
+        .clamp(0.0, 100.0);
+        if overall > self.last {
+            self.last = overall;
+            Some(Event::Progress { percent: overall })
+        } else {
+            None
+        }
+    }
+
+    fn start(&mut self, what: &str, name: &str) -> Event {
+        self.step = (self.step + 1).min(self.total.max(1));
+        Event::Step {
+            index: self.step,
+            total: self.total.max(1),
+            name: format!("{what} {name}"),
+        }
+    }
+
+    fn feed(&mut self, line: &str) -> Vec<Event> {
+        let mut ev = Vec::new();
+        let l = line.trim();
+        if l.contains("scriptlet failed") || l.starts_with("error:") {
+            let e = l
+                .trim_start_matches("warning: ")
+                .trim_start_matches("error: ");
+            if e != "Failed dependencies:" {
+                self.errors.push(e.to_string());
+            }
+            return ev;
+        }
+        match l {
+            "Updating / installing..." => {
+                self.phase = Phase::Installing;
+                return ev;
+            }
+            "Cleaning up / removing..." => {
+                self.phase = Phase::CleaningUp;
+                ev.push(Event::Message {
+                    text: "Removing the old versions".into(),
+                });
+                return ev;
+            }
+            _ => {}
+        }
+        // dnf: "  Installing       : hello-2.0-1.noarch      1/2".
+        if let Some((verb, rest)) = l.split_once(" : ") {
+            let verb = verb.trim();
+            let pkg = rest.split_whitespace().next().unwrap_or("");
+            if matches!(
+                verb,
+                "Installing" | "Upgrading" | "Reinstalling" | "Downgrading"
+            ) {
+                self.phase = Phase::Installing;
+                ev.push(self.start(verb, pkg));
+                ev.extend(self.percent(100.0));
+            } else if matches!(verb, "Cleanup" | "Erasing" | "Obsoleting") {
+                self.phase = Phase::CleaningUp;
+            }
+            return ev;
+        }
+        let Some((head, pct)) = l.split_once("%%") else {
+            return ev;
+        };
+        let head = head.trim();
+        let pct: Option<f32> = pct.trim().parse().ok();
+        match (head, self.phase) {
+            ("", _) => {}
+            ("Verifying...", _) => ev.push(Event::Message {
+                text: "Verifying the packages".into(),
+            }),
+            ("Preparing...", _) => ev.push(Event::Message {
+                text: "Preparing the transaction".into(),
+            }),
+            (name, Phase::Installing) if self.total > 0 => ev.push(self.start("Installing", name)),
+            (name, _) => ev.push(Event::Message {
+                text: format!("Removing {name}"),
+            }),
+        }
+        if let Some(p) = pct {
+            ev.extend(self.percent(p));
+        }
+        ev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_from_percent_output() {
+        let mut p = Progress::new(2);
+        let mut all = Vec::new();
+        for l in [
+            "Verifying...                          %% 0.000000",
+            "########################################",
+            "Preparing...                          %% 0.000000",
+            "Updating / installing...",
+            "hello-2.0-1                           %% 0.000000",
+            "%% 53.030300",
+            "%% 100.000000",
+            "world-1.0-1                           %% 0.000000",
+            "%% 100.000000",
+            "Cleaning up / removing...",
+            "hello-1.0-1                           %% 0.000000",
+            "%% 100.000000",
+            "warning: %post(world-1.0-1.noarch) scriptlet failed, exit status 1",
+        ] {
+            all.extend(p.feed(l));
+        }
+        assert!(all.contains(&Event::Step {
+            index: 2,
+            total: 2,
+            name: "Installing world-1.0-1".into()
+        }));
+        assert!(all.contains(&Event::Progress { percent: 45.0 }));
+        assert!(all.contains(&Event::Progress { percent: 100.0 }));
+        assert_eq!(
+            p.errors,
+            ["%post(world-1.0-1.noarch) scriptlet failed, exit status 1"]
+        );
+    }
+
+    #[test]
+    fn progress_from_dnf_output() {
+        let mut p = Progress::new(1);
+        let ev = p.feed("  Upgrading        : hello-2.0-1.noarch                  1/2 ");
+        assert_eq!(
+            ev[0],
+            Event::Step {
+                index: 1,
+                total: 1,
+                name: "Upgrading hello-2.0-1.noarch".into()
+            }
+        );
+    }
+
+    #[test]
+    fn queries() {
+        let f = parse_query("hello\n1:2.0-1\n5000\n").unwrap();
+        assert_eq!(
+            (f.package.as_str(), f.version.as_str()),
+            ("hello", "1:2.0-1")
+        );
+        assert_eq!(f.installed_size, Some(5));
+        assert!(parse_query("hello\n").is_err());
+        let v = parse_installed("a 1.0-1\nb 2:3-4\n");
+        assert_eq!(v.get("b").map(String::as_str), Some("2:3-4"));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn progress_stays_in_range_and_only_grows(
+            total in 0u32..10,
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    any::<String>(),
+                    "[a-z]{1,6}-[0-9]-1 +%% [0-9]{1,3}\\.[0-9]{1,6}",
+                    "%% -?[0-9]{1,4}(\\.[0-9]{0,6})?|%% NaN|%% inf",
+                    Just("Updating / installing...".to_string()),
+                    Just("Cleaning up / removing...".to_string()),
+                    "  (Installing|Upgrading|Cleanup) +: [a-z]{1,5}-1-1.noarch +[0-9]/[0-9]",
+                ],
+                0..40,
+            ),
+        ) {
+            let mut p = Progress::new(total);
+            let mut last = -1.0f32;
+            for l in &lines {
+                for e in p.feed(l) {
+                    match e {
+                        Event::Progress { percent } => {
+                            prop_assert!((0.0..=100.0).contains(&percent));
+                            prop_assert!(percent > last);
+                            last = percent;
+                        }
+                        Event::Step { index, total: t, .. } => prop_assert!(index >= 1 && index <= t),
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn queries_never_panic(text in any::<String>()) {
+            let _ = parse_query(&text);
+            let _ = parse_installed(&text);
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The rpm backend with the real rpm on scratch roots: packages built here
+//! with rpmbuild. Needs root (rpm chroots into the root for scriptlets) and
+//! rpm and rpmbuild (tests/install-deps installs them).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{code, show, Scratch};
+
+const OK: i32 = 0;
+const FAILURE: i32 = 1;
+const VERIFICATION: i32 = 3;
+const STALE: i32 = 4;
+
+fn ready() -> bool {
+    common::root_or_skip("rpm chroots into the scratch root for scriptlets")
+        && common::tool_or_skip("rpmbuild", "rpm")
+}
+
+/// A noarch package that installs /usr/share/NAME/version.
+struct Rpm<'a> {
+    name: &'a str,
+    version: &'a str,
+    post: Option<&'a str>,
+    requires: Option<&'a str>,
+    provides: Option<&'a str>,
+}
+
+impl<'a> Rpm<'a> {
+    fn new(name: &'a str, version: &'a str) -> Rpm<'a> {
+        Rpm {
+            name,
+            version,
+            post: None,
+            requires: None,
+            provides: None,
+        }
+    }
+
+    fn post(mut self, script: &'a str) -> Self {
+        self.post = Some(script);
+        self
+    }
+
+    fn requires(mut self, what: &'a str) -> Self {
+        self.requires = Some(what);
+        self
+    }
+
+    fn provides(mut self, what: &'a str) -> Self {
+        self.provides = Some(what);
+        self
+    }
+
+    fn build(&self, out: &Path) -> PathBuf {
+        let top = tempfile::tempdir().unwrap();
+        let (n, v) = (self.name, self.version);
+        let mut spec = format!(
+            "Name: {n}\nVersion: {v}\nRelease: 1\nSummary: test\nLicense: MIT\nBuildArch: noarch\n"
+        );
+        if let Some(r) = self.requires {
+            spec += &format!("Requires: {r}\n");
+        }
+        if let Some(p) = self.provides {
+            spec += &format!("Provides: {p}\n");
+        }
+        spec += &format!(
+            "%description\ntest\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v} > %{{buildroot}}/usr/share/{n}/version\n"
+        );
+        if let Some(p) = self.post {
+            spec += &format!("%post\n{p}\n");
+        }
+        spec += &format!("%files\n/usr/share/{n}/version\n");
+        let path = top.path().join("p.spec");
+        fs::write(&path, spec).unwrap();
+        let out_rpms = top.path().join("RPMS");
+        let o = Command::new("rpmbuild")
+            .env("HOME", top.path())
+            .arg("-bb")
+            .arg("--quiet")
+            .arg("--nodeps")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.path().display()))
+            .args(["--define", "_build_id_links none"])
+            .args(["--define", "debug_package %{nil}"])
+            .args(["--define", "__os_install_post %{nil}"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "rpmbuild: {}", show(&o));
+        let built = out_rpms.join(format!("noarch/{n}-{v}-1.noarch.rpm"));
+        let dest = out.join(format!("{n}-{v}-1.noarch.rpm"));
+        fs::copy(built, &dest).unwrap();
+        dest
+    }
+}
+
+/// A scratch root with an rpm database whose /bin/sh is recorded as
+/// provided (as the distribution's shell package would).
+fn rpm_root() -> Scratch {
+    let s = Scratch::new();
+    fs::create_dir_all(s.path("/var/lib/rpm")).unwrap();
+    let o = rpm(&s).arg("--initdb").output().unwrap();
+    assert!(o.status.success(), "rpm --initdb: {}", show(&o));
+    let sh = Rpm::new("shell", "1").provides("/bin/sh").build(&s.debs);
+    rpm_install(&s, &sh);
+    s
+}
+
+fn rpm(s: &Scratch) -> Command {
+    let mut c = Command::new("rpm");
+    c.arg("--root")
+        .arg(&s.root)
+        .args(["--dbpath", "/var/lib/rpm"]);
+    c
+}
+
+fn rpm_install(s: &Scratch, file: &Path) {
+    let o = rpm(s)
+        .args(["-U", "--force-debian"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rpm -U: {}", show(&o));
+}
+
+fn rpm_version(s: &Scratch, name: &str) -> Option<String> {
+    let o = rpm(s)
+        .args(["-q", "--qf", "%{VERSION}-%{RELEASE}", name])
+        .output()
+        .unwrap();
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn with_hello_1() -> Scratch {
+    let s = rpm_root();
+    let v1 = Rpm::new("hello", "1.0").build(&s.debs);
+    rpm_install(&s, &v1);
+    s
+}
+
+#[test]
+fn an_rpm_update_installs_and_reports_the_versions() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let st = s.su(&["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["prepared"]["backend"], "rpm", "{st}");
+
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Installing hello-2.0-1"), "{text}");
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["backend"], "rpm");
+    assert_eq!(r["packages"][0]["name"], "hello");
+    assert_eq!(r["packages"][0]["before"], "1.0-1");
+    assert_eq!(r["packages"][0]["after"], "2.0-1");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+    assert_eq!(
+        fs::read_to_string(s.path("/usr/share/hello/version")).unwrap(),
+        "2.0\n"
+    );
+    assert!(!s.link_exists());
+}
+
+#[test]
+fn a_failing_scriptlet_fails_the_update() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = Rpm::new("hello", "2.0")
+        .post("echo 'post: broken on purpose' >&2; exit 1")
+        .build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "failure", "{r}");
+    let err = r["error"].as_str().unwrap();
+    assert!(
+        err.contains("%post(hello-2.0-1.noarch) scriptlet failed"),
+        "{err}"
+    );
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("post: broken on purpose"), "{log}");
+    assert!(!s.link_exists());
+}
+
+#[test]
+fn a_corrupted_rpm_is_never_installed() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let copy = s.update_dir().join("hello-2.0-1.noarch.rpm");
+    let mut bytes = fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&copy, bytes).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    assert_eq!(s.results()["outcome"], "verification-failed");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("1.0-1"));
+}
+
+#[test]
+fn a_changed_rpm_database_makes_the_plan_stale() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let other = Rpm::new("world", "1").build(&s.debs);
+    rpm_install(&s, &other);
+    let out = s.apply();
+    assert_eq!(code(&out), STALE, "{}", show(&out));
+    let r = s.results();
+    assert!(r["error"].as_str().unwrap().contains("rpm database"), "{r}");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("1.0-1"));
+}
+
+#[test]
+fn what_cannot_install_is_refused_at_prepare() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let needs = Rpm::new("needy", "1").requires("libmissing").build(&s.debs);
+    let out = s.su(&["prepare", needs.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("libmissing is needed by needy-1-1.noarch")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn packages_of_two_package_managers_are_refused() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    let deb = common::Deb::new("foo", "1").build(&s.debs);
+    let out = s.su(&["prepare", deb.to_str().unwrap(), v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("one package manager"), "{err}");
+}
+
+#[test]
+fn a_power_cut_mid_transaction_then_the_next_attempt_finishes() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = Rpm::new("hello", "2.0")
+        .post("if [ ! -e /slow-once ]; then : > /slow-once; : > /in-post; sleep 60; fi; : > /post-done")
+        .build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+
+    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.path("/in-post").exists() {
+        assert!(Instant::now() < deadline, "%post never started");
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kids = common::children(child.id());
+    child.kill().unwrap();
+    for k in kids {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
+    }
+    child.wait().unwrap();
+    assert!(s.link_exists());
+    assert!(!s.path("/post-done").exists());
+
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["attempts"], 2);
+    assert!(s.path("/post-done").exists(), "the retry reran %post");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+}
+
+#[test]
+fn the_roots_own_dnf_runs_the_transaction() {
+    if !(ready() && common::tool_or_skip("dnf", "dnf")) {
+        return;
+    }
+    let s = with_hello_1();
+    // A root whose distribution uses dnf; Debian's dnf looks for the rpm
+    // database under the root's ~/.rpmdb, so point that at the real one.
+    fs::create_dir_all(s.path("/usr/bin")).unwrap();
+    fs::copy("/usr/bin/true", s.path("/usr/bin/dnf")).unwrap();
+    fs::create_dir_all(s.path("/root")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("Complete!"), "dnf ran: {log}");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+}
