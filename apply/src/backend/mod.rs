@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod dpkg;
+pub mod pacman;
 pub mod process;
 pub mod rpm;
 
@@ -19,7 +20,7 @@ use process::Limits;
 
 /// The factory: every backend this program knows, by its manifest name.
 /// Adding a backend adds its module above and one line here.
-pub static KINDS: &[&dyn Kind] = &[&dpkg::KIND, &command::KIND, &rpm::KIND];
+pub static KINDS: &[&dyn Kind] = &[&dpkg::KIND, &command::KIND, &rpm::KIND, &pacman::KIND];
 
 /// Where a backend's events and output lines go (UI, journal, log file,
 /// result record).

@@ -1,0 +1,574 @@
+//! The pacman backend: `pacman -U` into the root, every directory given
+//! explicitly so that nothing of the host's pacman is used for a root that
+//! is not the running system.
+//!
+//! pacman records a package before its install script runs and exits 0 when
+//! that script fails ("command failed to execute correctly"): here that
+//! fails the update, as dpkg's failing postinst does. A pacman killed
+//! mid-transaction leaves its lock, `db.lck`; nothing else runs in the
+//! update environment, so the retry and the repair at the limit remove it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::process::{self, Ended, Limits, Line};
+use super::{
+    Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
+};
+use crate::paths::Root;
+
+/// Install scripts expect the sbin directories whoever runs us.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const DBPATH: &str = "/var/lib/pacman";
+const CONFIG: &str = "/etc/pacman.conf";
+
+/// For a root without a pacman.conf of its own: the defaults, which accept
+/// unsigned local files (the update's own signature and checksums were
+/// checked before pacman runs).
+const MINIMAL_CONFIG: &str = "[options]\nArchitecture = auto\n";
+
+pub struct PacmanKind;
+pub static KIND: PacmanKind = PacmanKind;
+
+/// "hello-2.0-1" (a directory in local/) -> ("hello", "2.0-1").
+fn split_entry(entry: &str) -> Option<(&str, &str)> {
+    let mut it = entry.rsplitn(3, '-');
+    let rel = it.next()?;
+    let ver = it.next()?;
+    let name = it.next()?;
+    if name.is_empty() || ver.is_empty() || rel.is_empty() {
+        return None;
+    }
+    Some((name, &entry[name.len() + 1..]))
+}
+
+/// The local database's entries, sorted.
+fn local_entries(root: &Root) -> Result<Vec<String>, BackendError> {
+    let dir = root.host(&Path::new(DBPATH).join("local"));
+    let rd = std::fs::read_dir(&dir).map_err(|source| BackendError::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort_unstable();
+    Ok(names)
+}
+
+pub fn installed_versions(root: &Root) -> Result<HashMap<String, String>, BackendError> {
+    Ok(local_entries(root)?
+        .iter()
+        .filter_map(|e| split_entry(e))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect())
+}
+
+/// A package's .PKGINFO (`key = value` lines) to fields; size in bytes.
+pub fn parse_pkginfo(text: &str) -> Result<PackageInfo, String> {
+    let field = |key: &str| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    let (Some(package), Some(version)) = (
+        field("pkgname").filter(|s| !s.is_empty()),
+        field("pkgver").filter(|s| !s.is_empty()),
+    ) else {
+        return Err("no pkgname or pkgver in .PKGINFO".into());
+    };
+    let installed_size = match field("size") {
+        None => None,
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| format!("size {s:?} is not a number"))?
+                .div_ceil(1024),
+        ),
+    };
+    Ok(PackageInfo {
+        package,
+        version,
+        installed_size,
+    })
+}
+
+/// pacman with every path inside the root; dropping it removes the
+/// temporary configuration, if one was written.
+struct Pacman {
+    cmd: Command,
+    _config: Option<config_file::Config>,
+}
+
+mod config_file {
+    //! A private copy of the minimal configuration, removed when dropped.
+    use std::path::PathBuf;
+
+    pub struct Config(pub PathBuf);
+
+    impl Config {
+        pub fn write(text: &str) -> std::io::Result<Config> {
+            let template = std::env::temp_dir().join("system-update-pacman.XXXXXX");
+            let dir = nix::unistd::mkdtemp(&template)?;
+            let path = dir.join("pacman.conf");
+            std::fs::write(&path, text)?;
+            Ok(Config(path))
+        }
+    }
+
+    impl Drop for Config {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+            if let Some(d) = self.0.parent() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+fn pacman(root: &Root) -> Result<Pacman, BackendError> {
+    let mut cmd = Command::new("pacman");
+    let in_root = |p: &str| root.host(Path::new(p));
+    let own = in_root(CONFIG);
+    let mut temp = None;
+    let config = if own.is_file() {
+        own
+    } else {
+        let c =
+            config_file::Config::write(MINIMAL_CONFIG).map_err(|source| BackendError::Read {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let p = c.0.clone();
+        temp = Some(c);
+        p
+    };
+    cmd.arg("--config").arg(config);
+    if !root.is_live() {
+        cmd.arg("--root")
+            .arg(root.dir())
+            .arg("--dbpath")
+            .arg(in_root(DBPATH))
+            .arg("--cachedir")
+            .arg(in_root("/var/cache/pacman/pkg"))
+            .arg("--logfile")
+            .arg(in_root("/var/log/pacman.log"))
+            .arg("--gpgdir")
+            .arg(in_root("/etc/pacman.d/gnupg"))
+            .arg("--hookdir")
+            .arg(in_root("/etc/pacman.d/hooks"));
+    }
+    cmd.env("PATH", PATH).env("LC_ALL", "C");
+    Ok(Pacman { cmd, _config: temp })
+}
+
+impl Kind for PacmanKind {
+    fn name(&self) -> &'static str {
+        "pacman"
+    }
+
+    fn payload(&self) -> &'static str {
+        "a .pkg.tar.* package"
+    }
+
+    fn accepts(&self, file: &Path) -> bool {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        name.is_some_and(|n| n.contains(".pkg.tar") && !n.ends_with(".sig"))
+    }
+
+    fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
+        let out = Command::new("bsdtar")
+            .arg("-xOf")
+            .arg(file)
+            .arg(".PKGINFO")
+            .output()
+            .map_err(|source| BackendError::Spawn {
+                program: "bsdtar".into(),
+                source,
+            })?;
+        let invalid = |why: String| {
+            BackendError::Failed(format!(
+                "{}: not a valid pacman package ({why})",
+                file.display()
+            ))
+        };
+        if !out.status.success() {
+            return Err(invalid(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        parse_pkginfo(&String::from_utf8_lossy(&out.stdout)).map_err(invalid)
+    }
+
+    fn state_dirs(&self) -> &'static [&'static str] {
+        &[DBPATH]
+    }
+
+    /// The local database's entries (NAME-VERSION-REL), which change with
+    /// every install, upgrade and removal.
+    fn fingerprint(&self, root: &Root) -> Result<Option<String>, BackendError> {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for e in local_entries(root)? {
+            h.update(e.as_bytes());
+            h.update(b"\n");
+        }
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Some(format!("pacman-sha256:{hex}")))
+    }
+
+    fn stale_message(&self, root: &Root) -> String {
+        format!(
+            "the pacman database in {} changed since the update was prepared (packages were installed or removed meanwhile)",
+            root.host(Path::new(DBPATH)).display()
+        )
+    }
+
+    fn installed(&self, root: &Root) -> Result<HashMap<String, String>, BackendError> {
+        installed_versions(root)
+    }
+
+    fn preflight(&self, root: &Root, files: &[PathBuf]) -> Result<(), BackendError> {
+        let mut p = pacman(root)?;
+        p.cmd
+            .args(["-U", "--print", "--print-format", "%n %v"])
+            .args(files);
+        let out = p.cmd.output().map_err(|source| BackendError::Spawn {
+            program: "pacman".into(),
+            source,
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        let problems: Vec<&str> = text
+            .lines()
+            .map(|l| l.trim().trim_start_matches(":: "))
+            .filter(|l| !l.is_empty() && *l != "loading packages...")
+            .collect();
+        Err(BackendError::WouldFail(format!(
+            "pacman --print: this update cannot install on {}: {}",
+            root.dir().display(),
+            problems.join("; ")
+        )))
+    }
+
+    fn repair(&self) -> Repair {
+        Repair {
+            done: "pacman has no way to finish an interrupted transaction: its stale lock (db.lck) was removed; install scripts that were cut short did not run again, so reinstall the update's packages (pacman -U)",
+            by_hand: "remove /var/lib/pacman/db.lck if no pacman runs, check the system (pacman -Qkk) and reinstall the update's packages (pacman -U)",
+        }
+    }
+
+    fn open(&self, t: Transaction<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        let files = &t.manifest.files;
+        Ok(Box::new(PacmanBackend {
+            root: t.root.clone(),
+            files: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
+            names: files.iter().filter_map(|f| f.package.clone()).collect(),
+            extra_args: t.extra_args.to_vec(),
+            limits: t.limits,
+            before: installed_versions(t.root)?,
+            required: files
+                .iter()
+                .filter_map(|f| f.installed_size)
+                .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024))),
+        }))
+    }
+}
+
+pub struct PacmanBackend {
+    root: Root,
+    files: Vec<PathBuf>,
+    names: Vec<String>,
+    extra_args: Vec<String>,
+    limits: Limits,
+    before: HashMap<String, String>,
+    required: u64,
+}
+
+impl Backend for PacmanBackend {
+    /// A pacman killed mid-transaction leaves its lock; at boot, with our
+    /// own lock held, no other pacman runs, so the lock is stale.
+    fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let lock = self.root.host(&Path::new(DBPATH).join("db.lck"));
+        match std::fs::remove_file(&lock) {
+            Ok(()) => {
+                sink.event(Event::Message {
+                    text: "Removed the stale lock of the interrupted update (db.lck)".into(),
+                });
+                tracing::info!("{}: stale lock removed", lock.display());
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(BackendError::Read { path: lock, source }),
+        }
+    }
+
+    fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let total = u32::try_from(self.files.len()).unwrap_or(u32::MAX);
+        sink.event(Event::Message {
+            text: format!("Installing {total} package(s) with pacman"),
+        });
+        let mut p = pacman(&self.root)?;
+        p.cmd
+            .args(["--noconfirm", "--noprogressbar"])
+            .args(&self.extra_args)
+            .arg("-U")
+            .args(&self.files);
+        let mut progress = Progress::new(total);
+        let ended = process::run(p.cmd, self.limits, &mut |line| {
+            let l = match line {
+                Line::Output(l) | Line::Progress(l) => l,
+            };
+            for e in progress.feed(&l) {
+                sink.event(e);
+            }
+            sink.output(&l);
+        })
+        .map_err(|source| BackendError::Spawn {
+            program: "pacman".into(),
+            source,
+        })?;
+        let status = match ended {
+            Ended::Exited(s) => s,
+            Ended::Stalled(limit) => {
+                return Err(BackendError::Stalled {
+                    program: "pacman".into(),
+                    limit,
+                })
+            }
+        };
+        if status.success() && progress.errors.is_empty() {
+            return Ok(());
+        }
+        let mut msg = progress.errors.join("; ");
+        if msg.is_empty() {
+            msg = match status.code() {
+                Some(c) => format!("pacman exited with status {c}"),
+                None => "pacman was killed by a signal".into(),
+            };
+        }
+        Err(BackendError::Failed(msg))
+    }
+
+    fn changes(&self) -> Vec<PackageChange> {
+        let after = installed_versions(&self.root).unwrap_or_default();
+        self.names
+            .iter()
+            .map(|n| PackageChange {
+                name: n.clone(),
+                before: self.before.get(n).cloned(),
+                after: after.get(n).cloned(),
+            })
+            .collect()
+    }
+
+    fn use_verified(&mut self, files: &[(String, PathBuf)]) {
+        for f in &mut self.files {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+            if let Some((_, p)) = files.iter().find(|(n, _)| Some(n) == name.as_ref()) {
+                *f = p.clone();
+            }
+        }
+    }
+
+    fn required_bytes(&self) -> u64 {
+        self.required
+    }
+}
+
+/// Turns pacman's `--noprogressbar` output into progress events: the
+/// checks take the first 10 %, each package an equal share of the rest.
+struct Progress {
+    total: u32,
+    step: u32,
+    current: Option<String>,
+    errors: Vec<String>,
+    last: f32,
+}
+
+impl Progress {
+    fn new(total: u32) -> Progress {
+        Progress {
+            total,
+            step: 0,
+            current: None,
+            errors: Vec::new(),
+            last: -1.0,
+        }
+    }
+
+    fn percent(&mut self, p: f32) -> Option<Event> {
+        let p = p.clamp(0.0, 100.0);
+        (p > self.last).then(|| {
+            self.last = p;
+            Event::Progress { percent: p }
+        })
+    }
+
+    fn feed(&mut self, line: &str) -> Vec<Event> {
+        let mut ev = Vec::new();
+        let l = line.trim();
+        if let Some(e) = l.strip_prefix("error: ") {
+            self.errors.push(match (&self.current, e) {
+                (Some(pkg), "command failed to execute correctly") => {
+                    format!("{pkg}: its install script failed")
+                }
+                _ => e.to_string(),
+            });
+            return ev;
+        }
+        if let Some(rest) = l.strip_prefix("Packages (") {
+            // "Packages (2) hello-2.0-1  needs-1.0-1": pacman's own count
+            // (dependencies included).
+            if let Some(n) = rest.split(')').next().and_then(|n| n.parse::<u32>().ok()) {
+                self.total = self.total.max(n);
+            }
+            return ev;
+        }
+        let check = match l {
+            "checking keyring..." => Some((2.0, "Checking the keyring")),
+            "checking package integrity..." => Some((4.0, "Checking the packages' integrity")),
+            "loading package files..." => Some((6.0, "Loading the packages")),
+            "checking for file conflicts..." => Some((8.0, "Checking for file conflicts")),
+            "checking available disk space..." => Some((9.0, "Checking the disk space")),
+            _ => None,
+        };
+        if let Some((pct, text)) = check {
+            ev.push(Event::Message { text: text.into() });
+            ev.extend(self.percent(pct));
+            return ev;
+        }
+        for verb in [
+            "installing",
+            "upgrading",
+            "reinstalling",
+            "downgrading",
+            "removing",
+        ] {
+            let Some(pkg) = l
+                .strip_prefix(verb)
+                .and_then(|r| r.strip_prefix(' '))
+                .and_then(|r| r.strip_suffix("..."))
+            else {
+                continue;
+            };
+            if pkg.is_empty() || pkg.contains(' ') {
+                continue;
+            }
+            self.current = Some(pkg.to_string());
+            if verb == "removing" || self.total == 0 {
+                ev.push(Event::Message {
+                    text: format!("Removing {pkg}"),
+                });
+                return ev;
+            }
+            // The previous package is done once the next one starts.
+            ev.extend(self.percent(10.0 + 90.0 * self.step as f32 / self.total as f32));
+            self.step = (self.step + 1).min(self.total);
+            let mut name = verb.to_string();
+            name[..1].make_ascii_uppercase();
+            ev.push(Event::Step {
+                index: self.step,
+                total: self.total,
+                name: format!("{name} {pkg}"),
+            });
+            return ev;
+        }
+        ev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_from_pacman_output() {
+        let mut p = Progress::new(1);
+        let mut all = Vec::new();
+        for l in [
+            "loading packages...",
+            "Packages (2) hello-2.0-1  needs-1.0-1",
+            "checking package integrity...",
+            ":: Processing package changes...",
+            "upgrading hello...",
+            "installing needs...",
+            "needs: post_install failing",
+            "error: command failed to execute correctly",
+        ] {
+            all.extend(p.feed(l));
+        }
+        assert!(all.contains(&Event::Step {
+            index: 2,
+            total: 2,
+            name: "Installing needs".into()
+        }));
+        assert!(all.contains(&Event::Progress { percent: 55.0 }));
+        assert_eq!(p.errors, ["needs: its install script failed"]);
+    }
+
+    #[test]
+    fn entries_and_pkginfo() {
+        assert_eq!(split_entry("hello-2.0-1"), Some(("hello", "2.0-1")));
+        assert_eq!(
+            split_entry("lib32-foo-bar-1:2.0-3"),
+            Some(("lib32-foo-bar", "1:2.0-3"))
+        );
+        assert_eq!(split_entry("broken"), None);
+        let f = parse_pkginfo("# x\npkgname = hello\npkgver = 2.0-1\nsize = 3000\n").unwrap();
+        assert_eq!((f.package.as_str(), f.version.as_str()), ("hello", "2.0-1"));
+        assert_eq!(f.installed_size, Some(3));
+        assert!(parse_pkginfo("pkgname = x\n").is_err());
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn progress_stays_in_range_and_only_grows(
+            total in 0u32..10,
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    any::<String>(),
+                    "(installing|upgrading|removing|reinstalling) [a-z]{1,6}\\.\\.\\.",
+                    "Packages \\([0-9]{1,3}\\) [a-z -]{0,20}",
+                    Just("checking package integrity...".to_string()),
+                    Just("error: command failed to execute correctly".to_string()),
+                ],
+                0..40,
+            ),
+        ) {
+            let mut p = Progress::new(total);
+            let mut last = -1.0f32;
+            for l in &lines {
+                for e in p.feed(l) {
+                    match e {
+                        Event::Progress { percent } => {
+                            prop_assert!((0.0..=100.0).contains(&percent));
+                            prop_assert!(percent > last);
+                            last = percent;
+                        }
+                        Event::Step { index, total: t, .. } => prop_assert!(index >= 1 && index <= t),
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn parsers_never_panic(text in any::<String>()) {
+            let _ = parse_pkginfo(&text);
+            let _ = split_entry(&text);
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The pacman backend with the real pacman on scratch roots: packages built
+//! here with bsdtar (.PKGINFO, .INSTALL, files), as makepkg would pack them.
+//! Needs root (pacman chroots into the root for install scripts), pacman
+//! and bsdtar (tests/install-deps installs them).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{code, show, Scratch};
+
+const OK: i32 = 0;
+const FAILURE: i32 = 1;
+const VERIFICATION: i32 = 3;
+const STALE: i32 = 4;
+const INTERRUPTED: i32 = 5;
+
+fn ready() -> bool {
+    common::root_or_skip("pacman chroots into the scratch root for install scripts")
+        && common::tool_or_skip("pacman", "pacman-package-manager")
+        && common::tool_or_skip("bsdtar", "libarchive-tools")
+}
+
+/// A package that installs /usr/share/NAME/version.
+fn package(
+    out: &Path,
+    name: &str,
+    version: &str,
+    install: Option<&str>,
+    depends: &[&str],
+) -> PathBuf {
+    let d = tempfile::tempdir().unwrap();
+    let share = d.path().join(format!("usr/share/{name}"));
+    fs::create_dir_all(&share).unwrap();
+    fs::write(share.join("version"), format!("{version}\n")).unwrap();
+    let mut info = format!(
+        "pkgname = {name}\npkgbase = {name}\npkgver = {version}-1\npkgdesc = test\nbuilddate = 0\nsize = 4096\narch = any\n"
+    );
+    for dep in depends {
+        info += &format!("depend = {dep}\n");
+    }
+    fs::write(d.path().join(".PKGINFO"), info).unwrap();
+    let mut members = vec![".PKGINFO"];
+    if let Some(script) = install {
+        fs::write(d.path().join(".INSTALL"), script).unwrap();
+        members.push(".INSTALL");
+    }
+    members.push("usr");
+    let file = out.join(format!("{name}-{version}-1-any.pkg.tar.zst"));
+    let o = Command::new("bsdtar")
+        .current_dir(d.path())
+        .args(["--zstd", "-cf"])
+        .arg(&file)
+        .args(["--uid", "0", "--gid", "0"])
+        .args(&members)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "bsdtar: {}", show(&o));
+    file
+}
+
+fn pacman(s: &Scratch) -> Command {
+    let conf = s.dir.path().join("pacman.conf");
+    fs::write(&conf, "[options]\nArchitecture = auto\n").unwrap();
+    let mut c = Command::new("pacman");
+    c.arg("--config")
+        .arg(conf)
+        .arg("--root")
+        .arg(&s.root)
+        .arg("--dbpath")
+        .arg(s.path("/var/lib/pacman"))
+        .arg("--logfile")
+        .arg(s.path("/var/log/pacman.log"))
+        .arg("--cachedir")
+        .arg(s.path("/var/cache/pacman/pkg"))
+        .arg("--hookdir")
+        .arg(s.path("/etc/pacman.d/hooks"))
+        .arg("--gpgdir")
+        .arg(s.path("/etc/pacman.d/gnupg"));
+    c
+}
+
+fn pacman_install(s: &Scratch, file: &Path) {
+    let o = pacman(s)
+        .args(["--noconfirm", "--noprogressbar", "-U"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "pacman -U: {}", show(&o));
+}
+
+fn version(s: &Scratch, name: &str) -> Option<String> {
+    let o = pacman(s).args(["-Q", name]).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    o.status
+        .success()
+        .then(|| text.split_whitespace().nth(1).unwrap_or("").to_string())
+}
+
+fn with_hello_1() -> Scratch {
+    let s = Scratch::new();
+    fs::create_dir_all(s.path("/var/lib/pacman")).unwrap();
+    let v1 = package(&s.debs, "hello", "1.0", None, &[]);
+    pacman_install(&s, &v1);
+    s
+}
+
+#[test]
+fn a_pacman_update_installs_and_reports_the_versions() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Upgrading hello"), "{text}");
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["backend"], "pacman");
+    assert_eq!(r["packages"][0]["before"], "1.0-1");
+    assert_eq!(r["packages"][0]["after"], "2.0-1");
+    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
+    assert_eq!(
+        fs::read_to_string(s.path("/usr/share/hello/version")).unwrap(),
+        "2.0\n"
+    );
+    // The host's pacman was kept out: the root's own log has the transaction.
+    let log = fs::read_to_string(s.path("/var/log/pacman.log")).unwrap();
+    assert!(log.contains("upgraded hello (1.0-1 -> 2.0-1)"), "{log}");
+}
+
+#[test]
+fn a_failing_install_script_fails_the_update() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = package(
+        &s.debs,
+        "hello",
+        "2.0",
+        Some("post_upgrade() {\n  echo 'post_upgrade: broken on purpose'\n  exit 1\n}\n"),
+        &[],
+    );
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "failure", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("hello: its install script failed"),
+        "{r}"
+    );
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("post_upgrade: broken on purpose"), "{log}");
+}
+
+#[test]
+fn a_corrupted_package_is_never_installed() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    s.prepare_and_trigger(&[&v2]);
+    let copy = s.update_dir().join("hello-2.0-1-any.pkg.tar.zst");
+    let mut bytes = fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&copy, bytes).unwrap();
+    let out = s.apply();
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
+}
+
+#[test]
+fn a_changed_local_database_makes_the_plan_stale() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    s.prepare_and_trigger(&[&v2]);
+    let other = package(&s.debs, "world", "1", None, &[]);
+    pacman_install(&s, &other);
+    let out = s.apply();
+    assert_eq!(code(&out), STALE, "{}", show(&out));
+    assert!(s.results()["error"]
+        .as_str()
+        .unwrap()
+        .contains("pacman database"));
+    assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
+}
+
+#[test]
+fn what_cannot_install_is_refused_at_prepare() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let needs = package(&s.debs, "needy", "1", None, &["libmissing"]);
+    let out = s.su(&["prepare", needs.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unable to satisfy dependency 'libmissing' required by needy"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+/// Starts apply, waits for the install script, kills apply and pacman
+/// with SIGKILL as a power cut would: pacman's lock stays behind.
+fn cut(s: &Scratch) {
+    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.path("/in-script").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the install script never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kids = common::children(child.id());
+    child.kill().unwrap();
+    for k in kids {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
+    }
+    child.wait().unwrap();
+    assert!(s.link_exists());
+    assert!(
+        s.path("/var/lib/pacman/db.lck").exists(),
+        "pacman's lock stays"
+    );
+}
+
+const SLOW_ONCE: &str = "post_upgrade() {\n  if [ ! -e /slow-once ]; then : > /slow-once; : > /in-script; sleep 60; fi\n  : > /script-done\n}\n";
+
+#[test]
+fn a_power_cut_leaves_the_lock_and_the_next_attempt_finishes() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = package(&s.debs, "hello", "2.0", Some(SLOW_ONCE), &[]);
+    s.prepare_and_trigger(&[&v2]);
+    cut(&s);
+
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["attempts"], 2);
+    assert!(
+        s.path("/script-done").exists(),
+        "the retry reran the script"
+    );
+    assert!(!s.path("/var/lib/pacman/db.lck").exists());
+    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
+}
+
+#[test]
+fn at_the_limit_the_stale_lock_is_removed_and_never_a_loop() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
+    let v2 = package(&s.debs, "hello", "2.0", Some(SLOW_ONCE), &[]);
+    s.prepare_and_trigger(&[&v2]);
+    cut(&s);
+
+    let out = s.apply();
+    assert_eq!(code(&out), INTERRUPTED, "{}", show(&out));
+    let r = s.results();
+    assert!(r["error"].as_str().unwrap().contains("db.lck"), "{r}");
+    assert!(!s.path("/var/lib/pacman/db.lck").exists());
+    assert!(!s.link_exists(), "never a boot loop");
+    // pacman works again.
+    let other = package(&s.debs, "world", "1", None, &[]);
+    pacman_install(&s, &other);
+}
