@@ -7,6 +7,9 @@ use common::{show, with_foo_v1};
 
 #[test]
 fn trigger_poweroff_without_rebooting_now() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     let out = s.su(&["prepare", &v2.display().to_string()]);
     assert!(out.status.success(), "{}", show(&out));
@@ -27,6 +30,9 @@ fn trigger_poweroff_without_rebooting_now() {
 
 #[test]
 fn apply_on_another_root_draws_on_the_invoking_output() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     s.prepare_and_trigger(&[&v2]);
     // No --ui: the configured default (auto). With --root the UI belongs on
@@ -45,6 +51,9 @@ fn apply_on_another_root_draws_on_the_invoking_output() {
 
 #[test]
 fn logs_redirected_to_a_file_carry_no_escapes() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     s.prepare_and_trigger(&[&v2]);
     let out = s.su(&["apply", "--ui", "none", "--no-reboot"]);
@@ -61,6 +70,9 @@ fn logs_redirected_to_a_file_carry_no_escapes() {
 
 #[test]
 fn trigger_with_nothing_prepared_is_not_a_verification_failure() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, _) = with_foo_v1(None);
     let out = s.su(&["trigger", "--no-reboot"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -75,6 +87,9 @@ fn trigger_with_nothing_prepared_is_not_a_verification_failure() {
 
 #[test]
 fn history_keeps_the_newest_records_and_log_shows_each_update() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(Some("printf 'secret \\033]0;HACKED\\007done\\n'"));
     let out = s.su(&["history"]);
     assert!(out.status.success(), "{}", show(&out));
@@ -155,6 +170,9 @@ fn history_keeps_the_newest_records_and_log_shows_each_update() {
 
 #[test]
 fn status_lists_every_planned_change() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     let bar = common::Deb::new("bar", "1.5").build(&s.debs);
     s.prepare_and_trigger(&[&v2, &bar]);
@@ -174,6 +192,9 @@ fn status_lists_every_planned_change() {
 
 #[test]
 fn an_error_is_printed_once() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, _) = with_foo_v1(None);
     let results = s.path("/var/lib/system-update-results");
     std::fs::create_dir_all(&results).unwrap();
@@ -190,6 +211,9 @@ fn an_error_is_printed_once() {
 
 #[test]
 fn permission_denied_says_to_run_as_root() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
@@ -210,6 +234,9 @@ fn permission_denied_says_to_run_as_root() {
 
 #[test]
 fn a_successful_update_leaves_nothing_prepared() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     s.prepare_and_trigger(&[&v2]);
     let out = s.apply();
@@ -233,6 +260,9 @@ fn a_successful_update_leaves_nothing_prepared() {
 
 #[test]
 fn a_missing_file_is_no_such_file() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
     let (s, _) = with_foo_v1(None);
     let out = s.su(&["prepare", "/nonexistent/hello_2.0_all.deb"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));

@@ -26,6 +26,9 @@ fn generator() -> Option<std::path::PathBuf> {
 
 #[test]
 fn happy_path_upgrades_v1_to_v2() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     s.prepare_and_trigger(&[&v2]);
 
@@ -83,6 +86,9 @@ fn happy_path_upgrades_v1_to_v2() {
 
 #[test]
 fn failing_postinst_is_a_failure_and_not_retried() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(Some("echo 'postinst: broken on purpose' >&2\nexit 1"));
     s.prepare_and_trigger(&[&v2]);
     let out = s.apply();
@@ -119,6 +125,9 @@ fn assert_untouched(s: &Scratch) {
 
 #[test]
 fn link_to_another_directory_is_not_ours() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     let out = s.su(&["prepare", v2.to_str().unwrap()]);
     assert!(out.status.success());
@@ -138,6 +147,9 @@ fn link_to_another_directory_is_not_ours() {
 
 #[test]
 fn dangling_link_is_not_ours() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, _) = with_foo_v1(None);
     std::os::unix::fs::symlink("/var/lib/system-update", s.path("/system-update")).unwrap();
     let out = s.apply();
@@ -149,6 +161,9 @@ fn dangling_link_is_not_ours() {
 
 #[test]
 fn etc_system_update_is_honoured() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     let out = s.su(&["prepare", v2.to_str().unwrap()]);
     assert!(out.status.success());
@@ -177,6 +192,9 @@ fn bad_input(spoil: impl FnOnce(&Scratch), expect_in_error: &str) {
 
 #[test]
 fn missing_manifest() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     bad_input(
         |s| fs::remove_file(s.update_dir().join("manifest.toml")).unwrap(),
         "no update is prepared",
@@ -185,6 +203,9 @@ fn missing_manifest() {
 
 #[test]
 fn corrupted_payload() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     bad_input(
         |s| {
             let deb = s.update_dir().join("foo_2_all.deb");
@@ -206,11 +227,17 @@ fn edit_manifest(s: &Scratch, from: &str, to: &str) {
 
 #[test]
 fn unknown_manifest_version() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     bad_input(|s| edit_manifest(s, "schema = 2", "schema = 7"), "schema 7");
 }
 
 #[test]
 fn manifest_path_outside_update_dir() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     bad_input(
         |s| {
             // A real file outside, so only the path check can refuse it.
@@ -227,6 +254,9 @@ fn manifest_path_outside_update_dir() {
 
 #[test]
 fn config_with_unknown_key() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     s.prepare_and_trigger(&[&v2]);
     fs::write(s.path("/etc/system-update.toml"), "atempt-limit = 3\n").unwrap();
@@ -250,6 +280,9 @@ fn config_with_unknown_key() {
 
 #[test]
 fn two_applies_at_once_exactly_one_acts() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(Some("sleep 2"));
     s.prepare_and_trigger(&[&v2]);
     let a = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
@@ -272,6 +305,9 @@ fn two_applies_at_once_exactly_one_acts() {
 
 #[test]
 fn database_changed_since_prepare_is_stale() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     s.prepare_and_trigger(&[&v2]);
     let bar = Deb::new("bar", "1").file("/opt/bar/x", "x").build(&s.debs);
@@ -287,6 +323,9 @@ fn database_changed_since_prepare_is_stale() {
 
 #[test]
 fn trigger_refuses_a_stale_plan() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     assert!(s.su(&["prepare", v2.to_str().unwrap()]).status.success());
     let bar = Deb::new("bar", "1").build(&s.debs);
@@ -298,6 +337,9 @@ fn trigger_refuses_a_stale_plan() {
 
 #[test]
 fn kill_9_then_the_next_attempt_recovers() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(Some(SLOW_ONCE));
     s.prepare_and_trigger(&[&v2]);
     kill_mid_transaction(&s);
@@ -316,6 +358,9 @@ fn kill_9_then_the_next_attempt_recovers() {
 
 #[test]
 fn attempt_limit_reached_is_interrupted() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(Some(SLOW_ONCE));
     fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
     s.prepare_and_trigger(&[&v2]);
@@ -390,6 +435,9 @@ fn command_backend_reports_progress_and_decides_outcome() {
 
 #[test]
 fn prepare_refuses_a_second_update_unless_forced() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     assert!(s.su(&["prepare", v2.to_str().unwrap()]).status.success());
     let out = s.su(&["prepare", v2.to_str().unwrap()]);
@@ -419,6 +467,9 @@ fn prepare_refuses_unknown_files() {
 
 #[test]
 fn cancel_removes_trigger_and_purge_the_update() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let (s, v2) = with_foo_v1(None);
     s.prepare_and_trigger(&[&v2]);
     assert_eq!(code(&s.su(&["cancel"])), OK);
@@ -439,6 +490,9 @@ fn usage_error_is_2() {
 
 #[test]
 fn many_packages_in_one_update() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     let s = Scratch::new();
     let debs: Vec<_> = (0..5)
         .map(|i| {
@@ -476,6 +530,9 @@ fn wait_for(path: &Path, child: &mut std::process::Child) {
 
 #[test]
 fn sigterm_does_not_cut_the_transaction() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
     // The postinst waits until the test has sent the signal.
     let (s, v2) = with_foo_v1(Some(
         ": > /in-postinst\nwhile [ ! -e /go ]; do sleep 0.1; done",

@@ -37,6 +37,9 @@ fn update_id(s: &Scratch) -> String {
 
 #[test]
 fn failure_rolls_back_a_named_root_subvolume() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("roots/debian", false);
     fs::write(
         s.path("/etc/fstab"),
@@ -123,6 +126,9 @@ fn failure_rolls_back_a_named_root_subvolume() {
 
 #[test]
 fn failure_rolls_back_the_default_subvolume_and_a_subvolid_fstab() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", true);
     let (s, v2) = foo_v1_in(s, Some(FAILING));
     let old_id = subvolume_id(&s.root);
@@ -152,6 +158,9 @@ fn failure_rolls_back_the_default_subvolume_and_a_subvolid_fstab() {
 
 #[test]
 fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", false);
     let (s, v2) = foo_v1_in(s, None);
     s.prepare_and_trigger(&[&v2]);
@@ -183,6 +192,9 @@ fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
 
 #[test]
 fn explicit_btrfs_on_another_filesystem_fails_before_any_change() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let (s, v2) = common::with_foo_v1(None);
     fs::write(s.path("/etc/system-update.toml"), "snapshot = \"btrfs\"\n").unwrap();
     s.prepare_and_trigger(&[&v2]);
@@ -200,6 +212,9 @@ fn explicit_btrfs_on_another_filesystem_fails_before_any_change() {
 
 #[test]
 fn not_enough_space_fails_before_any_change() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_tmpfs(48);
     let (s, _) = foo_v1_in(s, None);
     // Claims 10 GiB installed: more than the 48 MiB filesystem has.
@@ -231,6 +246,9 @@ fn not_enough_space_fails_before_any_change() {
 
 #[test]
 fn interrupted_at_the_attempt_limit_rolls_back() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", false);
     let (s, v2) = foo_v1_in(s, Some(common::SLOW_ONCE));
     fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
@@ -298,6 +316,9 @@ fn snapper_list(s: &Scratch) -> Vec<serde_json::Value> {
 
 #[test]
 fn failure_with_snapper_rolls_back_from_its_pre_snapshot_and_keeps_the_pair() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", false);
     fs::write(s.path("/etc/fstab"), "LABEL=root / btrfs subvol=@ 0 0\n").unwrap();
     configure_snapper(&s);
@@ -375,6 +396,9 @@ fn failure_with_snapper_rolls_back_from_its_pre_snapshot_and_keeps_the_pair() {
 
 #[test]
 fn success_with_snapper_closes_the_pair_and_retention_keeps_the_newest() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", false);
     configure_snapper(&s);
     let (s, v2) = foo_v1_in(s, None);
@@ -415,6 +439,9 @@ fn success_with_snapper_closes_the_pair_and_retention_keeps_the_newest() {
 
 #[test]
 fn explicit_snapper_without_a_configuration_fails_before_any_change() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", false);
     let (s, v2) = foo_v1_in(s, None);
     fs::write(
@@ -437,6 +464,9 @@ fn explicit_snapper_without_a_configuration_fails_before_any_change() {
 
 #[test]
 fn auto_falls_back_to_a_native_snapshot_when_snapper_is_broken() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", false);
     configure_snapper(&s);
     // snapper cannot list its configurations without this file.
@@ -460,6 +490,9 @@ fn auto_falls_back_to_a_native_snapshot_when_snapper_is_broken() {
 
 #[test]
 fn interrupted_at_the_limit_with_snapper_closes_the_pair_and_rolls_back() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
     let s = Scratch::on_btrfs("@", false);
     configure_snapper(&s);
     let (s, v2) = foo_v1_in(s, Some(common::SLOW_ONCE));
