@@ -471,9 +471,11 @@ pub fn run(
             if matches!(outcome, Outcome::Failure | Outcome::Interrupted)
                 && state.transaction_started =>
         {
-            sink.event(Event::Message {
-                text: "Rolling back to the snapshot taken before the update".into(),
-            });
+            if p.can_roll_back(id) {
+                sink.event(Event::Message {
+                    text: "Rolling back to the snapshot taken before the update".into(),
+                });
+            }
             roll_back(root, ud, p, id, &mut run.record)
         }
         _ => false,
