@@ -197,12 +197,7 @@ impl Dpkg {
             limits: t.limits,
             before,
             seen: Vec::new(),
-            required: files
-                .iter()
-                .filter_map(|f| f.installed_size)
-                .fold(0u64, |sum, kib| {
-                    sum.saturating_add(kib.saturating_mul(1024))
-                }),
+            required: super::installed_bytes(files),
         })
     }
 
@@ -303,12 +298,7 @@ impl Backend for Dpkg {
     }
 
     fn use_verified(&mut self, files: &[(String, PathBuf)]) {
-        for deb in &mut self.debs {
-            let name = deb.file_name().map(|n| n.to_string_lossy().into_owned());
-            if let Some((_, p)) = files.iter().find(|(n, _)| Some(n) == name.as_ref()) {
-                *deb = p.clone();
-            }
-        }
+        super::take_verified(&mut self.debs, files);
     }
 
     fn required_bytes(&self) -> u64 {

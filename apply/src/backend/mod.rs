@@ -155,6 +155,69 @@ pub trait Backend {
     }
 }
 
+/// Bytes the payload needs installed, from the packages' installed sizes
+/// (KiB): package managers unpack the new files beside the old ones before
+/// they remove them, so the whole new size, not the difference.
+pub fn installed_bytes(files: &[crate::manifest::PayloadFile]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| f.installed_size)
+        .fold(0u64, |sum, kib| {
+            sum.saturating_add(kib.saturating_mul(1024))
+        })
+}
+
+/// Each named package's version before and after.
+pub fn changes_of(
+    names: &[String],
+    before: &HashMap<String, String>,
+    after: &HashMap<String, String>,
+) -> Vec<PackageChange> {
+    names
+        .iter()
+        .map(|n| PackageChange {
+            name: n.clone(),
+            before: before.get(n).cloned(),
+            after: after.get(n).cloned(),
+        })
+        .collect()
+}
+
+/// Points each payload path at the verified file of the same name.
+pub fn take_verified(paths: &mut [PathBuf], verified: &[(String, PathBuf)]) {
+    for p in paths {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some((_, v)) = verified.iter().find(|(n, _)| Some(n) == name.as_ref()) {
+            *p = v.clone();
+        }
+    }
+}
+
+/// How the program ended, as the transaction's result: the errors it
+/// reported (a failed package script even when it exited 0), else its
+/// exit status.
+pub fn ended(program: &str, ended: process::Ended, errors: &[String]) -> Result<(), BackendError> {
+    let status = match ended {
+        process::Ended::Exited(s) => s,
+        process::Ended::Stalled(limit) => {
+            return Err(BackendError::Stalled {
+                program: program.into(),
+                limit,
+            })
+        }
+    };
+    if status.success() && errors.is_empty() {
+        return Ok(());
+    }
+    if !errors.is_empty() {
+        return Err(BackendError::Failed(errors.join("; ")));
+    }
+    Err(BackendError::Failed(match status.code() {
+        Some(c) => format!("{program} exited with status {c}"),
+        None => format!("{program} was killed by a signal"),
+    }))
+}
+
 /// A backend chosen by name: only names in [`KINDS`] exist.
 #[derive(Clone, Copy)]
 pub struct BackendKind(&'static dyn Kind);

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::process::{self, Ended, Limits, Line};
+use super::process::{self, Limits, Line};
 use super::{
     Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
 };
@@ -273,10 +273,7 @@ impl Kind for PacmanKind {
             extra_args: t.extra_args.to_vec(),
             limits: t.limits,
             before: installed_versions(t.root)?,
-            required: files
-                .iter()
-                .filter_map(|f| f.installed_size)
-                .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024))),
+            required: super::installed_bytes(files),
         }))
     }
 }
@@ -334,47 +331,16 @@ impl Backend for PacmanBackend {
             program: "pacman".into(),
             source,
         })?;
-        let status = match ended {
-            Ended::Exited(s) => s,
-            Ended::Stalled(limit) => {
-                return Err(BackendError::Stalled {
-                    program: "pacman".into(),
-                    limit,
-                })
-            }
-        };
-        if status.success() && progress.errors.is_empty() {
-            return Ok(());
-        }
-        let mut msg = progress.errors.join("; ");
-        if msg.is_empty() {
-            msg = match status.code() {
-                Some(c) => format!("pacman exited with status {c}"),
-                None => "pacman was killed by a signal".into(),
-            };
-        }
-        Err(BackendError::Failed(msg))
+        super::ended("pacman", ended, &progress.errors)
     }
 
     fn changes(&self) -> Vec<PackageChange> {
         let after = installed_versions(&self.root).unwrap_or_default();
-        self.names
-            .iter()
-            .map(|n| PackageChange {
-                name: n.clone(),
-                before: self.before.get(n).cloned(),
-                after: after.get(n).cloned(),
-            })
-            .collect()
+        super::changes_of(&self.names, &self.before, &after)
     }
 
     fn use_verified(&mut self, files: &[(String, PathBuf)]) {
-        for f in &mut self.files {
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
-            if let Some((_, p)) = files.iter().find(|(n, _)| Some(n) == name.as_ref()) {
-                *f = p.clone();
-            }
-        }
+        super::take_verified(&mut self.files, files);
     }
 
     fn required_bytes(&self) -> u64 {
