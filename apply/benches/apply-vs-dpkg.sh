@@ -15,6 +15,27 @@
 # serial line drains for tens of milliseconds at the end): UI=none leaves
 # the UI out. BIN compares another build (the same benchmark before a change).
 set -eu
+# The package manager alone, BACKEND ROOT FILE...: this script runs itself
+# with --native so that GNU time measures it.
+native() {
+	b=$1 r=$2
+	shift 2
+	case $b in
+	dpkg) exec dpkg --root="$r" --log="$r/var/log/dpkg.log" --force-confdef --force-confold -i "$@" ;;
+	rpm) exec rpm -U --force-debian --root "$r" --dbpath /var/lib/rpm "$@" ;;
+	pacman)
+		exec pacman --config "$BENCH_PACMAN_CONF" --root "$r" --dbpath "$r/var/lib/pacman" \
+			--cachedir "$r/var/cache/pacman/pkg" --logfile "$r/var/log/pacman.log" \
+			--gpgdir "$r/etc/pacman.d/gnupg" --hookdir "$r/etc/pacman.d/hooks" \
+			--noconfirm --noprogressbar -U "$@"
+		;;
+	esac
+}
+if [ "${1:-}" = --native ]; then
+	shift
+	native "$@"
+fi
+self=$(realpath "$0")
 cd "$(dirname "$0")/../.."
 rounds=${1:-5}
 bin=${BIN:-target/release/system-update}
@@ -22,7 +43,7 @@ bin=${BIN:-target/release/system-update}
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # The package tree of package $1: five files of 2 KiB.
 tree() {
@@ -92,20 +113,7 @@ new_root() {
 }
 
 printf '[options]\nArchitecture = auto\n' >"$work/pacman.conf"
-native() {
-	r=$2
-	shift 2
-	case $1 in
-	dpkg) dpkg --root="$r" --log="$r/var/log/dpkg.log" --force-confdef --force-confold -i "$@" ;;
-	rpm) rpm -U --force-debian --root "$r" --dbpath /var/lib/rpm "$@" ;;
-	pacman)
-		pacman --config "$work/pacman.conf" --root "$r" --dbpath "$r/var/lib/pacman" \
-			--cachedir "$r/var/cache/pacman/pkg" --logfile "$r/var/log/pacman.log" \
-			--gpgdir "$r/etc/pacman.d/gnupg" --hookdir "$r/etc/pacman.d/hooks" \
-			--noconfirm --noprogressbar -U "$@"
-		;;
-	esac
-}
+export BENCH_PACMAN_CONF="$work/pacman.conf"
 
 # Elapsed seconds and max RSS (KiB) of a command, from GNU time.
 measure() {
@@ -133,7 +141,7 @@ for backend in ${BACKENDS:-dpkg rpm pacman}; do
 	while [ $r -lt "$rounds" ]; do
 		new_root "$backend" "$work/a"
 		# shellcheck disable=SC2046 # the package files, one word each
-		measure native "$backend" "$work/a" $(ls "$work"/pkgs/*) >>"$work/native.txt"
+		measure "$self" --native "$backend" "$work/a" $(ls "$work"/pkgs/*) >>"$work/native.txt"
 
 		new_root "$backend" "$work/b"
 		"$bin" --root "$work/b" prepare "$work"/pkgs/* >/dev/null
