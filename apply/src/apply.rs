@@ -862,6 +862,7 @@ fn roll_back(
     // The record says what the next boot runs: the versions from before.
     for p in &mut record.packages {
         p.after = p.before.clone();
+        p.state = Some(crate::backend::presence(p.before.is_some(), p.before.is_some()).into());
     }
 
     let new_root = Root::new(restored.root());
@@ -938,6 +939,7 @@ mod tests {
                 name: "a".into(),
                 before: Some("1".into()),
                 after: Some(if self.fail.is_some() { "1" } else { "2" }.into()),
+                state: Some("installed".into()),
             }]
         }
         fn use_verified(&mut self, files: &[(String, PathBuf)]) {
@@ -967,6 +969,8 @@ mod tests {
             created: "2026-11-26T00:00:00Z".into(),
             command: None,
             files,
+            plan: Vec::new(),
+            resolved_by: None,
         }
     }
 

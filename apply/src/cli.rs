@@ -97,12 +97,21 @@ pub struct PrepareArgs {
     /// Payload files (packages of one backend: .deb for dpkg).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Prepare what the distribution's tool would upgrade, resolved and
+    /// downloaded from its repositories: full (apt full-upgrade, the
+    /// default) or safe (apt upgrade: nothing removed, nothing new).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "full",
+          value_parser = ["full", "safe"], conflicts_with_all = ["files", "command", "install"])]
+    pub upgrade: Option<String>,
+    /// Prepare these packages and what they need, from the repositories.
+    #[arg(long, value_name = "PACKAGE", num_args = 1.., conflicts_with_all = ["files", "command"])]
+    pub install: Option<Vec<String>>,
     /// Sign the manifest with this minisign secret key (runs minisign).
     #[arg(long, value_name = "SECRET_KEY_FILE")]
     pub sign: Option<PathBuf>,
     /// Import an update prepared elsewhere (removable media): verify its
     /// signature and checksums, copy it into the update directory.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "command", "backend", "title", "sign"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "command", "backend", "title", "sign", "upgrade", "install"])]
     pub from: Option<PathBuf>,
 }
 
@@ -323,6 +332,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                             command: a.command,
                             files: a.files,
                             sign: a.sign,
+                            resolve: match (a.upgrade.as_deref(), a.install) {
+                                (Some(mode), _) => Some(crate::backend::Request::Upgrade {
+                                    safe: mode == "safe",
+                                }),
+                                (None, Some(pkgs)) => Some(crate::backend::Request::Install(pkgs)),
+                                (None, None) => None,
+                            },
                         },
                     )
                     .map(|m| (m, signed.to_string()))
@@ -330,6 +346,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             let (m, signed) = match prepared {
                 Ok(p) => p,
+                Err(prepare::PrepareError::NothingToDo) => {
+                    print(&format!("{}\n", prepare::PrepareError::NothingToDo));
+                    return Ok(exit::OK);
+                }
                 Err(e) => {
                     eprintln!("system-update: {}", message(&e));
                     return Ok(match e {

@@ -187,6 +187,7 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         &root,
         &config,
         PrepareRequest {
+            resolve: None,
             backend: None,
             force: true,
             title: Some("Demo update to 2.0".into()),

@@ -12,8 +12,11 @@ use crate::paths;
 
 /// 2: what is local to one machine (after-action, package database
 /// fingerprint) moved out to `local.json`, so that a signed manifest is
-/// never rewritten.
-pub const SCHEMA: u32 = 2;
+/// never rewritten. 3: the plan of an update resolved from the
+/// repositories (`plan`, `resolved-by`); schema 2 is still read.
+pub const SCHEMA: u32 = 3;
+/// The oldest schema this version reads.
+pub const SCHEMA_MIN: u32 = 2;
 
 pub use crate::backend::BackendKind;
 
@@ -46,6 +49,13 @@ pub struct Manifest {
     pub command: Option<Vec<String>>,
     #[serde(default)]
     pub files: Vec<PayloadFile>,
+    /// For an update resolved from the repositories: every install, upgrade
+    /// and removal, replayed exactly at boot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<crate::backend::Planned>,
+    /// What resolved the plan and checked the repositories' signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +69,7 @@ pub enum ManifestError {
     Untrusted(crate::untrusted::UntrustedError),
     #[error("{path}: invalid manifest: {message}; prepare the update again")]
     Invalid { path: PathBuf, message: String },
-    #[error("{path}: manifest schema {found} is not supported (this version reads schema {SCHEMA}); prepare the update again with this version")]
+    #[error("{path}: manifest schema {found} is not supported (this version reads schemas {SCHEMA_MIN} to {SCHEMA}); prepare the update again with this version")]
     UnknownSchema { path: PathBuf, found: String },
     #[error(
         "{path}: payload name {name:?} is outside the update directory; prepare the update again"
@@ -124,7 +134,8 @@ impl Manifest {
         let table: toml::Table =
             toml::from_str(text).map_err(|e| invalid(e.message().trim().into()))?;
         match table.get("schema") {
-            Some(toml::Value::Integer(n)) if *n == i64::from(SCHEMA) => {}
+            Some(toml::Value::Integer(n))
+                if (i64::from(SCHEMA_MIN)..=i64::from(SCHEMA)).contains(n) => {}
             Some(v) => {
                 return Err(ManifestError::UnknownSchema {
                     path: path.to_path_buf(),
@@ -165,7 +176,7 @@ impl Manifest {
                     m.backend.name()
                 )))
             }
-            (false, None) if m.files.is_empty() => {
+            (false, None) if m.files.is_empty() && m.plan.is_empty() => {
                 return Err(invalid(format!(
                     "backend {:?} needs payload files",
                     m.backend.name()
@@ -306,6 +317,8 @@ mod tests {
                 version: Some("1".into()),
                 installed_size: Some(12),
             }],
+            plan: Vec::new(),
+            resolved_by: None,
         }
     }
 
@@ -317,7 +330,7 @@ mod tests {
 
     #[test]
     fn unknown_schema() {
-        let t = sample().to_toml().replace("schema = 2", "schema = 3");
+        let t = sample().to_toml().replace("schema = 3", "schema = 4");
         assert!(matches!(
             Manifest::parse(&t, Path::new("m")),
             Err(ManifestError::UnknownSchema { .. })
@@ -328,7 +341,7 @@ mod tests {
     fn schema_1_asks_to_prepare_again() {
         // Schema 1 carried after-action and db-fingerprint in the manifest.
         let t = sample().to_toml().replace(
-            "schema = 2\n",
+            "schema = 3\n",
             "schema = 1\nafter-action = \"reboot\"\ndb-fingerprint = \"sha256:00\"\n",
         );
         let e = Manifest::parse(&t, Path::new("m")).unwrap_err();
@@ -446,6 +459,8 @@ mod props {
                     created: "2026-11-23T00:00:00Z".into(),
                     command,
                     files,
+                    plan: Vec::new(),
+                    resolved_by: None,
                 }
             })
     }

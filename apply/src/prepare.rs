@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
-use crate::backend::{BackendError, BackendKind, GuessError};
+use crate::backend::{Action, BackendError, BackendKind, GuessError, Request};
 use crate::config::Config;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::{self, LockError};
@@ -29,6 +29,13 @@ pub enum PrepareError {
     Guess(#[from] GuessError),
     #[error("--backend {0} takes package files, not --command")]
     FilesNotCommand(&'static str),
+    #[error("{0}: no package database of a backend that resolves updates here; give --backend, or package files")]
+    NoPackageManager(PathBuf),
+    /// Not an error to the admin: the system is up to date.
+    #[error(
+        "nothing to do: the repositories have nothing newer for this system; nothing was prepared"
+    )]
+    NothingToDo,
     #[error("{0}: not a regular file")]
     NotAFile(PathBuf),
     #[error("{0}: no such file")]
@@ -72,6 +79,37 @@ pub struct PrepareRequest {
     pub files: Vec<PathBuf>,
     /// minisign secret key to sign the manifest with.
     pub sign: Option<PathBuf>,
+    /// Resolve the update from the distribution's repositories instead of
+    /// taking `files`.
+    pub resolve: Option<Request>,
+}
+
+/// Where the packages of a resolved update are downloaded before they are
+/// copied in like hand-given files; removed when dropped. On the running
+/// system /var/tmp (a full upgrade may not fit a tmpfs /tmp).
+struct Staging(PathBuf);
+
+impl Staging {
+    fn new(root: &Root) -> Result<Staging, PrepareError> {
+        let base = if root.is_live() {
+            PathBuf::from("/var/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let template = base.join("system-update-download.XXXXXX");
+        nix::unistd::mkdtemp(&template)
+            .map(Staging)
+            .map_err(|e| PrepareError::Io {
+                path: template,
+                source: e.into(),
+            })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
@@ -148,6 +186,33 @@ pub fn prepare(
         return Err(PrepareError::AlreadyPrepared(mpath));
     }
 
+    let mut req = req;
+    let mut plan = Vec::new();
+    let mut resolved_by = None;
+    let mut _staging = None;
+    if let Some(request) = req.resolve.take() {
+        let kind = match req.backend {
+            Some(b) => b,
+            None => BackendKind::managing(root)
+                .ok_or_else(|| PrepareError::NoPackageManager(root.dir().to_path_buf()))?,
+        };
+        let staging = Staging::new(root)?;
+        let r = kind.resolve(root, &request, &staging.0)?;
+        if r.plan.is_empty() {
+            return Err(PrepareError::NothingToDo);
+        }
+        req.files = r.files;
+        req.backend = Some(kind);
+        plan = r.plan;
+        resolved_by = Some(r.checked_by);
+        _staging = Some(staging);
+    }
+    let removals: Vec<String> = plan
+        .iter()
+        .filter(|p| p.action == Action::Remove)
+        .map(|p| p.name.clone())
+        .collect();
+
     let backend = match (req.backend, &req.command) {
         (Some(b), Some(_)) if !b.takes_command() => {
             return Err(PrepareError::FilesNotCommand(b.name()))
@@ -207,7 +272,7 @@ pub fn prepare(
             fields.push(Some(backend.inspect(f)?));
         }
         // Nothing that cannot install reaches a boot.
-        backend.preflight(root, &sources)?;
+        backend.preflight(root, &sources, &removals)?;
     }
     let db_fingerprint = backend.fingerprint(root)?;
 
@@ -236,6 +301,7 @@ pub fn prepare(
 
     let title = req.title.unwrap_or_else(|| match (&backend, &argv) {
         (b, Some(a)) if b.takes_command() => format!("Update by {}", a[0]),
+        _ if !plan.is_empty() => format!("Update of {} packages from the repositories", plan.len()),
         _ if files.len() == 1 => format!(
             "Update of {}",
             files[0].package.as_deref().unwrap_or(&files[0].name)
@@ -250,6 +316,8 @@ pub fn prepare(
         created: timefmt::now_rfc3339(),
         command: argv,
         files,
+        plan,
+        resolved_by,
     };
     let text = m.to_toml();
     let local = LocalState {

@@ -139,11 +139,16 @@ fn describe_raw(r: &ResultRecord) -> String {
     }
     for p in &r.packages {
         s += &format!(
-            "  {} {} -> {}\n",
+            "  {} {} -> {}",
             p.name,
             p.before.as_deref().unwrap_or("(none)"),
             p.after.as_deref().unwrap_or("(none)")
         );
+        // Said only when it is not what the arrow suggests.
+        match p.state.as_deref() {
+            None | Some("installed" | "removed" | "not-installed") => s.push('\n'),
+            Some(st) => s += &format!(" ({st})\n"),
+        }
     }
     s
 }

@@ -20,8 +20,12 @@ pub struct PlannedChange {
     pub name: String,
     /// Installed now; `None` when the update installs it anew.
     pub before: Option<String>,
-    /// What the update brings; `None` when the payload does not say.
+    /// What the update brings; `None` when the payload does not say, or
+    /// when the package is removed.
     pub after: Option<String>,
+    /// `install`, `upgrade` or `remove`: for an update resolved from the
+    /// repositories, the plan's; else from the versions.
+    pub action: &'static str,
 }
 
 /// The prepared update as `status --json` shows it (the manifest's own
@@ -43,18 +47,32 @@ fn prepared(root: &Root, m: &Manifest) -> Prepared {
         tracing::warn!("{e}");
         Default::default()
     });
+    let planned = m.plan.iter().map(|p| PlannedChange {
+        name: p.name.clone(),
+        before: installed.get(&p.name).cloned().or_else(|| p.from.clone()),
+        after: p.to.clone(),
+        action: p.action.as_str(),
+    });
     let changes = m
         .files
         .iter()
+        .filter(|_| m.plan.is_empty())
         .filter(|f| f.package.is_some() || f.version.is_some())
         .map(|f| {
             let name = f.package.clone().unwrap_or_else(|| f.name.clone());
+            let before = installed.get(&name).cloned();
             PlannedChange {
-                before: installed.get(&name).cloned(),
+                action: if before.is_some() {
+                    "upgrade"
+                } else {
+                    "install"
+                },
+                before,
                 after: f.version.clone(),
                 name,
             }
         })
+        .chain(planned)
         .collect();
     Prepared {
         id: m.id.clone(),
@@ -135,11 +153,16 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
                 if signed { "signed" } else { "not signed" }
             );
             for c in &p.changes {
+                let after = match (c.action, &c.after) {
+                    ("remove", _) => "(removed)",
+                    (_, Some(v)) => v.as_str(),
+                    (_, None) => "?",
+                };
                 s += &format!(
                     "  {} {} -> {}\n",
                     clean(&c.name),
                     clean(c.before.as_deref().unwrap_or("(not installed)")),
-                    clean(c.after.as_deref().unwrap_or("?"))
+                    clean(after)
                 );
             }
             if let Some(argv) = &p.command {

@@ -230,7 +230,7 @@ fn unknown_manifest_version() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
         return;
     }
-    bad_input(|s| edit_manifest(s, "schema = 2", "schema = 7"), "schema 7");
+    bad_input(|s| edit_manifest(s, "schema = 3", "schema = 7"), "schema 7");
 }
 
 #[test]

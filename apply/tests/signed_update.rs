@@ -489,7 +489,7 @@ fn old_manifest_asks_to_prepare_again() {
     fs::write(
         manifest(&s),
         text.replace(
-            "schema = 2\n",
+            "schema = 3\n",
             "schema = 1\nafter-action = \"reboot\"\ndb-fingerprint = \"sha256:00\"\n",
         ),
     )

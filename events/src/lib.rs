@@ -64,6 +64,11 @@ pub struct PackageChange {
     /// Installed version after the update; `None` when it is gone or was
     /// never installed.
     pub after: Option<String>,
+    /// The package's real state afterwards, as its database records it:
+    /// `installed`, `removed`, `not-installed`, or a state of a transaction
+    /// cut short such as dpkg's `half-configured` or `unpacked`.
+    #[serde(default)]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +143,7 @@ mod tests {
                 name: "a".into(),
                 before: Some("1".into()),
                 after: None,
+                state: Some("removed".into()),
             }),
             Event::Finished {
                 outcome: Outcome::VerificationFailed,
@@ -173,11 +179,12 @@ mod tests {
             name: "a".into(),
             before: None,
             after: Some("2".into()),
+            state: Some("half-configured".into()),
         }))
         .unwrap();
         assert_eq!(
             j,
-            r#"{"event":"package","name":"a","before":null,"after":"2"}"#
+            r#"{"event":"package","name":"a","before":null,"after":"2","state":"half-configured"}"#
         );
     }
 }

@@ -7,7 +7,8 @@ use std::process::Command;
 
 use super::process::{self, Ended, Limits, Line, PROGRESS_FD};
 use super::{
-    Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
+    apt, Action, Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Planned, Repair,
+    Request, Resolved, Sink, Transaction,
 };
 use crate::manifest;
 use crate::paths::Root;
@@ -54,6 +55,43 @@ impl Kind for DpkgKind {
         installed_versions(root)
     }
 
+    /// apt's resolver against the root's database alone: dpkg itself
+    /// checks dependencies only once it has changed things.
+    fn preflight(
+        &self,
+        root: &Root,
+        files: &[PathBuf],
+        removals: &[String],
+    ) -> Result<(), BackendError> {
+        if !apt::available() {
+            tracing::warn!(
+                "apt-get is not installed: the update's dependencies are not checked before the boot"
+            );
+            return Ok(());
+        }
+        apt::simulate(root, files, removals, false).map(|_| ())
+    }
+
+    fn manages(&self, root: &Root) -> bool {
+        root.host(Path::new(STATUS)).is_file()
+    }
+
+    fn resolve(
+        &self,
+        root: &Root,
+        request: &Request,
+        dest: &Path,
+    ) -> Result<Resolved, BackendError> {
+        let (plan, files) = apt::resolve(root, request, dest)?;
+        Ok(Resolved {
+            plan,
+            files,
+            checked_by:
+                "apt-get (the repositories' signed Release files and the packages' checksums)"
+                    .into(),
+        })
+    }
+
     fn repair(&self) -> Repair {
         Repair {
             done: "the interrupted transaction was brought to a consistent state (dpkg --configure -a), the rest of the update was not installed",
@@ -78,6 +116,11 @@ pub struct Dpkg {
     limits: Limits,
     before: HashMap<String, String>,
     seen: Vec<String>,
+    /// An update resolved from the repositories: replayed by apt, exactly.
+    plan: Vec<Planned>,
+    /// The payload's names in the manifest, in `debs` order (apt finds its
+    /// archives by these names).
+    file_names: Vec<String>,
     /// Bytes the packages need installed, from the manifest's Installed-Size:
     /// dpkg unpacks the new files beside the old ones before it removes them,
     /// so the whole new size, not the difference.
@@ -92,6 +135,38 @@ pub fn installed_versions(root: &Root) -> Result<HashMap<String, String>, Backen
         source,
     })?;
     Ok(parse_status(&text))
+}
+
+/// Package -> dpkg's state word (`installed`, `half-configured`, ...) for
+/// every package it has not removed.
+pub fn installed_states(root: &Root) -> Result<HashMap<String, String>, BackendError> {
+    let path = root.host(Path::new(STATUS));
+    let text = std::fs::read_to_string(&path).map_err(|source| BackendError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(parse_states(&text))
+}
+
+pub fn parse_states(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for stanza in text.split("\n\n") {
+        let (mut name, mut status) = (None, None);
+        for line in stanza.lines() {
+            if let Some(v) = line.strip_prefix("Package: ") {
+                name = Some(v.trim());
+            } else if let Some(v) = line.strip_prefix("Status: ") {
+                status = Some(v.trim());
+            }
+        }
+        if let (Some(n), Some(s)) = (name, status) {
+            let state = s.rsplit(' ').next().unwrap_or("");
+            if state != "not-installed" && state != "config-files" {
+                out.insert(n.to_string(), state.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Package -> version for every stanza whose state is not "not-installed"
@@ -191,7 +266,13 @@ impl Dpkg {
         let before = installed_versions(&root)?;
         Ok(Dpkg {
             debs: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
-            names: files.iter().filter_map(|f| f.package.clone()).collect(),
+            names: if t.manifest.plan.is_empty() {
+                files.iter().filter_map(|f| f.package.clone()).collect()
+            } else {
+                t.manifest.plan.iter().map(|p| p.name.clone()).collect()
+            },
+            plan: t.manifest.plan.clone(),
+            file_names: files.iter().map(|f| f.name.clone()).collect(),
             root,
             extra_args: t.extra_args.to_vec(),
             limits: t.limits,
@@ -233,6 +314,64 @@ impl Dpkg {
             .env("PATH", PATH)
             .env("DEBIAN_FRONTEND", "noninteractive");
         c
+    }
+
+    /// The plan made at prepare, by the tool that made it, from the
+    /// verified files only: apt with an archive directory of links to them
+    /// and no downloads. A different resolution at boot would need a
+    /// download and fails before anything changes.
+    fn replay(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let named: Vec<(String, PathBuf)> = self
+            .file_names
+            .iter()
+            .cloned()
+            .zip(self.debs.iter().cloned())
+            .collect();
+        let links = super::Links::new("apt", &named)?;
+        let partial = links.dir.join("partial");
+        std::fs::create_dir(&partial).map_err(|source| BackendError::Read {
+            path: partial,
+            source,
+        })?;
+        let removals = self
+            .plan
+            .iter()
+            .filter(|p| p.action == Action::Remove)
+            .count();
+        sink.event(Event::Message {
+            text: format!(
+                "Installing {} and removing {removals} package(s) with apt",
+                self.plan.len() - removals
+            ),
+        });
+        let cmd = apt::replay(&self.root, &self.plan, &links.dir, &self.extra_args);
+        let mut errors = Vec::new();
+        let mut last = -1.0f32;
+        let ended = process::run(cmd, self.limits, &mut |line| match line {
+            Line::Output(l) => {
+                if let Some(e) = l.strip_prefix("E: ") {
+                    errors.push(e.to_string());
+                }
+                sink.output(&l);
+            }
+            Line::Progress(l) => {
+                if let Some(e) = l.strip_prefix("pmerror:") {
+                    errors.push(e.splitn(3, ':').last().unwrap_or(e).to_string());
+                } else if let Some((pct, text)) = apt::parse_status(&l) {
+                    sink.event(Event::Message { text });
+                    if pct > last {
+                        last = pct;
+                        sink.event(Event::Progress { percent: pct });
+                    }
+                }
+            }
+        })
+        .map_err(|source| BackendError::Spawn {
+            program: "apt-get".into(),
+            source,
+        })?;
+        drop(links);
+        super::ended("apt-get", ended, &errors)
     }
 
     fn run(&mut self, cmd: Command, sink: &mut dyn Sink, total: u32) -> Result<(), BackendError> {
@@ -288,6 +427,9 @@ impl Backend for Dpkg {
     }
 
     fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        if !self.plan.is_empty() {
+            return self.replay(sink);
+        }
         let mut c = self.command();
         c.arg("--install").args(&self.debs);
         let total = u32::try_from(self.debs.len()).unwrap_or(u32::MAX);
@@ -313,12 +455,20 @@ impl Backend for Dpkg {
                 names.push(s);
             }
         }
+        let states = installed_states(&self.root).unwrap_or_default();
         names
             .into_iter()
             .map(|n| PackageChange {
                 name: n.clone(),
                 before: self.before.get(n).cloned(),
                 after: after.get(n).cloned(),
+                // dpkg's own word: half-configured, unpacked, ... after a
+                // failure, so the record never claims what is not true.
+                state: Some(
+                    states.get(n).cloned().unwrap_or_else(|| {
+                        super::presence(self.before.contains_key(n), false).into()
+                    }),
+                ),
             })
             .collect()
     }

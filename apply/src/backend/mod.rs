@@ -3,6 +3,7 @@
 //! and [`Backend`] (one transaction with progress). The core names no
 //! package manager; [`KINDS`] is the one place that lists them.
 
+pub mod apt;
 pub mod command;
 pub mod dpkg;
 pub mod pacman;
@@ -66,6 +67,55 @@ pub struct PackageInfo {
     pub installed_size: Option<u64>,
 }
 
+/// What `prepare --upgrade` or `--install` asks of the distribution's
+/// resolver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// What the tool would upgrade; `safe` never removes nor installs new
+    /// packages (apt's `upgrade` rather than `full-upgrade`).
+    Upgrade { safe: bool },
+    /// These packages and what they need.
+    Install(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Install,
+    Upgrade,
+    Remove,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Upgrade => "upgrade",
+            Action::Remove => "remove",
+        }
+    }
+}
+
+/// One change of a planned transaction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Planned {
+    pub name: String,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// A plan resolved from the repositories, its packages downloaded.
+pub struct Resolved {
+    pub plan: Vec<Planned>,
+    pub files: Vec<PathBuf>,
+    /// What checked the repositories, for the manifest.
+    pub checked_by: String,
+}
+
 /// What the core hands a backend for one transaction.
 pub struct Transaction<'a> {
     pub root: &'a Root,
@@ -124,10 +174,35 @@ pub trait Kind: Sync {
     /// Installed package versions on `root` (for `status`); empty for a
     /// backend that does not manage packages.
     fn installed(&self, root: &Root) -> Result<HashMap<String, String>, BackendError>;
-    /// Whether these payload files can install on `root`, checked with the
-    /// package manager's own dry run; nothing is changed.
-    fn preflight(&self, _root: &Root, _files: &[PathBuf]) -> Result<(), BackendError> {
+    /// Whether these payload files can install on `root`, with `removals`
+    /// removed, checked with the package manager's own dry run; nothing is
+    /// changed.
+    fn preflight(
+        &self,
+        _root: &Root,
+        _files: &[PathBuf],
+        _removals: &[String],
+    ) -> Result<(), BackendError> {
         Ok(())
+    }
+    /// Whether `root` is managed by this package manager (its database is
+    /// there): `prepare --upgrade` resolves with the first that is.
+    fn manages(&self, _root: &Root) -> bool {
+        false
+    }
+    /// Plans `request` with the distribution's resolver on `root`, the
+    /// repositories' signatures checked by its tool, and downloads what
+    /// is to be installed into `dest`.
+    fn resolve(
+        &self,
+        _root: &Root,
+        _request: &Request,
+        _dest: &Path,
+    ) -> Result<Resolved, BackendError> {
+        Err(BackendError::Failed(format!(
+            "the {} backend cannot prepare an update from repositories yet; give the package files",
+            self.name()
+        )))
     }
     /// What the repair at the attempt limit does and what to do by hand.
     fn repair(&self) -> Repair;
@@ -167,7 +242,8 @@ pub fn installed_bytes(files: &[crate::manifest::PayloadFile]) -> u64 {
         })
 }
 
-/// Each named package's version before and after.
+/// Each named package's version before and after, and whether it is
+/// installed now (for a database that records no other state).
 pub fn changes_of(
     names: &[String],
     before: &HashMap<String, String>,
@@ -179,8 +255,18 @@ pub fn changes_of(
             name: n.clone(),
             before: before.get(n).cloned(),
             after: after.get(n).cloned(),
+            state: Some(presence(before.contains_key(n), after.contains_key(n)).into()),
         })
         .collect()
+}
+
+/// `installed`, `removed` or `not-installed`.
+pub fn presence(before: bool, after: bool) -> &'static str {
+    match (before, after) {
+        (_, true) => "installed",
+        (true, false) => "removed",
+        (false, false) => "not-installed",
+    }
 }
 
 /// Points each payload path at the verified file of the same name.
@@ -218,6 +304,54 @@ pub fn ended(program: &str, ended: process::Ended, errors: &[String]) -> Result<
     }))
 }
 
+/// A private directory of links NAME -> a file to install, for tools that
+/// take files by name (dnf wants `*.rpm`, apt its archive names); removed
+/// when dropped. A `/proc/self/fd/N` target becomes `/proc/PID/fd/N`, so
+/// it leads to our verified descriptor even in a program that closed it.
+pub struct Links {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+impl Links {
+    pub fn new(tool: &str, files: &[(String, PathBuf)]) -> Result<Links, BackendError> {
+        let template = std::env::temp_dir().join(format!("system-update-{tool}.XXXXXX"));
+        let dir = nix::unistd::mkdtemp(&template).map_err(|e| BackendError::Read {
+            path: template.clone(),
+            source: e.into(),
+        })?;
+        let mut links = Links {
+            dir,
+            files: Vec::new(),
+        };
+        let pid = format!("/proc/{}/", std::process::id());
+        for (name, target) in files {
+            let link = links.dir.join(name);
+            let target = match target.to_str().and_then(|t| t.strip_prefix("/proc/self/")) {
+                Some(rest) => PathBuf::from(format!("{pid}{rest}")),
+                None => target.clone(),
+            };
+            std::os::unix::fs::symlink(&target, &link).map_err(|source| BackendError::Read {
+                path: link.clone(),
+                source,
+            })?;
+            links.files.push(link);
+        }
+        Ok(links)
+    }
+}
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        // Only what we made: the links, then whatever the tool left in
+        // its own scratch directory, then the directory.
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A backend chosen by name: only names in [`KINDS`] exist.
 #[derive(Clone, Copy)]
 pub struct BackendKind(&'static dyn Kind);
@@ -233,6 +367,14 @@ impl BackendKind {
     /// The backend that runs a program of the update's own.
     pub fn command() -> BackendKind {
         BackendKind(&command::KIND)
+    }
+
+    /// The backend whose database is on `root`, for `prepare --upgrade`.
+    pub fn managing(root: &Root) -> Option<BackendKind> {
+        KINDS
+            .iter()
+            .find(|k| k.manages(root))
+            .map(|k| BackendKind(*k))
     }
 
     pub fn kind(self) -> &'static dyn Kind {

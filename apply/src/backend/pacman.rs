@@ -232,7 +232,12 @@ impl Kind for PacmanKind {
         installed_versions(root)
     }
 
-    fn preflight(&self, root: &Root, files: &[PathBuf]) -> Result<(), BackendError> {
+    fn preflight(
+        &self,
+        root: &Root,
+        files: &[PathBuf],
+        _removals: &[String],
+    ) -> Result<(), BackendError> {
         let mut p = pacman(root)?;
         p.cmd
             .args(["-U", "--print", "--print-format", "%n %v"])

@@ -187,7 +187,12 @@ impl Kind for RpmKind {
         installed_versions(root)
     }
 
-    fn preflight(&self, root: &Root, files: &[PathBuf]) -> Result<(), BackendError> {
+    fn preflight(
+        &self,
+        root: &Root,
+        files: &[PathBuf],
+        _removals: &[String],
+    ) -> Result<(), BackendError> {
         let mut c = rpm(root);
         c.args(["-U", "--test", "--replacepkgs"]);
         if force_debian() {
@@ -307,9 +312,9 @@ impl Backend for Rpm {
         // dnf takes only arguments ending in .rpm as files: links named so,
         // in a directory of our own, to the verified descriptors (inherited
         // by dnf, so /proc/self/fd/N resolves in it to what was checked).
-        let mut links: Option<Links> = None;
+        let mut links: Option<super::Links> = None;
         let (c, program) = if self.dnf() {
-            let l = Links::new(&self.names_and_files())?;
+            let l = super::Links::new("dnf", &self.names_and_files())?;
             let files = l.files.clone();
             links = Some(l);
             let mut c = Command::new("dnf");
@@ -356,45 +361,6 @@ impl Backend for Rpm {
 
     fn required_bytes(&self) -> u64 {
         self.required
-    }
-}
-
-/// A private directory of links NAME.rpm -> the file to install, removed
-/// when dropped.
-struct Links {
-    dir: PathBuf,
-    files: Vec<PathBuf>,
-}
-
-impl Links {
-    fn new(files: &[(String, PathBuf)]) -> Result<Links, BackendError> {
-        let template = std::env::temp_dir().join("system-update-dnf.XXXXXX");
-        let dir = nix::unistd::mkdtemp(&template).map_err(|e| BackendError::Read {
-            path: template.clone(),
-            source: e.into(),
-        })?;
-        let mut links = Links {
-            dir,
-            files: Vec::new(),
-        };
-        for (name, target) in files {
-            let link = links.dir.join(name);
-            std::os::unix::fs::symlink(target, &link).map_err(|source| BackendError::Read {
-                path: link.clone(),
-                source,
-            })?;
-            links.files.push(link);
-        }
-        Ok(links)
-    }
-}
-
-impl Drop for Links {
-    fn drop(&mut self) {
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
