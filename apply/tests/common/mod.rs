@@ -284,6 +284,8 @@ pub struct Deb<'a> {
     pub postinst: Option<&'a str>,
     /// Installed-Size in KiB, claimed in the control file.
     pub installed_size: Option<u64>,
+    /// More control fields (Depends, Conflicts, Replaces, ...).
+    pub fields: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Deb<'a> {
@@ -294,7 +296,13 @@ impl<'a> Deb<'a> {
             files: Vec::new(),
             postinst: None,
             installed_size: None,
+            fields: Vec::new(),
         }
+    }
+
+    pub fn field(mut self, name: &'a str, value: &'a str) -> Self {
+        self.fields.push((name, value));
+        self
     }
 
     pub fn file(mut self, path: &'a str, contents: &'a str) -> Self {
@@ -320,12 +328,16 @@ impl<'a> Deb<'a> {
         fs::write(
             tree.join("DEBIAN/control"),
             format!(
-                "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: Test <test@example.invalid>\n{}Description: test package\n",
+                "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: Test <test@example.invalid>\n{}{}Description: test package\n",
                 self.name,
                 self.version,
                 self.installed_size
                     .map(|k| format!("Installed-Size: {k}\n"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                self.fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\n"))
+                    .collect::<String>()
             ),
         )
         .unwrap();

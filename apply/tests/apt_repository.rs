@@ -1,0 +1,304 @@
+//! Updates resolved from a Debian repository, and the preflight of every
+//! dpkg update: real apt against local file:// repositories made here
+//! (dpkg-scanpackages, apt-ftparchive, a Release signed with a throwaway
+//! gpg key), on scratch roots. Needs root (dpkg chroots into the root),
+//! apt-ftparchive (apt-utils) and gpg.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{code, show, Deb, Scratch};
+
+const OK: i32 = 0;
+const FAILURE: i32 = 1;
+const STALE: i32 = 4;
+
+fn ready() -> bool {
+    common::root_or_skip("dpkg chroots into the scratch root")
+        && common::tool_or_skip("apt-ftparchive", "apt-utils")
+        && common::tool_or_skip("gpg", "gpg")
+}
+
+/// A throwaway signing key in its own keyring.
+struct Key {
+    home: tempfile::TempDir,
+}
+
+impl Key {
+    fn new() -> Key {
+        let home = tempfile::tempdir().unwrap();
+        let o = Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(["--quick-gen-key", "Test Repository <repo@example.invalid>"])
+            .args(["ed25519", "sign", "never"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "gpg: {}", show(&o));
+        Key { home }
+    }
+
+    fn gpg(&self) -> Command {
+        let mut c = Command::new("gpg");
+        c.env("GNUPGHOME", self.home.path()).arg("--batch");
+        c
+    }
+
+    /// The public key, as a keyring file apt reads (signed-by=).
+    fn export(&self, to: &Path) {
+        let o = self.gpg().arg("--export").output().unwrap();
+        assert!(o.status.success() && !o.stdout.is_empty(), "{}", show(&o));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::write(to, o.stdout).unwrap();
+    }
+}
+
+/// A flat repository (`deb file:DIR ./`) of `debs`, its Release signed by
+/// `key`.
+fn repository(dir: &Path, debs: &[PathBuf], key: &Key) {
+    let pool = dir.join("pool");
+    fs::create_dir_all(&pool).unwrap();
+    for d in debs {
+        fs::copy(d, pool.join(d.file_name().unwrap())).unwrap();
+    }
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}: {}", show(&o));
+    };
+    sh("dpkg-scanpackages -m pool /dev/null > Packages 2>/dev/null && gzip -kf Packages");
+    sh("apt-ftparchive release . > ../Release.tmp && mv ../Release.tmp Release");
+    let o = key
+        .gpg()
+        .args(["--yes", "--clearsign", "-o"])
+        .arg(dir.join("InRelease"))
+        .arg(dir.join("Release"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "gpg --clearsign: {}", show(&o));
+}
+
+/// Points the root's apt at `repo`, trusting `trusted`'s key for it.
+fn use_repository(s: &Scratch, repo: &Path, trusted: &Key) {
+    for d in [
+        "/etc/apt/sources.list.d",
+        "/etc/apt/apt.conf.d",
+        "/etc/apt/preferences.d",
+        "/etc/apt/trusted.gpg.d",
+        "/var/lib/apt/lists/partial",
+        "/var/cache/apt/archives/partial",
+    ] {
+        fs::create_dir_all(s.path(d)).unwrap();
+    }
+    let keyring = s.path("/etc/apt/keyrings/test.gpg");
+    trusted.export(&keyring);
+    // signed-by is read as a host path, not one inside Dir=: the root's
+    // keyring by its host path.
+    fs::write(
+        s.path("/etc/apt/sources.list.d/test.list"),
+        format!(
+            "deb [signed-by={}] file:{} ./\n",
+            keyring.display(),
+            repo.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn deb_version(s: &Scratch, name: &str) -> Option<String> {
+    s.version(name)
+}
+
+/// Installed: hello 1.0 (needs oldlib) and oldlib 1.0. The repository:
+/// hello 2.0, which needs the new libhello and replaces oldlib.
+fn upgrade_case() -> (Scratch, Key, PathBuf) {
+    let s = Scratch::new();
+    let oldlib = Deb::new("oldlib", "1.0")
+        .file("/usr/share/oldlib/v", "1.0\n")
+        .build(&s.debs);
+    let hello1 = Deb::new("hello", "1.0")
+        .field("Depends", "oldlib")
+        .file("/usr/share/hello/v", "1.0\n")
+        .build(&s.debs);
+    s.dpkg_install(&oldlib);
+    s.dpkg_install(&hello1);
+    let repo_debs = s.dir.path().join("repo-debs");
+    fs::create_dir_all(&repo_debs).unwrap();
+    let hello2 = Deb::new("hello", "2.0")
+        .field("Depends", "libhello (>= 2.0)")
+        .field("Conflicts", "oldlib")
+        .field("Replaces", "oldlib")
+        .file("/usr/share/hello/v", "2.0\n")
+        .build(&repo_debs);
+    let libhello = Deb::new("libhello", "2.0")
+        .file("/usr/share/libhello/v", "2.0\n")
+        .build(&repo_debs);
+    let key = Key::new();
+    let repo = s.dir.path().join("repo");
+    repository(&repo, &[hello2, libhello], &key);
+    use_repository(&s, &repo, &key);
+    (s, key, repo)
+}
+
+#[test]
+fn an_upgrade_from_the_repository_pulls_in_a_dependency_and_removes_the_obsolete() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, _repo) = upgrade_case();
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+
+    let st = s.su(&["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let changes = st["prepared"]["changes"].as_array().unwrap();
+    let find = |n: &str| changes.iter().find(|c| c["name"] == n).cloned();
+    assert_eq!(find("hello").unwrap()["action"], "upgrade", "{st}");
+    assert_eq!(find("libhello").unwrap()["action"], "install", "{st}");
+    assert_eq!(find("oldlib").unwrap()["action"], "remove", "{st}");
+    let text = String::from_utf8_lossy(&s.su(&["status"]).stdout).into_owned();
+    assert!(text.contains("oldlib 1.0 -> (removed)"), "{text}");
+    let manifest = fs::read_to_string(s.update_dir().join("manifest.toml")).unwrap();
+    assert!(manifest.contains("resolved-by = \"apt-get"), "{manifest}");
+
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(deb_version(&s, "hello").as_deref(), Some("2.0"));
+    assert_eq!(deb_version(&s, "libhello").as_deref(), Some("2.0"));
+    assert_eq!(deb_version(&s, "oldlib"), None);
+    let pkgs = r["packages"].as_array().unwrap();
+    let oldlib = pkgs.iter().find(|p| p["name"] == "oldlib").unwrap();
+    assert_eq!(oldlib["state"], "removed", "{r}");
+    assert_eq!(oldlib["after"], serde_json::Value::Null, "{r}");
+    // Nothing was fetched at boot: the log shows apt working from the
+    // update's own files.
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(!log.contains("Get:"), "{log}");
+}
+
+#[test]
+fn an_unsatisfiable_install_is_refused_at_prepare() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, repo) = upgrade_case();
+    let needy = Deb::new("needy", "1")
+        .field("Depends", "libmissing")
+        .build(&s.debs);
+    let key = Key::new();
+    repository(&repo, &[needy], &key);
+    use_repository(&s, &repo, &key);
+    let out = s.su(&["prepare", "--install", "needy"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needy : Depends: libmissing but it is not installable")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn a_repository_whose_signature_does_not_verify_is_refused() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, repo) = upgrade_case();
+    // The admin trusts another key than the one that signed the Release.
+    use_repository(&s, &repo, &Key::new());
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("apt-get update") && err.contains("NO_PUBKEY"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn a_plan_made_stale_by_another_install_is_refused_at_boot() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, _repo) = upgrade_case();
+    assert_eq!(code(&s.su(&["prepare", "--upgrade"])), OK);
+    assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
+    let other = Deb::new("other", "1").build(&s.debs);
+    s.dpkg_install(&other);
+    let out = s.apply();
+    assert_eq!(code(&out), STALE, "{}", show(&out));
+    assert_eq!(deb_version(&s, "hello").as_deref(), Some("1.0"));
+    assert_eq!(deb_version(&s, "oldlib").as_deref(), Some("1.0"));
+}
+
+#[test]
+fn an_up_to_date_system_has_nothing_to_prepare() {
+    if !ready() {
+        return;
+    }
+    let s = Scratch::new();
+    let key = Key::new();
+    let repo = s.dir.path().join("repo");
+    let hello = Deb::new("hello", "1.0").build(&s.debs);
+    s.dpkg_install(&hello);
+    repository(&repo, &[hello], &key);
+    use_repository(&s, &repo, &key);
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to do"),
+        "{}",
+        show(&out)
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn a_hand_given_deb_with_a_missing_dependency_is_refused() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, _repo) = upgrade_case();
+    let hello2 = s.dir.path().join("repo-debs/hello_2.0_all.deb");
+    let out = s.su(&["prepare", hello2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello : Depends: libhello (>= 2.0)"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+    // With its dependency it goes through, the obsolete package named as
+    // a removal it would make: refused too, since nobody asked for it.
+    let lib = s.dir.path().join("repo-debs/libhello_2.0_all.deb");
+    let out = s.su(&["prepare", hello2.to_str().unwrap(), lib.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    assert!(err.contains("it would remove oldlib"), "{err}");
+}
+
+#[test]
+fn after_a_failure_the_result_says_the_real_state() {
+    if !ready() {
+        return;
+    }
+    let (s, v2) = common::with_foo_v1(Some("exit 1"));
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["packages"][0]["name"], "foo");
+    assert_eq!(r["packages"][0]["state"], "half-configured", "{r}");
+    let text = String::from_utf8_lossy(&s.su(&["results"]).stdout).into_owned();
+    assert!(text.contains("foo 1 -> 2 (half-configured)"), "{text}");
+}
