@@ -290,3 +290,82 @@ fn at_the_limit_the_stale_lock_is_removed_and_never_a_loop() {
     let other = package(&s.debs, "world", "1", None, &[]);
     pacman_install(&s, &other);
 }
+
+/// The root's pacman.conf with one repository, `test`, made with repo-add
+/// from `pkgs`; `siglevel` as the admin set it.
+fn repository(s: &Scratch, pkgs: &[PathBuf], siglevel: &str) {
+    let repo = s.dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let mut args = vec![repo.join("test.db.tar.gz")];
+    for p in pkgs {
+        let dest = repo.join(p.file_name().unwrap());
+        fs::copy(p, &dest).unwrap();
+        args.push(dest);
+    }
+    let o = Command::new("repo-add")
+        .arg("-q")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "repo-add: {}", show(&o));
+    fs::write(
+        s.path("/etc/pacman.conf"),
+        format!(
+            "[options]\nArchitecture = auto\nSigLevel = {siglevel}\nLocalFileSigLevel = Optional\n[test]\nServer = file://{}\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_upgrade_from_a_repository_brings_the_new_dependency() {
+    if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+        return;
+    }
+    let s = with_hello_1();
+    let repo_pkgs = s.dir.path().join("repo-pkgs");
+    fs::create_dir_all(&repo_pkgs).unwrap();
+    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &["libhello"]);
+    let lib = package(&repo_pkgs, "libhello", "2.0", None, &[]);
+    repository(&s, &[hello2, lib], "Optional TrustAll");
+    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let st = s.su(&["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let changes = st["prepared"]["changes"].as_array().unwrap();
+    let action = |n: &str| {
+        changes
+            .iter()
+            .find(|c| c["name"] == n)
+            .map(|c| c["action"].clone())
+    };
+    assert_eq!(action("hello"), Some("upgrade".into()), "{st}");
+    assert_eq!(action("libhello"), Some("install".into()), "{st}");
+    assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
+    assert_eq!(version(&s, "libhello").as_deref(), Some("2.0-1"));
+}
+
+#[test]
+fn a_repository_without_the_required_signature_is_refused() {
+    if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+        return;
+    }
+    let s = with_hello_1();
+    let repo_pkgs = s.dir.path().join("repo-pkgs");
+    fs::create_dir_all(&repo_pkgs).unwrap();
+    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &[]);
+    repository(&s, &[hello2], "Required DatabaseRequired");
+    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // pacman names the signature file it could not get.
+    assert!(
+        err.contains("test.db.sig") && err.contains("pacman -Sy"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}

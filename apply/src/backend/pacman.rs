@@ -14,7 +14,8 @@ use std::process::Command;
 
 use super::process::{self, Limits, Line};
 use super::{
-    Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
+    Action, Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Planned, Repair,
+    Request, Resolved, Sink, Transaction,
 };
 use crate::paths::Root;
 
@@ -130,7 +131,8 @@ mod config_file {
     }
 }
 
-fn pacman(root: &Root) -> Result<Pacman, BackendError> {
+/// `cache`: where -Sw downloads to; else the root's own cache.
+fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError> {
     let mut cmd = Command::new("pacman");
     let in_root = |p: &str| root.host(Path::new(p));
     let own = in_root(CONFIG);
@@ -154,7 +156,7 @@ fn pacman(root: &Root) -> Result<Pacman, BackendError> {
             .arg("--dbpath")
             .arg(in_root(DBPATH))
             .arg("--cachedir")
-            .arg(in_root("/var/cache/pacman/pkg"))
+            .arg(cache.map_or_else(|| in_root("/var/cache/pacman/pkg"), Path::to_path_buf))
             .arg("--logfile")
             .arg(in_root("/var/log/pacman.log"))
             .arg("--gpgdir")
@@ -164,6 +166,39 @@ fn pacman(root: &Root) -> Result<Pacman, BackendError> {
     }
     cmd.env("PATH", PATH).env("LC_ALL", "C");
     Ok(Pacman { cmd, _config: temp })
+}
+
+fn pacman(root: &Root) -> Result<Pacman, BackendError> {
+    pacman_with(root, None)
+}
+
+/// Runs a prepared pacman; its output, or its error lines on failure.
+fn output(mut p: Pacman, what: &str) -> Result<String, BackendError> {
+    let out = p.cmd.output().map_err(|source| BackendError::Spawn {
+        program: "pacman".into(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        return Ok(text);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = text
+        .lines()
+        .chain(err.lines())
+        .map(|l| l.trim().trim_start_matches(":: "))
+        .filter(|l| {
+            l.starts_with("error: ") || l.starts_with("unable to") || l.contains("conflict")
+        })
+        .collect();
+    Err(BackendError::Failed(format!(
+        "pacman {what}: {}; nothing was prepared",
+        if lines.is_empty() {
+            err.trim().to_string()
+        } else {
+            lines.join("; ")
+        }
+    )))
 }
 
 impl Kind for PacmanKind {
@@ -260,6 +295,79 @@ impl Kind for PacmanKind {
             root.dir().display(),
             problems.join("; ")
         )))
+    }
+
+    fn manages(&self, root: &Root) -> bool {
+        root.host(&Path::new(DBPATH).join("local")).is_dir()
+    }
+
+    /// pacman -Sy (the repositories' databases, checked as the root's
+    /// pacman.conf SigLevel says), the plan from -S --print, the packages
+    /// downloaded with -Sw into `dest`. Replayed at boot as -U of exactly
+    /// those files.
+    fn resolve(
+        &self,
+        root: &Root,
+        request: &Request,
+        dest: &Path,
+    ) -> Result<Resolved, BackendError> {
+        let mut p = pacman(root)?;
+        p.cmd.args(["--noconfirm", "--noprogressbar", "-Sy"]);
+        output(p, "-Sy")?;
+        let op = |p: &mut Pacman| match request {
+            Request::Upgrade { .. } => {
+                p.cmd.arg("-Su");
+            }
+            Request::Install(pkgs) => {
+                p.cmd.arg("-S").args(pkgs);
+            }
+        };
+        let mut p = pacman(root)?;
+        p.cmd.args(["--print", "--print-format", "%n %v"]);
+        op(&mut p);
+        let text = output(p, "--print")?;
+        let installed = installed_versions(root)?;
+        let plan: Vec<Planned> = text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(n, v)| !n.is_empty() && !v.contains(' '))
+            .map(|(n, v)| Planned {
+                name: n.to_string(),
+                action: if installed.contains_key(n) {
+                    Action::Upgrade
+                } else {
+                    Action::Install
+                },
+                from: installed.get(n).cloned(),
+                to: Some(v.trim().to_string()),
+            })
+            .collect();
+        if plan.is_empty() {
+            return Ok(Resolved {
+                plan,
+                files: Vec::new(),
+                checked_by: String::new(),
+            });
+        }
+        let mut p = pacman_with(root, Some(dest))?;
+        p.cmd.args(["--noconfirm", "--noprogressbar", "-w"]);
+        op(&mut p);
+        output(p, "-Sw")?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dest)
+            .map_err(|source| BackendError::Read {
+                path: dest.to_path_buf(),
+                source,
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| KIND.accepts(p))
+            .collect();
+        files.sort();
+        Ok(Resolved {
+            plan,
+            files,
+            checked_by: "pacman (the repositories' databases and packages, as the root's pacman.conf SigLevel requires)".into(),
+        })
     }
 
     fn repair(&self) -> Repair {
