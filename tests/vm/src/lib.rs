@@ -498,6 +498,14 @@ impl Machine {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
+        // The repository disk (s13), shared read-only by every machine.
+        let repo = c.image.join("repo.img");
+        if repo.is_file() {
+            cmd.arg("-drive").arg(format!(
+                "file={},format=raw,if=virtio,readonly=on",
+                repo.display()
+            ));
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| io_err(format!("{}", c.qemu.display()), e))?;

@@ -671,3 +671,36 @@ fn s12_signed_update_from_media() {
     audit_clean(&after);
     assert_eq!(update_boots(&m), 1);
 }
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s13_upgrade_from_a_repository_on_a_second_disk() {
+    let mut m = machine("s13-repository-upgrade");
+    // prepare --upgrade inside the guest: apt resolves against the signed
+    // repository on /dev/vdb, pulls in vmtest-applib and plans the removal
+    // of vmtest-oldlib; the update boot replays that from the update
+    // directory alone.
+    setup(&mut m, "repo-upgrade");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    assert!(package(&after, "vmtest-app").starts_with("vmtest-app 2 ii"));
+    assert!(package(&after, "vmtest-applib").starts_with("vmtest-applib 2 ii"));
+    let (list, _) = section(&after, "packages");
+    assert!(
+        !list
+            .lines()
+            .any(|l| l.starts_with("vmtest-oldlib ") && l.contains(" ii")),
+        "vmtest-oldlib was removed: {list}"
+    );
+    let res = results(&after);
+    assert_eq!(outcome(&res), "success", "{res}");
+    let oldlib = res["packages"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "vmtest-oldlib"))
+        .unwrap_or_else(|| panic!("vmtest-oldlib in the result: {res}"));
+    assert_eq!(oldlib["state"].as_str(), Some("removed"), "{res}");
+    no_triggers(&after);
+    audit_clean(&after);
+    assert_eq!(update_boots(&m), 1);
+}
