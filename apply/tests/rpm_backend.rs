@@ -325,3 +325,54 @@ fn the_roots_own_dnf_runs_the_transaction() {
     assert!(log.contains("Complete!"), "dnf ran: {log}");
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
 }
+
+#[test]
+fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
+    if !(ready()
+        && common::tool_or_skip("dnf", "dnf")
+        && common::tool_or_skip("createrepo_c", "createrepo-c"))
+    {
+        return;
+    }
+    let s = with_hello_1();
+    // Debian's dnf finds the rpm database under the root's ~/.rpmdb.
+    fs::create_dir_all(s.path("/root")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+    let repo = s.dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    Rpm::new("hello", "2.0").requires("libhello").build(&repo);
+    Rpm::new("libhello", "2.0").build(&repo);
+    let o = Command::new("createrepo_c")
+        .arg("-q")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "createrepo_c: {}", show(&o));
+    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
+    fs::write(
+        s.path("/etc/yum.repos.d/test.repo"),
+        format!(
+            "[test]\nname=test\nbaseurl=file://{}\ngpgcheck=0\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let st = s.su(&["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let changes = st["prepared"]["changes"].as_array().unwrap();
+    let action = |n: &str| {
+        changes
+            .iter()
+            .find(|c| c["name"] == n)
+            .map(|c| c["action"].clone())
+    };
+    assert_eq!(action("hello"), Some("upgrade".into()), "{st}");
+    assert_eq!(action("libhello"), Some("install".into()), "{st}");
+    assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+    assert_eq!(rpm_version(&s, "libhello").as_deref(), Some("2.0-1"));
+}

@@ -17,7 +17,8 @@ use std::sync::OnceLock;
 
 use super::process::{self, Limits, Line};
 use super::{
-    Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
+    Action, Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Planned, Repair,
+    Request, Resolved, Sink, Transaction,
 };
 use crate::paths::Root;
 
@@ -52,6 +53,24 @@ fn force_debian() -> bool {
             .output()
             .is_ok_and(|o| o.status.success())
     })
+}
+
+/// VERSION_ID of the root's os-release: dnf's $releasever for a root it
+/// cannot tell it of otherwise.
+fn os_version(root: &Root) -> Option<String> {
+    ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| {
+            let text = std::fs::read_to_string(root.host(Path::new(p))).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("VERSION_ID="))
+                .map(|v| v.trim_matches('"').to_string())
+                .filter(|v| {
+                    !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                })
+        })
 }
 
 /// `rpm` with the root and its database.
@@ -217,6 +236,103 @@ impl Kind for RpmKind {
             root.dir().display(),
             problems.join("; ")
         )))
+    }
+
+    fn manages(&self, root: &Root) -> bool {
+        DBPATHS.iter().any(|d| root.host(Path::new(d)).is_dir())
+    }
+
+    /// dnf resolves (makecache checks the repositories' metadata as their
+    /// .repo files say, gpgcheck the packages) and downloads into `dest`;
+    /// the plan is what it downloaded, against what is installed. rpm -U
+    /// (or the root's dnf) at boot installs exactly those files, obsoleted
+    /// packages going as rpm's Obsoletes say.
+    fn resolve(
+        &self,
+        root: &Root,
+        request: &Request,
+        dest: &Path,
+    ) -> Result<Resolved, BackendError> {
+        let dnf = |args: &[&str]| {
+            let mut c = Command::new("dnf");
+            c.args(["-y", "-q", "--noplugins"]);
+            if !root.is_live() {
+                let mut r = OsString::from("--installroot=");
+                r.push(root.dir());
+                c.arg(r);
+                let mut d = OsString::from("--setopt=reposdir=");
+                d.push(root.host(Path::new("/etc/yum.repos.d")));
+                c.arg(d);
+                if let Some(v) = os_version(root) {
+                    c.arg(format!("--releasever={v}"));
+                }
+            }
+            c.args(args).env("PATH", PATH).env("LC_ALL", "C");
+            c
+        };
+        let run = |mut c: Command, what: &str| -> Result<(), BackendError> {
+            let out = c.output().map_err(|source| BackendError::Spawn {
+                program: "dnf".into(),
+                source,
+            })?;
+            if out.status.success() {
+                return Ok(());
+            }
+            Err(BackendError::Failed(format!(
+                "dnf {what}: {}; nothing was prepared",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .chain(String::from_utf8_lossy(&out.stdout).lines())
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )))
+        };
+        run(dnf(&["makecache"]), "makecache")?;
+        let dest_arg = format!("--destdir={}", dest.display());
+        let mut c = dnf(&["--downloadonly", &dest_arg]);
+        match request {
+            Request::Upgrade { .. } => {
+                c.arg("upgrade");
+            }
+            Request::Install(pkgs) => {
+                c.arg("install").args(pkgs);
+            }
+        }
+        run(c, "--downloadonly")?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dest)
+            .map_err(|source| BackendError::Read {
+                path: dest.to_path_buf(),
+                source,
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| self.accepts(p))
+            .collect();
+        files.sort();
+        let installed = installed_versions(root)?;
+        let mut plan = Vec::new();
+        for f in &files {
+            let info = self.inspect(f)?;
+            let from = installed.get(&info.package).cloned();
+            plan.push(Planned {
+                action: if from.is_some() {
+                    Action::Upgrade
+                } else {
+                    Action::Install
+                },
+                name: info.package,
+                from,
+                to: Some(info.version),
+            });
+        }
+        Ok(Resolved {
+            plan,
+            files,
+            checked_by:
+                "dnf (the repositories' metadata and packages, as their .repo files require)".into(),
+        })
     }
 
     fn repair(&self) -> Repair {
