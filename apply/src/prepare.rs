@@ -31,6 +31,8 @@ pub enum PrepareError {
     FilesNotCommand(&'static str),
     #[error("{0}: no package database of a backend that resolves updates here; give --backend, or package files")]
     NoPackageManager(PathBuf),
+    #[error("{0}")]
+    NoSpace(String),
     /// Not an error to the admin: the system is up to date.
     #[error(
         "nothing to do: the repositories have nothing newer for this system; nothing was prepared"
@@ -276,6 +278,19 @@ pub fn prepare(
     }
     let db_fingerprint = backend.fingerprint(root)?;
 
+    let download: u64 = sources
+        .iter()
+        .chain(program_source.iter())
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .fold(0, u64::saturating_add);
+    let installed: u64 = fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.installed_size)
+        .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024)));
+    check_room(root, &udh, download, installed)?;
+
     refuse_foreign(&udh)?;
     atomic::create_dir_all(&udh, 0o755).map_err(io_err(&udh))?;
     clear_dir(&udh, &[])?;
@@ -333,6 +348,38 @@ pub fn prepare(
         warn_if_untrusted(root, &udh, config);
     }
     Ok(m)
+}
+
+/// Room for the payload in the update directory and, where that is on the
+/// root's filesystem, for the packages installed as well (the boot checks
+/// again, with a snapshot's margin); nothing is written when it does not fit.
+fn check_room(root: &Root, udh: &Path, download: u64, installed: u64) -> Result<(), PrepareError> {
+    use std::os::unix::fs::MetadataExt;
+    let existing = udh
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| root.dir());
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let same_fs = dev(existing).is_some() && dev(existing) == dev(root.dir());
+    let needed = download
+        .saturating_add(if same_fs { installed } else { 0 })
+        .saturating_add(crate::space::BASE_MARGIN);
+    let free = crate::space::available(existing).map_err(io_err(existing))?;
+    if needed <= free {
+        return Ok(());
+    }
+    Err(PrepareError::NoSpace(format!(
+        "not enough free space on {} for the update: {} needed ({} to keep the packages until the update boot{}), {} available; nothing was prepared. Free some space, or set another update-dir in /etc/system-update.toml",
+        existing.display(),
+        crate::space::human(needed),
+        crate::space::human(download),
+        if same_fs {
+            format!(", {} to install them", crate::space::human(installed))
+        } else {
+            String::new()
+        },
+        crate::space::human(free)
+    )))
 }
 
 /// Signs `text` (the manifest as it will be written) with minisign;

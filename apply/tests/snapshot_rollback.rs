@@ -217,12 +217,28 @@ fn not_enough_space_fails_before_any_change() {
     }
     let s = Scratch::on_tmpfs(48);
     let (s, _) = foo_v1_in(s, None);
-    // Claims 10 GiB installed: more than the 48 MiB filesystem has.
+    // Claims 10 GiB installed: more than the 48 MiB filesystem has. prepare
+    // refuses it already, writing nothing.
     let big = Deb::new("foo", "2")
         .file("/opt/foo/version", "2\n")
         .installed_size(10 << 20)
         .build(&s.debs);
-    s.prepare_and_trigger(&[&big]);
+    let out = s.su(&["prepare", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not enough free space") && err.contains("10.0 GiB to install them"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+
+    // 20 MiB fits at prepare; then the disk fills up before the boot.
+    let mid = Deb::new("foo", "2")
+        .file("/opt/foo/version", "2\n")
+        .installed_size(20 << 10)
+        .build(&s.debs);
+    s.prepare_and_trigger(&[&mid]);
+    fs::write(s.path("/filler"), vec![0u8; 24 << 20]).unwrap();
     let out = s.apply();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_eq!(s.version("foo").as_deref(), Some("1"));
@@ -233,7 +249,7 @@ fn not_enough_space_fails_before_any_change() {
     let r = s.results();
     let e = r["error"].as_str().unwrap();
     assert!(e.contains("not enough free space"), "{e}");
-    assert!(e.contains("10.0 GiB for the packages"), "{e}");
+    assert!(e.contains("20.0 MiB for the packages"), "{e}");
     assert!(e.contains(" available; nothing was changed"), "{e}");
     assert_eq!(
         r["snapshot"],
