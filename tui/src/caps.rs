@@ -259,3 +259,26 @@ mod props {
         }
     }
 }
+
+/// The line's output speed in bits per second (termios), for a serial
+/// console's byte budget; `None` when it cannot be read or names no rate.
+pub fn line_speed(fd: BorrowedFd<'_>) -> Option<u32> {
+    use termios::BaudRate as B;
+    let t = termios::tcgetattr(fd).ok()?;
+    Some(match termios::cfgetospeed(&t) {
+        B::B300 => 300,
+        B::B600 => 600,
+        B::B1200 => 1200,
+        B::B2400 => 2400,
+        B::B4800 => 4800,
+        B::B9600 => 9600,
+        B::B19200 => 19200,
+        B::B38400 => 38400,
+        B::B57600 => 57600,
+        B::B115200 => 115_200,
+        B::B230400 => 230_400,
+        B::B460800 => 460_800,
+        B::B921600 => 921_600,
+        _ => return None,
+    })
+}

@@ -27,6 +27,25 @@ pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(100);
 /// about 11 KiB/s, and the update's own console messages need room too.
 /// Aimed below 2 KiB/s: the once-a-second clock redraws come on top.
 pub const CONSOLE_BUDGET: f64 = 1792.0;
+/// The least a slow line gets: a step change redraws a few hundred bytes,
+/// and each must still reach the screen within about a second.
+pub const BUDGET_FLOOR: f64 = 240.0;
+
+/// The byte budget of a console whose line runs at `speed` bits per
+/// second: about half the line (10 bits a byte on a serial line), the rest
+/// left to the kernel's and systemd's own messages, never below
+/// [`BUDGET_FLOOR`] nor above the line itself. Unknown: [`CONSOLE_BUDGET`].
+/// A VT reports 38400 (1920 B/s), close to the old fixed budget.
+pub fn budget_for_speed(speed: Option<u32>) -> f64 {
+    match speed {
+        Some(bps) if bps > 0 => {
+            let line = f64::from(bps) / 10.0;
+            (line / 2.0).max(BUDGET_FLOOR.min(line))
+        }
+        _ => CONSOLE_BUDGET,
+    }
+}
+
 /// A terminal emulator on stdout (the demo) can take far more.
 pub const STDOUT_BUDGET: f64 = 64.0 * 1024.0;
 
@@ -406,9 +425,15 @@ fn device_renderer(
         size.0,
         size.1
     );
-    Ok(Box::new(FullscreenRenderer::new(
-        file, &caps, size, false, host,
-    )?))
+    let speed = caps::line_speed(file.as_fd());
+    let mut r = FullscreenRenderer::new(file, &caps, size, false, host)?;
+    let budget = budget_for_speed(speed);
+    tracing::debug!(
+        "{}: line speed {speed:?} bit/s, budget {budget:.0} B/s",
+        path.display()
+    );
+    r.set_budget(budget);
+    Ok(Box::new(r))
 }
 
 fn stdout_renderer(mode: UiMode, host: String) -> Result<Box<dyn Renderer>, RenderError> {
@@ -431,6 +456,30 @@ fn stdout_renderer(mode: UiMode, host: String) -> Result<Box<dyn Renderer>, Rend
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_follows_the_line_speed() {
+        assert_eq!(budget_for_speed(Some(9600)), 480.0);
+        assert_eq!(budget_for_speed(Some(115_200)), 5760.0);
+        assert_eq!(budget_for_speed(Some(38400)), 1920.0);
+        // A slow line gets the floor, a very slow one all of itself.
+        assert_eq!(budget_for_speed(Some(4800)), 240.0);
+        assert_eq!(budget_for_speed(Some(1200)), 120.0);
+        assert_eq!(budget_for_speed(None), CONSOLE_BUDGET);
+        assert_eq!(budget_for_speed(Some(0)), CONSOLE_BUDGET);
+    }
+
+    #[test]
+    fn a_ptys_speed_is_read_from_termios() {
+        use nix::sys::termios::{self, BaudRate, SetArg};
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        for (rate, bps) in [(BaudRate::B9600, 9600), (BaudRate::B115200, 115_200)] {
+            let mut t = termios::tcgetattr(&pty.slave).expect("tcgetattr");
+            termios::cfsetospeed(&mut t, rate).expect("cfsetospeed");
+            termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).expect("tcsetattr");
+            assert_eq!(caps::line_speed(pty.slave.as_fd()), Some(bps));
+        }
+    }
 
     struct Panicky;
 
