@@ -407,10 +407,16 @@ pub fn run(
 
     let provider = snapshot::select(root, config.snapshot);
 
-    let ui = Ui::start(UiOptions {
-        mode: opts.ui.unwrap_or(config.ui).mode(),
-        output: opts.output.clone(),
-    });
+    let ui = Ui::start_with(
+        UiOptions {
+            mode: opts.ui.unwrap_or(config.ui).mode(),
+            output: opts.output.clone(),
+        },
+        system_update_tui::Tuning {
+            branding: branding(root, config),
+            ..Default::default()
+        },
+    );
     ui.send(Event::Started { title });
     let mut sink = Reporter::new(&ui, log_file);
     sink.log_line(&format!(
@@ -517,6 +523,46 @@ pub fn run(
     drop(sink);
     ui.finish();
     Ok(after_action(action, outcome))
+}
+
+/// What the full screen says of this machine: its operating system's
+/// PRETTY_NAME (os-release of the root being updated) and the admin's
+/// title, footer and colour.
+fn branding(root: &Root, config: &Config) -> system_update_tui::fullscreen::Branding {
+    use system_update_tui::fullscreen::Branding;
+    Branding {
+        system: pretty_name(root),
+        title: config.ui_title.clone(),
+        footer: config.ui_footer.clone(),
+        accent: config.ui_accent.as_deref().and_then(Branding::parse_accent),
+    }
+}
+
+/// os-release's PRETTY_NAME, unquoted; None when there is none.
+pub fn pretty_name(root: &Root) -> Option<String> {
+    ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| {
+            let path = root.host(Path::new(p));
+            let text =
+                crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, false).ok()?;
+            parse_pretty_name(&text)
+        })
+}
+
+pub fn parse_pretty_name(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("PRETTY_NAME="))
+        .map(|v| {
+            let v = v.trim();
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v)
+                .replace("\\\"", "\"")
+        })
+        .filter(|v| !v.is_empty())
+        .map(|v| v.chars().take(120).collect())
 }
 
 /// A successful update's payload has done its work: `status` then says
@@ -985,6 +1031,21 @@ mod tests {
         .unwrap();
         let root = Root::new(d.path());
         (d, root)
+    }
+
+    #[test]
+    fn os_release_pretty_name() {
+        assert_eq!(
+            parse_pretty_name("NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n")
+                .as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
+        assert_eq!(
+            parse_pretty_name("PRETTY_NAME=Arch\n").as_deref(),
+            Some("Arch")
+        );
+        assert_eq!(parse_pretty_name("PRETTY_NAME=\"\"\n"), None);
+        assert_eq!(parse_pretty_name("NAME=x\n"), None);
     }
 
     #[test]

@@ -92,6 +92,12 @@ pub struct Config {
     pub stall_timeout: u64,
     /// Refuse updates without a valid signature by a trusted key.
     pub require_signature: bool,
+    /// The full screen's heading in place of "System update".
+    pub ui_title: Option<String>,
+    /// A line at the bottom of the full screen ("call extension 123").
+    pub ui_footer: Option<String>,
+    /// The header's colour: a name (blue, cyan, magenta, ...) or #rrggbb.
+    pub ui_accent: Option<String>,
 }
 
 impl Default for Config {
@@ -111,9 +117,15 @@ impl Default for Config {
             // working transaction is worse than waiting for a hung one.
             stall_timeout: 3600,
             require_signature: false,
+            ui_title: None,
+            ui_footer: None,
+            ui_accent: None,
         }
     }
 }
+
+/// Longest ui-title and ui-footer: one line of a screen.
+pub const UI_TEXT_MAX: usize = 200;
 
 /// toml's message with the line and key it is about: "invalid type: string
 /// \"1h\", expected u64" alone does not say which key.
@@ -193,6 +205,25 @@ impl Config {
         if config.attempt_limit == 0 {
             return Err(invalid("attempt-limit must be at least 1".into()));
         }
+        for (key, v) in [
+            ("ui-title", &config.ui_title),
+            ("ui-footer", &config.ui_footer),
+        ] {
+            if v.as_ref()
+                .is_some_and(|t| t.chars().count() > UI_TEXT_MAX || t.contains('\n'))
+            {
+                return Err(invalid(format!(
+                    "{key} must be one line of at most {UI_TEXT_MAX} characters"
+                )));
+            }
+        }
+        if let Some(a) = &config.ui_accent {
+            if system_update_tui::fullscreen::Branding::parse_accent(a).is_none() {
+                return Err(invalid(format!(
+                    "ui-accent {a:?} is not a colour: give a name (blue, cyan, green, magenta, red, yellow, white, gray, light-blue, ...) or #rrggbb"
+                )));
+            }
+        }
         Ok(Config {
             update_dir,
             ..config
@@ -229,6 +260,26 @@ mod tests {
         assert_eq!(c.keep_snapshots, 3);
         assert_eq!(c.keep_failed, 0);
         assert!(c.require_signature);
+    }
+
+    #[test]
+    fn ui_branding_keys_are_checked() {
+        let c = Config::parse(
+            "ui-title = \"Kiosk\"\nui-footer = \"Call 123\"\nui-accent = \"#ff8800\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.ui_title.as_deref(), Some("Kiosk"));
+        assert_eq!(c.ui_accent.as_deref(), Some("#ff8800"));
+        let e = Config::parse("ui-accent = \"chartreuse\"\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ui-accent \"chartreuse\" is not a colour"),
+            "{e}"
+        );
+        let long = format!("ui-footer = \"{}\"\n", "x".repeat(300));
+        assert!(Config::parse(&long, Path::new("x")).is_err());
     }
 
     #[test]

@@ -78,12 +78,59 @@ impl Theme {
     }
 }
 
+/// What the screen says of the machine besides the update: the operating
+/// system's name (os-release's PRETTY_NAME) and what the admin set (a
+/// title in place of "System update", a footer line such as a kiosk's
+/// "call extension 123", the header's colour).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Branding {
+    pub system: Option<String>,
+    pub title: Option<String>,
+    pub footer: Option<String>,
+    pub accent: Option<Color>,
+}
+
+impl Branding {
+    /// A colour name (`blue`, `cyan`, `green`, `magenta`, `red`, `yellow`,
+    /// `white`, `black`, `gray`, `dark-gray`, `light-*`) or `#rrggbb`.
+    pub fn parse_accent(s: &str) -> Option<Color> {
+        let s = s.trim();
+        if let Some(hex) = s.strip_prefix('#') {
+            if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let v = u32::from_str_radix(hex, 16).ok()?;
+                return Some(Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8));
+            }
+            return None;
+        }
+        Some(match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "black" => Color::Black,
+            "red" => Color::Red,
+            "green" => Color::Green,
+            "yellow" => Color::Yellow,
+            "blue" => Color::Blue,
+            "magenta" => Color::Magenta,
+            "cyan" => Color::Cyan,
+            "gray" | "grey" => Color::Gray,
+            "dark-gray" | "dark-grey" => Color::DarkGray,
+            "light-red" => Color::LightRed,
+            "light-green" => Color::LightGreen,
+            "light-yellow" => Color::LightYellow,
+            "light-blue" => Color::LightBlue,
+            "light-magenta" => Color::LightMagenta,
+            "light-cyan" => Color::LightCyan,
+            "white" => Color::White,
+            _ => return None,
+        })
+    }
+}
+
 /// Everything `draw` needs besides the frame.
 pub struct View<'a> {
     pub model: &'a Model,
     pub now: Instant,
     pub host: &'a str,
     pub theme: Theme,
+    pub branding: &'a Branding,
 }
 
 /// Paints the whole screen.
@@ -94,17 +141,38 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     let t = view.theme;
     // The last row stays empty: the cursor is left there at the end, so
     // console output that follows does not scroll the final screen away.
-    let [header, _, status, log_area, footer, _] = Layout::vertical([
+    let admin_footer = view.branding.footer.as_deref().filter(|f| !f.is_empty());
+    let [header, system, status, log_area, footer, extra, _] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(if m.is_finished() { 8 } else { 6 }),
         Constraint::Min(3),
         Constraint::Length(1),
+        Constraint::Length(u16::from(admin_footer.is_some())),
         Constraint::Length(1),
     ])
     .areas(area);
 
     draw_header(frame, header, view);
+    if let Some(name) = &view.branding.system {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                format!(" {}", crate::model::clean(name)),
+                Style::new().add_modifier(Modifier::DIM),
+            )),
+            system,
+        );
+    }
+    if let Some(text) = admin_footer {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                format!(" {}", crate::model::clean(text)),
+                t.fg(view.branding.accent.unwrap_or(Color::Cyan))
+                    .add_modifier(Modifier::BOLD),
+            )),
+            extra,
+        );
+    }
     if m.is_finished() {
         draw_result(frame, status, view);
     } else {
@@ -131,17 +199,29 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
 
 fn draw_header(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
     let title = view.model.title.as_deref().unwrap_or("System update");
-    let style = view.theme.banner(Color::Blue);
+    let heading = view
+        .branding
+        .title
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(crate::model::clean);
+    let heading = heading.as_deref().unwrap_or("System update");
+    let style = view
+        .theme
+        .banner(view.branding.accent.unwrap_or(Color::Blue));
     frame.render_widget(Block::new().style(style), area);
     let host = format!("{} ", view.host);
     let host_w = u16::try_from(host.chars().count()).unwrap_or(u16::MAX);
-    let [left, right] = Layout::horizontal([
+    // A gap of one column at least: on a narrow screen the title is cut
+    // before the host name, never run into it.
+    let [left, _, right] = Layout::horizontal([
         Constraint::Min(1),
-        Constraint::Length(host_w.min(area.width / 2)),
+        Constraint::Length(1),
+        Constraint::Length(host_w.min(area.width / 3)),
     ])
     .areas(area);
     frame.render_widget(
-        Paragraph::new(format!(" System update: {title}")).style(style),
+        Paragraph::new(format!(" {heading}: {title}")).style(style),
         left,
     );
     frame.render_widget(
@@ -325,6 +405,7 @@ pub struct FullscreenRenderer {
     fd: OwnedFd,
     theme: Theme,
     host: String,
+    branding: Branding,
     budget: f64,
     /// The final screen has been painted whole once.
     final_painted: bool,
@@ -364,10 +445,16 @@ impl FullscreenRenderer {
             fd,
             theme: Theme::for_caps(caps),
             host,
+            branding: Branding::default(),
             budget: crate::runtime::CONSOLE_BUDGET,
             final_painted: false,
             discard,
         })
+    }
+
+    /// What the screen says of the machine (see [`Branding`]).
+    pub fn set_branding(&mut self, branding: Branding) {
+        self.branding = branding;
     }
 
     /// Bytes per second this terminal may average (see the runtime).
@@ -430,6 +517,7 @@ impl crate::runtime::Renderer for FullscreenRenderer {
             now,
             host: &self.host,
             theme: self.theme,
+            branding: &self.branding,
         };
         self.term.draw(|f| draw(f, &view))?;
         Ok(self.written.load(Ordering::Relaxed) - before)

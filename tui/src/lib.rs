@@ -65,6 +65,9 @@ pub struct UiOptions {
 /// service wants.
 #[derive(Debug, Clone)]
 pub struct Tuning {
+    /// The operating system's name and the admin's title, footer and
+    /// colour, for the full screen.
+    pub branding: fullscreen::Branding,
     /// The `plymouth` client to run.
     pub plymouth: PathBuf,
     /// Timeout of every plymouth call.
@@ -79,6 +82,7 @@ impl Default for Tuning {
             plymouth: PathBuf::from(plymouth::DEFAULT_PROGRAM),
             plymouth_timeout: plymouth::CALL_TIMEOUT,
             finish_timeout: Duration::from_secs(3),
+            branding: fullscreen::Branding::default(),
         }
     }
 }

@@ -222,10 +222,11 @@ impl Shared {
         match &self.opts.output {
             Output::Stdout => {
                 let host = self.host.clone();
+                let branding = self.tuning.branding.clone();
                 spawn(
                     self,
                     "stdout".into(),
-                    Box::new(move || stdout_renderer(mode, host)),
+                    Box::new(move || stdout_renderer(mode, host, branding)),
                     None,
                 );
             }
@@ -259,11 +260,12 @@ impl Shared {
     fn start_device(self: &Arc<Shared>, path: PathBuf, term: String) {
         let mode = self.opts.mode;
         let host = self.host.clone();
+        let branding = self.tuning.branding.clone();
         let name = path.display().to_string();
         spawn(
             self,
             name,
-            Box::new(move || device_renderer(&path, &term, mode, host)),
+            Box::new(move || device_renderer(&path, &term, mode, host, branding)),
             None,
         );
     }
@@ -411,6 +413,7 @@ fn device_renderer(
     term: &str,
     mode: UiMode,
     host: String,
+    branding: crate::fullscreen::Branding,
 ) -> Result<Box<dyn Renderer>, RenderError> {
     let file = open_tty(path)?;
     let caps = Caps::from_term(term);
@@ -433,10 +436,15 @@ fn device_renderer(
         path.display()
     );
     r.set_budget(budget);
+    r.set_branding(branding);
     Ok(Box::new(r))
 }
 
-fn stdout_renderer(mode: UiMode, host: String) -> Result<Box<dyn Renderer>, RenderError> {
+fn stdout_renderer(
+    mode: UiMode,
+    host: String,
+    branding: crate::fullscreen::Branding,
+) -> Result<Box<dyn Renderer>, RenderError> {
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
@@ -450,6 +458,7 @@ fn stdout_renderer(mode: UiMode, host: String) -> Result<Box<dyn Renderer>, Rend
     let size = caps::terminal_size(file.as_fd(), true);
     let mut r = FullscreenRenderer::new(file, &caps, size, true, host)?;
     r.set_budget(STDOUT_BUDGET);
+    r.set_branding(branding);
     Ok(Box::new(r))
 }
 

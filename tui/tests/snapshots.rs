@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use system_update_tui::fullscreen::{draw, Theme, View};
+use system_update_tui::fullscreen::{draw, Branding, Theme, View};
 use system_update_tui::{AfterAction, Event, Model, Outcome};
 
 fn at(base: Instant, s: u64) -> Instant {
@@ -102,6 +102,10 @@ fn succeeded(base: Instant) -> Model {
 }
 
 fn screen(m: &Model, now: Instant, w: u16, h: u16, unicode: bool) -> String {
+    branded(m, now, w, h, unicode, &Branding::default())
+}
+
+fn branded(m: &Model, now: Instant, w: u16, h: u16, unicode: bool, branding: &Branding) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
     let view = View {
         model: m,
@@ -111,6 +115,7 @@ fn screen(m: &Model, now: Instant, w: u16, h: u16, unicode: bool) -> String {
             color: true,
             unicode,
         },
+        branding,
     };
     t.draw(|f| draw(f, &view)).expect("draw");
     t.backend().to_string()
@@ -144,4 +149,40 @@ screens! {
     screen_progress: in_progress at 41;
     screen_failure: failed at 53;
     screen_success: succeeded at 99;
+}
+
+/// A kiosk's screen: the system's name under the header, the admin's title
+/// and footer, and a narrow screen where the title is cut before the host.
+#[test]
+fn screen_branded() {
+    let base = Instant::now();
+    let m = in_progress(base);
+    let b = Branding {
+        system: Some("Debian GNU/Linux 12 (bookworm)".into()),
+        title: Some("Kiosk maintenance".into()),
+        footer: Some("Questions? Call extension 123.".into()),
+        accent: Branding::parse_accent("magenta"),
+    };
+    let s = branded(&m, at(base, 41), 80, 24, true, &b);
+    insta::assert_snapshot!("screen_branded_80x24", s);
+    let narrow = branded(&m, at(base, 41), 40, 12, true, &b);
+    insta::assert_snapshot!("screen_branded_40x12", narrow);
+    let header = narrow.lines().next().unwrap_or("");
+    assert!(header.contains("kiosk-07"), "{header}");
+    assert!(
+        !header.contains("update kiosk-07") && header.contains(" kiosk-07"),
+        "the title is cut before the host name: {header}"
+    );
+}
+
+#[test]
+fn accents_parse_names_and_rgb() {
+    use ratatui::style::Color;
+    assert_eq!(Branding::parse_accent("Light-Blue"), Some(Color::LightBlue));
+    assert_eq!(
+        Branding::parse_accent("#0a0B0c"),
+        Some(Color::Rgb(10, 11, 12))
+    );
+    assert_eq!(Branding::parse_accent("#12345"), None);
+    assert_eq!(Branding::parse_accent("chartreuse"), None);
 }
