@@ -131,6 +131,9 @@ pub struct View<'a> {
     pub host: &'a str,
     pub theme: Theme,
     pub branding: &'a Branding,
+    /// The screen's width in columns (the text chooses its long or short
+    /// form by it).
+    pub width: u16,
 }
 
 /// Paints the whole screen.
@@ -142,11 +145,20 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     // The last row stays empty: the cursor is left there at the end, so
     // console output that follows does not scroll the final screen away.
     let admin_footer = view.branding.footer.as_deref().filter(|f| !f.is_empty());
+    // The final screen takes the rows its text needs, wrapped to the width
+    // (a long error on a narrow screen), at the log's expense.
+    let fixed = 4 + u16::from(admin_footer.is_some());
+    let status_h = if m.is_finished() {
+        let needed = wrapped_rows(&result_lines(view), area.width.saturating_sub(4)) + 2;
+        needed.clamp(4, area.height.saturating_sub(fixed).max(4))
+    } else {
+        6
+    };
     let [header, system, status, log_area, footer, extra, _] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
-        Constraint::Length(if m.is_finished() { 8 } else { 6 }),
-        Constraint::Min(3),
+        Constraint::Length(status_h),
+        Constraint::Min(0),
         Constraint::Length(1),
         Constraint::Length(u16::from(admin_footer.is_some())),
         Constraint::Length(1),
@@ -178,18 +190,32 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     } else {
         draw_status(frame, status, view);
     }
-    draw_log(frame, log_area, view);
+    if log_area.height >= 3 {
+        draw_log(frame, log_area, view);
+    }
 
-    let (text, style) = match m.finish.as_ref().map(|f| f.outcome) {
+    // The long form when it fits, else the short one.
+    let ((long, short), style) = match m.finish.as_ref().map(|f| f.outcome) {
         None => (
-            "Do not turn off the computer until the update is finished.",
+            (
+                "Do not turn off the computer until the update is finished.",
+                "Do not turn off the computer.",
+            ),
             t.fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ),
-        Some(Outcome::Success) => ("The update is finished.", t.fg(Color::Green)),
+        Some(Outcome::Success) => (("The update is finished.", "Finished."), t.fg(Color::Green)),
         Some(_) => (
-            "The update did not complete. The full log says why.",
+            (
+                "The update did not complete. The full log says why.",
+                "The update did not complete.",
+            ),
             t.fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
+    };
+    let text = if long.chars().count() < usize::from(area.width) {
+        long
+    } else {
+        short
     };
     frame.render_widget(
         Paragraph::new(Line::styled(format!(" {text}"), style)),
@@ -288,6 +314,24 @@ fn gauge_line(width: u16, percent: f32, t: Theme) -> Line<'static> {
     ])
 }
 
+/// Rows `lines` take wrapped at `width` columns (word wrapping can take a
+/// row more per line than the characters say: counted generously).
+fn wrapped_rows(lines: &[Line<'_>], width: u16) -> u16 {
+    let w = usize::from(width.max(1));
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let n = l.width();
+            if n <= w {
+                1
+            } else {
+                n.div_ceil(w) + 1
+            }
+        })
+        .sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
 fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
     let m = view.model;
     let t = view.theme;
@@ -305,11 +349,35 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         .title(Line::styled(title, banner));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    frame.render_widget(
+        Paragraph::new(result_lines(view)).wrap(Wrap { trim: false }),
+        inner,
+    );
+}
 
+/// The final screen's text, most important first: what happened, why,
+/// when the machine restarts; then how long it took and where the log is,
+/// which a short screen may cut.
+fn result_lines(view: &View<'_>) -> Vec<Line<'static>> {
+    let m = view.model;
+    let t = view.theme;
+    let Some(fin) = &m.finish else {
+        return Vec::new();
+    };
+    let color = if fin.outcome.is_success() {
+        Color::Green
+    } else {
+        Color::Red
+    };
+    let banner = t.banner(color);
     let mut lines = Vec::new();
-    let headline = match fin.outcome {
-        Outcome::Success => "The update was installed successfully.",
-        _ => "The update failed. The system was not fully updated.",
+    // A narrow screen gets the short headline: the error needs the rows.
+    let narrow = view.width < 56;
+    let headline = match (fin.outcome, narrow) {
+        (Outcome::Success, false) => "The update was installed successfully.",
+        (Outcome::Success, true) => "The update was installed.",
+        (_, false) => "The update failed. The system was not fully updated.",
+        (_, true) => "The update failed.",
     };
     lines.push(Line::styled(headline, banner));
     match (&fin.detail, fin.outcome) {
@@ -318,16 +386,8 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
             t.fg(Color::Red).add_modifier(Modifier::BOLD),
         )),
         (Some(d), _) => lines.push(Line::raw(d.clone())),
-        (None, _) => lines.push(Line::raw("")),
+        (None, _) => {}
     }
-    match &fin.log_path {
-        Some(p) => lines.push(Line::raw(format!("Full log: {}", p.display()))),
-        None => lines.push(Line::raw("")),
-    }
-    lines.push(Line::raw(format!(
-        "Took {}",
-        format_duration(m.elapsed(view.now))
-    )));
     if let Some((action, left)) = m.countdown(view.now) {
         let what = match action {
             AfterAction::Reboot => Some("Restarting"),
@@ -341,7 +401,14 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
             ));
         }
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    lines.push(Line::raw(format!(
+        "Took {}",
+        format_duration(m.elapsed(view.now))
+    )));
+    if let Some(p) = &fin.log_path {
+        lines.push(Line::raw(format!("Full log: {}", p.display())));
+    }
+    lines
 }
 
 fn draw_log(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
@@ -518,6 +585,7 @@ impl crate::runtime::Renderer for FullscreenRenderer {
             host: &self.host,
             theme: self.theme,
             branding: &self.branding,
+            width: self.term.size().map(|s| s.width).unwrap_or(80),
         };
         self.term.draw(|f| draw(f, &view))?;
         Ok(self.written.load(Ordering::Relaxed) - before)

@@ -116,6 +116,7 @@ fn branded(m: &Model, now: Instant, w: u16, h: u16, unicode: bool, branding: &Br
             unicode,
         },
         branding,
+        width: w,
     };
     t.draw(|f| draw(f, &view)).expect("draw");
     t.backend().to_string()
@@ -128,7 +129,7 @@ macro_rules! screens {
             let base = Instant::now();
             let m = $model(base);
             let now = at(base, $secs);
-            for (w, h) in [(80, 24), (200, 60)] {
+            for (w, h) in [(40, 12), (80, 24), (200, 50)] {
                 for (unicode, glyphs) in [(true, "unicode"), (false, "ascii")] {
                     let s = screen(&m, now, w, h, unicode);
                     if !unicode {
