@@ -51,10 +51,6 @@ pub struct ApplyOptions {
     pub limits: crate::backend::process::Limits,
 }
 
-/// Seconds the final screen stays before the after-action.
-const COUNTDOWN_SUCCESS: u64 = 3;
-const COUNTDOWN_FAILURE: u64 = 10;
-
 /// Sends backend events to the UI, the journal and the log file.
 /// The backend's lines reach the log file and the journal through a
 /// head-and-tail bound each (logcap), the UI through its own bounded model.
@@ -519,7 +515,7 @@ pub fn run(
     } else {
         after
     };
-    countdown(&ui, action, outcome, stop);
+    countdown(&ui, config, action, outcome, stop);
     drop(sink);
     ui.finish();
     Ok(after_action(action, outcome))
@@ -580,25 +576,34 @@ fn clear_applied(udh: &Path) {
     }
 }
 
-/// The final screen stays this long, counting down, before the action.
-fn countdown(ui: &Ui, action: AfterAction, outcome: Outcome, stop: &AtomicBool) {
+/// The final screen stays this long (final-screen-success, -failure),
+/// counting down, before the action; a key on a console with a keyboard
+/// ends it at once.
+fn countdown(ui: &Ui, config: &Config, action: AfterAction, outcome: Outcome, stop: &AtomicBool) {
     if action == AfterAction::None {
         return;
     }
     let secs = if outcome == Outcome::Success {
-        COUNTDOWN_SUCCESS
+        config.final_screen_success
     } else {
-        COUNTDOWN_FAILURE
+        config.final_screen_failure
     };
     for left in (1..=secs).rev() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
         ui.send(Event::Countdown {
             action: action.event(),
             remaining: Duration::from_secs(left),
         });
-        std::thread::sleep(Duration::from_secs(1));
+        // In tenths, so that a key or a stop is answered at once.
+        for _ in 0..10 {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if ui.key_pressed() {
+                tracing::info!("a key was pressed: not waiting for the countdown");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -92,6 +92,11 @@ pub struct Config {
     pub stall_timeout: u64,
     /// Refuse updates without a valid signature by a trusted key.
     pub require_signature: bool,
+    /// Seconds the success screen stays before the after-action.
+    pub final_screen_success: u64,
+    /// Seconds the failure screen stays (longer: someone may need to read
+    /// why, or photograph it).
+    pub final_screen_failure: u64,
     /// The full screen's heading in place of "System update".
     pub ui_title: Option<String>,
     /// A line at the bottom of the full screen ("call extension 123").
@@ -117,12 +122,17 @@ impl Default for Config {
             // working transaction is worse than waiting for a hung one.
             stall_timeout: 3600,
             require_signature: false,
+            final_screen_success: 5,
+            final_screen_failure: 15,
             ui_title: None,
             ui_footer: None,
             ui_accent: None,
         }
     }
 }
+
+/// Longest a final screen may stay.
+pub const FINAL_SCREEN_MAX: u64 = 600;
 
 /// Longest ui-title and ui-footer: one line of a screen.
 pub const UI_TEXT_MAX: usize = 200;
@@ -214,6 +224,16 @@ impl Config {
             {
                 return Err(invalid(format!(
                     "{key} must be one line of at most {UI_TEXT_MAX} characters"
+                )));
+            }
+        }
+        for (key, v) in [
+            ("final-screen-success", config.final_screen_success),
+            ("final-screen-failure", config.final_screen_failure),
+        ] {
+            if v > FINAL_SCREEN_MAX {
+                return Err(invalid(format!(
+                    "{key} = {v}: at most {FINAL_SCREEN_MAX} seconds (the machine waits that long before it restarts)"
                 )));
             }
         }

@@ -57,6 +57,16 @@ pub fn parse_active(
     out
 }
 
+/// Whether a person types on this terminal: a VT or a terminal emulator's
+/// pty, never a serial line (whose noise would read as keys).
+pub fn has_keyboard(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    is_vt(&name) || path.starts_with("/dev/pts")
+}
+
 pub fn is_vt(name: &str) -> bool {
     name.strip_prefix("tty")
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))

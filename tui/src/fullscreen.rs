@@ -473,6 +473,8 @@ pub struct FullscreenRenderer {
     theme: Theme,
     host: String,
     branding: Branding,
+    /// A person may press a key here (a VT or a terminal emulator).
+    keyboard: bool,
     budget: f64,
     /// The final screen has been painted whole once.
     final_painted: bool,
@@ -513,10 +515,16 @@ impl FullscreenRenderer {
             theme: Theme::for_caps(caps),
             host,
             branding: Branding::default(),
+            keyboard: false,
             budget: crate::runtime::CONSOLE_BUDGET,
             final_painted: false,
             discard,
         })
+    }
+
+    /// Whether key presses on this terminal count (see `key_pressed`).
+    pub fn set_keyboard(&mut self, keyboard: bool) {
+        self.keyboard = keyboard;
     }
 
     /// What the screen says of the machine (see [`Branding`]).
@@ -569,6 +577,25 @@ impl FullscreenRenderer {
 }
 
 impl crate::runtime::Renderer for FullscreenRenderer {
+    fn key_pressed(&mut self) -> bool {
+        if !self.keyboard {
+            return false;
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            self.fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if !matches!(
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO),
+            Ok(n) if n > 0
+        ) {
+            return false;
+        }
+        // Consumed, so it is not read again (or by a shell later).
+        let mut buf = [0u8; 64];
+        matches!(nix::unistd::read(&self.fd, &mut buf), Ok(n) if n > 0)
+    }
+
     fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
         self.follow_size()?;
         let before = self.written.load(Ordering::Relaxed);

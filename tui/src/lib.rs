@@ -130,6 +130,13 @@ impl Ui {
         self.shared.send(event);
     }
 
+    /// Whether someone pressed a key on a console with a keyboard (a VT, a
+    /// terminal emulator; never a serial line, where noise is no key) while
+    /// the final screen was up: the caller may skip the countdown.
+    pub fn key_pressed(&self) -> bool {
+        self.shared.key_pressed()
+    }
+
     /// The model as the UI sees it now (every event applied).
     pub fn model(&self) -> Model {
         self.shared.model()

@@ -64,6 +64,11 @@ pub trait Renderer: Send {
     fn budget(&self) -> f64 {
         CONSOLE_BUDGET
     }
+    /// Whether a key was pressed on this terminal since the last call
+    /// (consumed); only terminals with a real keyboard say so.
+    fn key_pressed(&mut self) -> bool {
+        false
+    }
 }
 
 #[derive(Default)]
@@ -111,6 +116,8 @@ pub(crate) struct Shared {
     plymouth_owns_consoles: AtomicBool,
     /// Kernel and systemd kept off the consoles while the full screen is up.
     quiet: Mutex<Option<crate::quiet::ConsoleQuiet>>,
+    /// Someone pressed a key on a console with a keyboard.
+    key: AtomicBool,
 }
 
 /// A mutex whose holder panicked still holds usable data here (a model or
@@ -130,7 +137,12 @@ impl Shared {
             closing: AtomicBool::new(false),
             plymouth_owns_consoles: AtomicBool::new(false),
             quiet: Mutex::new(None),
+            key: AtomicBool::new(false),
         })
+    }
+
+    pub(crate) fn key_pressed(&self) -> bool {
+        self.key.load(Ordering::SeqCst)
     }
 
     pub(crate) fn model(&self) -> Model {
@@ -369,6 +381,11 @@ fn run(r: &mut dyn Renderer, shared: &Shared, wake: &Wake) -> Result<(), RenderE
         let model = shared.model();
         let now = Instant::now();
         let bytes = r.render(&model, now)?;
+        // Only the final screen listens: a key skips its countdown. Keys
+        // typed before are read and dropped, so they cannot skip it later.
+        if r.key_pressed() && model.is_finished() {
+            shared.key.store(true, Ordering::SeqCst);
+        }
         last_draw = Some(now);
         let cost = Duration::from_secs_f64(bytes as f64 / budget);
         next_allowed = now + cost.max(min);
@@ -437,6 +454,7 @@ fn device_renderer(
     );
     r.set_budget(budget);
     r.set_branding(branding);
+    r.set_keyboard(consoles::has_keyboard(path));
     Ok(Box::new(r))
 }
 
@@ -459,6 +477,7 @@ fn stdout_renderer(
     let mut r = FullscreenRenderer::new(file, &caps, size, true, host)?;
     r.set_budget(STDOUT_BUDGET);
     r.set_branding(branding);
+    r.set_keyboard(true);
     Ok(Box::new(r))
 }
 

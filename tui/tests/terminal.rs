@@ -327,3 +327,55 @@ fn final_screen_is_whole_after_others_scrolled_the_console() {
         "left over from the scrolled frame:\n{s}"
     );
 }
+
+#[test]
+fn a_key_on_a_terminal_with_a_keyboard_is_seen_on_the_final_screen() {
+    let term = FakeTerminal::new((80, 24), Some((80, 24)));
+    let ui = Ui::start(UiOptions {
+        mode: UiMode::Fullscreen,
+        output: Output::Devices(vec![term.slave_path.clone()]),
+    });
+    play_until_half(&ui, "Key test");
+    assert!(
+        term.wait_for("50 %", Duration::from_secs(5)),
+        "{}",
+        term.contents()
+    );
+    // A key while the update runs is not a skip, now or later.
+    term.type_keys(b"x");
+    std::thread::sleep(Duration::from_millis(200));
+    ui.send(Event::Progress { percent: 60.0 });
+    assert!(
+        term.wait_for("60 %", Duration::from_secs(5)),
+        "{}",
+        term.contents()
+    );
+    assert!(!ui.key_pressed());
+    ui.send(Event::Finished {
+        outcome: Outcome::Success,
+        detail: None,
+        log_path: None,
+    });
+    ui.send(Event::Countdown {
+        action: AfterAction::Reboot,
+        remaining: Duration::from_secs(9),
+    });
+    assert!(
+        term.wait_for("Restarting in 9 s.", Duration::from_secs(5)),
+        "{}",
+        term.contents()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!ui.key_pressed(), "the key typed during the update counted");
+    term.type_keys(b" ");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ui.key_pressed() {
+        assert!(Instant::now() < deadline, "the key was never seen");
+        ui.send(Event::Countdown {
+            action: AfterAction::Reboot,
+            remaining: Duration::from_secs(8),
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ui.finish();
+}

@@ -147,6 +147,13 @@ impl FakeTerminal {
         self.slave.take();
     }
 
+    /// Types `keys` on the terminal's keyboard (the master side).
+    pub fn type_keys(&self, keys: &[u8]) {
+        if let Some(m) = &self.master {
+            let _ = (&**m).write_all(keys);
+        }
+    }
+
     /// Stops reading the master: the pty's buffer fills and writes to the
     /// slave block, as on a serial line held by flow control.
     pub fn stop_reading(&mut self) {
