@@ -16,6 +16,8 @@
 #   make deb                  build the Debian package into target/debian/
 #   make demo                 build both programs and play an offline update
 #   make check                the test suite (cargo test + unit verification)
+#   make update-po            refresh po/system-update.pot and the
+#                             translations from the sources (xgettext, msgmerge)
 
 PREFIX ?= /usr
 BINDIR ?= $(PREFIX)/bin
@@ -48,10 +50,14 @@ OWN_UNITS := system-update.target system-update-pre.target system-update-cleanup
 MASK := $(DESTDIR)$(SYSCONFDIR)/systemd/system-generators/systemd-system-update-generator
 
 COMPLETIONS := $(RELEASE)/completions
+LOCALEDIR ?= $(DATADIR)/locale
+LINGUAS := $(basename $(notdir $(wildcard po/*.po)))
+# The catalogues, compiled beside the binaries.
+MO_DIR := $(RELEASE)/locale
 DEB_DESTDIR ?= $(TARGET_DIR)/debian
 CONFIG := $(DESTDIR)$(SYSCONFDIR)/system-update.toml
 
-.PHONY: all build completions install uninstall deb check demo clean
+.PHONY: all build completions mo update-po install uninstall deb check demo clean
 
 all: build
 
@@ -59,7 +65,22 @@ all: build
 # itself, so they never disagree with it.
 build:
 	$(CARGO) build --release --locked $(CARGOFLAGS)
-	$(MAKE) completions
+	$(MAKE) completions mo
+
+# The message catalogues, one per language (msgfmt checks the formats).
+mo:
+	for l in $(LINGUAS); do \
+		mkdir -p $(MO_DIR)/$$l/LC_MESSAGES && \
+		msgfmt -c -o $(MO_DIR)/$$l/LC_MESSAGES/system-update.mo po/$$l.po || exit 1; \
+	done
+
+# What a person reads on the consoles and in plymouth: tr.s(), tr.f() and
+# n_() in the UI's sources. Lifetimes ('a) make xgettext's C lexer warn.
+update-po:
+	xgettext --from-code=UTF-8 -L C -k -ks -kf -kn_ --package-name=system-update \
+		--msgid-bugs-address=none -o po/system-update.pot \
+		tui/src/fullscreen.rs tui/src/plain.rs tui/src/plymouth.rs tui/src/i18n.rs 2>/dev/null
+	for l in $(LINGUAS); do msgmerge -q -U --backup=none po/$$l.po po/system-update.pot || exit 1; done
 
 completions:
 	mkdir -p $(COMPLETIONS)
@@ -93,6 +114,7 @@ endif
 	install -Dm644 $(COMPLETIONS)/system-update.bash $(DESTDIR)$(BASH_COMPLETION_DIR)/system-update
 	install -Dm644 $(COMPLETIONS)/_system-update $(DESTDIR)$(ZSH_COMPLETION_DIR)/_system-update
 	install -Dm644 $(COMPLETIONS)/system-update.fish $(DESTDIR)$(FISH_COMPLETION_DIR)/system-update.fish
+	for l in $(LINGUAS); do install -Dm644 $(MO_DIR)/$$l/LC_MESSAGES/system-update.mo $(DESTDIR)$(LOCALEDIR)/$$l/LC_MESSAGES/system-update.mo || exit 1; done
 	# The commented defaults, never over an administrator's file.
 	test -e $(CONFIG) || install -Dm644 conf/system-update.toml $(CONFIG)
 
@@ -116,6 +138,7 @@ endif
 	for m in $(MAN7); do rm -f $(DESTDIR)$(MANDIR)/man7/$$(basename $$m); done
 	rm -f $(DESTDIR)$(BASH_COMPLETION_DIR)/system-update $(DESTDIR)$(ZSH_COMPLETION_DIR)/_system-update \
 		$(DESTDIR)$(FISH_COMPLETION_DIR)/system-update.fish
+	for l in $(LINGUAS); do rm -f $(DESTDIR)$(LOCALEDIR)/$$l/LC_MESSAGES/system-update.mo; done
 	# The configuration only when the administrator never changed it.
 	if cmp -s conf/system-update.toml $(CONFIG); then rm -f $(CONFIG); fi
 

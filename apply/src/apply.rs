@@ -403,6 +403,7 @@ pub fn run(
 
     let provider = snapshot::select(root, config.snapshot);
 
+    load_language(root);
     let ui = Ui::start_with(
         UiOptions {
             mode: opts.ui.unwrap_or(config.ui).mode(),
@@ -519,6 +520,52 @@ pub fn run(
     drop(sink);
     ui.finish();
     Ok(after_action(action, outcome))
+}
+
+/// The consoles speak the system's language when a catalogue for it is
+/// installed (English otherwise, and on consoles that cannot show it).
+fn load_language(root: &Root) {
+    let Some(locale) = system_locale(root) else {
+        return;
+    };
+    let mut dirs = system_update_tui::i18n::default_dirs();
+    if !root.is_live() {
+        dirs.push(root.host(Path::new("/usr/share/locale")));
+    }
+    match system_update_tui::i18n::load(&locale, &dirs) {
+        Some(p) => tracing::info!("console messages in {locale} ({})", p.display()),
+        None => tracing::debug!("no catalogue for {locale}: console messages in English"),
+    }
+}
+
+/// The system's locale for messages as the update boot knows it: LC_ALL,
+/// LC_MESSAGES or LANG of /etc/locale.conf (systemd) or, on Debian,
+/// /etc/default/locale. Not our environment: nobody logged in here.
+pub fn system_locale(root: &Root) -> Option<String> {
+    ["/etc/locale.conf", "/etc/default/locale"]
+        .iter()
+        .find_map(|p| {
+            let text = crate::untrusted::read_text(
+                &root.host(Path::new(p)),
+                crate::untrusted::CONFIG_MAX,
+                false,
+            )
+            .ok()?;
+            parse_locale(&text)
+        })
+}
+
+pub fn parse_locale(text: &str) -> Option<String> {
+    let get = |key: &str| {
+        text.lines().find_map(|l| {
+            let v = l.trim().strip_prefix(key)?.strip_prefix('=')?;
+            let v = v.trim().trim_matches('"').trim_matches('\'');
+            (!v.is_empty()).then(|| v.to_string())
+        })
+    };
+    get("LC_ALL")
+        .or_else(|| get("LC_MESSAGES"))
+        .or_else(|| get("LANG"))
 }
 
 /// What the full screen says of this machine: its operating system's
@@ -1036,6 +1083,19 @@ mod tests {
         .unwrap();
         let root = Root::new(d.path());
         (d, root)
+    }
+
+    #[test]
+    fn the_locale_of_the_system() {
+        assert_eq!(
+            parse_locale("LANG=de_DE.UTF-8\n").as_deref(),
+            Some("de_DE.UTF-8")
+        );
+        assert_eq!(
+            parse_locale("# x\nLANG=\"en_US.UTF-8\"\nLC_MESSAGES=de_AT.UTF-8\n").as_deref(),
+            Some("de_AT.UTF-8")
+        );
+        assert_eq!(parse_locale("LANGUAGE=fr\n"), None);
     }
 
     #[test]

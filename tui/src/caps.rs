@@ -34,6 +34,14 @@ pub struct Caps {
 }
 
 impl Caps {
+    /// Whether the terminal can show a language beyond ASCII (umlauts,
+    /// accents): a UTF-8 terminal emulator, or a VT, whose fonts (the
+    /// kernel's CP437 one included) carry Latin-1's letters; not a serial
+    /// terminal of unknown make, nor a dumb one.
+    pub fn shows_language(&self) -> bool {
+        self.unicode || self.linux_vt
+    }
+
     /// Capabilities from a TERM value and the environment (`NO_COLOR`, the
     /// locale for Unicode).
     pub fn from_term(term: &str) -> Caps {

@@ -21,6 +21,7 @@ use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
 
 use crate::caps::{Caps, Colors};
 use crate::event::{AfterAction, Outcome};
+use crate::i18n::n_;
 use crate::model::{ceil_secs, format_duration, Model};
 use crate::term::TermGuard;
 use crate::RenderError;
@@ -134,6 +135,8 @@ pub struct View<'a> {
     /// The screen's width in columns (the text chooses its long or short
     /// form by it).
     pub width: u16,
+    /// The language this console shows.
+    pub tr: crate::i18n::Tr,
 }
 
 /// Paints the whole screen.
@@ -198,24 +201,28 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     let ((long, short), style) = match m.finish.as_ref().map(|f| f.outcome) {
         None => (
             (
-                "Do not turn off the computer until the update is finished.",
-                "Do not turn off the computer.",
+                n_("Do not turn off the computer until the update is finished."),
+                n_("Do not turn off the computer."),
             ),
             t.fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ),
-        Some(Outcome::Success) => (("The update is finished.", "Finished."), t.fg(Color::Green)),
+        Some(Outcome::Success) => (
+            (n_("The update is finished."), n_("Finished.")),
+            t.fg(Color::Green),
+        ),
         Some(_) => (
             (
-                "The update did not complete. The full log says why.",
-                "The update did not complete.",
+                n_("The update did not complete. The full log says why."),
+                n_("The update did not complete."),
             ),
             t.fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
     };
+    let long = view.tr.s(long);
     let text = if long.chars().count() < usize::from(area.width) {
         long
     } else {
-        short
+        view.tr.s(short)
     };
     frame.render_widget(
         Paragraph::new(Line::styled(format!(" {text}"), style)),
@@ -224,14 +231,19 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
 }
 
 fn draw_header(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
-    let title = view.model.title.as_deref().unwrap_or("System update");
+    let tr = view.tr;
+    let title = view
+        .model
+        .title
+        .as_deref()
+        .unwrap_or_else(|| tr.s("System update"));
     let heading = view
         .branding
         .title
         .as_deref()
         .filter(|t| !t.is_empty())
         .map(crate::model::clean);
-    let heading = heading.as_deref().unwrap_or("System update");
+    let heading = heading.as_deref().unwrap_or_else(|| tr.s("System update"));
     let style = view
         .theme
         .banner(view.branding.accent.unwrap_or(Color::Blue));
@@ -265,25 +277,33 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         .borders(Borders::ALL)
         .border_set(t.border())
         .padding(Padding::horizontal(1))
-        .title(" Progress ");
+        .title(format!(" {} ", view.tr.s("Progress")));
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
+    let tr = view.tr;
     let step = match &m.step {
-        Some(s) => format!("Step {} of {}: {}", s.index, s.total, s.name),
-        None => "Preparing the update".to_string(),
+        Some(s) => tr.f(
+            "Step {} of {}: {}",
+            &[&s.index, &s.total, &tr.message(&s.name)],
+        ),
+        None => tr.s("Preparing the update").to_string(),
     };
-    let message = m.message.clone().unwrap_or_default();
+    let message = m
+        .message
+        .as_deref()
+        .map(|t| tr.message(t).into_owned())
+        .unwrap_or_default();
     let elapsed = format_duration(m.elapsed(view.now));
     let left = match m.eta(view.now) {
-        Some(d) => format!("about {} left", format_duration(d)),
-        None => "estimating time left".to_string(),
+        Some(d) => tr.f("about {} left", &[&format_duration(d)]),
+        None => tr.s("estimating time left").to_string(),
     };
     let lines = vec![
         Line::styled(step, Style::new().add_modifier(Modifier::BOLD)),
         Line::raw(message),
         gauge_line(inner.width, m.percent, t),
-        Line::raw(format!("Elapsed {elapsed}, {left}")),
+        Line::raw(tr.f("Elapsed {}, {}", &[&elapsed, &left])),
     ];
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -337,9 +357,10 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
     let t = view.theme;
     let Some(fin) = &m.finish else { return };
     let (title, color) = match fin.outcome {
-        Outcome::Success => (" UPDATE SUCCEEDED ", Color::Green),
-        _ => (" UPDATE FAILED ", Color::Red),
+        Outcome::Success => (n_("UPDATE SUCCEEDED"), Color::Green),
+        _ => (n_("UPDATE FAILED"), Color::Red),
     };
+    let title = format!(" {} ", view.tr.s(title));
     let banner = t.banner(color);
     let block = Block::new()
         .borders(Borders::ALL)
@@ -372,17 +393,18 @@ fn result_lines(view: &View<'_>) -> Vec<Line<'static>> {
     let banner = t.banner(color);
     let mut lines = Vec::new();
     // A narrow screen gets the short headline: the error needs the rows.
+    let tr = view.tr;
     let narrow = view.width < 56;
     let headline = match (fin.outcome, narrow) {
-        (Outcome::Success, false) => "The update was installed successfully.",
-        (Outcome::Success, true) => "The update was installed.",
-        (_, false) => "The update failed. The system was not fully updated.",
-        (_, true) => "The update failed.",
+        (Outcome::Success, false) => n_("The update was installed successfully."),
+        (Outcome::Success, true) => n_("The update was installed."),
+        (_, false) => n_("The update failed. The system was not fully updated."),
+        (_, true) => n_("The update failed."),
     };
-    lines.push(Line::styled(headline, banner));
+    lines.push(Line::styled(tr.s(headline).to_string(), banner));
     match (&fin.detail, fin.outcome) {
         (Some(d), o) if !o.is_success() => lines.push(Line::styled(
-            format!("Error: {d}"),
+            tr.f("Error: {}", &[d]),
             t.fg(Color::Red).add_modifier(Modifier::BOLD),
         )),
         (Some(d), _) => lines.push(Line::raw(d.clone())),
@@ -390,23 +412,22 @@ fn result_lines(view: &View<'_>) -> Vec<Line<'static>> {
     }
     if let Some((action, left)) = m.countdown(view.now) {
         let what = match action {
-            AfterAction::Reboot => Some("Restarting"),
-            AfterAction::PowerOff => Some("Powering off"),
+            AfterAction::Reboot => Some(n_("Restarting in {} s.")),
+            AfterAction::PowerOff => Some(n_("Powering off in {} s.")),
             AfterAction::None => None,
         };
         if let Some(what) = what {
             lines.push(Line::styled(
-                format!("{what} in {} s.", ceil_secs(left)),
+                tr.f(what, &[&ceil_secs(left)]),
                 Style::new().add_modifier(Modifier::BOLD),
             ));
         }
     }
-    lines.push(Line::raw(format!(
-        "Took {}",
-        format_duration(m.elapsed(view.now))
-    )));
+    lines.push(Line::raw(
+        tr.f("Took {}", &[&format_duration(m.elapsed(view.now))]),
+    ));
     if let Some(p) = &fin.log_path {
-        lines.push(Line::raw(format!("Full log: {}", p.display())));
+        lines.push(Line::raw(tr.f("Full log: {}", &[&p.display()])));
     }
     lines
 }
@@ -417,7 +438,7 @@ fn draw_log(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         .borders(Borders::ALL)
         .border_set(t.border())
         .padding(Padding::horizontal(1))
-        .title(" Log ");
+        .title(format!(" {} ", view.tr.s("Log")));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let n = usize::from(inner.height);
@@ -475,6 +496,8 @@ pub struct FullscreenRenderer {
     branding: Branding,
     /// A person may press a key here (a VT or a terminal emulator).
     keyboard: bool,
+    /// The language this terminal can show.
+    tr: crate::i18n::Tr,
     budget: f64,
     /// The final screen has been painted whole once.
     final_painted: bool,
@@ -516,6 +539,7 @@ impl FullscreenRenderer {
             host,
             branding: Branding::default(),
             keyboard: false,
+            tr: crate::i18n::Tr::for_console(caps.shows_language()),
             budget: crate::runtime::CONSOLE_BUDGET,
             final_painted: false,
             discard,
@@ -613,6 +637,7 @@ impl crate::runtime::Renderer for FullscreenRenderer {
             theme: self.theme,
             branding: &self.branding,
             width: self.term.size().map(|s| s.width).unwrap_or(80),
+            tr: self.tr,
         };
         self.term.draw(|f| draw(f, &view))?;
         Ok(self.written.load(Ordering::Relaxed) - before)

@@ -10,6 +10,7 @@ pub mod caps;
 pub mod consoles;
 pub use system_update_events as event;
 pub mod fullscreen;
+pub mod i18n;
 pub mod model;
 pub mod plain;
 pub mod plymouth;

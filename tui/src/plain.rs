@@ -9,14 +9,31 @@ use crate::model::{ceil_secs, format_duration, Model};
 use crate::RenderError;
 
 /// Turns successive model states into lines. Pure, so tests need no I/O.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PlainLines {
+    /// The language of the lines (English on a console that cannot show
+    /// another).
+    pub tr: crate::i18n::Tr,
     title_done: bool,
     steps_done: u64,
     bucket: Option<u32>,
     message: Option<String>,
     finish_done: bool,
     countdown_done: bool,
+}
+
+impl Default for PlainLines {
+    fn default() -> PlainLines {
+        PlainLines {
+            tr: crate::i18n::Tr::english(),
+            title_done: false,
+            steps_done: 0,
+            bucket: None,
+            message: None,
+            finish_done: false,
+            countdown_done: false,
+        }
+    }
 }
 
 impl PlainLines {
@@ -27,9 +44,10 @@ impl PlainLines {
     /// The lines to print for what changed since the last call.
     pub fn lines(&mut self, m: &Model, now: Instant) -> Vec<String> {
         let mut out = Vec::new();
+        let tr = self.tr;
         if !self.title_done {
             if let Some(t) = &m.title {
-                out.push(format!("System update: {t}"));
+                out.push(tr.f("System update: {}", &[t]));
                 self.title_done = true;
             }
         }
@@ -39,7 +57,7 @@ impl PlainLines {
             let missed = usize::try_from(m.steps_seen - self.steps_done).unwrap_or(usize::MAX);
             let skip = m.recent_steps.len().saturating_sub(missed);
             for s in m.recent_steps.iter().skip(skip) {
-                out.push(format!("[{}/{}] {}", s.index, s.total, s.name));
+                out.push(format!("[{}/{}] {}", s.index, s.total, tr.message(&s.name)));
             }
             self.steps_done = m.steps_seen;
         }
@@ -48,7 +66,7 @@ impl PlainLines {
             if bucket > self.bucket.unwrap_or(0) {
                 let eta = m
                     .eta(now)
-                    .map(|d| format!(", about {} left", format_duration(d)))
+                    .map(|d| format!(", {}", tr.f("about {} left", &[&format_duration(d)])))
                     .unwrap_or_default();
                 out.push(format!("{:3} %{eta}", bucket * 5));
                 self.bucket = Some(bucket);
@@ -58,7 +76,7 @@ impl PlainLines {
         if m.message != self.message {
             if let Some(msg) = &m.message {
                 if !msg.is_empty() && m.step.as_ref().is_none_or(|s| &s.name != msg) {
-                    out.push(msg.clone());
+                    out.push(tr.message(msg).into_owned());
                 }
             }
             self.message = m.message.clone();
@@ -66,17 +84,17 @@ impl PlainLines {
         if let (Some(f), false) = (&m.finish, self.finish_done) {
             self.finish_done = true;
             match f.outcome {
-                Outcome::Success => out.push(format!(
+                Outcome::Success => out.push(tr.f(
                     "Update succeeded (took {}).",
-                    format_duration(m.elapsed(now))
+                    &[&format_duration(m.elapsed(now))],
                 )),
-                _ => out.push(format!(
+                _ => out.push(tr.f(
                     "UPDATE FAILED: {}",
-                    f.detail.as_deref().unwrap_or("no detail")
+                    &[&f.detail.as_deref().unwrap_or(tr.s("no detail"))],
                 )),
             }
             if let Some(p) = &f.log_path {
-                out.push(format!("Full log: {}", p.display()));
+                out.push(tr.f("Full log: {}", &[&p.display()]));
             }
         }
         if !self.countdown_done {
@@ -84,10 +102,10 @@ impl PlainLines {
                 self.countdown_done = true;
                 match action {
                     AfterAction::Reboot => {
-                        out.push(format!("Restarting in {} s.", ceil_secs(left)))
+                        out.push(tr.f("Restarting in {} s.", &[&ceil_secs(left)]))
                     }
                     AfterAction::PowerOff => {
-                        out.push(format!("Powering off in {} s.", ceil_secs(left)))
+                        out.push(tr.f("Powering off in {} s.", &[&ceil_secs(left)]))
                     }
                     AfterAction::None => {}
                 }
@@ -108,6 +126,12 @@ impl PlainRenderer {
             out,
             lines: PlainLines::new(),
         }
+    }
+
+    /// Lines in the language `tr` says.
+    pub fn with_tr(mut self, tr: crate::i18n::Tr) -> PlainRenderer {
+        self.lines.tr = tr;
+        self
     }
 }
 

@@ -82,40 +82,43 @@ impl Plymouth {
     }
 }
 
-/// The one line plymouth shows for a model.
+/// The one line plymouth shows for a model, in the system's language
+/// (plymouth draws with its own fonts).
 pub fn message_for(m: &Model, now: Instant) -> String {
+    let tr = crate::i18n::Tr::for_console(true);
     if let Some(f) = &m.finish {
         let mut s = match f.outcome {
-            Outcome::Success => "Update succeeded.".to_string(),
-            _ => format!(
+            Outcome::Success => tr.s("Update succeeded.").to_string(),
+            _ => tr.f(
                 "UPDATE FAILED: {}",
-                f.detail.as_deref().unwrap_or("see the log")
+                &[&f.detail.as_deref().unwrap_or(tr.s("see the log"))],
             ),
         };
         if let (false, Some(p)) = (f.outcome.is_success(), &f.log_path) {
-            s.push_str(&format!(" Log: {}.", p.display()));
+            s.push(' ');
+            s.push_str(&tr.f("Log: {}.", &[&p.display()]));
         }
         if let Some((action, left)) = m.countdown(now) {
-            match action {
-                AfterAction::Reboot => {
-                    s.push_str(&format!(" Restarting in {} s.", ceil_secs(left)))
-                }
-                AfterAction::PowerOff => {
-                    s.push_str(&format!(" Powering off in {} s.", ceil_secs(left)))
-                }
-                AfterAction::None => {}
+            let what = match action {
+                AfterAction::Reboot => Some(crate::i18n::n_("Restarting in {} s.")),
+                AfterAction::PowerOff => Some(crate::i18n::n_("Powering off in {} s.")),
+                AfterAction::None => None,
+            };
+            if let Some(w) = what {
+                s.push(' ');
+                s.push_str(&tr.f(w, &[&ceil_secs(left)]));
             }
         }
         return s;
     }
-    let title = m.title.as_deref().unwrap_or("System update");
-    let pct = m.percent.floor();
+    let title = m.title.as_deref().unwrap_or_else(|| tr.s("System update"));
+    let pct = format!("{:.0}", m.percent.floor());
     match &m.step {
-        Some(st) => format!(
-            "{title}: {} ({}/{}), {pct:.0} %. Do not turn off the computer.",
-            st.name, st.index, st.total
+        Some(st) => tr.f(
+            "{}: {} ({}/{}), {} %. Do not turn off the computer.",
+            &[&title, &tr.message(&st.name), &st.index, &st.total, &pct],
         ),
-        None => format!("{title}: preparing. Do not turn off the computer."),
+        None => tr.f("{}: preparing. Do not turn off the computer.", &[&title]),
     }
 }
 

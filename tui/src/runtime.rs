@@ -436,7 +436,8 @@ fn device_renderer(
     let caps = Caps::from_term(term);
     if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
         tracing::debug!("plain lines on {}", path.display());
-        return Ok(Box::new(PlainRenderer::new(Box::new(file))));
+        let tr = crate::i18n::Tr::for_console(caps.shows_language());
+        return Ok(Box::new(PlainRenderer::new(Box::new(file)).with_tr(tr)));
     }
     let size = caps::terminal_size(file.as_fd(), true);
     tracing::debug!(
@@ -471,7 +472,8 @@ fn stdout_renderer(
     let term = std::env::var("TERM").unwrap_or_default();
     let caps = Caps::from_term(&term);
     if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
-        return Ok(Box::new(PlainRenderer::new(Box::new(file))));
+        let tr = crate::i18n::Tr::for_console(caps.shows_language());
+        return Ok(Box::new(PlainRenderer::new(Box::new(file)).with_tr(tr)));
     }
     let size = caps::terminal_size(file.as_fd(), true);
     let mut r = FullscreenRenderer::new(file, &caps, size, true, host)?;

@@ -117,6 +117,7 @@ fn branded(m: &Model, now: Instant, w: u16, h: u16, unicode: bool, branding: &Br
         },
         branding,
         width: w,
+        tr: system_update_tui::i18n::Tr::english(),
     };
     t.draw(|f| draw(f, &view)).expect("draw");
     t.backend().to_string()
