@@ -487,6 +487,70 @@ fn stdout_renderer(
 mod tests {
     use super::*;
 
+    /// Records the step each frame showed; at most a frame per 300 ms, as
+    /// plymouth's renderer at most one per 2 s.
+    struct Recorder(Arc<Mutex<Vec<Option<String>>>>);
+
+    impl Renderer for Recorder {
+        fn render(&mut self, model: &Model, _now: Instant) -> Result<u64, RenderError> {
+            lock(&self.0).push(model.step.as_ref().map(|s| s.name.clone()));
+            Ok(0)
+        }
+        fn tick(&self, _model: &Model) -> Option<Duration> {
+            None
+        }
+        fn restore(&mut self) {}
+        fn min_interval(&self) -> Duration {
+            Duration::from_millis(300)
+        }
+    }
+
+    #[test]
+    fn when_the_rate_limit_reopens_the_latest_step_is_shown_without_a_new_event() {
+        let shared = Shared::new(
+            UiOptions {
+                mode: UiMode::None,
+                output: Output::Stdout,
+            },
+            Tuning::default(),
+        );
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let f = Arc::clone(&frames);
+        spawn(
+            &shared,
+            "recorder".into(),
+            Box::new(move || Ok(Box::new(Recorder(f)) as Box<dyn Renderer>)),
+            None,
+        );
+        shared.send(Event::Started { title: "t".into() });
+        std::thread::sleep(Duration::from_millis(50));
+        // Three phases inside one rate-limit window, then silence.
+        for (i, name) in ["Unpacking a", "Unpacking b", "Configuring b"]
+            .iter()
+            .enumerate()
+        {
+            shared.send(Event::Step {
+                index: i as u32 + 1,
+                total: 3,
+                name: (*name).into(),
+            });
+        }
+        // No event follows: the renderer must come back by itself.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = lock(&frames).clone();
+            if seen.last().cloned().flatten().as_deref() == Some("Configuring b") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the latest step never shown: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        shared.finish();
+    }
+
     #[test]
     fn the_budget_follows_the_line_speed() {
         assert_eq!(budget_for_speed(Some(9600)), 480.0);
