@@ -449,10 +449,16 @@ fn device_renderer(
     let speed = caps::line_speed(file.as_fd());
     let mut r = FullscreenRenderer::new(file, &caps, size, false, host)?;
     let budget = budget_for_speed(speed);
-    tracing::debug!(
-        "{}: line speed {speed:?} bit/s, budget {budget:.0} B/s",
-        path.display()
-    );
+    match speed {
+        Some(bps) => tracing::info!(
+            "{}: {bps} bit/s, at most {budget:.0} B/s for the screen",
+            path.display()
+        ),
+        None => tracing::info!(
+            "{}: line speed unknown, at most {budget:.0} B/s for the screen",
+            path.display()
+        ),
+    }
     r.set_budget(budget);
     r.set_branding(branding);
     r.set_keyboard(consoles::has_keyboard(path));
