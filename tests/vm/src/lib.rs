@@ -178,6 +178,10 @@ pub struct BootSpec {
     pub splash: bool,
     /// More kernel command line words.
     pub extra: Vec<String>,
+    /// The serial console's speed (`console=ttyS0,SPEED`); default 115200.
+    /// qemu does not slow the line down, but the guest's termios says it,
+    /// and the UI's byte budget follows that.
+    pub serial_speed: Option<u32>,
 }
 
 impl BootSpec {
@@ -197,11 +201,16 @@ impl BootSpec {
         self
     }
 
+    pub fn serial_speed(mut self, bps: u32) -> BootSpec {
+        self.serial_speed = Some(bps);
+        self
+    }
+
     fn cmdline(&self, disk: Disk) -> String {
         let mut words: Vec<String> = disk.root_words().iter().map(|w| w.to_string()).collect();
         words.extend([
             "rw".to_string(),
-            "console=ttyS0,115200".to_string(),
+            format!("console=ttyS0,{}", self.serial_speed.unwrap_or(115_200)),
             // A panic reboots at once, which ends qemu (-no-reboot).
             "panic=-1".to_string(),
             // Unit names, not descriptions, in the status lines: the checks
