@@ -1,9 +1,12 @@
 //! Benchmark (not a test): what the UI costs while an update emits an event
-//! every 10 ms. Two consoles are ptys whose master side we read: one with
-//! a size (a VT-like console) and one that reports 0x0 and never answers the
-//! cursor-position report (a serial console under qemu). Prints the bytes
-//! written to each console (whole run and steady state, the first 5 s left
-//! out) and the process's CPU time (getrusage) against wall time.
+//! every 10 ms. The consoles are ptys whose master side we read: one with
+//! a size (a VT-like console), one that reports 0x0 and never answers the
+//! cursor-position report (a serial console under qemu), and two such
+//! serial consoles whose termios says 9600 and 115200 baud (the UI sets
+//! each one's byte budget from it). Prints the bytes written to each
+//! console (whole run and steady state, the first 5 s left out), how long
+//! after the end each one had its final screen, and the process's CPU time
+//! (getrusage) against wall time.
 //!
 //! `cargo run --release -p system-update-tui --example bench_console [SECONDS]`
 
@@ -21,10 +24,17 @@ struct Console {
     name: &'static str,
     path: std::path::PathBuf,
     bytes: Arc<AtomicU64>,
+    /// When the final screen's banner went through.
+    final_at: Arc<std::sync::Mutex<Option<Instant>>>,
     _slave: std::os::fd::OwnedFd,
 }
 
-fn console(name: &'static str, size: Option<(u16, u16)>, stop: Arc<AtomicBool>) -> Console {
+fn console(
+    name: &'static str,
+    size: Option<(u16, u16)>,
+    speed: Option<nix::sys::termios::BaudRate>,
+    stop: Arc<AtomicBool>,
+) -> Console {
     let ws = size.map(|(c, r)| nix::pty::Winsize {
         ws_row: r,
         ws_col: c,
@@ -45,11 +55,25 @@ fn console(name: &'static str, size: Option<(u16, u16)>, stop: Arc<AtomicBool>) 
             std::process::exit(1);
         }
     };
+    if let Some(rate) = speed {
+        use nix::sys::termios;
+        let set = termios::tcgetattr(&pty.slave).and_then(|mut t| {
+            termios::cfsetospeed(&mut t, rate)?;
+            termios::tcsetattr(&pty.slave, termios::SetArg::TCSANOW, &t)
+        });
+        if let Err(e) = set {
+            eprintln!("setting the line speed: {e}");
+            std::process::exit(1);
+        }
+    }
     let bytes = Arc::new(AtomicU64::new(0));
     let b = Arc::clone(&bytes);
+    let final_at = Arc::new(std::sync::Mutex::new(None));
+    let fa = Arc::clone(&final_at);
     let mut master = File::from(pty.master);
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
+        let mut tail: Vec<u8> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(100u16)) {
@@ -61,6 +85,14 @@ fn console(name: &'static str, size: Option<(u16, u16)>, stop: Arc<AtomicBool>) 
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
                     b.fetch_add(n as u64, Ordering::Relaxed);
+                    tail.extend_from_slice(&buf[..n]);
+                    if tail.windows(9).any(|w| w == b"SUCCEEDED") {
+                        if let Ok(mut f) = fa.lock() {
+                            f.get_or_insert_with(Instant::now);
+                        }
+                    }
+                    let keep = tail.len().saturating_sub(16);
+                    tail.drain(..keep);
                 }
             }
         }
@@ -69,6 +101,7 @@ fn console(name: &'static str, size: Option<(u16, u16)>, stop: Arc<AtomicBool>) 
         name,
         path,
         bytes,
+        final_at,
         _slave: pty.slave,
     }
 }
@@ -91,9 +124,22 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let stop = Arc::new(AtomicBool::new(false));
+    use nix::sys::termios::BaudRate;
     let consoles = [
-        console("vt-like 100x30", Some((100, 30)), Arc::clone(&stop)),
-        console("serial 0x0, silent", None, Arc::clone(&stop)),
+        console("vt-like 100x30", Some((100, 30)), None, Arc::clone(&stop)),
+        console("serial 0x0, silent", None, None, Arc::clone(&stop)),
+        console(
+            "serial 9600 baud",
+            None,
+            Some(BaudRate::B9600),
+            Arc::clone(&stop),
+        ),
+        console(
+            "serial 115200 baud",
+            None,
+            Some(BaudRate::B115200),
+            Arc::clone(&stop),
+        ),
     ];
     let ui = Ui::start(UiOptions {
         mode: UiMode::Fullscreen,
@@ -156,12 +202,15 @@ fn main() {
     let steady_wall = ts.elapsed();
     let steady_cpu = cpu().saturating_sub(cs);
     let threads = thread_cpu();
+    let finished = Instant::now();
     ui.send(Event::Finished {
         outcome: Outcome::Success,
         detail: None,
         log_path: None,
     });
     ui.finish();
+    // The readers may still be draining what was written.
+    std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
 
     println!(
@@ -178,6 +227,14 @@ fn main() {
             (end_bytes[i] - bs[i]) as f64 / steady_wall.as_secs_f64(),
             warmup.as_secs()
         );
+        match c.final_at.lock().ok().and_then(|f| *f) {
+            Some(t) => println!(
+                "{:<20} final screen {:.2} s after the end",
+                "",
+                t.saturating_duration_since(finished).as_secs_f64()
+            ),
+            None => println!("{:<20} final screen NOT seen", ""),
+        }
     }
     println!(
         "CPU (whole process: event source, UI, pty readers): {:.3} s of {:.1} s = {:.2} % of one core overall, {:.2} % steady state",

@@ -203,29 +203,13 @@ pub fn fingerprint(root: &Root) -> Result<String, BackendError> {
 
 /// Package, version and installed size of a .deb, for the manifest.
 pub fn deb_fields(deb: &Path) -> Result<PackageInfo, BackendError> {
-    let out = Command::new("dpkg-deb")
-        .arg("--field")
+    let mut c = Command::new("dpkg-deb");
+    c.arg("--field")
         // A file named "-x" is a file, not an option.
         .arg("--")
         .arg(deb)
-        .args(["Package", "Version", "Installed-Size"])
-        .output()
-        .map_err(|source| BackendError::Spawn {
-            program: "dpkg-deb".into(),
-            source,
-        })?;
-    let invalid = |why: String| {
-        BackendError::Failed(format!(
-            "{}: not a valid .deb package ({why})",
-            deb.display()
-        ))
-    };
-    if !out.status.success() {
-        return Err(invalid(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    parse_deb_fields(&String::from_utf8_lossy(&out.stdout)).map_err(invalid)
+        .args(["Package", "Version", "Installed-Size"]);
+    super::read_package(c, deb, ".deb", parse_deb_fields)
 }
 
 /// `dpkg-deb --field DEB Package Version Installed-Size` output to fields;

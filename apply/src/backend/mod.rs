@@ -352,6 +352,53 @@ impl Drop for Links {
     }
 }
 
+/// Runs the program that reads a package file's fields and parses what it
+/// printed; either failing says the file is not a valid `kind` package.
+pub fn read_package(
+    mut cmd: std::process::Command,
+    file: &Path,
+    kind: &str,
+    parse: impl FnOnce(&str) -> Result<PackageInfo, String>,
+) -> Result<PackageInfo, BackendError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd
+        .output()
+        .map_err(|source| BackendError::Spawn { program, source })?;
+    let invalid = |why: String| {
+        BackendError::Failed(format!(
+            "{}: not a valid {kind} package ({why})",
+            file.display()
+        ))
+    };
+    if !out.status.success() {
+        return Err(invalid(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    parse(&String::from_utf8_lossy(&out.stdout)).map_err(invalid)
+}
+
+/// For the parsers' property tests: progress in range and only growing,
+/// steps within their total.
+#[cfg(test)]
+pub(crate) fn check_progress(events: &[Event], last: &mut f32) -> Result<(), String> {
+    for e in events {
+        match e {
+            Event::Progress { percent } => {
+                if !(0.0..=100.0).contains(percent) || *percent <= *last {
+                    return Err(format!("progress {percent} after {last}"));
+                }
+                *last = *percent;
+            }
+            Event::Step { index, total, .. } if *index < 1 || index > total => {
+                return Err(format!("step {index}/{total}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A backend chosen by name: only names in [`KINDS`] exist.
 #[derive(Clone, Copy)]
 pub struct BackendKind(&'static dyn Kind);

@@ -216,27 +216,9 @@ impl Kind for PacmanKind {
     }
 
     fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
-        let out = Command::new("bsdtar")
-            .arg("-xOf")
-            .arg(file)
-            .arg(".PKGINFO")
-            .output()
-            .map_err(|source| BackendError::Spawn {
-                program: "bsdtar".into(),
-                source,
-            })?;
-        let invalid = |why: String| {
-            BackendError::Failed(format!(
-                "{}: not a valid pacman package ({why})",
-                file.display()
-            ))
-        };
-        if !out.status.success() {
-            return Err(invalid(
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ));
-        }
-        parse_pkginfo(&String::from_utf8_lossy(&out.stdout)).map_err(invalid)
+        let mut c = Command::new("bsdtar");
+        c.arg("-xOf").arg(file).arg(".PKGINFO");
+        super::read_package(c, file, "pacman", parse_pkginfo)
     }
 
     fn state_dirs(&self) -> &'static [&'static str] {
@@ -630,17 +612,8 @@ mod props {
             let mut p = Progress::new(total);
             let mut last = -1.0f32;
             for l in &lines {
-                for e in p.feed(l) {
-                    match e {
-                        Event::Progress { percent } => {
-                            prop_assert!((0.0..=100.0).contains(&percent));
-                            prop_assert!(percent > last);
-                            last = percent;
-                        }
-                        Event::Step { index, total: t, .. } => prop_assert!(index >= 1 && index <= t),
-                        _ => {}
-                    }
-                }
+                let r = crate::backend::check_progress(&p.feed(l), &mut last);
+                prop_assert!(r.is_ok(), "{:?} after {:?}", r, l);
             }
         }
 

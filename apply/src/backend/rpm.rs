@@ -148,28 +148,12 @@ impl Kind for RpmKind {
     }
 
     fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
-        let out = Command::new("rpm")
-            .args(["-qp", "--nosignature", "--qf"])
+        let mut c = Command::new("rpm");
+        c.args(["-qp", "--nosignature", "--qf"])
             .arg(format!("%{{NAME}}\\n{VERSION_FORMAT}\\n%{{SIZE}}\\n"))
             .arg("--")
-            .arg(file)
-            .output()
-            .map_err(|source| BackendError::Spawn {
-                program: "rpm".into(),
-                source,
-            })?;
-        let invalid = |why: String| {
-            BackendError::Failed(format!(
-                "{}: not a valid .rpm package ({why})",
-                file.display()
-            ))
-        };
-        if !out.status.success() {
-            return Err(invalid(
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ));
-        }
-        parse_query(&String::from_utf8_lossy(&out.stdout)).map_err(invalid)
+            .arg(file);
+        super::read_package(c, file, ".rpm", parse_query)
     }
 
     fn state_dirs(&self) -> &'static [&'static str] {
@@ -696,17 +680,8 @@ mod props {
             let mut p = Progress::new(total);
             let mut last = -1.0f32;
             for l in &lines {
-                for e in p.feed(l) {
-                    match e {
-                        Event::Progress { percent } => {
-                            prop_assert!((0.0..=100.0).contains(&percent));
-                            prop_assert!(percent > last);
-                            last = percent;
-                        }
-                        Event::Step { index, total: t, .. } => prop_assert!(index >= 1 && index <= t),
-                        _ => {}
-                    }
-                }
+                let r = crate::backend::check_progress(&p.feed(l), &mut last);
+                prop_assert!(r.is_ok(), "{:?} after {:?}", r, l);
             }
         }
 
