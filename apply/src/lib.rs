@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod paths;
 pub mod power;
 pub mod prepare;
+pub mod privdir;
 pub mod result;
 pub mod signature;
 pub mod snapshot;

@@ -89,29 +89,13 @@ pub struct PrepareRequest {
 /// Where the packages of a resolved update are downloaded before they are
 /// copied in like hand-given files; removed when dropped. On the running
 /// system /var/tmp (a full upgrade may not fit a tmpfs /tmp).
-struct Staging(PathBuf);
-
-impl Staging {
-    fn new(root: &Root) -> Result<Staging, PrepareError> {
-        let base = if root.is_live() {
-            PathBuf::from("/var/tmp")
-        } else {
-            std::env::temp_dir()
-        };
-        let template = base.join("system-update-download.XXXXXX");
-        nix::unistd::mkdtemp(&template)
-            .map(Staging)
-            .map_err(|e| PrepareError::Io {
-                path: template,
-                source: e.into(),
-            })
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn staging(root: &Root) -> Result<crate::privdir::PrivateDir, PrepareError> {
+    let base = if root.is_live() {
+        PathBuf::from("/var/tmp")
+    } else {
+        std::env::temp_dir()
+    };
+    crate::privdir::PrivateDir::new_in(&base, "download").map_err(io_err(&base))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
@@ -198,8 +182,8 @@ pub fn prepare(
             None => BackendKind::managing(root)
                 .ok_or_else(|| PrepareError::NoPackageManager(root.dir().to_path_buf()))?,
         };
-        let staging = Staging::new(root)?;
-        let r = kind.resolve(root, &request, &staging.0)?;
+        let staging = staging(root)?;
+        let r = kind.resolve(root, &request, staging.path())?;
         if r.plan.is_empty() {
             return Err(PrepareError::NothingToDo);
         }

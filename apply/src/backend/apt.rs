@@ -11,6 +11,7 @@ use std::process::Command;
 
 use super::{Action, BackendError, Planned, Request};
 use crate::paths::Root;
+use crate::privdir::PrivateDir;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -279,16 +280,7 @@ pub fn resolve(
             err.trim()
         )));
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dest)
-        .map_err(|source| BackendError::Read {
-            path: dest.to_path_buf(),
-            source,
-        })?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-        .collect();
-    files.sort();
+    let files = super::downloaded(dest, &super::dpkg::KIND)?;
     Ok((plan, files))
 }
 
@@ -322,24 +314,20 @@ pub fn replay(root: &Root, plan: &[Planned], archives: &Path, dpkg_args: &[Strin
 
 /// An empty configuration of sources, for a simulation against the
 /// database alone; removed when dropped.
-struct Scratch(PathBuf);
+struct Scratch(PrivateDir);
 
 impl Scratch {
     fn new() -> Result<Scratch, BackendError> {
-        let template = std::env::temp_dir().join("system-update-apt.XXXXXX");
-        let dir = nix::unistd::mkdtemp(&template).map_err(|e| BackendError::Read {
-            path: template.clone(),
-            source: e.into(),
-        })?;
-        let s = Scratch(dir);
+        let s = Scratch(super::private_dir("apt")?);
+        let at = |sub: &str| s.0.path().join(sub);
         for d in ["lists/partial", "parts", "archives/partial"] {
-            std::fs::create_dir_all(s.0.join(d)).map_err(|source| BackendError::Read {
-                path: s.0.join(d),
+            std::fs::create_dir_all(at(d)).map_err(|source| BackendError::Read {
+                path: at(d),
                 source,
             })?;
         }
-        std::fs::write(s.0.join("sources.list"), b"").map_err(|source| BackendError::Read {
-            path: s.0.join("sources.list"),
+        std::fs::write(at("sources.list"), b"").map_err(|source| BackendError::Read {
+            path: at("sources.list"),
             source,
         })?;
         Ok(s)
@@ -348,7 +336,7 @@ impl Scratch {
     fn no_repositories(&self, c: &mut Command) {
         let o = |k: &str, sub: &str| {
             let mut v = OsString::from(k);
-            v.push(self.0.join(sub));
+            v.push(self.0.path().join(sub));
             v
         };
         c.arg("-o")
@@ -365,12 +353,6 @@ impl Scratch {
                 "-o",
                 "Dir::Cache::srcpkgcache=",
             ]);
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

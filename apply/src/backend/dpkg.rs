@@ -312,7 +312,7 @@ impl Dpkg {
             .zip(self.debs.iter().cloned())
             .collect();
         let links = super::Links::new("apt", &named)?;
-        let partial = links.dir.join("partial");
+        let partial = links.dir().join("partial");
         std::fs::create_dir(&partial).map_err(|source| BackendError::Read {
             path: partial,
             source,
@@ -328,7 +328,7 @@ impl Dpkg {
                 self.plan.len() - removals
             ),
         });
-        let cmd = apt::replay(&self.root, &self.plan, &links.dir, &self.extra_args);
+        let cmd = apt::replay(&self.root, &self.plan, links.dir(), &self.extra_args);
         let mut errors = Vec::new();
         let mut last = -1.0f32;
         let ended = process::run(cmd, self.limits, &mut |line| match line {

@@ -17,6 +17,7 @@ pub use system_update_events::{Event, PackageChange};
 
 use crate::manifest::Manifest;
 use crate::paths::Root;
+use crate::privdir::PrivateDir;
 use process::Limits;
 
 /// The factory: every backend this program knows, by its manifest name.
@@ -309,24 +310,19 @@ pub fn ended(program: &str, ended: process::Ended, errors: &[String]) -> Result<
 /// when dropped. A `/proc/self/fd/N` target becomes `/proc/PID/fd/N`, so
 /// it leads to our verified descriptor even in a program that closed it.
 pub struct Links {
-    pub dir: PathBuf,
+    dir: PrivateDir,
     pub files: Vec<PathBuf>,
 }
 
 impl Links {
     pub fn new(tool: &str, files: &[(String, PathBuf)]) -> Result<Links, BackendError> {
-        let template = std::env::temp_dir().join(format!("system-update-{tool}.XXXXXX"));
-        let dir = nix::unistd::mkdtemp(&template).map_err(|e| BackendError::Read {
-            path: template.clone(),
-            source: e.into(),
-        })?;
         let mut links = Links {
-            dir,
+            dir: private_dir(tool)?,
             files: Vec::new(),
         };
         let pid = format!("/proc/{}/", std::process::id());
         for (name, target) in files {
-            let link = links.dir.join(name);
+            let link = links.dir.path().join(name);
             let target = match target.to_str().and_then(|t| t.strip_prefix("/proc/self/")) {
                 Some(rest) => PathBuf::from(format!("{pid}{rest}")),
                 None => target.clone(),
@@ -339,17 +335,33 @@ impl Links {
         }
         Ok(links)
     }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
-impl Drop for Links {
-    fn drop(&mut self) {
-        // Only what we made: the links, then whatever the tool left in
-        // its own scratch directory, then the directory.
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// A private temporary directory for a backend's program.
+pub fn private_dir(name: &str) -> Result<PrivateDir, BackendError> {
+    PrivateDir::new(name).map_err(|source| BackendError::Read {
+        path: std::env::temp_dir(),
+        source,
+    })
+}
+
+/// The packages a download left in `dest` that this backend takes, sorted.
+pub fn downloaded(dest: &Path, kind: &dyn Kind) -> Result<Vec<PathBuf>, BackendError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dest)
+        .map_err(|source| BackendError::Read {
+            path: dest.to_path_buf(),
+            source,
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| kind.accepts(p))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Runs the program that reads a package file's fields and parses what it

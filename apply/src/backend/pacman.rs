@@ -99,55 +99,30 @@ pub fn parse_pkginfo(text: &str) -> Result<PackageInfo, String> {
 }
 
 /// pacman with every path inside the root; dropping it removes the
-/// temporary configuration, if one was written.
+/// private directory of the minimal configuration, if one was written.
 struct Pacman {
     cmd: Command,
-    _config: Option<config_file::Config>,
-}
-
-mod config_file {
-    //! A private copy of the minimal configuration, removed when dropped.
-    use std::path::PathBuf;
-
-    pub struct Config(pub PathBuf);
-
-    impl Config {
-        pub fn write(text: &str) -> std::io::Result<Config> {
-            let template = std::env::temp_dir().join("system-update-pacman.XXXXXX");
-            let dir = nix::unistd::mkdtemp(&template)?;
-            let path = dir.join("pacman.conf");
-            std::fs::write(&path, text)?;
-            Ok(Config(path))
-        }
-    }
-
-    impl Drop for Config {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-            if let Some(d) = self.0.parent() {
-                let _ = std::fs::remove_dir(d);
-            }
-        }
-    }
+    _config: Option<crate::privdir::PrivateDir>,
 }
 
 /// `cache`: where -Sw downloads to; else the root's own cache.
 fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError> {
     let mut cmd = Command::new("pacman");
     let in_root = |p: &str| root.host(Path::new(p));
-    let own = in_root(CONFIG);
+    let own = Some(in_root(CONFIG)).filter(|p| p.is_file());
     let mut temp = None;
-    let config = if own.is_file() {
-        own
-    } else {
-        let c =
-            config_file::Config::write(MINIMAL_CONFIG).map_err(|source| BackendError::Read {
-                path: std::env::temp_dir(),
+    let config = match own {
+        Some(own) => own,
+        None => {
+            let dir = super::private_dir("pacman")?;
+            let p = dir.path().join("pacman.conf");
+            std::fs::write(&p, MINIMAL_CONFIG).map_err(|source| BackendError::Read {
+                path: p.clone(),
                 source,
             })?;
-        let p = c.0.clone();
-        temp = Some(c);
-        p
+            temp = Some(dir);
+            p
+        }
     };
     cmd.arg("--config").arg(config);
     if !root.is_live() {
@@ -335,16 +310,7 @@ impl Kind for PacmanKind {
         p.cmd.args(["--noconfirm", "--noprogressbar", "-w"]);
         op(&mut p);
         output(p, "-Sw")?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dest)
-            .map_err(|source| BackendError::Read {
-                path: dest.to_path_buf(),
-                source,
-            })?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| KIND.accepts(p))
-            .collect();
-        files.sort();
+        let files = super::downloaded(dest, self)?;
         Ok(Resolved {
             plan,
             files,

@@ -285,16 +285,7 @@ impl Kind for RpmKind {
             }
         }
         run(c, "--downloadonly")?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dest)
-            .map_err(|source| BackendError::Read {
-                path: dest.to_path_buf(),
-                source,
-            })?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| self.accepts(p))
-            .collect();
-        files.sort();
+        let files = super::downloaded(dest, self)?;
         let installed = installed_versions(root)?;
         let mut plan = Vec::new();
         for f in &files {
