@@ -530,7 +530,10 @@ fn load_language(root: &Root) {
     };
     let mut dirs = system_update_tui::i18n::default_dirs();
     if !root.is_live() {
-        dirs.push(root.host(Path::new("/usr/share/locale")));
+        // The catalogues under an image's root, never through a link out.
+        if let Ok(f) = root.confined(Path::new("/usr/share/locale/system-update")) {
+            dirs.extend(f.parent().map(Path::to_path_buf));
+        }
     }
     match system_update_tui::i18n::load(&locale, &dirs) {
         Some(p) => tracing::info!("console messages in {locale} ({})", p.display()),
@@ -542,17 +545,11 @@ fn load_language(root: &Root) {
 /// LC_MESSAGES or LANG of /etc/locale.conf (systemd) or, on Debian,
 /// /etc/default/locale. Not our environment: nobody logged in here.
 pub fn system_locale(root: &Root) -> Option<String> {
-    ["/etc/locale.conf", "/etc/default/locale"]
-        .iter()
-        .find_map(|p| {
-            let text = crate::untrusted::read_text(
-                &root.host(Path::new(p)),
-                crate::untrusted::CONFIG_MAX,
-                false,
-            )
-            .ok()?;
-            parse_locale(&text)
-        })
+    first_of(
+        root,
+        &["/etc/locale.conf", "/etc/default/locale"],
+        parse_locale,
+    )
 }
 
 pub fn parse_locale(text: &str) -> Option<String> {
@@ -583,14 +580,22 @@ fn branding(root: &Root, config: &Config) -> system_update_tui::fullscreen::Bran
 
 /// os-release's PRETTY_NAME, unquoted; None when there is none.
 pub fn pretty_name(root: &Root) -> Option<String> {
-    ["/etc/os-release", "/usr/lib/os-release"]
-        .iter()
-        .find_map(|p| {
-            let path = root.host(Path::new(p));
-            let text =
-                crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, false).ok()?;
-            parse_pretty_name(&text)
-        })
+    first_of(
+        root,
+        &["/etc/os-release", "/usr/lib/os-release"],
+        parse_pretty_name,
+    )
+}
+
+/// What `parse` finds in the first of the root's files `paths` that has
+/// it: regular files within the config size cap, never through a link
+/// that could lead out of an image's root.
+fn first_of<T>(root: &Root, paths: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    paths.iter().find_map(|p| {
+        let path = root.confined(Path::new(p)).ok()?;
+        let text = crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, false).ok()?;
+        parse(&text)
+    })
 }
 
 pub fn parse_pretty_name(text: &str) -> Option<String> {

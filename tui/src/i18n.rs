@@ -113,10 +113,19 @@ impl Tr {
         Tr(unicode && CATALOG.get().is_some())
     }
 
-    /// The translation of `msgid`, or `msgid`.
+    /// The translation of `msgid`, or `msgid`. A translation with a
+    /// control character (an escape sequence from a broken or hostile
+    /// catalogue) is never drawn: the console gets the English.
     pub fn s<'a>(&self, msgid: &'a str) -> &'a str {
         match (self.0, CATALOG.get()) {
-            (true, Some(c)) => c.gettext(msgid),
+            (true, Some(c)) => {
+                let t = c.gettext(msgid);
+                if t.chars().any(char::is_control) {
+                    msgid
+                } else {
+                    t
+                }
+            }
             _ => msgid,
         }
     }

@@ -109,7 +109,12 @@ struct Pacman {
 fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError> {
     let mut cmd = Command::new("pacman");
     let in_root = |p: &str| root.host(Path::new(p));
-    let own = Some(in_root(CONFIG)).filter(|p| p.is_file());
+    // The root's own configuration, never through a link that could lead
+    // out of an image's root.
+    let own = root
+        .confined(Path::new(CONFIG))
+        .ok()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
     let mut temp = None;
     let config = match own {
         Some(own) => own,
@@ -353,7 +358,14 @@ impl Backend for PacmanBackend {
     /// A pacman killed mid-transaction leaves its lock; at boot, with our
     /// own lock held, no other pacman runs, so the lock is stale.
     fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
-        let lock = self.root.host(&Path::new(DBPATH).join("db.lck"));
+        // Never through a link in an image that could lead to the host's.
+        let lock = self
+            .root
+            .confined(&Path::new(DBPATH).join("db.lck"))
+            .map_err(|source| BackendError::Read {
+                path: self.root.host(Path::new(DBPATH)),
+                source,
+            })?;
         match std::fs::remove_file(&lock) {
             Ok(()) => {
                 sink.event(Event::Message {
