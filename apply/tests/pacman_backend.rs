@@ -8,7 +8,6 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{code, show, Scratch};
 
@@ -221,23 +220,7 @@ fn what_cannot_install_is_refused_at_prepare() {
 /// Starts apply, waits for the install script, kills apply and pacman
 /// with SIGKILL as a power cut would: pacman's lock stays behind.
 fn cut(s: &Scratch) {
-    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !s.path("/in-script").exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the install script never started"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kids = common::children(child.id());
-    child.kill().unwrap();
-    for k in kids {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
-    }
-    child.wait().unwrap();
-    assert!(s.link_exists());
+    common::cut_when(s, "/in-script");
     assert!(
         s.path("/var/lib/pacman/db.lck").exists(),
         "pacman's lock stays"

@@ -7,7 +7,6 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{code, show, Scratch};
 
@@ -278,20 +277,7 @@ fn a_power_cut_mid_transaction_then_the_next_attempt_finishes() {
         .build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
 
-    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !s.path("/in-post").exists() {
-        assert!(Instant::now() < deadline, "%post never started");
-        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kids = common::children(child.id());
-    child.kill().unwrap();
-    for k in kids {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
-    }
-    child.wait().unwrap();
-    assert!(s.link_exists());
+    common::cut_when(&s, "/in-post");
     assert!(!s.path("/post-done").exists());
 
     let out = s.apply();

@@ -403,30 +403,38 @@ pub fn children(pid: u32) -> Vec<i32> {
     out
 }
 
-/// Starts apply, waits until v2's postinst runs, then kills apply and dpkg
-/// with SIGKILL, as a power cut would.
-pub fn kill_mid_transaction(s: &Scratch) {
+/// Starts apply, waits until the package script has written `marker` (a
+/// path in the root), then kills apply and the package manager with
+/// SIGKILL, as a power cut would. The trigger must still be there.
+pub fn cut_when(s: &Scratch, marker: &str) {
     let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
-    let marker = s.path("/in-postinst");
+    let marker = s.path(marker);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !marker.exists() {
         assert!(
             std::time::Instant::now() < deadline,
-            "postinst never started"
+            "the package script never started"
         );
         assert!(child.try_wait().unwrap().is_none(), "apply ended early");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let kids = children(child.id());
-    assert!(!kids.is_empty(), "no dpkg child");
+    assert!(!kids.is_empty(), "no package manager child");
     child.kill().unwrap();
     for k in kids {
-        // dpkg runs in its own process group, with its scripts.
+        // The package manager runs in its own process group, with its
+        // scripts.
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(k), nix::sys::signal::SIGKILL);
     }
     child.wait().unwrap();
-    // The database is half done, the trigger is still there.
     assert!(s.link_exists());
+}
+
+/// Starts apply, waits until v2's postinst runs, then kills apply and dpkg
+/// with SIGKILL, as a power cut would.
+pub fn kill_mid_transaction(s: &Scratch) {
+    cut_when(s, "/in-postinst");
+    // The database is half done, the trigger is still there.
     assert!(!s.audit().is_empty(), "dpkg --audit should complain");
     let r = s.results();
     assert_eq!(r["outcome"], "interrupted", "{r}");
