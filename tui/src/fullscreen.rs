@@ -151,11 +151,13 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     // The final screen takes the rows its text needs, wrapped to the width
     // (a long error on a narrow screen), at the log's expense.
     let fixed = 4 + u16::from(admin_footer.is_some());
-    let status_h = if m.is_finished() {
-        let needed = wrapped_rows(&result_lines(view), area.width.saturating_sub(4)) + 2;
-        needed.clamp(4, area.height.saturating_sub(fixed).max(4))
-    } else {
-        6
+    let result = m.is_finished().then(|| result_lines(view));
+    let status_h = match &result {
+        Some(lines) => {
+            let needed = wrapped_rows(lines, area.width.saturating_sub(4)) + 2;
+            needed.clamp(4, area.height.saturating_sub(fixed).max(4))
+        }
+        None => 6,
     };
     let [header, system, status, log_area, footer, extra, _] = Layout::vertical([
         Constraint::Length(1),
@@ -188,10 +190,9 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
             extra,
         );
     }
-    if m.is_finished() {
-        draw_result(frame, status, view);
-    } else {
-        draw_status(frame, status, view);
+    match result {
+        Some(lines) => draw_result(frame, status, view, lines),
+        None => draw_status(frame, status, view),
     }
     if log_area.height >= 3 {
         draw_log(frame, log_area, view);
@@ -352,7 +353,7 @@ fn wrapped_rows(lines: &[Line<'_>], width: u16) -> u16 {
     u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
-fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
+fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>, lines: Vec<Line<'static>>) {
     let m = view.model;
     let t = view.theme;
     let Some(fin) = &m.finish else { return };
@@ -370,10 +371,7 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         .title(Line::styled(title, banner));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    frame.render_widget(
-        Paragraph::new(result_lines(view)).wrap(Wrap { trim: false }),
-        inner,
-    );
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
 /// The final screen's text, most important first: what happened, why,
