@@ -1,8 +1,10 @@
 //! Real-boot harness for the offline-update stack.
 //!
-//! `tests/vm/run` builds a Debian image (`tests/vm/build-image`) and runs the
-//! scenarios in `tests/scenarios.rs` with this library: each scenario gets its
-//! own copy of the disk, boots it under qemu with the serial console on a pipe,
+//! `tests/vm/run` builds two Debian images (`tests/vm/build-image`), Debian 12
+//! bookworm (systemd 252) and Debian 13 trixie (systemd 257), and runs the
+//! scenarios in `tests/scenarios.rs` with this library: each scenario picks a
+//! [`Guest`] (bookworm unless it says otherwise) and gets its own copy of
+//! that guest's disk, boots it under qemu with the serial console on a pipe,
 //! waits for markers with per-step timeouts, and boots again on the same disk
 //! after the guest reboots (`-no-reboot` makes a reboot end qemu). Every boot's
 //! serial log and report are kept; a failing scenario prints the tail of its
@@ -57,13 +59,65 @@ pub enum Accel {
     Tcg,
 }
 
-/// Where the image is and how to run qemu; from the environment that
+/// Which Debian a machine boots. Both images have the same guest side and
+/// the same packages (tests/vm/build-image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guest {
+    /// Debian 12, systemd 252: ext4 and btrfs disks (VMTEST_IMAGE).
+    #[default]
+    Bookworm,
+    /// Debian 13, systemd 257, merged /usr: the ext4 disk only
+    /// (VMTEST_IMAGE_TRIXIE).
+    Trixie,
+}
+
+impl Guest {
+    pub fn name(self) -> &'static str {
+        match self {
+            Guest::Bookworm => "bookworm",
+            Guest::Trixie => "trixie",
+        }
+    }
+
+    /// The disks its image has.
+    pub fn disks(self) -> &'static [Disk] {
+        match self {
+            Guest::Bookworm => &[Disk::Ext4, Disk::Btrfs],
+            Guest::Trixie => &[Disk::Ext4],
+        }
+    }
+
+    fn env(self) -> &'static str {
+        match self {
+            Guest::Bookworm => "VMTEST_IMAGE",
+            Guest::Trixie => "VMTEST_IMAGE_TRIXIE",
+        }
+    }
+
+    /// The files its image directory must have.
+    fn files(self) -> Vec<&'static str> {
+        let mut files = vec!["vmlinuz", "initrd.img"];
+        files.extend(self.disks().iter().map(|d| d.file()));
+        files
+    }
+}
+
+impl fmt::Display for Guest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the images are and how to run qemu; from the environment that
 /// `tests/vm/run` sets.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Directory with `vmlinuz`, `initrd.img`, `disk.img` and
-    /// `disk-btrfs.img` (VMTEST_IMAGE).
+    /// Debian 12's image: `vmlinuz`, `initrd.img`, `disk.img`,
+    /// `disk-btrfs.img` and the repository disk `repo.img` (VMTEST_IMAGE).
     pub image: PathBuf,
+    /// Debian 13's image: `vmlinuz`, `initrd.img`, `disk.img`, `repo.img`
+    /// (VMTEST_IMAGE_TRIXIE). Without it only bookworm machines can be made.
+    pub image_trixie: Option<PathBuf>,
     /// Scenario disks go to `work/disks/` (VMTEST_WORK, default image/..).
     pub work: PathBuf,
     /// Serial logs and the summary (VMTEST_LOGS, default work/logs).
@@ -78,19 +132,25 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Config> {
-        let image = std::env::var_os("VMTEST_IMAGE")
+        let image = std::env::var_os(Guest::Bookworm.env())
             .map(PathBuf::from)
             .ok_or_else(|| {
                 err("VMTEST_IMAGE is not set: run the scenarios through tests/vm/run")
             })?;
-        for f in [
-            "vmlinuz",
-            "initrd.img",
-            Disk::Ext4.file(),
-            Disk::Btrfs.file(),
+        let image_trixie = std::env::var_os(Guest::Trixie.env())
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        for (guest, dir) in [
+            (Guest::Bookworm, Some(&image)),
+            (Guest::Trixie, image_trixie.as_ref()),
         ] {
-            if !image.join(f).exists() {
-                return Err(err(format!("{}: no {f}", image.display())));
+            for f in guest.files() {
+                match dir {
+                    Some(dir) if !dir.join(f).exists() => {
+                        return Err(err(format!("{guest} image {}: no {f}", dir.display())))
+                    }
+                    _ => {}
+                }
             }
         }
         let work = match std::env::var_os("VMTEST_WORK") {
@@ -120,6 +180,7 @@ impl Config {
         };
         Ok(Config {
             image,
+            image_trixie,
             work,
             logs,
             accel,
@@ -138,6 +199,16 @@ impl Config {
 
     pub fn scaled(&self, d: Duration) -> Duration {
         d.mul_f64(self.timeout_scale)
+    }
+
+    /// The image directory of `guest`.
+    pub fn image_of(&self, guest: Guest) -> Result<&Path> {
+        match guest {
+            Guest::Bookworm => Ok(&self.image),
+            Guest::Trixie => self.image_trixie.as_deref().ok_or_else(|| {
+                err("VMTEST_IMAGE_TRIXIE is not set: run the scenarios through tests/vm/run")
+            }),
+        }
     }
 }
 
@@ -377,6 +448,9 @@ struct SerialState {
 pub struct Machine {
     pub config: Config,
     name: String,
+    guest: Guest,
+    /// The guest's image directory (kernel, initrd, repository disk).
+    image: PathBuf,
     kind: Disk,
     disk: PathBuf,
     logdir: PathBuf,
@@ -385,18 +459,31 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// A fresh copy of the image's ext4 disk for scenario `name`.
+    /// A fresh copy of the bookworm image's ext4 disk for scenario `name`.
     pub fn new(name: &str) -> Result<Machine> {
         Machine::with_disk(name, Disk::Ext4)
     }
 
-    /// A fresh copy of the image's disk `kind` for scenario `name`.
+    /// A fresh copy of the bookworm image's disk `kind` for scenario `name`.
     pub fn with_disk(name: &str, kind: Disk) -> Result<Machine> {
-        Machine::with_config(Config::from_env()?, name, kind)
+        Machine::on(Guest::Bookworm, name, kind)
     }
 
-    /// As `with_disk`, with the configuration given.
-    pub fn with_config(config: Config, name: &str, kind: Disk) -> Result<Machine> {
+    /// A fresh copy of `guest`'s disk `kind` for scenario `name`, e.g.
+    /// `Machine::on(Guest::Trixie, "s6-etc-trigger", Disk::Ext4)`.
+    pub fn on(guest: Guest, name: &str, kind: Disk) -> Result<Machine> {
+        Machine::with_config(Config::from_env()?, guest, name, kind)
+    }
+
+    /// As `on`, with the configuration given.
+    pub fn with_config(config: Config, guest: Guest, name: &str, kind: Disk) -> Result<Machine> {
+        if !guest.disks().contains(&kind) {
+            return Err(err(format!(
+                "the {guest} image has no {kind:?} disk (it has {:?})",
+                guest.disks()
+            )));
+        }
+        let image = config.image_of(guest)?.to_path_buf();
         let disks = config.work.join("disks");
         let logdir = config.logs.join(name);
         fs::create_dir_all(&disks).map_err(|e| io_err(disks.display(), e))?;
@@ -408,7 +495,7 @@ impl Machine {
         // cp keeps the 2G disk sparse; std::fs::copy might not.
         let status = Command::new("cp")
             .arg("--sparse=always")
-            .arg(config.image.join(kind.file()))
+            .arg(image.join(kind.file()))
             .arg(&disk)
             .status()
             .map_err(|e| io_err("cp", e))?;
@@ -421,6 +508,8 @@ impl Machine {
         Ok(Machine {
             config,
             name: name.to_string(),
+            guest,
+            image,
             kind,
             disk,
             logdir,
@@ -431,6 +520,10 @@ impl Machine {
 
     pub fn disk(&self) -> &Path {
         &self.disk
+    }
+
+    pub fn guest(&self) -> Guest {
+        self.guest
     }
 
     pub fn boots(&self) -> &[BootRecord] {
@@ -492,9 +585,9 @@ impl Machine {
             .args(["-serial", "stdio", "-serial"])
             .arg(format!("file:{}", report.display()))
             .arg("-kernel")
-            .arg(c.image.join("vmlinuz"))
+            .arg(self.image.join("vmlinuz"))
             .arg("-initrd")
-            .arg(c.image.join("initrd.img"))
+            .arg(self.image.join("initrd.img"))
             .arg("-append")
             .arg(spec.cmdline(self.kind))
             .arg("-drive")
@@ -508,7 +601,7 @@ impl Machine {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
         // The repository disk (s13), shared read-only by every machine.
-        let repo = c.image.join("repo.img");
+        let repo = self.image.join("repo.img");
         if repo.is_file() {
             cmd.arg("-drive").arg(format!(
                 "file={},format=raw,if=virtio,readonly=on",
@@ -563,8 +656,9 @@ impl Drop for Machine {
             .map(|b| format!("{}={:.1}s({:?})", b.label, b.secs, b.end))
             .collect();
         let line = format!(
-            "{}\t{}\t{:.1}\t{}\n",
+            "{}\t{}\t{}\t{:.1}\t{}\n",
             self.name,
+            self.guest,
             if failed { "FAIL" } else { "pass" },
             self.started.elapsed().as_secs_f64(),
             boots.join(" ")
@@ -933,18 +1027,23 @@ mod tests {
         assert_eq!(boot.section("c"), None);
     }
 
-    /// A machine whose "qemu" is a script that behaves, run after run, as
-    /// `runs` says: `early` dies of SIGSEGV before the guest's init, `late`
-    /// after it, `ok` boots to multi-user and powers off.
-    fn fake_machine(dir: &Path, runs: &[&str]) -> Machine {
+    /// A configuration whose "qemu" is a script that writes its arguments to
+    /// `dir/args` and behaves, run after run, as `runs` says: `early` dies of
+    /// SIGSEGV before the guest's init, `late` after it, `ok` boots to
+    /// multi-user and powers off. Both images' files say which guest they are.
+    fn fake_config(dir: &Path, runs: &[&str]) -> Config {
         let image = dir.join("image");
-        fs::create_dir_all(&image).unwrap();
-        for f in ["vmlinuz", "initrd.img", "disk.img", "disk-btrfs.img"] {
-            fs::write(image.join(f), "").unwrap();
+        let image_trixie = dir.join("image-trixie");
+        for (d, guest) in [(&image, Guest::Bookworm), (&image_trixie, Guest::Trixie)] {
+            fs::create_dir_all(d).unwrap();
+            for f in guest.files() {
+                fs::write(d.join(f), guest.name()).unwrap();
+            }
         }
         let mut script = format!(
-            "#!/bin/sh\nulimit -c 0\nn=$(cat {0} 2>/dev/null || echo 0)\nn=$((n+1))\necho $n >{0}\ncase $n in\n",
-            dir.join("count").display()
+            "#!/bin/sh\nulimit -c 0\necho \"$@\" >{1}\nn=$(cat {0} 2>/dev/null || echo 0)\nn=$((n+1))\necho $n >{0}\ncase $n in\n",
+            dir.join("count").display(),
+            dir.join("args").display()
         );
         for (i, r) in runs.iter().enumerate() {
             let body = match *r {
@@ -959,8 +1058,9 @@ mod tests {
         fs::write(&qemu, script).unwrap();
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&qemu, fs::Permissions::from_mode(0o755)).unwrap();
-        let config = Config {
+        Config {
             image,
+            image_trixie: Some(image_trixie),
             work: dir.join("work"),
             logs: dir.join("logs"),
             accel: Accel::Tcg,
@@ -968,8 +1068,41 @@ mod tests {
             mem_mib: 64,
             timeout_scale: 1.0,
             qemu,
+        }
+    }
+
+    fn fake_machine(dir: &Path, runs: &[&str]) -> Machine {
+        Machine::with_config(fake_config(dir, runs), Guest::Bookworm, "fake", Disk::Ext4).unwrap()
+    }
+
+    #[test]
+    fn a_machine_boots_its_guests_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fake_config(dir.path(), &["ok"]);
+        let mut m = Machine::with_config(config.clone(), Guest::Trixie, "t", Disk::Ext4).unwrap();
+        assert_eq!(fs::read_to_string(m.disk()).unwrap(), "trixie");
+        let mut r = m.boot("b", &BootSpec::plain()).unwrap();
+        r.wait_for(BOOTED, Duration::from_secs(20)).unwrap();
+        r.finish(Duration::from_secs(20)).unwrap();
+        let args = fs::read_to_string(dir.path().join("args")).unwrap();
+        assert!(args.contains("image-trixie/vmlinuz"), "{args}");
+        assert!(args.contains("image-trixie/initrd.img"), "{args}");
+        drop(m);
+        let summary = fs::read_to_string(config.logs.join("summary.tsv")).unwrap();
+        assert!(summary.starts_with("t\ttrixie\tpass\t"), "{summary}");
+
+        let e = Machine::with_config(config.clone(), Guest::Trixie, "t", Disk::Btrfs)
+            .err()
+            .expect("no btrfs disk on trixie");
+        assert!(e.to_string().contains("no Btrfs disk"), "{e}");
+        let without = Config {
+            image_trixie: None,
+            ..config
         };
-        Machine::with_config(config, "fake", Disk::Ext4).unwrap()
+        let e = Machine::with_config(without, Guest::Trixie, "t", Disk::Ext4)
+            .err()
+            .expect("no trixie image");
+        assert!(e.to_string().contains("VMTEST_IMAGE_TRIXIE"), "{e}");
     }
 
     const BOOTED: &str = "VMTEST-BOOTED multi-user";
