@@ -17,6 +17,13 @@ use log::{Level, Logger};
 /// The triggers, relative to the root, in the order systemd checks them.
 pub const TRIGGERS: [&str; 2] = ["system-update", "etc/system-update"];
 
+/// Ours alone: `system-update probation` leaves this when the first boot
+/// after an update was not confirmed healthy, and the update environment
+/// then rolls back to the pre-update snapshot. Only roots whose package
+/// database (under /var/lib) is on the root subvolume get a snapshot, so
+/// /var/lib is there before any other mount.
+pub const PROBATION_DUE: &str = "var/lib/system-update-results/probation-due";
+
 /// Where this build links `default.target` to: the unit directory of the
 /// systemd it was built for (see build.rs).
 pub const TARGET_UNIT: &str = concat!(env!("SYSTEM_UPDATE_UNIT_DIR"), "/system-update.target");
@@ -85,12 +92,22 @@ pub fn generate(
     let link = early_dir.join("default.target");
     let outcome = match symlink(target, &link) {
         Ok(()) => {
-            log.log(
-                Level::Info,
-                format_args!(
-                    "{trigger} exists: booting into system-update.target for an offline update."
-                ),
-            );
+            if trigger.ends_with(PROBATION_DUE) {
+                log.log(
+                    Level::Notice,
+                    format_args!(
+                        "{trigger} exists: the last update's first boot was not confirmed; \
+                         booting into system-update.target to roll it back."
+                    ),
+                );
+            } else {
+                log.log(
+                    Level::Info,
+                    format_args!(
+                        "{trigger} exists: booting into system-update.target for an offline update."
+                    ),
+                );
+            }
             Outcome::Redirected { trigger }
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match std::fs::read_link(&link) {
@@ -121,10 +138,11 @@ pub fn generate(
     Ok(outcome)
 }
 
-/// The first trigger that exists, as `/system-update` or `/etc/system-update`.
-/// Errors other than "does not exist" are logged and that path is skipped.
+/// The first trigger that exists, as `/system-update` or `/etc/system-update`,
+/// then the probation's. Errors other than "does not exist" are logged and
+/// that path is skipped.
 fn find_trigger(root: &Path, log: &mut Logger) -> Option<String> {
-    for rel in TRIGGERS {
+    for rel in TRIGGERS.into_iter().chain([PROBATION_DUE]) {
         let shown = format!("/{rel}");
         match std::fs::symlink_metadata(root.join(rel)) {
             Ok(_) => return Some(shown),

@@ -283,3 +283,25 @@ fn logs_to_the_kernel_log_with_a_priority() {
         "{ours:?}"
     );
 }
+
+#[test]
+fn a_due_probation_rollback_redirects_the_boot() {
+    let (root, out) = scratch();
+    let due = root.path().join(system_update_generator::PROBATION_DUE);
+    fs::create_dir_all(due.parent().expect("parent")).expect("mkdir");
+    fs::write(&due, b"").expect("marker");
+    let o = run_ours(root.path(), &[&out], &[("SYSTEMD_LOG_LEVEL", "info")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(redirected(&out), "{:?}", listing(&out));
+    assert!(
+        stderr(&o).contains("probation-due exists: the last update's first boot was not confirmed"),
+        "{}",
+        stderr(&o)
+    );
+    // Gone again: the boot is a normal one.
+    fs::remove_file(&due).expect("rm");
+    let (_keep, out2) = scratch();
+    let o = run_ours(root.path(), &[&out2], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(listing(&out2).is_empty());
+}
