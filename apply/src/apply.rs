@@ -180,6 +180,8 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
                 error: Some(err.to_string()),
                 log: None,
                 snapshot: None,
+                legs: None,
+                probation: None,
             };
             if let Err(e) = result::store(root, &rec) {
                 tracing::error!("{e}");
@@ -359,6 +361,9 @@ pub fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<i32, ApplyError> {
     let ud = &config.update_dir;
+    if crate::probation::is_due(root) {
+        return roll_back_after_boot(root, config, opts, stop);
+    }
     let Some(_lock) = claim(root, ud)? else {
         return Ok(exit::OK);
     };
@@ -398,6 +403,16 @@ pub fn run(
             error: None,
             log: log_path.clone(),
             snapshot: None,
+            legs: Some(crate::legs::Legs {
+                enter: crate::legs::entered(
+                    local
+                        .as_ref()
+                        .ok()
+                        .and_then(|l| l.triggered_boot_id.as_deref()),
+                ),
+                ..Default::default()
+            }),
+            probation: None,
         },
     };
 
@@ -451,6 +466,32 @@ pub fn run(
     };
     // The record's package list is what the backend reported in the stream.
     run.record.packages = std::mem::take(&mut sink.packages);
+    if verdict.outcome == Outcome::Success {
+        run.record.probation = crate::probation::begin(root, config, &run.record);
+    }
+    let action = if opts.no_reboot || stop.load(Ordering::SeqCst) {
+        AfterAction::None
+    } else if !root.is_live() {
+        tracing::info!(
+            "--root {}: not rebooting the running system",
+            root.dir().display()
+        );
+        AfterAction::None
+    } else {
+        after
+    };
+    let will_roll_back = matches!(verdict.outcome, Outcome::Failure | Outcome::Interrupted)
+        && state.transaction_started
+        && matches!((&provider, &id), (Ok(p), Some(id)) if p.can_roll_back(id));
+    let power_action = way_out(
+        root,
+        config,
+        &local,
+        &manifest,
+        action,
+        will_roll_back,
+        &mut run.record,
+    );
     run.end(verdict);
     // The backend is done: the log is whole before anything copies it.
     sink.finish_log();
@@ -483,7 +524,15 @@ pub fn run(
         }
         _ => false,
     };
+    // A boot on probation with a snapshot to go back to keeps it until it
+    // is confirmed (system-update probation marks the cleanup then).
+    let on_probation = run
+        .record
+        .probation
+        .as_ref()
+        .is_some_and(|p| p.reason.is_none());
     if !rolled_back
+        && !on_probation
         && run
             .record
             .snapshot
@@ -505,21 +554,211 @@ pub fn run(
         log_path: log_path.map(|p| root.host(&p)),
     });
 
-    let action = if opts.no_reboot || stop.load(Ordering::SeqCst) {
-        AfterAction::None
-    } else if !root.is_live() {
-        tracing::info!(
-            "--root {}: not rebooting the running system",
-            root.dir().display()
-        );
-        AfterAction::None
-    } else {
-        after
-    };
     countdown(&ui, config, action, outcome, stop);
     drop(sink);
     ui.finish();
-    Ok(after_action(action, outcome))
+    let power_action = power_action.filter(|_| !stop.load(Ordering::SeqCst));
+    Ok(after_action(power_action, outcome))
+}
+
+/// The way out of the update environment (legs.rs), recorded: a
+/// soft-reboot unless the mode, systemd, a rollback or what the backend
+/// installed (kernel, initrd, boot loader, firmware) says otherwise.
+fn way_out(
+    root: &Root,
+    config: &Config,
+    local: &Result<LocalState, LocalError>,
+    manifest: &Result<Manifest, crate::manifest::ManifestError>,
+    action: AfterAction,
+    will_roll_back: bool,
+    record: &mut ResultRecord,
+) -> Option<power::Action> {
+    use crate::config::RebootMode;
+    use crate::legs;
+    let mode = local
+        .as_ref()
+        .ok()
+        .and_then(|l| l.reboot_mode)
+        .unwrap_or(config.reboot_mode);
+    let supported = if action == AfterAction::Reboot && mode == RebootMode::Auto {
+        legs::soft_reboot_supported()
+    } else {
+        Err(String::new())
+    };
+    let (power_action, why) =
+        legs::way_out(
+            action,
+            mode,
+            &supported,
+            will_roll_back,
+            || match manifest {
+                Ok(m) => m.backend.boot_files(root, &record.packages),
+                Err(_) => Some("the update could not be read".into()),
+            },
+        );
+    match (&power_action, &why) {
+        (Some(a), Some(w)) => tracing::info!("leaving the update by {a:?}: {w}"),
+        (Some(a), None) => tracing::info!("leaving the update by {a:?}"),
+        _ => {}
+    }
+    let legs = record.legs.get_or_insert_with(Default::default);
+    legs.leave = Some(legs::leg_of(power_action));
+    legs.leave_why = why;
+    power_action
+}
+
+/// The update environment of a boot whose update was not confirmed
+/// healthy (probation.rs): the marker goes first, so the boot after this
+/// one is a normal one whatever happens here; then the pre-update snapshot
+/// is put back and the machine reboots into it.
+fn roll_back_after_boot(
+    root: &Root,
+    config: &Config,
+    opts: &ApplyOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<i32, ApplyError> {
+    use crate::probation;
+    let _lock = match crate::prepare::lock_root(root) {
+        Ok(l) => l,
+        Err(LockError::Busy(p)) => {
+            tracing::info!("{}: another instance is acting; nothing to do", p.display());
+            return Ok(exit::OK);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let state = probation::load(root);
+    if let Err(e) = probation::end(root) {
+        tracing::error!("{e}");
+    }
+    let last = result::load(root).ok().flatten();
+    let (id, boots, limit, reason) = match state {
+        Ok(Some(s)) => (
+            Some(s.id),
+            s.boots,
+            s.limit,
+            s.reason.unwrap_or_else(|| {
+                format!(
+                    "{} boot(s) ended before they were confirmed (power cut, hang or reset)",
+                    s.boots
+                )
+            }),
+        ),
+        Ok(None) => (
+            last.as_ref().and_then(|r| r.id.clone()),
+            0,
+            0,
+            "the probation's state is missing".to_string(),
+        ),
+        Err(e) => (
+            last.as_ref().and_then(|r| r.id.clone()),
+            0,
+            0,
+            e.to_string(),
+        ),
+    };
+    let now = timefmt::now_rfc3339();
+    let mut record = match last {
+        Some(r) if r.id.is_some() && r.id == id => r,
+        _ => ResultRecord {
+            format: result::JSON_FORMAT,
+            id: id.clone(),
+            title: None,
+            backend: None,
+            outcome: Outcome::Success,
+            stop_requested: false,
+            packages: Vec::new(),
+            started: now.clone(),
+            finished: None,
+            attempts: 0,
+            error: None,
+            log: None,
+            snapshot: None,
+            legs: None,
+            probation: None,
+        },
+    };
+    tracing::error!(
+        "update {}: its first boot was not healthy: {reason}; rolling back",
+        id.as_deref().unwrap_or("unknown")
+    );
+
+    load_language(root);
+    let ui = Ui::start_with(
+        UiOptions {
+            mode: opts.ui.unwrap_or(config.ui).mode(),
+            output: opts.output.clone(),
+        },
+        system_update_tui::Tuning {
+            branding: branding(root, config),
+            ..Default::default()
+        },
+    );
+    ui.send(Event::Started {
+        title: format!(
+            "Rolling back {}",
+            record.title.as_deref().unwrap_or("the last update")
+        ),
+    });
+    ui.send(Event::Message {
+        text: "Rolling back to the snapshot taken before the update".into(),
+    });
+    let error = format!("The system did not start properly after the update: {reason}.");
+    record.outcome = Outcome::RolledBackAfterBoot;
+    record.error = Some(error.clone());
+    record.probation = Some(probation::Record {
+        verdict: probation::Verdict::RolledBack,
+        boots,
+        limit,
+        target: record.probation.as_ref().and_then(|p| p.target.clone()),
+        reason: Some(reason.clone()),
+        at: Some(now),
+    });
+    let legs = record.legs.get_or_insert_with(Default::default);
+    legs.leave = Some(crate::legs::Leg::Reboot);
+    legs.leave_why = Some("the root was rolled back to its snapshot".into());
+    let rolled_back = match (snapshot::select(root, config.snapshot), &id) {
+        (Ok(p), Some(id)) => roll_back(root, &config.update_dir, &p, id, &mut record),
+        (Err(e), _) => {
+            tracing::error!("{e}");
+            false
+        }
+        (_, None) => false,
+    };
+    let outcome = if rolled_back {
+        Outcome::RolledBackAfterBoot
+    } else {
+        // Still the updated system: say so, and why it stays.
+        record.outcome = Outcome::Success;
+        if let Some(p) = record.probation.as_mut() {
+            p.verdict = probation::Verdict::Failed;
+        }
+        record.error = Some(format!(
+            "{error} The rollback failed, so the updated system stays: {}",
+            record
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.note.clone())
+                .unwrap_or_else(|| "no snapshot".into())
+        ));
+        if let Err(e) = result::store(root, &record) {
+            tracing::error!("{e}");
+        }
+        Outcome::Failure
+    };
+    ui.send(Event::Finished {
+        outcome,
+        detail: record.error.clone(),
+        log_path: None,
+    });
+    let action = if opts.no_reboot || !root.is_live() {
+        AfterAction::None
+    } else {
+        AfterAction::Reboot
+    };
+    countdown(&ui, config, action, outcome, stop);
+    ui.finish();
+    let power_action = (action == AfterAction::Reboot).then_some(power::Action::Reboot);
+    Ok(after_action(power_action, outcome))
 }
 
 /// The consoles speak the system's language when a catalogue for it is
@@ -659,13 +898,12 @@ fn countdown(ui: &Ui, config: &Config, action: AfterAction, outcome: Outcome, st
     }
 }
 
-/// The last phase: reboot or power off; returns the exit status.
-fn after_action(action: AfterAction, outcome: Outcome) -> i32 {
+/// The last phase: reboot, soft-reboot or power off; returns the exit
+/// status.
+fn after_action(power_action: Option<power::Action>, outcome: Outcome) -> i32 {
     let code = exit::for_outcome(outcome);
-    let power_action = match action {
-        AfterAction::Reboot => power::Action::Reboot,
-        AfterAction::Poweroff => power::Action::PowerOff,
-        AfterAction::None => return code,
+    let Some(power_action) = power_action else {
+        return code;
     };
     match power::request(power_action) {
         Ok(method) => {
@@ -998,7 +1236,7 @@ fn roll_back(
 
 /// Tells the cleanup after the next normal boot that there are snapshots
 /// to prune (system-update-cleanup-snapshots.service checks for the file).
-fn mark_cleanup_pending(root: &Root) {
+pub fn mark_cleanup_pending(root: &Root) {
     let path = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
     if let Err(e) = atomic::write(&path, b"", 0o644) {
         tracing::warn!("{}: {e}", path.display());

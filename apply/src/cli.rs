@@ -55,6 +55,9 @@ pub enum Cmd {
     },
     /// Apply the triggered update (what system-update-apply.service runs).
     Apply(ApplyArgs),
+    /// Check the first boot after an update and confirm it or arm the
+    /// rollback (what system-update-probation.service runs).
+    Probation,
     /// Remove failed states and old pre-update snapshots.
     Cleanup {
         /// Keep `keep-failed` failed states too (what runs after a normal
@@ -132,6 +135,12 @@ pub struct TriggerArgs {
     /// on a terminal).
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+    /// auto: soft-reboot into the update and out of it where systemd can
+    /// (254 and later) and the update leaves kernel, initrd, boot loader
+    /// and firmware alone; always-reboot: full reboots (default:
+    /// reboot-mode in /etc/system-update.toml, else auto).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub reboot_mode: Option<crate::config::RebootMode>,
 }
 
 impl TriggerArgs {
@@ -311,6 +320,16 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if matches!(cli.command, Cmd::Apply(_)) {
                 return Ok(apply::config_failed(&root, &e));
             }
+            if matches!(cli.command, Cmd::Probation) {
+                // The boot is still checked, leniently: defaults name no
+                // must-run unit, and a broken file must not roll back.
+                let stop = stop_flag()?;
+                return Ok(crate::probation::check_boot(
+                    &root,
+                    &Config::default(),
+                    &stop,
+                ));
+            }
             return Ok(exit::USAGE);
         }
     };
@@ -375,7 +394,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 eprintln!("system-update: not triggered; nothing was changed");
                 return Ok(exit::FAILURE);
             }
-            let (m, verified) = match trigger::arm(&root, &config, a.after_action()) {
+            let mode = a.reboot_mode.unwrap_or(config.reboot_mode);
+            let (m, verified) = match trigger::arm(&root, &config, a.after_action(), mode) {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("system-update: {}", message(&e));
@@ -402,7 +422,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit::OK);
             }
             // Into the update: the after-action is for when it is over.
-            power::request(power::Action::Reboot).context("rebooting into the update")?;
+            let supported = match mode {
+                crate::config::RebootMode::Auto => crate::legs::soft_reboot_supported(),
+                crate::config::RebootMode::AlwaysReboot => Err("reboot-mode always-reboot".into()),
+            };
+            let way = crate::legs::way_in(mode, &supported);
+            match (&way, &supported) {
+                (power::Action::SoftReboot, Ok(v)) => {
+                    print(&format!("Soft-rebooting into the update (systemd {v}).\n"))
+                }
+                (_, Err(why)) => tracing::info!("a full reboot into the update: {why}"),
+                _ => {}
+            }
+            power::request(way).context("rebooting into the update")?;
             Ok(exit::OK)
         }
         Cmd::Status(a) => {
@@ -456,6 +488,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 limits: config.backend_limits(),
             };
             Ok(apply::run(&root, &config, &opts, &stop)?)
+        }
+        Cmd::Probation => {
+            let stop = stop_flag()?;
+            Ok(crate::probation::check_boot(&root, &config, &stop))
         }
         Cmd::Cleanup { boot } => {
             match cleanup::cleanup(&root, &config, boot)? {

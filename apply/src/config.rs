@@ -45,6 +45,29 @@ impl AfterAction {
     }
 }
 
+/// How the machine enters and leaves the update environment
+/// (`reboot-mode`, `trigger --reboot-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootMode {
+    /// soft-reboot where systemd has it (254 and later), both legs; the
+    /// way out is a full reboot when the update touched the kernel, the
+    /// initrd, the boot loader or firmware, or was rolled back.
+    #[default]
+    Auto,
+    /// Full reboots only.
+    AlwaysReboot,
+}
+
+impl RebootMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebootMode::Auto => "auto",
+            RebootMode::AlwaysReboot => "always-reboot",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum UiChoice {
@@ -103,6 +126,18 @@ pub struct Config {
     pub ui_footer: Option<String>,
     /// The header's colour: a name (blue, cyan, magenta, ...) or #rrggbb.
     pub ui_accent: Option<String>,
+    /// soft-reboot legs where possible, or full reboots only.
+    pub reboot_mode: RebootMode,
+    /// The first boot after an update with a snapshot is on probation.
+    pub probation: bool,
+    /// The unit whose activation confirms that boot.
+    pub health_target: String,
+    /// Seconds the probation boot has to reach the health target.
+    pub health_timeout: u64,
+    /// Units that must not fail in the probation boot.
+    pub must_run: Vec<String>,
+    /// Boots that may try to be confirmed; the next one rolls back.
+    pub probation_boots: u32,
 }
 
 impl Default for Config {
@@ -127,8 +162,50 @@ impl Default for Config {
             ui_title: None,
             ui_footer: None,
             ui_accent: None,
+            reboot_mode: RebootMode::Auto,
+            probation: true,
+            health_target: DEFAULT_HEALTH_TARGET.to_string(),
+            // Five minutes: a server's network-online and a kiosk's display
+            // manager are up in well under one; a slow disk check is not.
+            health_timeout: 300,
+            must_run: Vec::new(),
+            probation_boots: 2,
         }
     }
+}
+
+/// What probation waits for unless the admin names another target: the
+/// point systemd(7)'s boot-complete.target documents for "this boot is
+/// good". Where nothing hooks into it, multi-user.target stands in.
+pub const DEFAULT_HEALTH_TARGET: &str = "boot-complete.target";
+
+/// Longest health-timeout: an hour.
+pub const HEALTH_TIMEOUT_MAX: u64 = 3600;
+
+/// Whether `name` is a unit name systemd would take: a known suffix and
+/// only the characters unit names may have (no path, no option, no space).
+pub fn is_unit_name(name: &str) -> bool {
+    const SUFFIXES: [&str; 11] = [
+        ".service",
+        ".socket",
+        ".target",
+        ".device",
+        ".mount",
+        ".automount",
+        ".swap",
+        ".timer",
+        ".path",
+        ".slice",
+        ".scope",
+    ];
+    name.len() <= 255
+        && !name.starts_with('-')
+        && SUFFIXES
+            .iter()
+            .any(|s| name.len() > s.len() && name.ends_with(s))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b))
 }
 
 /// Longest a final screen may stay.
@@ -237,6 +314,25 @@ impl Config {
                 )));
             }
         }
+        if config.probation_boots == 0 {
+            return Err(invalid(
+                "probation-boots must be at least 1 (set probation = false to turn probation off)"
+                    .into(),
+            ));
+        }
+        if config.health_timeout == 0 || config.health_timeout > HEALTH_TIMEOUT_MAX {
+            return Err(invalid(format!(
+                "health-timeout = {}: give seconds from 1 to {HEALTH_TIMEOUT_MAX}",
+                config.health_timeout
+            )));
+        }
+        for unit in std::iter::once(&config.health_target).chain(&config.must_run) {
+            if !is_unit_name(unit) {
+                return Err(invalid(format!(
+                    "{unit:?} is not a unit name: give names such as \"multi-user.target\" or \"nginx.service\""
+                )));
+            }
+        }
         if let Some(a) = &config.ui_accent {
             if system_update_tui::fullscreen::Branding::parse_accent(a).is_none() {
                 return Err(invalid(format!(
@@ -314,6 +410,42 @@ mod tests {
     fn relative_dir_and_zero_limit_refused() {
         assert!(Config::parse("update-dir = \"var/x\"\n", Path::new("x")).is_err());
         assert!(Config::parse("attempt-limit = 0\n", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn reboot_mode_and_probation_keys() {
+        let c = Config::parse(
+            "reboot-mode = \"always-reboot\"\nprobation = true\nhealth-target = \"graphical.target\"\nhealth-timeout = 120\nmust-run = [\"nginx.service\", \"getty@tty1.service\"]\nprobation-boots = 1\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.reboot_mode, RebootMode::AlwaysReboot);
+        assert_eq!(c.health_target, "graphical.target");
+        assert_eq!(c.must_run, ["nginx.service", "getty@tty1.service"]);
+        assert_eq!((c.health_timeout, c.probation_boots), (120, 1));
+        let d = Config::default();
+        assert_eq!(d.reboot_mode, RebootMode::Auto);
+        assert!(d.probation);
+        assert_eq!(d.health_target, "boot-complete.target");
+        for (bad, says) in [
+            ("reboot-mode = \"soft\"\n", "reboot-mode"),
+            (
+                "probation-boots = 0\n",
+                "probation-boots must be at least 1",
+            ),
+            ("health-timeout = 0\n", "health-timeout = 0"),
+            ("health-timeout = 3601\n", "health-timeout = 3601"),
+            ("must-run = [\"nginx\"]\n", "\"nginx\" is not a unit name"),
+            ("must-run = [\"--now.service\"]\n", "is not a unit name"),
+            ("must-run = [\"a b.service\"]\n", "is not a unit name"),
+            ("health-target = \"../x.target\"\n", "is not a unit name"),
+        ] {
+            let e = Config::parse(bad, Path::new("/etc/system-update.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         m.files.len()
     ));
     say("2. system-update trigger --no-reboot: /system-update -> /var/lib/system-update");
-    trigger::arm(&root, &config, Some(AfterAction::None))?;
+    trigger::arm(&root, &config, Some(AfterAction::None), config.reboot_mode)?;
     say("3. Reboot: the generator sees the link");
     run_generator(&work, &root_dir)?;
     say("4. system-update apply (what system-update-apply.service runs)");

@@ -12,6 +12,9 @@ pub const VERIFICATION: i32 = 3;
 pub const STALE: i32 = 4;
 /// The attempt limit was reached after interrupted attempts.
 pub const INTERRUPTED: i32 = 5;
+/// The update was installed but its first boot was not healthy, and the
+/// pre-update snapshot was put back (`rolled-back-after-boot`).
+pub const ROLLED_BACK_AFTER_BOOT: i32 = 6;
 
 use crate::result::Outcome;
 
@@ -22,5 +25,6 @@ pub fn for_outcome(o: Outcome) -> i32 {
         Outcome::VerificationFailed => VERIFICATION,
         Outcome::Stale => STALE,
         Outcome::Interrupted => INTERRUPTED,
+        Outcome::RolledBackAfterBoot => ROLLED_BACK_AFTER_BOOT,
     }
 }

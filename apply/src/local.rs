@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
-use crate::config::AfterAction;
+use crate::config::{AfterAction, RebootMode};
 use crate::paths;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,13 @@ pub struct LocalState {
     /// The directory `prepare --from` imported the update from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<PathBuf>,
+    /// Chosen at trigger (--reboot-mode); else the config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_mode: Option<RebootMode>,
+    /// The kernel's boot id when `trigger` sent the machine into the update:
+    /// the same at apply means it came by soft-reboot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_boot_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +92,8 @@ mod tests {
             db_fingerprint: Some("sha256:ab".into()),
             after_action: Some(AfterAction::Poweroff),
             imported_from: Some("/media/usb/update".into()),
+            reboot_mode: Some(crate::config::RebootMode::AlwaysReboot),
+            triggered_boot_id: Some("0e1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d".into()),
         };
         store(d.path(), &s).unwrap();
         assert_eq!(load(d.path()).unwrap(), s);

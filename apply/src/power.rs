@@ -22,6 +22,9 @@ const LOGIND: &str = "org.freedesktop.login1";
 pub enum Action {
     Reboot,
     PowerOff,
+    /// systemd's userspace reboot (254 and later): every unit stops, PID 1
+    /// re-executes and the generators run again; the kernel stays.
+    SoftReboot,
 }
 
 impl Action {
@@ -29,6 +32,7 @@ impl Action {
         match self {
             Action::Reboot => "reboot",
             Action::PowerOff => "poweroff",
+            Action::SoftReboot => "soft-reboot",
         }
     }
 
@@ -36,6 +40,8 @@ impl Action {
         match self {
             Action::Reboot => "Reboot",
             Action::PowerOff => "PowerOff",
+            // Not asked of logind: systemctl starts soft-reboot.target.
+            Action::SoftReboot => "Reboot",
         }
     }
 }
@@ -97,7 +103,7 @@ fn via_syscall(action: Action) -> Result<(), String> {
     use nix::sys::reboot::{reboot, RebootMode};
     nix::unistd::sync();
     let mode = match action {
-        Action::Reboot => RebootMode::RB_AUTOBOOT,
+        Action::Reboot | Action::SoftReboot => RebootMode::RB_AUTOBOOT,
         Action::PowerOff => RebootMode::RB_POWER_OFF,
     };
     // Returns only on failure.
@@ -108,7 +114,17 @@ fn via_syscall(action: Action) -> Result<(), String> {
 }
 
 /// Queues the action; returns once systemd has it (or never, for reboot(2)).
+/// A soft-reboot systemd refuses becomes a full reboot.
 pub fn request(action: Action) -> Result<Method, PowerError> {
+    if action == Action::SoftReboot {
+        match via_systemctl(action) {
+            Ok(()) => return Ok(Method::Systemctl),
+            Err(e) => {
+                tracing::warn!("soft-reboot: {e}; rebooting fully instead");
+                return request(Action::Reboot);
+            }
+        }
+    }
     let logind = match via_logind(action) {
         Ok(()) => return Ok(Method::Logind),
         Err(e) => e,

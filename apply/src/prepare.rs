@@ -490,8 +490,8 @@ pub fn import(
     }
     let local = LocalState {
         db_fingerprint,
-        after_action: None,
         imported_from: Some(from.to_path_buf()),
+        ..LocalState::default()
     };
     finish(
         &udh,

@@ -38,6 +38,12 @@ pub struct ResultRecord {
     /// The snapshot taken before the transaction and what became of it.
     #[serde(default)]
     pub snapshot: Option<SnapshotRecord>,
+    /// How the machine came into the update and how it left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legs: Option<crate::legs::Legs>,
+    /// The first boot after the update: on probation, confirmed or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation: Option<crate::probation::Record>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +143,21 @@ fn describe_raw(r: &ResultRecord) -> String {
             s += &format!("  snapshot: {note}\n");
         }
     }
+    if let Some(l) = &r.legs {
+        let leg = |l: Option<crate::legs::Leg>| l.map_or("-", |l| l.as_str());
+        s += &format!(
+            "  legs:     in by {}, out by {}",
+            leg(l.enter),
+            leg(l.leave)
+        );
+        match &l.leave_why {
+            Some(w) => s += &format!(" ({w})\n"),
+            None => s.push('\n'),
+        }
+    }
+    if let Some(p) = &r.probation {
+        s += &format!("  probation: {}\n", p.describe());
+    }
     for p in &r.packages {
         s += &format!(
             "  {} {} -> {}",
@@ -165,6 +186,7 @@ mod tests {
             Outcome::Interrupted,
             Outcome::VerificationFailed,
             Outcome::Stale,
+            Outcome::RolledBackAfterBoot,
         ] {
             assert_eq!(
                 serde_json::to_string(&o).unwrap(),

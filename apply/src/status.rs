@@ -138,9 +138,14 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
             "attempts": attempts,
             "attempt_limit": config.attempt_limit,
             "last_result": last,
+            "probation": crate::probation::load(root).ok().flatten(),
         })));
     }
     let mut s = String::new();
+    if let Some(line) = crate::probation::status_line(root) {
+        s += &clean(&line);
+        s.push('\n');
+    }
     match (&manifest, &plan) {
         (Ok(_), Some(p)) => {
             s += &format!(

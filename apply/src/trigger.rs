@@ -212,6 +212,7 @@ pub fn arm(
     root: &Root,
     config: &crate::config::Config,
     after: Option<crate::config::AfterAction>,
+    reboot_mode: crate::config::RebootMode,
 ) -> Result<(crate::manifest::Manifest, crate::signature::Verified), TriggerError> {
     use crate::local::{self, LocalError};
     let _lock = crate::prepare::lock_root(root)?;
@@ -236,6 +237,14 @@ pub fn arm(
     }
     let io_err = |path: PathBuf| move |source| TriggerError::Io { path, source };
     local.after_action = after;
+    local.reboot_mode = Some(reboot_mode);
+    // The update boot compares it with its own: the same kernel boot means
+    // it came by soft-reboot (result record, legs).
+    local.triggered_boot_id = if root.is_live() {
+        crate::legs::boot_id()
+    } else {
+        None
+    };
     local::store(&udh, &local).map_err(|e| match e {
         LocalError::Io { path, source } => TriggerError::Io { path, source },
         other => TriggerError::Io {

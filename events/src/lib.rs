@@ -27,6 +27,10 @@ pub enum Outcome {
     VerificationFailed,
     /// The package database changed since the update was prepared.
     Stale,
+    /// Installed, but the first boot afterwards was not healthy (a
+    /// must-run unit failed, the health target was not reached in time, or
+    /// the boot never got that far): the pre-update snapshot was put back.
+    RolledBackAfterBoot,
 }
 
 impl Outcome {
@@ -37,6 +41,7 @@ impl Outcome {
             Outcome::Interrupted => "interrupted",
             Outcome::VerificationFailed => "verification-failed",
             Outcome::Stale => "stale",
+            Outcome::RolledBackAfterBoot => "rolled-back-after-boot",
         }
     }
 

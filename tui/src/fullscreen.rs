@@ -359,6 +359,7 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>, lines: Vec<Li
     let Some(fin) = &m.finish else { return };
     let (title, color) = match fin.outcome {
         Outcome::Success => (n_("UPDATE SUCCEEDED"), Color::Green),
+        Outcome::RolledBackAfterBoot => (n_("UPDATE ROLLED BACK"), Color::Red),
         _ => (n_("UPDATE FAILED"), Color::Red),
     };
     let title = format!(" {} ", view.tr.s(title));
@@ -396,6 +397,10 @@ fn result_lines(view: &View<'_>) -> Vec<Line<'static>> {
     let headline = match (fin.outcome, narrow) {
         (Outcome::Success, false) => n_("The update was installed successfully."),
         (Outcome::Success, true) => n_("The update was installed."),
+        (Outcome::RolledBackAfterBoot, false) => {
+            n_("The system did not start properly after the update. It was rolled back.")
+        }
+        (Outcome::RolledBackAfterBoot, true) => n_("The update was rolled back."),
         (_, false) => n_("The update failed. The system was not fully updated."),
         (_, true) => n_("The update failed."),
     };

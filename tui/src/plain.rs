@@ -88,6 +88,10 @@ impl PlainLines {
                     "Update succeeded (took {}).",
                     &[&format_duration(m.elapsed(now))],
                 )),
+                Outcome::RolledBackAfterBoot => out.push(tr.f(
+                    "UPDATE ROLLED BACK: {}",
+                    &[&f.detail.as_deref().unwrap_or(tr.s("no detail"))],
+                )),
                 _ => out.push(tr.f(
                     "UPDATE FAILED: {}",
                     &[&f.detail.as_deref().unwrap_or(tr.s("no detail"))],

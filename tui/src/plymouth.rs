@@ -89,6 +89,10 @@ pub fn message_for(m: &Model, now: Instant) -> String {
     if let Some(f) = &m.finish {
         let mut s = match f.outcome {
             Outcome::Success => tr.s("Update succeeded.").to_string(),
+            Outcome::RolledBackAfterBoot => tr.f(
+                "UPDATE ROLLED BACK: {}",
+                &[&f.detail.as_deref().unwrap_or(tr.s("see the log"))],
+            ),
             _ => tr.f(
                 "UPDATE FAILED: {}",
                 &[&f.detail.as_deref().unwrap_or(tr.s("see the log"))],

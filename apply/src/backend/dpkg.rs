@@ -51,6 +51,26 @@ impl Kind for DpkgKind {
         )
     }
 
+    fn boot_files(&self, root: &Root, changes: &[PackageChange]) -> Option<String> {
+        super::first_boot_file(changes, |c| {
+            c.after.as_ref()?;
+            // NAME.list, or NAME:ARCH.list for a Multi-Arch: same package.
+            let info = Path::new("/var/lib/dpkg/info");
+            let plain = root.confined(&info.join(format!("{}.list", c.name))).ok()?;
+            if let Some(l) = super::read_file_list(&plain) {
+                return Some(l);
+            }
+            let dir = root.confined(info).ok()?;
+            let prefix = format!("{}:", c.name);
+            let found = std::fs::read_dir(dir).ok()?.flatten().find(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n.starts_with(&prefix) && n.ends_with(".list")
+            })?;
+            super::read_file_list(&found.path())
+        })
+    }
+
     fn installed(&self, root: &Root) -> Result<HashMap<String, String>, BackendError> {
         installed_versions(root)
     }

@@ -205,6 +205,17 @@ pub trait Kind: Sync {
             self.name()
         )))
     }
+    /// Whether the transaction that made `changes` on `root` touched what
+    /// a soft-reboot would not reload: the first package and file that did
+    /// (kernel, modules, initrd, boot loader, firmware), or `None`. A
+    /// backend that cannot list its packages' files says so, which counts
+    /// as touched: the way out is then a full reboot.
+    fn boot_files(&self, _root: &Root, _changes: &[PackageChange]) -> Option<String> {
+        Some(format!(
+            "the {} backend cannot tell which files it changed",
+            self.name()
+        ))
+    }
     /// What the repair at the attempt limit does and what to do by hand.
     fn repair(&self) -> Repair;
     /// Opens one transaction.
@@ -547,8 +558,174 @@ impl<'de> serde::Deserialize<'de> for BackendKind {
     }
 }
 
+/// Where what only a full reboot loads lives: the kernel and its modules,
+/// the initrd and what builds it, boot loaders, firmware and microcode.
+pub const BOOT_PATHS: [&str; 19] = [
+    "/boot/",
+    "/efi/",
+    "/lib/modules/",
+    "/usr/lib/modules/",
+    "/lib/firmware/",
+    "/usr/lib/firmware/",
+    "/usr/lib/kernel/",
+    "/etc/kernel/",
+    "/usr/lib/grub/",
+    "/usr/lib/shim/",
+    "/usr/lib/systemd/boot/",
+    "/etc/initramfs-tools/",
+    "/usr/share/initramfs-tools/",
+    "/etc/dracut.conf.d/",
+    "/usr/lib/dracut/",
+    "/etc/mkinitcpio.d/",
+    "/usr/lib/initcpio/",
+    "/etc/default/grub.d/",
+    "/etc/default/grub",
+];
+
+/// Whether a file a package installs is one a soft-reboot would not load.
+pub fn is_boot_path(path: &str) -> bool {
+    BOOT_PATHS.iter().any(|p| match p.strip_suffix('/') {
+        // Below the directory, not the directory itself: packages list the
+        // directories their files are in.
+        Some(_) => path.len() > p.len() && path.starts_with(p),
+        None => path == *p,
+    })
+}
+
+/// Names of packages that are the kernel, boot loader, initrd generator or
+/// firmware whatever their file lists say (a removed package has none).
+pub fn is_boot_package(name: &str) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "linux-image",
+        "linux-firmware",
+        "kernel",
+        "grub",
+        "shim",
+        "systemd-boot",
+        "initramfs-tools",
+        "dracut",
+        "mkinitcpio",
+        "firmware-",
+    ];
+    name == "linux"
+        || name.starts_with("linux-lts")
+        || name.starts_with("linux-zen")
+        || name.ends_with("-microcode")
+        || name.ends_with("-ucode")
+        || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// The boot-relevant reason among `changes`, given each changed package's
+/// file list (`None`: the package is gone, so its name decides).
+pub fn first_boot_file<F, I>(changes: &[PackageChange], mut files_of: F) -> Option<String>
+where
+    F: FnMut(&PackageChange) -> Option<I>,
+    I: IntoIterator<Item = String>,
+{
+    for c in changes.iter().filter(|c| c.before != c.after) {
+        if is_boot_package(&c.name) {
+            return Some(format!(
+                "{} is a kernel, boot loader or firmware package",
+                c.name
+            ));
+        }
+        if let Some(path) = files_of(c).and_then(|f| f.into_iter().find(|p| is_boot_path(p))) {
+            return Some(format!("{} installs {path}", c.name));
+        }
+    }
+    None
+}
+
+/// A file list of at most `FILE_LIST_MAX` bytes, one path per line; a
+/// longer or unreadable one counts as touching boot (the caller's `None`
+/// would say "gone"), so it is reported as the reason.
+pub const FILE_LIST_MAX: u64 = 32 << 20;
+
+pub fn read_file_list(path: &Path) -> Option<Vec<String>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).ok()?;
+    let mut text = String::new();
+    f.take(FILE_LIST_MAX).read_to_string(&mut text).ok()?;
+    Some(text.lines().map(str::to_string).collect())
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn what_touches_boot() {
+        for p in [
+            "/boot/vmlinuz-6.1.0-30-amd64",
+            "/usr/lib/modules/6.12.0/kernel/fs/btrfs/btrfs.ko.xz",
+            "/lib/firmware/intel-ucode/06-8e-09",
+            "/usr/share/initramfs-tools/hooks/cryptroot",
+            "/etc/default/grub",
+            "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+        ] {
+            assert!(is_boot_path(p), "{p}");
+        }
+        for p in [
+            "/boot",
+            "/usr/lib/modules",
+            "/usr/bin/bootctl",
+            "/etc/default/grubby",
+            "/usr/share/doc/linux",
+        ] {
+            assert!(!is_boot_path(p), "{p}");
+        }
+        for n in [
+            "linux-image-amd64",
+            "linux",
+            "kernel-core",
+            "grub-efi-amd64",
+            "intel-microcode",
+            "firmware-linux-free",
+            "dracut-core",
+            "amd-ucode",
+        ] {
+            assert!(is_boot_package(n), "{n}");
+        }
+        for n in ["vmtest-hello", "libc6", "systemd", "nginx", "linuxlogo"] {
+            assert!(!is_boot_package(n), "{n}");
+        }
+        let change = |name: &str, after: Option<&str>| PackageChange {
+            name: name.into(),
+            before: Some("1".into()),
+            after: after.map(Into::into),
+            state: None,
+        };
+        let lists = |c: &PackageChange| match c.name.as_str() {
+            "vmtest-kernel" => Some(vec![
+                "/.".to_string(),
+                "/boot".into(),
+                "/boot/vmtest-kernel".into(),
+            ]),
+            _ => Some(vec!["/usr/bin/hello".to_string()]),
+        };
+        assert_eq!(first_boot_file(&[change("hello", Some("2"))], lists), None);
+        assert_eq!(
+            first_boot_file(
+                &[
+                    change("hello", Some("2")),
+                    change("vmtest-kernel", Some("2"))
+                ],
+                lists
+            ),
+            Some("vmtest-kernel installs /boot/vmtest-kernel".into())
+        );
+        // Unchanged packages do not count; a removed kernel does.
+        assert_eq!(
+            first_boot_file(&[change("vmtest-kernel", Some("1"))], lists),
+            None
+        );
+        assert!(
+            first_boot_file(&[change("linux-image-6.1.0-9-amd64", None)], |_| None::<
+                Vec<String>,
+            >)
+            .is_some_and(|w| w.contains("kernel"))
+        );
+    }
+
     use super::*;
 
     #[test]

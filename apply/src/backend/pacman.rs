@@ -225,6 +225,26 @@ impl Kind for PacmanKind {
         )
     }
 
+    fn boot_files(&self, root: &Root, changes: &[PackageChange]) -> Option<String> {
+        super::first_boot_file(changes, |c| {
+            let entry = format!("{}-{}", c.name, c.after.as_ref()?);
+            let files = root
+                .confined(&Path::new(DBPATH).join("local").join(entry).join("files"))
+                .ok()?;
+            // %FILES% lists paths relative to the root; %BACKUP% follows.
+            let lines = super::read_file_list(&files)?;
+            Some(
+                lines
+                    .into_iter()
+                    .skip_while(|l| l != "%FILES%")
+                    .skip(1)
+                    .take_while(|l| !l.is_empty())
+                    .map(|l| format!("/{l}"))
+                    .collect::<Vec<_>>(),
+            )
+        })
+    }
+
     fn installed(&self, root: &Root) -> Result<HashMap<String, String>, BackendError> {
         installed_versions(root)
     }

@@ -186,6 +186,19 @@ impl Kind for RpmKind {
         )
     }
 
+    fn boot_files(&self, root: &Root, changes: &[PackageChange]) -> Option<String> {
+        super::first_boot_file(changes, |c| {
+            c.after.as_ref()?;
+            let mut q = rpm(root);
+            q.args(["-ql", "--"]).arg(&c.name);
+            // An unreadable list counts as touching boot: say so.
+            Some(match run_query(q, "-ql") {
+                Ok(text) => text.lines().map(str::to_string).collect(),
+                Err(_) => vec!["/boot/ (rpm -ql failed)".to_string()],
+            })
+        })
+    }
+
     fn installed(&self, root: &Root) -> Result<HashMap<String, String>, BackendError> {
         installed_versions(root)
     }

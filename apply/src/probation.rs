@@ -1,0 +1,747 @@
+//! Boot health after an update: the first normal boot after a successful
+//! update is on probation until it reaches the health target (default
+//! boot-complete.target, multi-user.target where nothing hooks into that)
+//! within `health-timeout` seconds with none of the `must-run` units failed.
+//!
+//! `apply` starts the probation (`begin`); system-update-probation.service
+//! runs `system-update probation` early in each normal boot (`check_boot`),
+//! which counts the boot before anything else, and on the last allowed boot
+//! (`probation-boots`) leaves the `probation-due` marker before it waits: a
+//! boot that never gets as far as confirming (a hang, a power cut, a reboot)
+//! finds the marker next time, and our generator sends that boot into the
+//! update environment, where `apply` removes the marker first and rolls
+//! back to the pre-update snapshot. A confirmed boot removes the marker and
+//! the state. Without a snapshot the probation only reports.
+//!
+//! Bounded: the marker goes before the rollback starts and the restored
+//! root (taken before the update) has neither marker nor state, so there is
+//! at most one probation rollback per update and never a loop.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::config::{Config, DEFAULT_HEALTH_TARGET};
+use crate::paths::{self, Root};
+use crate::result::{self, ResultRecord};
+use crate::timefmt;
+
+/// The probation of the last update (inside the root).
+pub const STATE: &str = "/var/lib/system-update-results/probation.json";
+/// Present when the next boot must roll back; the generator checks it
+/// (system_update_generator::PROBATION_DUE, relative there).
+pub const DUE: &str = "/var/lib/system-update-results/probation-due";
+
+/// Anything larger is not ours.
+const STATE_MAX: u64 = 64 << 10;
+const POLL: Duration = Duration::from_secs(1);
+const FALLBACK_TARGET: &str = "multi-user.target";
+
+/// What `probation.json` holds between boots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct State {
+    /// The update on probation.
+    pub id: String,
+    /// A snapshot of the system before it exists to go back to.
+    pub can_roll_back: bool,
+    /// Boots that began on probation so far.
+    pub boots: u32,
+    /// probation-boots when the update was applied.
+    pub limit: u32,
+    pub since: String,
+    /// Why the last boot was not confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the result record says of the probation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Waiting for the first boot to be confirmed.
+    Pending,
+    Confirmed,
+    /// Not confirmed, and no snapshot to go back to: reported only.
+    Failed,
+    /// Not confirmed; the rollback follows at the next boot.
+    RollingBack,
+    /// Not confirmed; the pre-update snapshot was put back.
+    RolledBack,
+    /// `probation = false` when the boot came: not checked.
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Record {
+    pub verdict: Verdict,
+    pub boots: u32,
+    pub limit: u32,
+    /// The target that was waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Why the boot was not confirmed (a failed unit's name), or why
+    /// there is no rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the verdict was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl Record {
+    pub fn describe(&self) -> String {
+        let v = match self.verdict {
+            Verdict::Pending => "pending",
+            Verdict::Confirmed => "confirmed",
+            Verdict::Failed => "not confirmed",
+            Verdict::RollingBack => "not confirmed, rolling back at the next boot",
+            Verdict::RolledBack => "not confirmed, rolled back",
+            Verdict::Off => "off",
+        };
+        let mut s = format!("{v} (boot {} of at most {})", self.boots, self.limit);
+        if let Some(t) = &self.target {
+            s += &format!(", health target {t}");
+        }
+        if let Some(r) = &self.reason {
+            s += &format!(": {r}");
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbationError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: unreadable ({message}); removed, the probation is over")]
+    Invalid { path: PathBuf, message: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ProbationError + '_ {
+    move |source| ProbationError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn host(root: &Root, inside: &str) -> Result<PathBuf, ProbationError> {
+    root.confined(Path::new(inside))
+        .map_err(io_err(&root.host(Path::new(inside))))
+}
+
+pub fn load(root: &Root) -> Result<Option<State>, ProbationError> {
+    let p = host(root, STATE)?;
+    let text = match crate::untrusted::read_text(&p, STATE_MAX, true) {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => {
+            return Err(ProbationError::Invalid {
+                path: p,
+                message: e.to_string(),
+            })
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ProbationError::Invalid {
+            path: p,
+            message: e.to_string(),
+        })
+}
+
+pub fn store(root: &Root, state: &State) -> Result<(), ProbationError> {
+    let p = host(root, STATE)?;
+    if let Some(d) = p.parent() {
+        atomic::create_dir_all(d, 0o755).map_err(io_err(&p))?;
+    }
+    let mut data = serde_json::to_vec_pretty(state).unwrap_or_default();
+    data.push(b'\n');
+    atomic::write(&p, &data, 0o644).map_err(io_err(&p))
+}
+
+/// Whether the next boot (or this one, in the update environment) is to
+/// roll back.
+pub fn is_due(root: &Root) -> bool {
+    std::fs::symlink_metadata(root.host(Path::new(DUE))).is_ok()
+}
+
+fn arm(root: &Root) -> Result<(), ProbationError> {
+    let p = host(root, DUE)?;
+    atomic::write(&p, b"", 0o644).map_err(io_err(&p))
+}
+
+/// The marker, then the state: gone, and on disk, before anything else.
+pub fn end(root: &Root) -> Result<(), ProbationError> {
+    for f in [DUE, STATE] {
+        let p = host(root, f)?;
+        atomic::remove(&p).map_err(io_err(&p))?;
+    }
+    Ok(())
+}
+
+/// Called by `apply` after a successful update: the next normal boot is
+/// on probation. Returns what the result record says of it.
+pub fn begin(root: &Root, config: &Config, record: &ResultRecord) -> Option<Record> {
+    if !config.probation {
+        return None;
+    }
+    let id = record.id.clone()?;
+    let can_roll_back = record
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.provider != "none" && s.name.is_some() && !s.rolled_back);
+    let state = State {
+        id,
+        can_roll_back,
+        boots: 0,
+        limit: config.probation_boots,
+        since: timefmt::now_rfc3339(),
+        reason: None,
+    };
+    if let Err(e) = store(root, &state) {
+        tracing::error!("{e}; the next boot is not on probation");
+        return None;
+    }
+    Some(Record {
+        verdict: Verdict::Pending,
+        boots: 0,
+        limit: state.limit,
+        target: None,
+        reason: (!can_roll_back).then(|| {
+            "no snapshot: the first boot is checked and reported, never rolled back".to_string()
+        }),
+        at: None,
+    })
+}
+
+/// Writes `probation` into the last result record when it is that
+/// update's.
+pub fn record(root: &Root, id: &str, probation: Record) {
+    match result::load(root) {
+        Ok(Some(mut r)) if r.id.as_deref() == Some(id) => {
+            r.probation = Some(probation);
+            if let Err(e) = result::store(root, &r) {
+                tracing::error!("{e}");
+            }
+        }
+        Ok(_) => tracing::warn!("the last result record is not update {id}'s; not updating it"),
+        Err(e) => tracing::error!("{e}"),
+    }
+}
+
+/// One unit as `systemctl show` tells it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnitState {
+    pub id: String,
+    pub load: String,
+    pub active: String,
+    pub sub: String,
+    pub result: String,
+}
+
+/// `systemctl show -p Id,LoadState,...` of several units: blocks of
+/// key=value lines, separated by empty lines, in the order asked.
+pub fn parse_show(text: &str) -> Vec<UnitState> {
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let kv: HashMap<&str, &str> = block.lines().filter_map(|l| l.split_once('=')).collect();
+            let get = |k: &str| kv.get(k).copied().unwrap_or_default().to_string();
+            UnitState {
+                id: get("Id"),
+                load: get("LoadState"),
+                active: get("ActiveState"),
+                sub: get("SubState"),
+                result: get("Result"),
+            }
+        })
+        .collect()
+}
+
+fn systemctl(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("systemctl")
+        .args(args)
+        .env("SYSTEMD_PAGER", "")
+        .output()
+        .map_err(|e| format!("systemctl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "systemctl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn show(units: &[String]) -> Result<Vec<UnitState>, String> {
+    let mut args = vec![
+        "show",
+        "-p",
+        "Id,LoadState,ActiveState,SubState,Result",
+        "--",
+    ];
+    args.extend(units.iter().map(String::as_str));
+    let states = parse_show(&systemctl(&args)?);
+    if states.len() != units.len() {
+        return Err(format!(
+            "systemctl show: {} answers for {} units",
+            states.len(),
+            units.len()
+        ));
+    }
+    Ok(states)
+}
+
+/// The units the health target requires (its hooks), from `Requires=` and
+/// `Wants=` less sysinit.target.
+fn hooks(target: &str) -> Vec<String> {
+    systemctl(&["show", "-p", "Requires,Wants", "--value", "--", target])
+        .map(|t| {
+            t.split_whitespace()
+                .filter(|u| *u != "sysinit.target")
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What is waited for: the configured target; boot-complete.target (the
+/// default) only where some unit hooks into it, multi-user.target
+/// otherwise, since an unhooked boot-complete.target says nothing.
+pub fn choose_target(configured: &str, hooks: &[String]) -> String {
+    if configured == DEFAULT_HEALTH_TARGET && hooks.is_empty() {
+        FALLBACK_TARGET.to_string()
+    } else {
+        configured.to_string()
+    }
+}
+
+/// The verdict on one look at the units: Some(Ok) confirmed, Some(Err)
+/// failed for good, None not yet.
+pub fn judge(
+    target: &UnitState,
+    must_run: &[UnitState],
+    required: &[UnitState],
+) -> Option<Result<(), String>> {
+    for u in must_run {
+        if u.load == "not-found" {
+            return Some(Err(format!("{} (must-run) does not exist", u.id)));
+        }
+        if u.active == "failed" {
+            return Some(Err(format!(
+                "{} (must-run) failed ({})",
+                u.id,
+                if u.result.is_empty() {
+                    "failed"
+                } else {
+                    &u.result
+                }
+            )));
+        }
+    }
+    if target.active != "active" {
+        if let Some(u) = required.iter().find(|u| u.active == "failed") {
+            return Some(Err(format!(
+                "{} failed, so {} was not reached",
+                u.id, target.id
+            )));
+        }
+        return None;
+    }
+    let up =
+        |u: &UnitState| u.active == "active" || (u.active == "inactive" && u.result == "success");
+    must_run.iter().all(up).then_some(Ok(()))
+}
+
+/// Why the time ran out: the target, or the must-run units not up.
+fn timed_out(target: &UnitState, must_run: &[UnitState], secs: u64) -> String {
+    if target.active != "active" {
+        return format!("{} was not reached within {secs} s", target.id);
+    }
+    let down: Vec<String> = must_run
+        .iter()
+        .filter(|u| u.active != "active")
+        .map(|u| format!("{} ({} {})", u.id, u.active, u.sub))
+        .collect();
+    format!("{} not running within {secs} s", down.join(", "))
+}
+
+/// Waits for the health target; Err says why the boot is not healthy.
+fn wait_healthy(
+    config: &Config,
+    target: &str,
+    required: &[String],
+    stop: &AtomicBool,
+) -> Result<Result<(), String>, ()> {
+    let units: Vec<String> = std::iter::once(target.to_string())
+        .chain(config.must_run.iter().cloned())
+        .chain(required.iter().cloned())
+        .collect();
+    let n = config.must_run.len();
+    let deadline = Instant::now() + Duration::from_secs(config.health_timeout);
+    let mut last_error = String::new();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Err(());
+        }
+        match show(&units) {
+            Ok(states) => {
+                let (t, rest) = states.split_at(1);
+                let (must, req) = rest.split_at(n);
+                if let Some(v) = judge(&t[0], must, req) {
+                    return Ok(v);
+                }
+                if Instant::now() >= deadline {
+                    return Ok(Err(timed_out(&t[0], must, config.health_timeout)));
+                }
+            }
+            Err(e) => {
+                if e != last_error {
+                    tracing::warn!("{e}");
+                    last_error = e;
+                }
+                if Instant::now() >= deadline {
+                    return Ok(Err(format!(
+                        "the units could not be checked within {} s: {last_error}",
+                        config.health_timeout
+                    )));
+                }
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// `system-update probation`, early in every normal boot while an update
+/// is on probation: counts the boot, arms the rollback on the last allowed
+/// one, waits for the health target and confirms or not. Returns the exit
+/// status.
+pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
+    let mut state = match load(root) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            tracing::info!("no update is on probation");
+            return crate::exit::OK;
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            if let Err(e) = end(root) {
+                tracing::error!("{e}");
+            }
+            return crate::exit::FAILURE;
+        }
+    };
+    let id = state.id.clone();
+    let mut rec = Record {
+        verdict: Verdict::Pending,
+        boots: state.boots,
+        limit: state.limit,
+        target: None,
+        reason: None,
+        at: None,
+    };
+    let finish = |rec: &mut Record, verdict: Verdict, reason: Option<String>| {
+        rec.verdict = verdict;
+        rec.reason = reason;
+        rec.at = Some(timefmt::now_rfc3339());
+        record(root, &id, rec.clone());
+    };
+    if !config.probation {
+        tracing::info!("probation = false: update {id}'s boot is not checked");
+        let _ = end(root).map_err(|e| tracing::error!("{e}"));
+        finish(&mut rec, Verdict::Off, None);
+        crate::apply::mark_cleanup_pending(root);
+        return crate::exit::OK;
+    }
+    if is_due(root) {
+        // This boot should have been the rollback: our generator is not
+        // the one that ran. Report, never loop.
+        let why = format!(
+            "a rollback was due, but this boot was not sent to system-update.target: is system-update-generator installed and enabled ({})?",
+            DUE
+        );
+        tracing::error!("update {id}: {why}");
+        let _ = end(root).map_err(|e| tracing::error!("{e}"));
+        finish(&mut rec, Verdict::Failed, Some(why));
+        return crate::exit::FAILURE;
+    }
+    state.boots += 1;
+    rec.boots = state.boots;
+    if let Err(e) = store(root, &state) {
+        tracing::error!("{e}; not checking this boot");
+        return crate::exit::FAILURE;
+    }
+    if state.can_roll_back && state.boots >= state.limit {
+        // Before the wait: should this boot never confirm, the next rolls back.
+        if let Err(e) = arm(root) {
+            tracing::error!("{e}; a boot that does not confirm will not be rolled back");
+        }
+    }
+    let hooked = if config.health_target == DEFAULT_HEALTH_TARGET {
+        hooks(DEFAULT_HEALTH_TARGET)
+    } else {
+        Vec::new()
+    };
+    let target = choose_target(&config.health_target, &hooked);
+    if target != config.health_target {
+        tracing::info!(
+            "nothing hooks into {}; waiting for {target} instead",
+            config.health_target
+        );
+    }
+    rec.target = Some(target.clone());
+    tracing::info!(
+        "update {id}: boot {} of at most {} on probation; waiting up to {} s for {target}{}",
+        state.boots,
+        state.limit,
+        config.health_timeout,
+        if config.must_run.is_empty() {
+            String::new()
+        } else {
+            format!(" with {} running", config.must_run.join(", "))
+        }
+    );
+    // The target may be outside this boot's transaction (boot-complete.target
+    // is, unless something pulls it in).
+    if let Err(e) = systemctl(&["start", "--no-block", "--", &target]) {
+        tracing::warn!("{e}");
+    }
+    let health = match wait_healthy(config, &target, &hooked, stop) {
+        Ok(h) => h,
+        Err(()) => {
+            tracing::info!("stopped before the boot was confirmed; it counts as not confirmed");
+            return crate::exit::OK;
+        }
+    };
+    match health {
+        Ok(()) => {
+            if let Err(e) = end(root) {
+                tracing::error!("{e}");
+            }
+            tracing::info!("update {id}: boot confirmed ({target} reached)");
+            finish(&mut rec, Verdict::Confirmed, None);
+            if state.can_roll_back {
+                crate::apply::mark_cleanup_pending(root);
+            }
+            crate::exit::OK
+        }
+        Err(why) if state.can_roll_back => {
+            tracing::error!(
+                "update {id}: boot not confirmed: {why}; rolling back at the next boot"
+            );
+            state.reason = Some(why.clone());
+            if let Err(e) = store(root, &state) {
+                tracing::error!("{e}");
+            }
+            if let Err(e) = arm(root) {
+                tracing::error!("{e}; the update is not rolled back");
+                finish(&mut rec, Verdict::Failed, Some(why));
+                return crate::exit::FAILURE;
+            }
+            finish(&mut rec, Verdict::RollingBack, Some(why));
+            if root.is_live() {
+                match crate::power::request(crate::power::Action::Reboot) {
+                    Ok(m) => tracing::info!("reboot queued ({m:?})"),
+                    Err(e) => tracing::error!("{e}"),
+                }
+            }
+            crate::exit::OK
+        }
+        Err(why) => {
+            tracing::error!("update {id}: boot not confirmed: {why}; no snapshot to roll back to");
+            let _ = end(root).map_err(|e| tracing::error!("{e}"));
+            finish(&mut rec, Verdict::Failed, Some(why));
+            crate::exit::FAILURE
+        }
+    }
+}
+
+/// The text `status` shows while an update is on probation.
+pub fn status_line(root: &Root) -> Option<String> {
+    let s = load(root).ok()??;
+    Some(format!(
+        "Update {} is on probation: boot {} of at most {}{}{}\n",
+        s.id,
+        s.boots,
+        s.limit,
+        if s.can_roll_back {
+            ""
+        } else {
+            " (no snapshot: reported only)"
+        },
+        if is_due(root) {
+            "; the next boot rolls it back unless this one is confirmed"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// Where the state lives on the host (for `cancel`, tests).
+pub fn state_path(root: &Root) -> PathBuf {
+    root.host(&Path::new(paths::RESULTS_DIR).join("probation.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str, active: &str, result: &str) -> UnitState {
+        UnitState {
+            id: id.into(),
+            load: "loaded".into(),
+            active: active.into(),
+            sub: "x".into(),
+            result: result.into(),
+        }
+    }
+
+    #[test]
+    fn show_blocks() {
+        let text = "Id=a.service\nLoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n\nId=b.target\nLoadState=loaded\nActiveState=active\nSubState=active\n";
+        let s = parse_show(text);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            s[0],
+            unit("a.service", "failed", "exit-code").with_sub("failed")
+        );
+        assert_eq!(s[1].active, "active");
+        assert_eq!(s[1].result, "");
+    }
+
+    impl UnitState {
+        fn with_sub(mut self, sub: &str) -> UnitState {
+            self.sub = sub.into();
+            self
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let t_up = unit("multi-user.target", "active", "");
+        let t_down = unit("boot-complete.target", "inactive", "");
+        let ok = unit("app.service", "active", "success");
+        let oneshot = unit("once.service", "inactive", "success");
+        let bad = unit("app.service", "failed", "exit-code");
+        let starting = unit("app.service", "activating", "success");
+        assert_eq!(judge(&t_up, &[ok.clone(), oneshot], &[]), Some(Ok(())));
+        assert_eq!(judge(&t_down, std::slice::from_ref(&ok), &[]), None);
+        assert_eq!(judge(&t_up, std::slice::from_ref(&starting), &[]), None);
+        assert_eq!(
+            judge(&t_up, std::slice::from_ref(&bad), &[]),
+            Some(Err("app.service (must-run) failed (exit-code)".into()))
+        );
+        // A failed must-run unit fails the boot even before the target.
+        assert!(matches!(judge(&t_down, &[bad], &[]), Some(Err(_))));
+        let hook = unit("check.service", "failed", "exit-code");
+        assert_eq!(
+            judge(&t_down, &[], &[hook]),
+            Some(Err(
+                "check.service failed, so boot-complete.target was not reached".into()
+            ))
+        );
+        let mut gone = ok;
+        gone.load = "not-found".into();
+        gone.active = "inactive".into();
+        assert!(matches!(judge(&t_up, &[gone], &[]), Some(Err(e)) if e.contains("does not exist")));
+        assert_eq!(
+            timed_out(&t_up, &[starting], 300),
+            "app.service (activating success) not running within 300 s".replace("success", "x")
+        );
+    }
+
+    #[test]
+    fn target_choice() {
+        assert_eq!(
+            choose_target("boot-complete.target", &[]),
+            "multi-user.target"
+        );
+        assert_eq!(
+            choose_target("boot-complete.target", &["check.service".into()]),
+            "boot-complete.target"
+        );
+        assert_eq!(choose_target("graphical.target", &[]), "graphical.target");
+    }
+
+    fn root() -> (tempfile::TempDir, Root) {
+        let d = tempfile::tempdir().expect("tempdir");
+        let r = Root::new(d.path());
+        (d, r)
+    }
+
+    fn success(snapshot: bool) -> ResultRecord {
+        let mut r: ResultRecord = serde_json::from_str(
+            r#"{"format":1,"id":"u1","title":"t","backend":"dpkg","outcome":"success","stop_requested":false,"packages":[],"started":"x","finished":"y","attempts":1,"error":null,"log":null}"#,
+        )
+        .expect("record");
+        if snapshot {
+            let mut s = crate::snapshot::SnapshotRecord::new("btrfs");
+            s.name = Some("@.before-u1".into());
+            r.snapshot = Some(s);
+        }
+        r
+    }
+
+    #[test]
+    fn begin_with_and_without_a_snapshot() {
+        let (_d, r) = root();
+        let config = Config::default();
+        let rec = begin(&r, &config, &success(true)).expect("on probation");
+        assert_eq!(
+            (rec.verdict, rec.limit, rec.reason),
+            (Verdict::Pending, 2, None)
+        );
+        let st = load(&r).expect("load").expect("state");
+        assert!(st.can_roll_back);
+        assert_eq!(st.boots, 0);
+
+        let rec = begin(&r, &config, &success(false)).expect("on probation");
+        assert!(rec.reason.is_some_and(|w| w.contains("never rolled back")));
+        assert!(!load(&r).expect("load").expect("state").can_roll_back);
+
+        let off = Config {
+            probation: false,
+            ..Config::default()
+        };
+        end(&r).expect("end");
+        assert!(begin(&r, &off, &success(true)).is_none());
+        assert!(load(&r).expect("load").is_none());
+    }
+
+    #[test]
+    fn broken_state_is_reported_and_removed() {
+        let (_d, r) = root();
+        let p = state_path(&r);
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&p, b"{not json").expect("write");
+        let stop = AtomicBool::new(false);
+        assert_eq!(
+            check_boot(&r, &Config::default(), &stop),
+            crate::exit::FAILURE
+        );
+        assert!(!p.exists(), "a broken state is removed, never a loop");
+    }
+
+    #[test]
+    fn a_due_rollback_in_a_normal_boot_ends_the_probation() {
+        let (_d, r) = root();
+        begin(&r, &Config::default(), &success(true)).expect("on probation");
+        arm(&r).expect("arm");
+        let stop = AtomicBool::new(false);
+        assert_eq!(
+            check_boot(&r, &Config::default(), &stop),
+            crate::exit::FAILURE
+        );
+        assert!(!is_due(&r));
+        assert!(load(&r).expect("load").is_none());
+    }
+}
