@@ -421,6 +421,16 @@ fn wait_healthy(
     }
 }
 
+/// One line on stdout besides the journal: the unit sends it to the
+/// console too, where someone at a kiosk or a serial line sees why the
+/// machine restarts.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "system-update: {line}");
+    let _ = out.flush();
+}
+
 /// `system-update probation`, early in every normal boot while an update
 /// is on probation: counts the boot, arms the rollback on the last allowed
 /// one, waits for the health target and confirms or not. Returns the exit
@@ -499,7 +509,7 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
         );
     }
     rec.target = Some(target.clone());
-    tracing::info!(
+    let waiting = format!(
         "update {id}: boot {} of at most {} on probation; waiting up to {} s for {target}{}",
         state.boots,
         state.limit,
@@ -510,6 +520,8 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
             format!(" with {} running", config.must_run.join(", "))
         }
     );
+    tracing::info!("{waiting}");
+    say(&waiting);
     // The target may be outside this boot's transaction (boot-complete.target
     // is, unless something pulls it in).
     if let Err(e) = systemctl(&["start", "--no-block", "--", &target]) {
@@ -528,6 +540,7 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
                 tracing::error!("{e}");
             }
             tracing::info!("update {id}: boot confirmed ({target} reached)");
+            say(&format!("update {id}: boot confirmed ({target} reached)"));
             finish(&mut rec, Verdict::Confirmed, None);
             if state.can_roll_back {
                 crate::apply::mark_cleanup_pending(root);

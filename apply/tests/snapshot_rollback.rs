@@ -163,6 +163,9 @@ fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
     }
     let s = Scratch::on_btrfs("@", false);
     let (s, v2) = foo_v1_in(s, None);
+    // Without probation the cleanup is due at once (with it, once the
+    // boot is confirmed: probation_rolls_back_an_unhealthy_boot).
+    fs::write(s.path("/etc/system-update.toml"), "probation = false\n").unwrap();
     s.prepare_and_trigger(&[&v2]);
     let first = update_id(&s);
     let out = s.apply();
@@ -171,6 +174,7 @@ fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
     let r = s.results();
     assert_eq!(r["snapshot"]["name"], format!("@.before-{first}"), "{r}");
     assert_eq!(r["snapshot"]["rolled_back"], false, "{r}");
+    assert!(r["probation"].is_null(), "{r}");
     let pending = s.path("/var/lib/system-update-results/cleanup-pending");
     assert!(pending.exists(), "the next normal boot prunes");
 
@@ -528,4 +532,112 @@ fn interrupted_at_the_limit_with_snapper_closes_the_pair_and_rolls_back() {
     let list = snapper_list(&s);
     assert_eq!(list.len(), 2, "{list:?}");
     assert_eq!(list[1]["userdata"]["outcome"], "interrupted", "{list:?}");
+}
+
+const PROBATION: &str = "/var/lib/system-update-results/probation.json";
+const DUE: &str = "/var/lib/system-update-results/probation-due";
+
+/// What `system-update probation` leaves when a boot was not confirmed
+/// (probation.rs; its checks of the units run against a real systemd in
+/// the real-boot scenarios s15 and s16).
+fn boot_not_confirmed(s: &Scratch, why: &str) {
+    let p = s.path(PROBATION);
+    let mut state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    state["boots"] = 1.into();
+    state["reason"] = why.into();
+    fs::write(&p, serde_json::to_vec(&state).unwrap()).unwrap();
+    fs::write(s.path(DUE), b"").unwrap();
+}
+
+#[test]
+fn probation_rolls_back_an_unhealthy_boot() {
+    if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
+        return;
+    }
+    let s = Scratch::on_btrfs("@", false);
+    let (s, v2) = foo_v1_in(s, None);
+    s.prepare_and_trigger(&[&v2]);
+    let id = update_id(&s);
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["probation"]["verdict"], "pending", "{r}");
+    assert!(s.path(PROBATION).exists(), "the next boot is on probation");
+    assert!(
+        !s.path("/var/lib/system-update-results/cleanup-pending")
+            .exists(),
+        "the snapshot stays until the boot is confirmed"
+    );
+    let status = s.su(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains(&format!("Update {id} is on probation")),
+        "{}",
+        show(&status)
+    );
+
+    // The probation boot failed; the next boot (diverted by the generator)
+    // rolls back.
+    boot_not_confirmed(&s, "app.service (must-run) failed (exit-code)");
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(6), "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+    assert_eq!(
+        fs::read_to_string(s.path("/opt/foo/version")).unwrap(),
+        "1\n"
+    );
+    assert_eq!(s.audit(), "");
+    let r = s.results();
+    assert_eq!(r["outcome"], "rolled-back-after-boot", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("app.service")),
+        "{r}"
+    );
+    assert_eq!(r["probation"]["verdict"], "rolled-back", "{r}");
+    assert_eq!(r["snapshot"]["rolled_back"], true, "{r}");
+    assert_eq!(r["legs"]["leave"], "reboot", "{r}");
+    assert!(s.top().join(format!("@.failed-{id}")).exists());
+    assert!(!s.path(DUE).exists() && !s.path(PROBATION).exists());
+    let text = String::from_utf8_lossy(&s.su(&["results"]).stdout).into_owned();
+    assert!(text.contains("outcome:  rolled-back-after-boot"), "{text}");
+
+    // Once only: the next boot is a normal one and apply has nothing to do.
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("1"));
+}
+
+#[test]
+fn a_due_rollback_without_a_snapshot_ends_the_probation_and_keeps_the_system() {
+    if !common::root_or_skip("dpkg chroots") {
+        return;
+    }
+    // Not btrfs: nothing to roll back to, which is reported, never retried.
+    let (s, v2) = common::with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    assert_eq!(s.apply().status.code(), Some(0));
+    let r = s.results();
+    assert!(
+        r["probation"]["reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("never rolled back")),
+        "{r}"
+    );
+    boot_not_confirmed(&s, "x.service (must-run) failed (exit-code)");
+    let out = s.apply();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(s.version("foo").as_deref(), Some("2"), "the update stays");
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["probation"]["verdict"], "failed", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("The rollback failed")),
+        "{r}"
+    );
+    assert!(!s.path(DUE).exists() && !s.path(PROBATION).exists());
+    assert_eq!(s.apply().status.code(), Some(0), "no loop");
 }
