@@ -705,6 +705,7 @@ fn roll_back_after_boot(
     let error = format!("The system did not start properly after the update: {reason}.");
     record.outcome = Outcome::RolledBackAfterBoot;
     record.error = Some(error.clone());
+    record.finished = Some(now.clone());
     record.probation = Some(probation::Record {
         verdict: probation::Verdict::RolledBack,
         boots,

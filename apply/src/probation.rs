@@ -522,10 +522,13 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
     );
     tracing::info!("{waiting}");
     say(&waiting);
-    // The target may be outside this boot's transaction (boot-complete.target
-    // is, unless something pulls it in).
-    if let Err(e) = systemctl(&["start", "--no-block", "--", &target]) {
-        tracing::warn!("{e}");
+    // boot-complete.target is outside the boot's transaction unless
+    // something pulls it in. Not any other target: starting multi-user.target
+    // again would start its failed units again.
+    if target == DEFAULT_HEALTH_TARGET {
+        if let Err(e) = systemctl(&["start", "--no-block", "--", &target]) {
+            tracing::warn!("{e}");
+        }
     }
     let health = match wait_healthy(config, &target, &hooked, stop) {
         Ok(h) => h,

@@ -8,7 +8,7 @@ mod common;
 use common::screen::{has_percent, screens};
 
 use system_update_vm_tests::{
-    Boot, BootSpec, Disk, End, Kind, Machine, Running, BOOTED_NORMAL, BOOTED_UPDATE,
+    Boot, BootSpec, Disk, End, Guest, Kind, Machine, Running, BOOTED_NORMAL, BOOTED_UPDATE,
     KERNEL_POWER_OFF, KERNEL_REBOOT,
 };
 
@@ -26,6 +26,12 @@ const ATTEMPT_LIMIT: usize = 2;
 
 fn machine(name: &str) -> Machine {
     Machine::new(name).expect("scenario machine (run through tests/vm/run)")
+}
+
+/// A machine of the Debian 13 guest (systemd 257, soft-reboot), ext4.
+fn trixie_machine(name: &str) -> Machine {
+    Machine::on(Guest::Trixie, name, Disk::Ext4)
+        .expect("scenario machine on Debian 13 (run through tests/vm/run)")
 }
 
 fn btrfs_machine(name: &str) -> Machine {
@@ -253,22 +259,6 @@ fn update_boots(m: &Machine) -> usize {
 
 #[test]
 #[ignore = "real boot: run by tests/vm/run"]
-fn s1_no_trigger_boots_normally() {
-    let mut m = machine("s1-no-trigger");
-    let boot = normal_boot(&mut m, "normal", &BootSpec::plain(), End::PowerOff);
-    let (link, rc) = section(&boot, "generator-link");
-    assert_ne!(rc, 0, "our generator wrote no default.target link: {link}");
-    no_triggers(&boot);
-    let (notice, _) = section(&boot, "generator-journal-notice");
-    assert!(
-        notice.trim().is_empty(),
-        "the generator logged nothing above info: {notice}"
-    );
-    assert!(!boot.text().contains("system-update.target"));
-}
-
-#[test]
-#[ignore = "real boot: run by tests/vm/run"]
 fn s2_dpkg_update_round_trip() {
     let mut m = machine("s2-dpkg-update");
     // The serial console runs at 9600 baud in this scenario: the UI's byte
@@ -442,20 +432,33 @@ fn s5_foreign_trigger_is_left_to_systemd() {
 #[test]
 #[ignore = "real boot: run by tests/vm/run"]
 fn s6_etc_trigger() {
-    // On Debian 13: systemd honours /etc/system-update from 254 on, so this
-    // is where both generators agree (systemd 257's is masked in the image).
-    let mut m = Machine::on(
-        system_update_vm_tests::Guest::Trixie,
-        "s6-etc-trigger",
-        Disk::Ext4,
-    )
-    .expect("scenario machine on trixie (run through tests/vm/run)");
-    setup(&mut m, "etc-trigger:vmtest-hello");
+    // On Debian 13, whose systemd can soft-reboot: reboot-mode
+    // always-reboot makes both legs full reboots all the same.
+    let mut m = trixie_machine("s6-etc-trigger");
+    // Power-on to back in multi-user.target, for the timing against s14's
+    // soft-reboot legs (printed, never asserted).
+    let t0 = std::time::Instant::now();
+    setup(&mut m, "etc-trigger:vmtest-hello:reboot-mode=always-reboot");
     let update = update_boot(&mut m, "update", &BootSpec::plain());
     ui_was_drawn(&update, "UPDATE SUCCEEDED");
-    let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    let mut r = m.boot("after", &BootSpec::plain()).expect("start qemu");
+    wait(&mut r, &[BOOTED_NORMAL, BOOTED_UPDATE], TO_MARKER, 0);
+    let back = t0.elapsed().as_secs_f64();
+    let after = r.finish(TO_END).expect("the report boot powers off");
+    assert_eq!(after.end, End::PowerOff);
+    assert!(after.reported(), "the guest's report is complete");
+    if let [setup, update, ..] = m.boots() {
+        eprintln!(
+            "s6 timing, full reboots: setup boot {:.1} s, update boot {:.1} s, power-on to back in multi-user after the update {back:.1} s",
+            setup.secs, update.secs
+        );
+    }
     assert!(package(&after, "vmtest-hello").starts_with("vmtest-hello 2 ii"));
-    assert_eq!(outcome(&results(&after)), "success");
+    let res = results(&after);
+    assert_eq!(outcome(&res), "success");
+    assert_eq!(res["legs"]["enter"], "reboot", "{res}");
+    assert_eq!(res["legs"]["leave"], "reboot", "{res}");
+    assert!(res["legs"]["leave_why"].is_null(), "{res}");
     no_triggers(&after);
     assert_eq!(update_boots(&m), 1);
 }
@@ -574,8 +577,27 @@ fn s9_btrfs_update_keeps_snapshot() {
         .as_str()
         .unwrap_or_else(|| panic!("a snapshot name in the result: {res}"));
 
-    // The cleanup after this first normal boot keeps the newest snapshot
-    // (keep-snapshots = 1): the pre-update state is still there.
+    // The first normal boot was on probation and confirmed: nothing hooks
+    // into boot-complete.target here, so multi-user.target stood in.
+    let probation = &res["probation"];
+    assert_eq!(probation["verdict"], "confirmed", "{res}");
+    assert_eq!(probation["target"], "multi-user.target", "{res}");
+    assert_eq!(probation["boots"].as_u64(), Some(1), "{res}");
+    let (dir, _) = section(&after, "results-dir");
+    assert!(!dir.contains("probation"), "the probation is over: {dir}");
+    // systemd 252: no soft-reboot, both legs were full reboots.
+    assert_eq!(res["legs"]["enter"], "reboot", "{res}");
+    assert_eq!(res["legs"]["leave"], "reboot", "{res}");
+    assert!(
+        res["legs"]["leave_why"]
+            .as_str()
+            .is_some_and(|w| w.contains("no soft-reboot")),
+        "{res}"
+    );
+
+    // The cleanup after this first normal boot, once the boot was
+    // confirmed, keeps the newest snapshot (keep-snapshots = 1): the
+    // pre-update state is still there.
     snapshot_cleanup_ran(&after);
     let top = TopLevel::of(&after);
     assert_eq!(top.file(before, "vmtest-hello"), Some("1"), "{}", top.text);
@@ -731,4 +753,214 @@ fn s13_upgrade_from_a_repository_on_a_second_disk() {
     no_triggers(&after);
     audit_clean(&after);
     assert_eq!(update_boots(&m), 1);
+}
+
+/// A probation boot that must not be confirmed: it reboots before the
+/// guest's report (why is in the record, checked after the rollback; the
+/// console line that says so can be lost to the shutdown).
+fn unconfirmed_boot(m: &mut Machine, label: &str) -> Boot {
+    let mut r = m.boot(label, &BootSpec::plain()).expect("start qemu");
+    wait(
+        &mut r,
+        &[BOOTED_UPDATE, "on probation; waiting"],
+        TO_MARKER,
+        1,
+    );
+    let boot = r.finish(TO_BOOT).expect("the unconfirmed boot ends");
+    assert_eq!(boot.end, End::Reboot, "boot {label} ends with a reboot");
+    assert!(!boot.reported(), "boot {label} reboots before the report");
+    boot
+}
+
+/// After a probation rollback: the pre-update versions, the record's
+/// `rolled-back-after-boot` with the reason, the probation over and the
+/// failed state kept beside the snapshot.
+fn rolled_back_after_boot(m: &mut Machine, package_name: &str, reason: &str) -> serde_json::Value {
+    let rollback = update_boot(m, "rollback", &BootSpec::plain());
+    assert!(
+        screens(&rollback.serial)
+            .iter()
+            .any(|s| s.contains("UPDATE ROLLED BACK")),
+        "the rollback boot's final screen says so (log {})",
+        rollback.log.display()
+    );
+    let after = normal_boot(m, "after", &BootSpec::plain(), End::PowerOff);
+    root_on_btrfs_at(&after);
+    assert!(
+        package(&after, package_name).starts_with(&format!("{package_name} 1 ii")),
+        "{}",
+        package(&after, package_name)
+    );
+    assert_eq!(version_file(&after, package_name), "1");
+    audit_clean(&after);
+    let res = results(&after);
+    assert_eq!(outcome(&res), "rolled-back-after-boot", "{res}");
+    assert!(
+        res["error"].as_str().is_some_and(|e| e.contains(reason)),
+        "the record says why ({reason}): {res}"
+    );
+    assert_eq!(res["probation"]["verdict"], "rolled-back", "{res}");
+    assert_eq!(res["snapshot"]["rolled_back"], true, "{res}");
+    let failed = res["snapshot"]["failed_state"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a failed state in the result: {res}"));
+    let top = TopLevel::of(&after);
+    assert_eq!(top.file(failed, package_name), Some("2"), "{}", top.text);
+    assert_eq!(top.file("@", package_name), Some("1"), "{}", top.text);
+    let (dir, _) = section(&after, "results-dir");
+    assert!(!dir.contains("probation"), "no probation left: {dir}");
+    let (status, _) = section(&after, "status");
+    assert!(!status.contains("on probation"), "{status}");
+    no_triggers(&after);
+    // The update, then the rollback: never a third.
+    assert_eq!(update_boots(m), 2);
+    res
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s15_probation_must_run_unit_fails_rolls_back() {
+    // vmtest-svc 2's service fails at boot; the admin listed it as must-run.
+    let mut m = btrfs_machine("s15-probation-must-run");
+    setup(&mut m, "must-run:vmtest-svc:vmtest-svc.service");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    unconfirmed_boot(&mut m, "probation");
+    let res = rolled_back_after_boot(&mut m, "vmtest-svc", "vmtest-svc.service");
+    assert_eq!(res["probation"]["boots"].as_u64(), Some(1), "{res}");
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s16_probation_power_cut_before_confirmation_rolls_back() {
+    // probation-boots = 2 (the default): two boots cut before they were
+    // confirmed, and the third is the rollback.
+    let mut m = btrfs_machine("s16-probation-power-cut");
+    setup(&mut m, "update:vmtest-hello");
+    let update = update_boot(&mut m, "update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    for n in 1..=2 {
+        let mut r = m
+            .boot(&format!("probation-cut-{n}"), &BootSpec::plain())
+            .expect("start qemu");
+        r.wait_for(&format!("boot {n} of at most 2 on probation"), TO_MARKER)
+            .expect("the probation counts the boot");
+        r.power_cut().expect("power cut");
+    }
+    let res = rolled_back_after_boot(&mut m, "vmtest-hello", "ended before they were confirmed");
+    assert_eq!(res["probation"]["boots"].as_u64(), Some(2), "{res}");
+}
+
+/// The guest's `legs` section: (kind, boot id) of every leg so far.
+fn legs(boot: &Boot) -> Vec<(String, String)> {
+    let (text, _) = section(boot, "legs");
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, id)| (k.to_string(), id.trim().to_string()))
+        .collect()
+}
+
+#[test]
+#[ignore = "real boot: run by tests/vm/run"]
+fn s14_soft_reboot_legs_on_debian_13() {
+    let mut m = trixie_machine("s14-soft-reboot");
+    // 1. A userspace update: into the update and out of it by soft-reboot,
+    // all in one kernel boot (one qemu run), the generator running again at
+    // each leg.
+    let step = "update:vmtest-hello";
+    let mut r = m
+        .boot("soft-legs", &BootSpec::run(step))
+        .expect("start qemu");
+    wait(&mut r, &[BOOTED_NORMAL, BOOTED_UPDATE], TO_MARKER, 0);
+    let setup_up = r.elapsed();
+    r.wait_for(&format!("VMTEST-STEP {step} begin"), TO_END)
+        .expect("the setup step runs");
+    wait(&mut r, &[BOOTED_UPDATE, BOOTED_NORMAL], TO_BOOT, 0);
+    wait(
+        &mut r,
+        &[BOOTED_NORMAL, BOOTED_UPDATE, KERNEL_REBOOT],
+        TO_BOOT,
+        0,
+    );
+    let back = r.elapsed();
+    let soft = r.finish(TO_END).expect("the report boot powers off");
+    eprintln!(
+        "s14 timing, soft-reboot legs: power-on to multi-user {setup_up:.1} s, to back in multi-user after the update {back:.1} s (update and return {:.1} s)",
+        back - setup_up
+    );
+    assert_eq!(soft.end, End::PowerOff);
+    assert!(soft.reported(), "the report of the last leg");
+    assert!(
+        !soft.text().contains(KERNEL_REBOOT),
+        "no kernel reboot between the legs"
+    );
+    let l = legs(&soft);
+    let kinds: Vec<&str> = l.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["normal", "update", "normal"], "{l:?}");
+    assert!(
+        l.iter().all(|(_, id)| *id == l[0].1),
+        "one kernel boot id across both legs: {l:?}"
+    );
+    // The generator ran again in each leg: it pointed default.target at
+    // system-update.target in the update leg and left it alone after.
+    assert!(
+        soft.text()
+            .contains("VMTEST-BOOTED system-update default.target=/usr/lib/systemd/system/system-update.target"),
+        "our generator redirected the soft-rebooted userspace"
+    );
+    let (link, rc) = section(&soft, "generator-link");
+    assert_ne!(rc, 0, "no default.target link after the way out: {link}");
+    no_triggers(&soft);
+    ui_was_drawn(&soft, "UPDATE SUCCEEDED");
+    assert!(package(&soft, "vmtest-hello").starts_with("vmtest-hello 2 ii"));
+    let res = results(&soft);
+    assert_eq!(outcome(&res), "success", "{res}");
+    assert_eq!(res["legs"]["enter"], "soft-reboot", "{res}");
+    assert_eq!(res["legs"]["leave"], "soft-reboot", "{res}");
+
+    // 2. A "kernel" package (a file in /boot): in by soft-reboot, out by a
+    // full reboot, which gives the kernel a new boot id.
+    let step = "update:vmtest-kernel";
+    let mut r = m
+        .boot("kernel-legs", &BootSpec::run(step))
+        .expect("start qemu");
+    wait(&mut r, &[BOOTED_NORMAL, BOOTED_UPDATE], TO_MARKER, 0);
+    wait(&mut r, &[BOOTED_UPDATE, BOOTED_NORMAL], TO_BOOT, 0);
+    let kernel = r.finish(TO_BOOT).expect("a full reboot ends qemu");
+    assert_eq!(kernel.end, End::Reboot, "out by a full reboot");
+    ui_was_drawn(&kernel, "UPDATE SUCCEEDED");
+    // A boot with no trigger at all (once scenario s1 of its own): no
+    // default.target link, nothing logged above info by the generator.
+    let after = normal_boot(&mut m, "after-kernel", &BootSpec::plain(), End::PowerOff);
+    let (link, rc) = section(&after, "generator-link");
+    assert_ne!(rc, 0, "our generator wrote no default.target link: {link}");
+    let (notice, _) = section(&after, "generator-journal-notice");
+    assert!(
+        notice.trim().is_empty(),
+        "the generator logged nothing above info: {notice}"
+    );
+    assert!(!after.text().contains("system-update.target"));
+    let l = legs(&after);
+    let n = l.len();
+    assert!(n >= 6, "{l:?}");
+    let (setup2, update2, after2) = (&l[n - 3], &l[n - 2], &l[n - 1]);
+    assert_eq!(
+        (setup2.0.as_str(), update2.0.as_str(), after2.0.as_str()),
+        ("normal", "update", "normal"),
+        "{l:?}"
+    );
+    assert_eq!(setup2.1, update2.1, "in by soft-reboot: {l:?}");
+    assert_ne!(update2.1, after2.1, "out by a full reboot: {l:?}");
+    assert!(package(&after, "vmtest-kernel").starts_with("vmtest-kernel 2 ii"));
+    let res = results(&after);
+    assert_eq!(outcome(&res), "success", "{res}");
+    assert_eq!(res["legs"]["enter"], "soft-reboot", "{res}");
+    assert_eq!(res["legs"]["leave"], "reboot", "{res}");
+    assert!(
+        res["legs"]["leave_why"]
+            .as_str()
+            .is_some_and(|w| w.contains("vmtest-kernel installs /boot/vmtest-kernel")),
+        "{res}"
+    );
+    no_triggers(&after);
 }
