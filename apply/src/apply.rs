@@ -418,17 +418,7 @@ pub fn run(
 
     let provider = snapshot::select(root, config.snapshot);
 
-    load_language(root);
-    let ui = Ui::start_with(
-        UiOptions {
-            mode: opts.ui.unwrap_or(config.ui).mode(),
-            output: opts.output.clone(),
-        },
-        system_update_tui::Tuning {
-            branding: branding(root, config),
-            ..Default::default()
-        },
-    );
+    let ui = start_ui(root, config, opts);
     ui.send(Event::Started { title });
     let mut sink = Reporter::new(&ui, log_file);
     sink.log_line(&format!(
@@ -682,17 +672,7 @@ fn roll_back_after_boot(
         id.as_deref().unwrap_or("unknown")
     );
 
-    load_language(root);
-    let ui = Ui::start_with(
-        UiOptions {
-            mode: opts.ui.unwrap_or(config.ui).mode(),
-            output: opts.output.clone(),
-        },
-        system_update_tui::Tuning {
-            branding: branding(root, config),
-            ..Default::default()
-        },
-    );
+    let ui = start_ui(root, config, opts);
     ui.send(Event::Started {
         title: format!(
             "Rolling back {}",
@@ -760,6 +740,22 @@ fn roll_back_after_boot(
     ui.finish();
     let power_action = (action == AfterAction::Reboot).then_some(power::Action::Reboot);
     Ok(after_action(power_action, outcome))
+}
+
+/// The progress UI on the consoles, in the system's language and with its
+/// branding.
+fn start_ui(root: &Root, config: &Config, opts: &ApplyOptions) -> Ui {
+    load_language(root);
+    Ui::start_with(
+        UiOptions {
+            mode: opts.ui.unwrap_or(config.ui).mode(),
+            output: opts.output.clone(),
+        },
+        system_update_tui::Tuning {
+            branding: branding(root, config),
+            ..Default::default()
+        },
+    )
 }
 
 /// The consoles speak the system's language when a catalogue for it is
