@@ -143,7 +143,12 @@ fn describe_raw(r: &ResultRecord) -> String {
             s += &format!("  snapshot: {note}\n");
         }
     }
-    if let Some(l) = &r.legs {
+    // Nothing to say of a run that rebooted nothing (--root, --no-reboot).
+    if let Some(l) = r
+        .legs
+        .as_ref()
+        .filter(|l| l.enter.is_some() || l.leave.is_some_and(|v| v != crate::legs::Leg::None))
+    {
         let leg = |l: Option<crate::legs::Leg>| l.map_or("-", |l| l.as_str());
         s += &format!(
             "  legs:     in by {}, out by {}",
