@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 use crate::config::{Config, DEFAULT_HEALTH_TARGET};
-use crate::paths::{self, Root};
+use crate::paths::Root;
 use crate::result::{self, ResultRecord};
 use crate::timefmt;
 
@@ -604,7 +604,7 @@ pub fn status_line(root: &Root) -> Option<String> {
 
 /// Where the state lives on the host (for `cancel`, tests).
 pub fn state_path(root: &Root) -> PathBuf {
-    root.host(&Path::new(paths::RESULTS_DIR).join("probation.json"))
+    root.host(Path::new(STATE))
 }
 
 #[cfg(test)]

@@ -636,17 +636,15 @@ where
     None
 }
 
-/// A file list of at most `FILE_LIST_MAX` bytes, one path per line; a
-/// longer or unreadable one counts as touching boot (the caller's `None`
-/// would say "gone"), so it is reported as the reason.
+/// A file list of at most `FILE_LIST_MAX` bytes, one path per line, read
+/// as every untrusted file is (a regular file, never through a link); a
+/// longer or unreadable one gives `None`, and the package's name decides.
 pub const FILE_LIST_MAX: u64 = 32 << 20;
 
 pub fn read_file_list(path: &Path) -> Option<Vec<String>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).ok()?;
-    let mut text = String::new();
-    f.take(FILE_LIST_MAX).read_to_string(&mut text).ok()?;
-    Some(text.lines().map(str::to_string).collect())
+    crate::untrusted::read_text(path, FILE_LIST_MAX, false)
+        .ok()
+        .map(|text| text.lines().map(str::to_string).collect())
 }
 
 #[cfg(test)]
