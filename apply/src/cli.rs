@@ -1,7 +1,7 @@
 //! The command line: its definition, and carrying it out.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ use crate::{apply, cleanup, demo, exit, logging, power, prepare, status, trigger
 )]
 pub struct Cli {
     /// Act on the tree under DIR (an image, a scratch root) instead of /.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -248,9 +248,42 @@ fn print(s: &str) {
     let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
+/// The commands that act on no tree: `--root` means nothing to them, and
+/// probation checks the boot that is running, whatever tree is named.
+fn root_refused(cmd: &Cmd) -> Option<&'static str> {
+    match cmd {
+        Cmd::Demo(_) => Some("demo builds its own scratch root (use --workdir)"),
+        Cmd::Completions { .. } => Some("completions read no tree"),
+        Cmd::Probation => Some("probation checks the boot that is running, which is /"),
+        _ => None,
+    }
+}
+
+/// `--root` as every command, backend and child process gets it: absolute
+/// and with no link in it, so that a tool joining it to a directory of its
+/// own (apt does) or run from another directory finds the same tree.
+fn resolve_root(given: Option<&Path>) -> Result<Root, String> {
+    let Some(dir) = given else {
+        return Ok(Root::new("/"));
+    };
+    let shown = dir.display();
+    let abs = std::fs::canonicalize(dir).map_err(|e| format!("--root {shown}: {}", message(&e)))?;
+    match std::fs::metadata(&abs) {
+        Ok(md) if md.is_dir() => Ok(Root::new(abs)),
+        Ok(_) => Err(format!("--root {shown}: not a directory")),
+        Err(e) => Err(format!("--root {shown}: {}", message(&e))),
+    }
+}
+
 /// Carries out one command line; returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let root = Root::new(&cli.root);
+    if let (Some(dir), Some(why)) = (&cli.root, root_refused(&cli.command)) {
+        eprintln!(
+            "system-update: --root {} does not apply here: {why}",
+            dir.display()
+        );
+        return Ok(exit::USAGE);
+    }
     logging::init(match &cli.command {
         Cmd::Demo(_) if std::io::stdout().is_terminal() => logging::Stderr::Off,
         Cmd::Demo(_) => logging::Stderr::Warnings,
@@ -268,24 +301,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 
     // A root that is not there is a typo, not a tree to build.
-    match std::fs::metadata(root.dir()) {
-        Ok(md) if md.is_dir() => {}
-        Ok(_) => {
-            eprintln!(
-                "system-update: --root {}: not a directory",
-                root.dir().display()
-            );
+    let root = match resolve_root(cli.root.as_deref()) {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("system-update: {why}");
             return Ok(exit::USAGE);
         }
-        Err(e) => {
-            eprintln!(
-                "system-update: --root {}: {}",
-                root.dir().display(),
-                message(&e)
-            );
-            return Ok(exit::USAGE);
-        }
-    }
+    };
 
     // What happened needs no configuration: it must be readable when the
     // configuration is what went wrong.

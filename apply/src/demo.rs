@@ -143,7 +143,11 @@ fn run_generator(work: &Path, root: &Path) -> anyhow::Result<()> {
 pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
     let tty = std::io::stdout().is_terminal();
     let (work, remove_after) = match &args.workdir {
-        Some(w) => (w.clone(), false),
+        // Absolute, as --root is: dpkg and the generator run elsewhere.
+        Some(w) => (
+            std::path::absolute(w).with_context(|| format!("--workdir {}", w.display()))?,
+            false,
+        ),
         None => (
             std::env::temp_dir().join(format!("system-update-demo-{}", std::process::id())),
             true,

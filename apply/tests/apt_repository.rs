@@ -302,3 +302,15 @@ fn after_a_failure_the_result_says_the_real_state() {
     let text = String::from_utf8_lossy(&s.su(&["results"]).stdout).into_owned();
     assert!(text.contains("foo 1 -> 2 (half-configured)"), "{text}");
 }
+
+#[test]
+fn a_relative_root_replays_the_repository_plan() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, _repo) = upgrade_case();
+    let r = s.cycle_with_relative_root(&["prepare", "--upgrade"]);
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(deb_version(&s, "hello").as_deref(), Some("2.0"));
+    assert_eq!(deb_version(&s, "oldlib"), None);
+}

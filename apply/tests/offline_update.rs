@@ -555,3 +555,40 @@ fn sigterm_does_not_cut_the_transaction() {
     assert_eq!(s.version("foo").as_deref(), Some("2"));
     assert!(!s.link_exists());
 }
+
+#[test]
+fn a_relative_root_works_from_another_directory() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    let r = s.cycle_with_relative_root(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(s.version("foo").as_deref(), Some("2"));
+    assert!(!s.link_exists());
+}
+
+#[test]
+fn a_relative_root_works_for_the_command_backend() {
+    let s = Scratch::new();
+    let script = s.dir.path().join("update.sh");
+    fs::write(&script, "#!/bin/sh\n: > \"$SYSTEM_UPDATE_ROOT/done\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let r = s.cycle_with_relative_root(&["prepare", "--command", script.to_str().unwrap()]);
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert!(s.path("/done").exists());
+}
+
+#[test]
+fn root_is_refused_where_it_does_not_apply() {
+    let s = Scratch::new();
+    for cmd in [&["demo"][..], &["completions", "bash"], &["probation"]] {
+        let out = s.su(cmd);
+        assert_eq!(code(&out), USAGE, "{cmd:?}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("does not apply"), "{cmd:?}: {err}");
+    }
+    let out = s.su_relative(&["status"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+}

@@ -352,3 +352,15 @@ fn a_repository_without_the_required_signature_is_refused() {
     );
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
+
+#[test]
+fn a_relative_root_works_from_another_directory() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    let r = s.cycle_with_relative_root(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
+}

@@ -362,3 +362,15 @@ fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
     assert_eq!(rpm_version(&s, "libhello").as_deref(), Some("2.0-1"));
 }
+
+#[test]
+fn a_relative_root_works_from_another_directory() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    let r = s.cycle_with_relative_root(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+}

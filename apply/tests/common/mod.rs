@@ -181,6 +181,42 @@ impl Scratch {
             .unwrap()
     }
 
+    /// Runs system-update from the scratch directory with `--root` relative
+    /// to it, as a person in the parent of an image would type it.
+    pub fn su_relative(&self, args: &[&str]) -> Output {
+        let rel = self
+            .root
+            .strip_prefix(self.dir.path())
+            .expect("the root lies in the scratch directory");
+        Command::new(BIN)
+            .current_dir(self.dir.path())
+            .arg("--root")
+            .arg(rel)
+            .args(args)
+            .env_remove("SYSTEM_UPDATE_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// prepare (with `prepare`'s arguments), trigger, apply and results,
+    /// each with a relative `--root` from another directory; every step
+    /// must succeed. Returns the result record.
+    pub fn cycle_with_relative_root(&self, prepare: &[&str]) -> serde_json::Value {
+        let steps: [&[&str]; 3] = [
+            prepare,
+            &["trigger", "--no-reboot"],
+            &["apply", "--ui", "none", "--no-reboot"],
+        ];
+        for step in steps {
+            let out = self.su_relative(step);
+            assert!(out.status.success(), "{step:?}: {}", show(&out));
+        }
+        let out = self.su_relative(&["results", "--json"]);
+        assert!(out.status.success(), "results: {}", show(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     pub fn su_spawn(&self, args: &[&str]) -> std::process::Child {
         Command::new(BIN)
             .arg("--root")
