@@ -160,6 +160,17 @@ fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
     })
 }
 
+/// Empties the update directory for a new update. What replaces an armed
+/// update must be triggered on its own: the old trigger (and with it its
+/// after-action) goes first, so the next boot never installs what nobody
+/// triggered.
+fn make_room(root: &Root, config: &Config, udh: &Path) -> Result<(), PrepareError> {
+    refuse_foreign(udh)?;
+    trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
+    atomic::create_dir_all(udh, 0o755).map_err(io_err(udh))?;
+    clear_dir(udh, &[])
+}
+
 pub fn prepare(
     root: &Root,
     config: &Config,
@@ -275,9 +286,7 @@ pub fn prepare(
         .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024)));
     check_room(root, &udh, download, installed)?;
 
-    refuse_foreign(&udh)?;
-    atomic::create_dir_all(&udh, 0o755).map_err(io_err(&udh))?;
-    clear_dir(&udh, &[])?;
+    make_room(root, config, &udh)?;
     let mut files = Vec::new();
     for (i, f) in sources.iter().chain(program_source.iter()).enumerate() {
         let dest = udh.join(&names[i]);
@@ -455,9 +464,7 @@ pub fn import(
     }
     let db_fingerprint = m.backend.fingerprint(root)?;
 
-    refuse_foreign(&udh)?;
-    atomic::create_dir_all(&udh, 0o755).map_err(io_err(&udh))?;
-    clear_dir(&udh, &[])?;
+    make_room(root, config, &udh)?;
     let copied = (|| {
         for f in &m.files {
             let dest = udh.join(&f.name);

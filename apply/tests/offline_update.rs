@@ -592,3 +592,40 @@ fn root_is_refused_where_it_does_not_apply() {
     let out = s.su_relative(&["status"]);
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
+
+#[test]
+fn prepare_force_disarms_the_trigger_of_what_it_replaces() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    assert!(s.su(&["prepare", v2.to_str().unwrap()]).status.success());
+    let out = s.su(&["trigger", "--poweroff", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let other = Deb::new("other", "1.0").build(&s.debs);
+    let out = s.su(&["prepare", "--force", other.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+
+    assert!(
+        !s.link_exists(),
+        "the replaced update's trigger must be gone"
+    );
+    let status = || -> serde_json::Value {
+        serde_json::from_slice(&s.su(&["status", "--json"]).stdout).unwrap()
+    };
+    let st = status();
+    assert_eq!(st["triggered"], false, "{st}");
+    assert_eq!(st["prepared"]["files"][0], "other_1.0_all.deb", "{st}");
+    // Nobody triggered the replacement: the next boot installs nothing.
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(s.version("other"), None);
+    // Triggered on its own, it installs, with its own after-action.
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let st = status();
+    assert_eq!(st["triggered"], true, "{st}");
+    assert_ne!(st["after_action"], "poweroff", "{st}");
+    assert_eq!(code(&s.apply()), OK);
+    assert_eq!(s.version("other").as_deref(), Some("1.0"));
+}
