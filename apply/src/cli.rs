@@ -141,6 +141,11 @@ pub struct TriggerArgs {
     /// reboot-mode in /etc/system-update.toml, else auto).
     #[arg(long, value_enum, value_name = "MODE")]
     pub reboot_mode: Option<crate::config::RebootMode>,
+    /// Drop another tool's /system-update or /etc/system-update link (its
+    /// pending update) and arm ours; without it such a link is left alone
+    /// and nothing is triggered.
+    #[arg(long)]
+    pub replace_foreign: bool,
 }
 
 impl TriggerArgs {
@@ -417,7 +422,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit::FAILURE);
             }
             let mode = a.reboot_mode.unwrap_or(config.reboot_mode);
-            let (m, verified) = match trigger::arm(&root, &config, a.after_action(), mode) {
+            let req = trigger::Arm {
+                after: a.after_action(),
+                reboot_mode: mode,
+                replace_foreign: a.replace_foreign,
+            };
+            let (m, verified) = match trigger::arm(&root, &config, &req) {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("system-update: {}", message(&e));

@@ -206,7 +206,12 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         m.files.len()
     ));
     say("2. system-update trigger --no-reboot: /system-update -> /var/lib/system-update");
-    trigger::arm(&root, &config, Some(AfterAction::None), config.reboot_mode)?;
+    let arm = trigger::Arm {
+        after: Some(AfterAction::None),
+        reboot_mode: config.reboot_mode,
+        replace_foreign: false,
+    };
+    trigger::arm(&root, &config, &arm)?;
     say("3. Reboot: the generator sees the link");
     run_generator(&work, &root_dir)?;
     say("4. system-update apply (what system-update-apply.service runs)");

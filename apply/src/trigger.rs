@@ -133,6 +133,91 @@ pub fn why_not_ours(links: &[Link], update_dir: &Path) -> String {
         .join("; ")
 }
 
+/// The tool a trigger target belongs to, where it is one we know.
+fn owner_of(target: &Path) -> Option<&'static str> {
+    const KNOWN: [(&str, &str); 5] = [
+        ("/var/lib/PackageKit", "PackageKit"),
+        ("/var/cache/PackageKit", "PackageKit"),
+        ("/var/lib/dnf", "dnf system-upgrade"),
+        ("/usr/lib/sysimage/libdnf5", "dnf5 offline"),
+        ("/var/lib/fwupd", "fwupd"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(dir, _)| target.starts_with(dir))
+        .map(|(_, tool)| *tool)
+}
+
+/// A trigger that is not ours: another tool's pending update.
+#[derive(Debug)]
+pub struct Foreign {
+    pub path: PathBuf,
+    pub target: PathBuf,
+    /// Not a symbolic link at all: never removed by us.
+    pub not_a_link: bool,
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.not_a_link {
+            return write!(
+                f,
+                "{} is not a symbolic link but arms the update boot all the same; \
+                 nothing was changed: remove it by hand if nothing of yours needs it",
+                self.path.display()
+            );
+        }
+        let whose = owner_of(&self.target)
+            .map(|t| format!(" ({t}'s pending update)"))
+            .unwrap_or_default();
+        write!(
+            f,
+            "{} points at {}{whose}, another tool's update; nothing was changed: \
+             cancel it with that tool, or trigger --replace-foreign to drop it",
+            self.path.display(),
+            self.target.display()
+        )
+    }
+}
+
+/// The trigger links that belong to someone else.
+pub fn foreign(root: &Root, links: &[Link]) -> Vec<Foreign> {
+    links
+        .iter()
+        .filter_map(|l| match &l.state {
+            LinkState::Elsewhere(t) => Some(Foreign {
+                path: l.path.clone(),
+                target: t.clone(),
+                not_a_link: !std::fs::symlink_metadata(root.host(&l.path))
+                    .is_ok_and(|md| md.file_type().is_symlink()),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Another tool's triggers stop `trigger` unless `replace` says to drop
+/// them; what is not a link is never ours to remove.
+fn clear_foreign(root: &Root, update_dir: &Path, replace: bool) -> Result<(), TriggerError> {
+    let links = inspect(root, update_dir).map_err(|source| TriggerError::Io {
+        path: root.dir().to_path_buf(),
+        source,
+    })?;
+    for f in foreign(root, &links) {
+        if f.not_a_link || !replace {
+            return Err(TriggerError::Foreign(f));
+        }
+        let host = root.host(&f.path);
+        atomic::remove(&host).map_err(|source| TriggerError::Io { path: host, source })?;
+        tracing::warn!(
+            "removed {} (it pointed at {})",
+            f.path.display(),
+            f.target.display()
+        );
+    }
+    Ok(())
+}
+
 /// Creates `/system-update` -> update directory (temporary name, rename).
 pub fn create(root: &Root, update_dir: &Path) -> io::Result<()> {
     atomic::symlink(update_dir, &root.host(Path::new(paths::TRIGGER_LINKS[0])))
@@ -201,8 +286,18 @@ pub enum TriggerError {
     Stale(String),
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
+    #[error("{0}")]
+    Foreign(Foreign),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+}
+
+/// What `trigger` was asked for.
+pub struct Arm {
+    pub after: Option<crate::config::AfterAction>,
+    pub reboot_mode: crate::config::RebootMode,
+    /// Drop another tool's trigger links (`--replace-foreign`).
+    pub replace_foreign: bool,
 }
 
 /// `trigger`: verifies the prepared update (signature, payload, package
@@ -211,11 +306,11 @@ pub enum TriggerError {
 pub fn arm(
     root: &Root,
     config: &crate::config::Config,
-    after: Option<crate::config::AfterAction>,
-    reboot_mode: crate::config::RebootMode,
+    req: &Arm,
 ) -> Result<(crate::manifest::Manifest, crate::signature::Verified), TriggerError> {
     use crate::local::{self, LocalError};
     let _lock = crate::prepare::lock_root(root)?;
+    clear_foreign(root, &config.update_dir, req.replace_foreign)?;
     let udh = root.host(&config.update_dir);
     let loaded = crate::signature::load_manifest(root, &udh, config.require_signature)?;
     let (m, verified) = (loaded.manifest, loaded.verified);
@@ -236,8 +331,8 @@ pub fn arm(
         }
     }
     let io_err = |path: PathBuf| move |source| TriggerError::Io { path, source };
-    local.after_action = after;
-    local.reboot_mode = Some(reboot_mode);
+    local.after_action = req.after;
+    local.reboot_mode = Some(req.reboot_mode);
     // The update boot compares it with its own: the same kernel boot means
     // it came by soft-reboot (result record, legs).
     local.triggered_boot_id = if root.is_live() {

@@ -629,3 +629,50 @@ fn prepare_force_disarms_the_trigger_of_what_it_replaces() {
     assert_eq!(code(&s.apply()), OK);
     assert_eq!(s.version("other").as_deref(), Some("1.0"));
 }
+
+#[test]
+fn trigger_leaves_another_tools_trigger_alone_unless_told() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    assert!(s.su(&["prepare", v2.to_str().unwrap()]).status.success());
+    let pk = s.path("/var/lib/PackageKit");
+    fs::create_dir_all(&pk).unwrap();
+    fs::write(pk.join("prepared-update"), "hello\n").unwrap();
+    std::os::unix::fs::symlink(
+        "/var/lib/PackageKit/prepared-update",
+        s.path("/system-update"),
+    )
+    .unwrap();
+    let theirs = || fs::read_link(s.path("/system-update")).ok();
+
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/var/lib/PackageKit/prepared-update"), "{err}");
+    assert!(err.contains("PackageKit"), "{err}");
+    assert!(err.contains("--replace-foreign"), "{err}");
+    assert_eq!(
+        theirs().unwrap(),
+        Path::new("/var/lib/PackageKit/prepared-update")
+    );
+    // cancel has nothing of ours to remove, and leaves theirs.
+    let out = s.su(&["cancel"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Nothing to cancel"));
+    assert!(theirs().is_some());
+
+    let out = s.su(&["trigger", "--no-reboot", "--replace-foreign"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(theirs().unwrap(), Path::new("/var/lib/system-update"));
+
+    // What is not a link arms the boot too, and is never ours to remove.
+    assert!(s.su(&["cancel"]).status.success());
+    fs::write(s.path("/etc/system-update"), "").unwrap();
+    let out = s.su(&["trigger", "--no-reboot", "--replace-foreign"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a symbolic link"));
+    assert!(s.path("/etc/system-update").is_file());
+    assert!(!s.link_exists());
+}
