@@ -11,7 +11,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::backend::{self, BackendKind};
 use crate::config::{AfterAction, Config, UiChoice};
 use crate::paths::Root;
-use crate::{apply, cleanup, demo, exit, logging, power, prepare, status, trigger};
+use crate::{apply, cleanup, demo, exit, logging, power, prepare, status, summary, trigger};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,9 @@ pub enum Cmd {
         /// Also remove the prepared update (its manifest and payload).
         #[arg(long)]
         purge: bool,
+        /// Print JSON (its schema is in system-update(8)) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the last result.
     Results(JsonArg),
@@ -116,6 +119,9 @@ pub struct PrepareArgs {
     /// signature and checksums, copy it into the update directory.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "command", "backend", "title", "sign", "upgrade", "install"])]
     pub from: Option<PathBuf>,
+    /// Print JSON (its schema is in system-update(8)) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +152,9 @@ pub struct TriggerArgs {
     /// and nothing is triggered.
     #[arg(long)]
     pub replace_foreign: bool,
+    /// Print JSON (its schema is in system-update(8)) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl TriggerArgs {
@@ -280,6 +289,48 @@ fn resolve_root(given: Option<&Path>) -> Result<Root, String> {
     }
 }
 
+/// The request `prepare` carries out for files, a command or the
+/// repositories.
+fn prepare_request(a: PrepareArgs) -> prepare::PrepareRequest {
+    use crate::backend::Request;
+    prepare::PrepareRequest {
+        backend: a.backend,
+        force: a.force,
+        title: a.title,
+        command: a.command,
+        files: a.files,
+        sign: a.sign,
+        resolve: match (a.upgrade.as_deref(), a.install) {
+            (Some(mode), _) => Some(Request::Upgrade {
+                safe: mode == "safe",
+            }),
+            (None, Some(pkgs)) => Some(Request::Install(pkgs)),
+            (None, None) => None,
+        },
+    }
+}
+
+/// Soft-reboot where systemd can and the mode allows, else a full reboot
+/// (why goes to the journal); with the line that tells the person.
+fn way_into_the_update(mode: crate::config::RebootMode) -> (power::Action, Option<String>) {
+    let supported = match mode {
+        crate::config::RebootMode::Auto => crate::legs::soft_reboot_supported(),
+        crate::config::RebootMode::AlwaysReboot => Err("reboot-mode always-reboot".into()),
+    };
+    let way = crate::legs::way_in(mode, &supported);
+    match (&way, &supported) {
+        (power::Action::SoftReboot, Ok(v)) => (
+            way,
+            Some(format!("Soft-rebooting into the update (systemd {v}).\n")),
+        ),
+        (_, Err(why)) => {
+            tracing::info!("a full reboot into the update: {why}");
+            (way, None)
+        }
+        _ => (way, None),
+    }
+}
+
 /// Carries out one command line; returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     if let (Some(dir), Some(why)) = (&cli.root, root_refused(&cli.command)) {
@@ -363,34 +414,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
     match cli.command {
         Cmd::Prepare(a) => {
+            let json = a.json;
+            let just_signed = a.sign.is_some();
             let prepared = match &a.from {
-                Some(from) => prepare::import(&root, &config, from, a.force)
-                    .map(|(m, v)| (m, format!(", {v}"))),
-                None => {
-                    let signed = if a.sign.is_some() { ", signed" } else { "" };
-                    prepare::prepare(
-                        &root,
-                        &config,
-                        prepare::PrepareRequest {
-                            backend: a.backend,
-                            force: a.force,
-                            title: a.title,
-                            command: a.command,
-                            files: a.files,
-                            sign: a.sign,
-                            resolve: match (a.upgrade.as_deref(), a.install) {
-                                (Some(mode), _) => Some(crate::backend::Request::Upgrade {
-                                    safe: mode == "safe",
-                                }),
-                                (None, Some(pkgs)) => Some(crate::backend::Request::Install(pkgs)),
-                                (None, None) => None,
-                            },
-                        },
-                    )
-                    .map(|m| (m, signed.to_string()))
+                Some(from) => {
+                    prepare::import(&root, &config, from, a.force).map(|(m, v)| (m, Some(v)))
                 }
+                None => prepare::prepare(&root, &config, prepare_request(a)).map(|m| (m, None)),
             };
-            let (m, signed) = match prepared {
+            let (m, verified) = match prepared {
                 Ok(p) => p,
                 Err(prepare::PrepareError::NothingToDo) => {
                     print(&format!("{}\n", prepare::PrepareError::NothingToDo));
@@ -404,12 +436,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     });
                 }
             };
-            print(&format!(
-                "Prepared {} ({}{signed}): {} file(s) in {}. Run system-update trigger to apply it at the next boot.\n",
-                m.title,
-                m.id,
-                m.files.len(),
-                config.update_dir.display()
+            print(&summary::prepared(
+                &m,
+                &config.update_dir,
+                verified.as_ref(),
+                just_signed,
+                json,
             ));
             Ok(exit::OK)
         }
@@ -442,29 +474,32 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     });
                 }
             };
-            print(&format!(
-                "Triggered {} ({verified}): it is applied at the next boot.\n",
-                m.title
-            ));
-            if a.no_reboot {
-                return Ok(exit::OK);
-            }
-            if !root.is_live() {
-                print("Not rebooting: --root is not /.\n");
-                return Ok(exit::OK);
-            }
-            // Into the update: the after-action is for when it is over.
-            let supported = match mode {
-                crate::config::RebootMode::Auto => crate::legs::soft_reboot_supported(),
-                crate::config::RebootMode::AlwaysReboot => Err("reboot-mode always-reboot".into()),
+            let way = if a.no_reboot || !root.is_live() {
+                None
+            } else {
+                Some(way_into_the_update(mode))
             };
-            let way = crate::legs::way_in(mode, &supported);
-            match (&way, &supported) {
-                (power::Action::SoftReboot, Ok(v)) => {
-                    print(&format!("Soft-rebooting into the update (systemd {v}).\n"))
+            let now = match &way {
+                None => "none",
+                Some((power::Action::SoftReboot, _)) => "soft-reboot",
+                Some(_) => "reboot",
+            };
+            let t = summary::Triggered {
+                manifest: &m,
+                verified: &verified,
+                after: a.after_action(),
+                reboot_mode: mode,
+                now,
+            };
+            print(&summary::triggered(&t, a.json));
+            let Some((way, said)) = way else {
+                if !a.no_reboot && !a.json {
+                    print("Not rebooting: --root is not /.\n");
                 }
-                (_, Err(why)) => tracing::info!("a full reboot into the update: {why}"),
-                _ => {}
+                return Ok(exit::OK);
+            };
+            if let (Some(said), false) = (said, a.json) {
+                print(&said);
             }
             power::request(way).context("rebooting into the update")?;
             Ok(exit::OK)
@@ -475,33 +510,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         // Handled before the configuration is read.
         Cmd::Results(_) | Cmd::History(_) | Cmd::Log { .. } => Ok(exit::OK),
-        Cmd::Cancel { purge } => {
+        Cmd::Cancel { purge, json } => {
             let done = prepare::cancel(&root, &config, purge)?;
-            for r in &done.links {
-                print(&format!("Removed {}\n", r.display()));
-            }
-            if let Some(p) = &done.purged {
-                if !p.removed.is_empty() {
-                    print(&format!(
-                        "Removed the prepared update ({} file(s)) from {}\n",
-                        p.removed.len(),
-                        config.update_dir.display()
-                    ));
-                }
-                if p.dir_removed {
-                    print(&format!("Removed {}\n", config.update_dir.display()));
-                }
-                if !p.left.is_empty() {
-                    print(&format!(
-                        "Left in {}, not part of the update: {}\n",
-                        config.update_dir.display(),
-                        p.left.join(", ")
-                    ));
-                }
-            }
-            if done.links.is_empty() && done.purged.as_ref().is_none_or(|p| p.removed.is_empty()) {
-                print("Nothing to cancel: no update of ours is triggered.\n");
-            }
+            print(&summary::cancelled(&done, &config.update_dir, json));
             Ok(exit::OK)
         }
         Cmd::Apply(a) => {

@@ -201,9 +201,9 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         },
     )?;
     say(&format!(
-        "   manifest {} ({} packages)",
+        "   manifest {} ({})",
         m.id,
-        m.files.len()
+        crate::summary::count(m.files.len(), "package", "packages")
     ));
     say("2. system-update trigger --no-reboot: /system-update -> /var/lib/system-update");
     let arm = trigger::Arm {

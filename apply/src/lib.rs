@@ -29,6 +29,7 @@ pub mod signature;
 pub mod snapshot;
 pub mod space;
 pub mod status;
+pub mod summary;
 pub mod timefmt;
 pub mod trigger;
 pub mod untrusted;

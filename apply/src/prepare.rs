@@ -11,6 +11,7 @@ use crate::lock::{self, LockError};
 use crate::manifest::{self, Manifest, ManifestError, PayloadFile, SCHEMA};
 use crate::paths::{self, Root};
 use crate::signature::{self, SignError, Verified};
+use crate::summary::count;
 use crate::timefmt;
 use crate::trigger;
 use crate::updatedir;
@@ -309,12 +310,15 @@ pub fn prepare(
 
     let title = req.title.unwrap_or_else(|| match (&backend, &argv) {
         (b, Some(a)) if b.takes_command() => format!("Update by {}", a[0]),
-        _ if !plan.is_empty() => format!("Update of {} packages from the repositories", plan.len()),
+        _ if !plan.is_empty() => format!(
+            "Update of {} from the repositories",
+            count(plan.len(), "package", "packages")
+        ),
         _ if files.len() == 1 => format!(
             "Update of {}",
             files[0].package.as_deref().unwrap_or(&files[0].name)
         ),
-        _ => format!("Update of {} packages", files.len()),
+        _ => format!("Update of {}", count(files.len(), "package", "packages")),
     });
     let m = Manifest {
         schema: SCHEMA,

@@ -149,11 +149,11 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
     match (&manifest, &plan) {
         (Ok(_), Some(p)) => {
             s += &format!(
-                "Prepared: {} ({}), backend {}, {} file(s), after-action {}, {}\n",
+                "Prepared: {} ({}), backend {}, {}, after-action {}, {}\n",
                 clean(&p.title),
                 clean(&p.id),
                 p.backend,
-                p.files.len(),
+                crate::summary::count(p.files.len(), "file", "files"),
                 after.as_str(),
                 if signed { "signed" } else { "not signed" }
             );

@@ -1,4 +1,5 @@
-//! The JSON that `status`, `results`, `history` and `log` print is an
+//! The JSON that `prepare`, `trigger`, `status`, `results`, `history`,
+//! `log` and `cancel` print is an
 //! interface: one key style (snake_case) and a `format` version that changes
 //! whenever a key does. The keys seen in a real update are compared with the
 //! list recorded for the current format, `json-format-N.keys` beside this
@@ -54,7 +55,18 @@ fn json_keys_are_snake_case_and_match_the_format() {
     }
     let (s, v2) = with_foo_v1(None);
     let mut seen = BTreeSet::new();
-    s.prepare_and_trigger(&[&v2]);
+    json(
+        &s,
+        &["prepare", "--json", v2.to_str().unwrap()],
+        "prepare",
+        &mut seen,
+    );
+    json(
+        &s,
+        &["trigger", "--json", "--no-reboot"],
+        "trigger",
+        &mut seen,
+    );
     json(&s, &["status", "--json"], "status-prepared", &mut seen);
     let out = s.apply();
     assert!(out.status.success(), "{}", show(&out));
@@ -62,6 +74,7 @@ fn json_keys_are_snake_case_and_match_the_format() {
     json(&s, &["results", "--json"], "results", &mut seen);
     json(&s, &["history", "--json"], "history", &mut seen);
     json(&s, &["log", "--json"], "log", &mut seen);
+    json(&s, &["cancel", "--json", "--purge"], "cancel", &mut seen);
 
     for k in &seen {
         let last = k.rsplit(['.', ' ']).next().unwrap_or("");

@@ -616,6 +616,8 @@ fn prepare_force_disarms_the_trigger_of_what_it_replaces() {
     let st = status();
     assert_eq!(st["triggered"], false, "{st}");
     assert_eq!(st["prepared"]["files"][0], "other_1.0_all.deb", "{st}");
+    let text = String::from_utf8_lossy(&s.su(&["status"]).stdout).into_owned();
+    assert!(text.contains(", backend dpkg, 1 file,"), "{text}");
     // Nobody triggered the replacement: the next boot installs nothing.
     let out = s.apply();
     assert_eq!(code(&out), OK, "{}", show(&out));
