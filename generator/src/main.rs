@@ -8,6 +8,35 @@ use system_update_generator::{generate, TARGET_UNIT};
 
 const IDENT: &str = "system-update-generator";
 
+const USAGE: &str = "\
+Usage: system-update-generator NORMAL-DIR [EARLY-DIR LATE-DIR]
+
+A systemd generator (systemd.generator(7)): run by systemd at boot, it points
+default.target at system-update.target when /system-update or
+/etc/system-update exists, or a probation rollback is due, writing only to
+the early directory. Not meant to be run by hand; see
+system-update-generator(8).
+";
+
+/// --help and --version; any other leading dash is a mistake, never a
+/// directory to write into. None: go on as a generator.
+fn option(args: &[PathBuf], log: &mut Logger) -> Option<ExitCode> {
+    let first = args.first()?.to_str()?;
+    match first {
+        "-h" | "--help" => print!("{USAGE}"),
+        "--version" => println!("{IDENT} {}", env!("CARGO_PKG_VERSION")),
+        _ if first.starts_with('-') => {
+            log.log(
+                Level::Err,
+                format_args!("Unknown option {first}; see --help."),
+            );
+            return Some(ExitCode::FAILURE);
+        }
+        _ => return None,
+    }
+    Some(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     // Units we write must be world-readable whatever umask PID 1 passed on.
     // SAFETY: umask() cannot fail and touches only this process.
@@ -15,6 +44,9 @@ fn main() -> ExitCode {
 
     let mut log = Logger::from_env(IDENT);
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if let Some(code) = option(&args, &mut log) {
+        return code;
+    }
     // One argument serves as all three directories, as for every systemd
     // generator; ours writes only to the early one.
     let early = match args.as_slice() {

@@ -32,6 +32,39 @@ fn argument_count() {
 }
 
 #[test]
+fn help_version_and_unknown_options() {
+    let (root, _out) = scratch();
+    make_state(root.path(), State::LinkToDir);
+    for flag in ["--help", "-h"] {
+        let o = run_ours(root.path(), &[Path::new(flag)], &[]);
+        assert!(o.status.success(), "{flag}: {}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.starts_with("Usage: system-update-generator"),
+            "{flag}: {text}"
+        );
+        assert!(
+            text.contains("system-update-generator(8)"),
+            "{flag}: {text}"
+        );
+    }
+    let o = run_ours(root.path(), &[Path::new("--version")], &[]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("system-update-generator 0."));
+    let o = run_ours(root.path(), &[Path::new("--frobnicate")], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "Unknown option --frobnicate; see --help.\n");
+    // None of them is taken for a directory to write into (the child
+    // runs in our working directory).
+    for flag in ["--help", "-h", "--version", "--frobnicate"] {
+        assert!(
+            !Path::new(flag).exists(),
+            "{flag} was written as a directory"
+        );
+    }
+}
+
+#[test]
 fn one_argument_serves_as_all_three() {
     let (root, out) = scratch();
     make_state(root.path(), State::LinkToDir);
