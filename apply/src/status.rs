@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::history::{self, HistoryError};
 use crate::manifest::Manifest;
 use crate::paths::Root;
-use crate::result::{self, ResultError, JSON_FORMAT};
+use crate::result::{self, Outcome, ResultError, ResultRecord, JSON_FORMAT};
 use crate::trigger::{self, LinkState};
 
 /// One change a prepared update makes, as `status` shows it.
@@ -157,7 +157,14 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
                 after.as_str(),
                 if signed { "signed" } else { "not signed" }
             );
-            for c in &p.changes {
+            if let Some(text) = last.as_ref().and_then(|r| failed_attempt(r, &p.id)) {
+                s += &text;
+            }
+            for c in p
+                .changes
+                .iter()
+                .filter(|_| !failed_here(last.as_ref(), &p.id))
+            {
                 let after = match (c.action, &c.after) {
                     ("remove", _) => "(removed)",
                     (_, Some(v)) => v.as_str(),
@@ -203,6 +210,51 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
         None => s += "Last update: none recorded\n",
     }
     Ok(s)
+}
+
+/// Whether the last record is a failed attempt at the prepared update
+/// that changed the package database: its plan, read against today's
+/// database, would then say nothing true ("hello 4.0 -> 4.0").
+fn failed_here(last: Option<&ResultRecord>, prepared_id: &str) -> bool {
+    last.is_some_and(|r| {
+        r.id.as_deref() == Some(prepared_id)
+            && matches!(r.outcome, Outcome::Failure | Outcome::Interrupted)
+    })
+}
+
+/// For a prepared update whose attempt failed: that it failed, each
+/// package's state now, and what to do next.
+fn failed_attempt(r: &ResultRecord, prepared_id: &str) -> Option<String> {
+    if !failed_here(Some(r), prepared_id) {
+        return None;
+    }
+    let when = r.finished.as_deref().unwrap_or(&r.started);
+    let why = r.error.as_deref().unwrap_or("no error recorded");
+    let mut s = format!(
+        "  Its attempt of {} ended in {}: {}\n",
+        clean(when),
+        r.outcome.as_str(),
+        clean(why.lines().next().unwrap_or(""))
+    );
+    for p in &r.packages {
+        let now = match (&p.after, &p.state) {
+            (Some(v), Some(st)) => format!("{} ({})", clean(v), clean(st)),
+            (Some(v), None) => clean(v),
+            (None, Some(st)) => clean(st),
+            (None, None) => "not installed".into(),
+        };
+        let before = p.before.as_deref().unwrap_or("not installed");
+        s += &format!("  {}: was {}, now {now}\n", clean(&p.name), clean(before));
+    }
+    s += if r.snapshot.as_ref().is_some_and(|sn| sn.rolled_back) {
+        "  The root was rolled back to its snapshot: system-update trigger tries it again; \
+         system-update cancel --purge drops it.\n"
+    } else {
+        "  The failed attempt changed the package database, so triggering it again is \
+         refused as stale: system-update prepare --force with a fixed update, or \
+         system-update cancel --purge to drop it.\n"
+    };
+    Some(s)
 }
 
 pub fn results(root: &Root, as_json: bool) -> Result<String, ResultError> {

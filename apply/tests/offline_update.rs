@@ -678,3 +678,23 @@ fn trigger_leaves_another_tools_trigger_alone_unless_told() {
     assert!(s.path("/etc/system-update").is_file());
     assert!(!s.link_exists());
 }
+
+#[test]
+fn status_after_a_failed_update_says_so_and_what_next() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(Some("exit 1"));
+    s.prepare_and_trigger(&[&v2]);
+    assert_eq!(code(&s.apply()), FAILURE);
+    let text = String::from_utf8_lossy(&s.su(&["status"]).stdout).into_owned();
+    assert!(text.contains("ended in failure: "), "{text}");
+    assert!(
+        text.contains("foo: was 1, now 2 (half-configured)"),
+        "{text}"
+    );
+    assert!(text.contains("prepare --force"), "{text}");
+    assert!(text.contains("cancel --purge"), "{text}");
+    // Not the plan read against the changed database.
+    assert!(!text.contains("foo 2 -> 2"), "{text}");
+}
