@@ -147,13 +147,19 @@ pub fn remove(path: &Path) -> io::Result<()> {
 /// Copies `from` into `to` durably (through a temp file and rename), with
 /// exactly `mode`; `from` is opened without following a link.
 pub fn copy_mode(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
+    let mut src = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(from)?;
+    copy_reader(&mut src, to, mode)
+}
+
+/// Writes all that `src` yields to `to` as `write` does: a temporary file,
+/// fsynced, renamed over `to`; nothing is left behind on an error.
+pub fn copy_reader(src: &mut dyn io::Read, to: &Path, mode: u32) -> io::Result<()> {
     let (tmp, mut dst) = create_temp(to, mode)?;
     let result = (|| {
-        let mut src = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(from)?;
-        io::copy(&mut src, &mut dst)?;
+        io::copy(src, &mut dst)?;
         dst.sync_all()?;
         fs::rename(&tmp, to)
     })();

@@ -271,16 +271,41 @@ impl VerifiedFile {
 
 /// The SHA-256 of what is left to read of `f`.
 pub fn sha256_reader(f: &mut File) -> io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
+    let mut h = Hashing::new(f);
+    io::copy(&mut h, &mut io::sink())?;
+    Ok(h.finish().0)
+}
+
+/// A reader that hashes what passes through it, so that a copy is checked
+/// as it is made: the bytes hashed are the bytes written.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Hashing<R> {
+    pub fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
         }
-        h.update(&buf[..n]);
     }
-    Ok(hex(&h.finalize()))
+
+    /// The SHA-256 (hex) of what was read, and how many bytes.
+    pub fn finish(self) -> (String, u64) {
+        (hex(&self.hasher.finalize()), self.count)
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 /// The SHA-256 of a payload file, read through one descriptor opened as

@@ -453,47 +453,25 @@ pub fn import(
         r => r?,
     };
     let (m, verified) = (loaded.manifest, loaded.verified);
-    for f in &m.files {
-        let src = from.join(&f.name);
-        // Not followed: a link on the media could point anywhere.
-        let md = std::fs::symlink_metadata(&src).map_err(|source| {
-            PrepareError::Verify(ManifestError::PayloadRead {
-                path: src.clone(),
-                source,
-            })
-        })?;
-        if !md.is_file() {
-            return Err(PrepareError::NotAFile(src));
-        }
-    }
+    let media = open_media(from, &m)?;
     let db_fingerprint = m.backend.fingerprint(root)?;
+    let size = media
+        .iter()
+        .map(|(_, n)| *n)
+        .fold(0u64, u64::saturating_add);
+    let installed = m
+        .files
+        .iter()
+        .filter_map(|f| f.installed_size)
+        .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024)));
+    check_room(root, &udh, size, installed)?;
 
     make_room(root, config, &udh)?;
-    let copied = (|| {
-        for f in &m.files {
-            let dest = udh.join(&f.name);
-            atomic::copy(&from.join(&f.name), &dest).map_err(io_err(&dest))?;
-            if m.command.as_ref().is_some_and(|a| a[0] == f.name) {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                    .map_err(io_err(&dest))?;
-            }
-        }
-        // What counts is the copy: the media may change under us.
-        m.verify_payload(&udh).map_err(|e| match e {
-            ManifestError::Checksum {
-                path,
-                expected,
-                found,
-            } => ManifestError::Checksum {
-                path: path.file_name().map_or(path.clone(), |n| from.join(n)),
-                expected,
-                found,
-            },
-            e => e,
-        })?;
-        Ok(())
-    })();
+    let copied = m
+        .files
+        .iter()
+        .zip(media)
+        .try_for_each(|(f, src)| import_file(&m, f, src, from, &udh));
     if let Err(e) = copied {
         let names: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
         let _ = clear_dir(&udh, &names);
@@ -511,6 +489,71 @@ pub fn import(
         &local,
     )?;
     Ok((m, verified))
+}
+
+/// Each payload file on the media, opened once (a regular file, no link
+/// followed, never waiting on a FIFO) with its size from that descriptor:
+/// what is checked is what gets copied, however the media changes.
+fn open_media(from: &Path, m: &Manifest) -> Result<Vec<(std::fs::File, u64)>, PrepareError> {
+    m.files
+        .iter()
+        .map(|f| {
+            let src = from.join(&f.name);
+            match crate::untrusted::open_regular(&src, false) {
+                Ok((file, md)) => Ok((file, md.len())),
+                Err(crate::untrusted::UntrustedError::NotRegular { path, .. }) => {
+                    Err(PrepareError::NotAFile(path))
+                }
+                Err(crate::untrusted::UntrustedError::Io { path, source }) => {
+                    Err(PrepareError::Verify(ManifestError::PayloadRead {
+                        path,
+                        source,
+                    }))
+                }
+                Err(e) => Err(PrepareError::Verify(ManifestError::Untrusted(e))),
+            }
+        })
+        .collect()
+}
+
+/// Copies one opened payload file into the update directory, hashing the
+/// bytes as they are written: no more than the size it had when opened,
+/// and the copy must match the signed checksum.
+fn import_file(
+    m: &Manifest,
+    f: &manifest::PayloadFile,
+    (src, size): (std::fs::File, u64),
+    from: &Path,
+    udh: &Path,
+) -> Result<(), PrepareError> {
+    use std::io::Read;
+    let dest = udh.join(&f.name);
+    let shown = from.join(&f.name);
+    let mode = if m.command.as_ref().is_some_and(|a| a[0] == f.name) {
+        0o755
+    } else {
+        0o644
+    };
+    // One byte more than its size: a file that grows is caught, not copied on.
+    let mut reader = manifest::Hashing::new(src.take(size.saturating_add(1)));
+    atomic::copy_reader(&mut reader, &dest, mode).map_err(io_err(&shown))?;
+    let (found, count) = reader.finish();
+    if count != size {
+        return Err(PrepareError::Io {
+            path: shown,
+            source: io::Error::other(format!(
+                "changed while it was copied ({size} bytes when opened, {count} read); nothing was prepared"
+            )),
+        });
+    }
+    if !found.eq_ignore_ascii_case(&f.sha256) {
+        return Err(PrepareError::Verify(ManifestError::Checksum {
+            path: shown,
+            expected: f.sha256.clone(),
+            found,
+        }));
+    }
+    Ok(())
 }
 
 /// What `cancel` did.

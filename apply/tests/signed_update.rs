@@ -502,3 +502,55 @@ fn old_manifest_asks_to_prepare_again() {
         "{e}"
     );
 }
+
+#[test]
+fn import_checks_space_first_and_never_waits_on_a_fifo() {
+    if !is_root() {
+        return;
+    }
+    // An update of 24 MiB for a root on a 16 MiB file system.
+    let a = Scratch::new();
+    let program = a.dir.path().join("big-update");
+    let mut bytes = vec![0u8; 24 << 20];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    bytes[..10].copy_from_slice(b"#!/bin/sh\n");
+    fs::write(&program, &bytes).unwrap();
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    // A relative program is copied into the payload.
+    let out = Command::new(common::BIN)
+        .current_dir(a.dir.path())
+        .arg("--root")
+        .arg(&a.root)
+        .args(["prepare", "--command", "./big-update"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let media = a.dir.path().join("media");
+    copy_dir(&a.update_dir(), &media);
+
+    let b = Scratch::on_tmpfs(16);
+    let out = b.su(&["prepare", "--from", media.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("not enough free space"), "{e}");
+    assert!(
+        !b.update_dir().join("big-update").exists(),
+        "nothing copied"
+    );
+
+    // A FIFO where the payload should be: refused at once, never read.
+    let fifo = a.dir.path().join("fifo-media");
+    copy_dir(&a.update_dir(), &fifo);
+    fs::remove_file(fifo.join("big-update")).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(fifo.join("big-update"))
+        .status()
+        .unwrap()
+        .success());
+    let c = Scratch::new();
+    let out = c.su(&["prepare", "--from", fifo.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+}
