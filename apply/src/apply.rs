@@ -371,8 +371,10 @@ pub fn run(
     let udh = root.host(ud);
     // Verified before anything is changed: an update whose signature does
     // not hold is never used, not even for the repair at the limit.
+    let mut signed = false;
     let manifest = signature::load_manifest(root, &udh, config.require_signature).map(|l| {
         tracing::info!("manifest {}: {}", l.manifest.id, l.verified);
+        signed = matches!(l.verified, signature::Verified::Signed(_));
         l.manifest
     });
     let local = local::load(&udh);
@@ -458,6 +460,11 @@ pub fn run(
     run.record.packages = std::mem::take(&mut sink.packages);
     if verdict.outcome == Outcome::Success {
         run.record.probation = crate::probation::begin(root, config, &run.record);
+        if let (Ok(m), true) = (&manifest, signed) {
+            if let Err(e) = crate::replay::advance(root, m) {
+                tracing::warn!("{e}");
+            }
+        }
     }
     let action = if opts.no_reboot || stop.load(Ordering::SeqCst) {
         AfterAction::None

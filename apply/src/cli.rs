@@ -119,6 +119,10 @@ pub struct PrepareArgs {
     /// signature and checksums, copy it into the update directory.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "command", "backend", "title", "sign", "upgrade", "install"])]
     pub from: Option<PathBuf>,
+    /// With --from: accept a signed update that is not newer than the
+    /// newest signed update applied here (going back, or applying it again).
+    #[arg(long, requires = "from")]
+    pub allow_older: bool,
     /// Print JSON (its schema is in system-update(8)) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -418,7 +422,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let just_signed = a.sign.is_some();
             let prepared = match &a.from {
                 Some(from) => {
-                    prepare::import(&root, &config, from, a.force).map(|(m, v)| (m, Some(v)))
+                    let how = prepare::Import {
+                        force: a.force,
+                        allow_older: a.allow_older,
+                    };
+                    prepare::import(&root, &config, from, &how).map(|(m, v)| (m, Some(v)))
                 }
                 None => prepare::prepare(&root, &config, prepare_request(a)).map(|m| (m, None)),
             };
@@ -431,7 +439,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 Err(e) => {
                     eprintln!("system-update: {}", message(&e));
                     return Ok(match e {
-                        prepare::PrepareError::Verify(_) => exit::VERIFICATION,
+                        prepare::PrepareError::Verify(_) | prepare::PrepareError::Replay(_) => {
+                            exit::VERIFICATION
+                        }
                         _ => exit::FAILURE,
                     });
                 }
@@ -468,7 +478,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                         trigger::TriggerError::Manifest(
                             crate::manifest::ManifestError::Missing(_),
                         ) => exit::FAILURE,
-                        trigger::TriggerError::Manifest(_) => exit::VERIFICATION,
+                        trigger::TriggerError::Manifest(_) | trigger::TriggerError::Replay(_) => {
+                            exit::VERIFICATION
+                        }
                         trigger::TriggerError::Stale(_) => exit::STALE,
                         _ => exit::FAILURE,
                     });

@@ -24,6 +24,7 @@ pub mod power;
 pub mod prepare;
 pub mod privdir;
 pub mod probation;
+pub mod replay;
 pub mod result;
 pub mod signature;
 pub mod snapshot;

@@ -36,6 +36,10 @@ pub struct LocalState {
     /// the same at apply means it came by soft-reboot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggered_boot_id: Option<String>,
+    /// The admin allowed a signed update no newer than the newest applied
+    /// here (`prepare --from --allow-older`; see replay).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_older: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,7 @@ mod tests {
             imported_from: Some("/media/usb/update".into()),
             reboot_mode: Some(crate::config::RebootMode::AlwaysReboot),
             triggered_boot_id: Some("0e1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d".into()),
+            allow_older: true,
         };
         store(d.path(), &s).unwrap();
         assert_eq!(load(d.path()).unwrap(), s);

@@ -60,6 +60,16 @@ pub enum PrepareError {
     FromUpdateDir(PathBuf),
     #[error("{0}: no manifest.toml here; give the directory that holds the update (its manifest.toml, signature and payload)")]
     FromNoManifest(PathBuf),
+    #[error(transparent)]
+    Replay(#[from] crate::replay::ReplayError),
+}
+
+/// How `prepare --from` imports.
+pub struct Import {
+    /// Replace an update already prepared.
+    pub force: bool,
+    /// Accept a signed update no newer than the newest applied (replay).
+    pub allow_older: bool,
 }
 
 impl From<LocalError> for PrepareError {
@@ -433,12 +443,12 @@ pub fn import(
     root: &Root,
     config: &Config,
     from: &Path,
-    force: bool,
+    how: &Import,
 ) -> Result<(Manifest, Verified), PrepareError> {
     let _lock = lock_root(root)?;
     let udh = root.host(&config.update_dir);
     let mpath = Manifest::path(&udh);
-    if mpath.exists() && !force {
+    if mpath.exists() && !how.force {
         return Err(PrepareError::AlreadyPrepared(mpath));
     }
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(from), std::fs::canonicalize(&udh)) {
@@ -453,6 +463,7 @@ pub fn import(
         r => r?,
     };
     let (m, verified) = (loaded.manifest, loaded.verified);
+    crate::replay::check(root, &m, &verified, how.allow_older)?;
     let media = open_media(from, &m)?;
     let db_fingerprint = m.backend.fingerprint(root)?;
     let size = media
@@ -480,6 +491,7 @@ pub fn import(
     let local = LocalState {
         db_fingerprint,
         imported_from: Some(from.to_path_buf()),
+        allow_older: how.allow_older,
         ..LocalState::default()
     };
     finish(

@@ -288,6 +288,8 @@ pub enum TriggerError {
     Backend(#[from] crate::backend::BackendError),
     #[error("{0}")]
     Foreign(Foreign),
+    #[error(transparent)]
+    Replay(#[from] crate::replay::ReplayError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -325,6 +327,7 @@ pub fn arm(
         }
         Err(LocalError::Io { path, source }) => return Err(TriggerError::Io { path, source }),
     };
+    crate::replay::check(root, &m, &verified, local.allow_older)?;
     if let Some(now) = m.backend.fingerprint(root)? {
         if local.db_fingerprint.as_deref() != Some(now.as_str()) {
             return Err(TriggerError::Stale(m.backend.stale_message(root)));

@@ -554,3 +554,54 @@ fn import_checks_space_first_and_never_waits_on_a_fifo() {
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
 }
+
+#[test]
+fn an_older_or_applied_signed_update_is_refused_unless_allowed() {
+    if !is_root() {
+        return;
+    }
+    let (a, v2) = with_foo_v1(None);
+    let k = keypair(a.dir.path(), "vendor");
+    prepare_signed(&a, &k, &v2);
+    let older = a.dir.path().join("older");
+    copy_dir(&a.update_dir(), &older);
+    // The manifest's created time has whole seconds.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let v3 = Deb::new("foo", "3")
+        .file("/opt/foo/version", "3\n")
+        .build(&a.debs);
+    prepare_signed_again(&a, &k, &v3);
+    let newer = a.dir.path().join("newer");
+    copy_dir(&a.update_dir(), &newer);
+
+    let (b, _) = with_foo_v1(None);
+    trust(&b, &k);
+    let import = |media: &Path, extra: &[&str]| {
+        let mut args = vec!["prepare", "--force", "--from", media.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        b.su(&args)
+    };
+    assert_eq!(code(&import(&newer, &[])), OK);
+    assert_eq!(code(&trigger(&b)), OK);
+    assert_eq!(code(&b.apply()), OK);
+    assert_eq!(b.version("foo").as_deref(), Some("3"));
+
+    let refused = |out: std::process::Output, needle: &str| {
+        assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(needle) && e.contains("--allow-older"), "{e}");
+    };
+    refused(import(&newer, &[]), "already applied");
+    refused(import(&older, &[]), "older than");
+    // The admin's word brings it in, and trigger keeps to it.
+    let out = import(&older, &["--allow-older"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let out = trigger(&b);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    // An older update already prepared is refused at trigger, too, when it
+    // was not imported with --allow-older.
+    let local = b.update_dir().join("local.json");
+    let text = fs::read_to_string(&local).unwrap();
+    fs::write(&local, text.replace(",\n  \"allow-older\": true", "")).unwrap();
+    refused(trigger(&b), "older than");
+}
