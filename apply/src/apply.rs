@@ -486,7 +486,12 @@ pub fn run(
         &local,
         &manifest,
         action,
-        will_roll_back,
+        Left {
+            rolls_back: will_roll_back,
+            boot_tree: state
+                .transaction_started
+                .then_some(state.boot_tree.as_deref()),
+        },
         &mut run.record,
     );
     run.end(verdict);
@@ -558,6 +563,15 @@ pub fn run(
     Ok(after_action(power_action, outcome))
 }
 
+/// What the attempt left behind that decides the way out.
+struct Left<'a> {
+    /// The root goes back to its snapshot.
+    rolls_back: bool,
+    /// The boot trees' fingerprint from before the transaction, when one
+    /// ran (`Some(None)`: it ran, but none was taken).
+    boot_tree: Option<Option<&'a str>>,
+}
+
 /// The way out of the update environment (legs.rs), recorded: a
 /// soft-reboot unless the mode, systemd, a rollback or what the backend
 /// installed (kernel, initrd, boot loader, firmware) says otherwise.
@@ -567,7 +581,7 @@ fn way_out(
     local: &Result<LocalState, LocalError>,
     manifest: &Result<Manifest, crate::manifest::ManifestError>,
     action: AfterAction,
-    will_roll_back: bool,
+    left: Left<'_>,
     record: &mut ResultRecord,
 ) -> Option<power::Action> {
     use crate::config::RebootMode;
@@ -587,9 +601,13 @@ fn way_out(
             action,
             mode,
             &supported,
-            will_roll_back,
+            left.rolls_back,
             || match manifest {
-                Ok(m) => m.backend.boot_files(root, &record.packages),
+                // Files on disk first: they include what scripts wrote.
+                Ok(m) => left
+                    .boot_tree
+                    .and_then(|before| crate::boottree::changed(root, before))
+                    .or_else(|| m.backend.boot_files(root, &record.packages)),
                 Err(_) => Some("the update could not be read".into()),
             },
         );
@@ -1010,7 +1028,7 @@ pub fn attempt(
         let provider = provider.as_ref().map_err(Verdict::failure)?;
         check_space(at.root, provider, state, backend.as_ref())?;
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
-        mark_started(at.udh, state)?;
+        mark_started(at.root, at.udh, state)?;
         Ok(transaction(backend.as_mut(), sink))
     };
     match phases() {
@@ -1104,9 +1122,14 @@ pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phas
 
 /// From here on the database may be ours to repair: on disk before the
 /// backend starts.
-fn mark_started(udh: &Path, state: &mut State) -> Phase<()> {
+fn mark_started(root: &Root, udh: &Path, state: &mut State) -> Phase<()> {
     if !state.transaction_started {
         state.transaction_started = true;
+        // Before anything is changed, and once: a later attempt would see
+        // what a cut one already wrote. No fingerprint: a full reboot out.
+        state.boot_tree = crate::boottree::fingerprint(root)
+            .map_err(|why| tracing::warn!("boot files not recorded: {why}"))
+            .ok();
         attempts::store(udh, state).map_err(Verdict::failure)?;
     }
     Ok(())
@@ -1398,6 +1421,7 @@ mod tests {
         let first = State {
             attempts: 1,
             transaction_started: false,
+            ..State::default()
         };
         let (mut b, mut ev) = (Fake::default(), Events::default());
         assert_eq!(
@@ -1413,6 +1437,7 @@ mod tests {
         let retry = State {
             attempts: 2,
             transaction_started: true,
+            ..State::default()
         };
         assert_eq!(
             recover_or_check_stale(&root, &m, &other, &retry, &mut b, &mut ev),
@@ -1467,6 +1492,7 @@ mod tests {
         let retry = State {
             attempts: 2,
             transaction_started: true,
+            ..State::default()
         };
         assert_eq!(check_space(&root, &none, &retry, &b), Ok(()));
     }

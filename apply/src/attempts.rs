@@ -17,6 +17,10 @@ pub struct State {
     /// fingerprint.
     #[serde(default)]
     pub transaction_started: bool,
+    /// The boot trees' fingerprint before the first transaction (boottree),
+    /// kept across cut attempts; the way out compares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_tree: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,7 @@ pub fn load(update_dir_host: &Path) -> Result<State, AttemptsError> {
         Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or(State {
             attempts: 1,
             transaction_started: true,
+            boot_tree: None,
         })),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
         Err(source) => Err(AttemptsError::Io { path: p, source }),
@@ -63,6 +68,7 @@ mod tests {
             &State {
                 attempts: 2,
                 transaction_started: false,
+                ..State::default()
             },
         )
         .unwrap();
@@ -83,7 +89,7 @@ mod props {
         #[test]
         fn store_then_load_round_trips(attempts in any::<u32>(), started in any::<bool>()) {
             let d = tempfile::tempdir().unwrap();
-            let s = State { attempts, transaction_started: started };
+            let s = State { attempts, transaction_started: started, ..State::default() };
             store(d.path(), &s).unwrap();
             prop_assert_eq!(load(d.path()).unwrap(), s);
         }
@@ -95,7 +101,7 @@ mod props {
             // Garbage counts as a started attempt, never as none.
             let s = load(d.path()).unwrap();
             if serde_json::from_slice::<State>(&bytes).is_err() {
-                prop_assert_eq!(s, State { attempts: 1, transaction_started: true });
+                prop_assert_eq!(s, State { attempts: 1, transaction_started: true, ..State::default() });
             }
         }
     }

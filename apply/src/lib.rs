@@ -7,6 +7,7 @@ pub mod apply;
 pub mod atomic;
 pub mod attempts;
 pub mod backend;
+pub mod boottree;
 pub mod cleanup;
 pub mod cli;
 pub mod config;

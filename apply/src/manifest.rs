@@ -319,6 +319,11 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     sha256_reader(&mut f)
 }
 
+/// The hex of a finished SHA-256.
+pub fn hex_digest(h: Sha256) -> String {
+    hex(&h.finalize())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -60,3 +60,34 @@ fn dpkg_says_which_package_put_files_in_boot() {
         "the command backend cannot tell: always a full reboot"
     );
 }
+
+#[test]
+fn an_unreadable_file_list_means_a_full_reboot() {
+    if !common::root_or_skip("dpkg chroots") {
+        return;
+    }
+    let s = Scratch::new();
+    let app = Deb::new("app", "2")
+        .file("/usr/share/app/version", "2\n")
+        .build(&s.debs);
+    s.dpkg_install(&app);
+    let dpkg = KINDS
+        .iter()
+        .find(|k| k.name() == "dpkg")
+        .expect("the dpkg backend");
+    let root = Root::new(&s.root);
+    let list = s.path("/var/lib/dpkg/info/app.list");
+    std::fs::remove_file(&list).unwrap();
+    // A link in its place is not followed either.
+    std::os::unix::fs::symlink("/etc/hostname", &list).unwrap();
+    assert_eq!(
+        dpkg.boot_files(&root, &[change("app", Some("1"), Some("2"))])
+            .as_deref(),
+        Some("the file list of app could not be read")
+    );
+    // A removed package has no list left: the boot trees decide.
+    assert_eq!(
+        dpkg.boot_files(&root, &[change("gone", Some("1"), None)]),
+        None
+    );
+}

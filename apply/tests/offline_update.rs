@@ -698,3 +698,20 @@ fn status_after_a_failed_update_says_so_and_what_next() {
     // Not the plan read against the changed database.
     assert!(!text.contains("foo 2 -> 2"), "{text}");
 }
+
+#[test]
+fn the_boot_files_are_fingerprinted_before_the_transaction() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(Some("exit 1"));
+    fs::create_dir_all(s.path("/boot")).unwrap();
+    s.prepare_and_trigger(&[&v2]);
+    assert_eq!(code(&s.apply()), FAILURE);
+    // The failed update is kept, with its attempt's state: the fingerprint
+    // the way out compares with (boottree).
+    let state = fs::read_to_string(s.update_dir().join("attempts.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let tree = state["boot_tree"].as_str().unwrap_or_default();
+    assert_eq!(tree.len(), 64, "{state}");
+}

@@ -629,8 +629,19 @@ where
                 c.name
             ));
         }
-        if let Some(path) = files_of(c).and_then(|f| f.into_iter().find(|p| is_boot_path(p))) {
-            return Some(format!("{} installs {path}", c.name));
+        match files_of(c) {
+            Some(files) => {
+                if let Some(path) = files.into_iter().find(|p| is_boot_path(p)) {
+                    return Some(format!("{} installs {path}", c.name));
+                }
+            }
+            // Fail closed: what cannot be read may be a kernel.
+            None if c.after.is_some() => {
+                return Some(format!("the file list of {} could not be read", c.name))
+            }
+            // Removed: its list is gone with it; the boot trees' comparison
+            // (boottree) sees what it took away.
+            None => {}
         }
     }
     None
@@ -638,7 +649,8 @@ where
 
 /// A file list of at most `FILE_LIST_MAX` bytes, one path per line, read
 /// as every untrusted file is (a regular file, never through a link); a
-/// longer or unreadable one gives `None`, and the package's name decides.
+/// longer or unreadable one gives `None`, which first_boot_file counts as
+/// touching boot.
 pub const FILE_LIST_MAX: u64 = 32 << 20;
 
 pub fn read_file_list(path: &Path) -> Option<Vec<String>> {
