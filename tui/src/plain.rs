@@ -81,25 +81,9 @@ impl PlainLines {
             }
             self.message = m.message.clone();
         }
-        if let (Some(f), false) = (&m.finish, self.finish_done) {
+        if m.finish.is_some() && !self.finish_done {
             self.finish_done = true;
-            match f.outcome {
-                Outcome::Success => out.push(tr.f(
-                    "Update succeeded (took {}).",
-                    &[&format_duration(m.elapsed(now))],
-                )),
-                Outcome::RolledBackAfterBoot => out.push(tr.f(
-                    "UPDATE ROLLED BACK: {}",
-                    &[&f.detail.as_deref().unwrap_or(tr.s("no detail"))],
-                )),
-                _ => out.push(tr.f(
-                    "UPDATE FAILED: {}",
-                    &[&f.detail.as_deref().unwrap_or(tr.s("no detail"))],
-                )),
-            }
-            if let Some(p) = &f.log_path {
-                out.push(tr.f("Full log: {}", &[&p.display()]));
-            }
+            out.extend(outcome_lines(m, now, tr));
         }
         if !self.countdown_done {
             if let Some((action, left)) = m.countdown(now) {
@@ -117,6 +101,28 @@ impl PlainLines {
         }
         out
     }
+}
+
+/// How the update ended, as lines: the outcome and why, and where the log
+/// is; nothing before the end. What a person must still read when the
+/// screen that showed it is gone.
+pub fn outcome_lines(m: &Model, now: Instant, tr: crate::i18n::Tr) -> Vec<String> {
+    let Some(f) = &m.finish else {
+        return Vec::new();
+    };
+    let detail = || f.detail.as_deref().unwrap_or(tr.s("no detail"));
+    let mut out = vec![match f.outcome {
+        Outcome::Success => tr.f(
+            "Update succeeded (took {}).",
+            &[&format_duration(m.elapsed(now))],
+        ),
+        Outcome::RolledBackAfterBoot => tr.f("UPDATE ROLLED BACK: {}", &[&detail()]),
+        _ => tr.f("UPDATE FAILED: {}", &[&detail()]),
+    }];
+    if let Some(p) = &f.log_path {
+        out.push(tr.f("Full log: {}", &[&p.display()]));
+    }
+    out
 }
 
 pub struct PlainRenderer {
