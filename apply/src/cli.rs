@@ -248,14 +248,57 @@ fn print(s: &str) {
     let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
+/// How much of the log goes to stderr when there is no journal. A UI that
+/// draws on the terminal stderr also writes to already tells the story
+/// there: the log's lines would say every step a second time (plain) or
+/// scribble over the screen (full screen); the log file keeps them.
+fn stderr_for(cmd: &Cmd, root: &Root) -> logging::Stderr {
+    use logging::Stderr;
+    let ui = match cmd {
+        Cmd::Demo(a) => a.ui.unwrap_or(UiChoice::Auto),
+        // On / the UI is on the consoles, not on this terminal.
+        Cmd::Apply(a) if !root.is_live() => {
+            a.ui.or_else(|| Config::load(root).ok().map(|c| c.ui))
+                .unwrap_or(UiChoice::Auto)
+        }
+        _ => return Stderr::Full,
+    };
+    let demo = matches!(cmd, Cmd::Demo(_));
+    match ui {
+        UiChoice::None => Stderr::Full,
+        _ if !shares_terminal() => {
+            if demo {
+                Stderr::Warnings
+            } else {
+                Stderr::Full
+            }
+        }
+        UiChoice::Plain => Stderr::Warnings,
+        _ => Stderr::Off,
+    }
+}
+
+/// Whether stdout (where the UI draws with --root and in the demo) and
+/// stderr are the same terminal.
+fn shares_terminal() -> bool {
+    use std::os::fd::AsFd;
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    if !out.is_terminal() || !err.is_terminal() {
+        return false;
+    }
+    match (
+        nix::sys::stat::fstat(out.as_fd()),
+        nix::sys::stat::fstat(err.as_fd()),
+    ) {
+        (Ok(o), Ok(e)) => o.st_rdev == e.st_rdev,
+        _ => false,
+    }
+}
+
 /// Carries out one command line; returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let root = Root::new(&cli.root);
-    logging::init(match &cli.command {
-        Cmd::Demo(_) if std::io::stdout().is_terminal() => logging::Stderr::Off,
-        Cmd::Demo(_) => logging::Stderr::Warnings,
-        _ => logging::Stderr::Full,
-    });
+    logging::init(stderr_for(&cli.command, &root));
 
     if let Cmd::Completions { shell } = &cli.command {
         let mut out = std::io::stdout();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -109,4 +109,45 @@ fn the_outcome_of_a_full_screen_update_stays_on_the_terminal() {
         screen.contains(&format!("Full log: {}", log.display())),
         "where the log is: {screen}"
     );
+}
+
+/// The step lines as they appear, in order (the text after "[i/n] ").
+fn steps(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let at = l.find('[')?;
+            let rest = &l[at..];
+            let close = rest.find("] ")?;
+            let inner = &rest[1..close];
+            let (i, n) = inner.split_once('/')?;
+            (i.parse::<u32>().is_ok() && n.parse::<u32>().is_ok()).then(|| rest.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn plain_lines_on_a_terminal_say_each_step_once_in_order() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, _) = triggered(None);
+    let pane = Pane::run(&s, "plain", &["apply", "--ui", "plain", "--no-reboot"]);
+    let text = pane.capture(true);
+    assert_eq!(pane.status(), "0", "{text}");
+    let seen = steps(&text);
+    assert!(seen.len() >= 2, "too few steps: {text}");
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(seen.len(), unique.len(), "a step twice:\n{text}");
+    let index = |l: &String| {
+        l[1..]
+            .split_once('/')
+            .and_then(|(i, _)| i.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let order: Vec<u32> = seen.iter().map(index).collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(order, sorted, "steps out of order:\n{text}");
+    assert!(!text.contains("INFO"), "log lines on the terminal:\n{text}");
+    assert!(Path::new(&log_dir(&s)).is_dir());
 }
