@@ -295,14 +295,33 @@ fn shares_terminal() -> bool {
     }
 }
 
+/// The completion script for `shell`. clap_complete's bash script sets
+/// `cmd` for a subcommand from the program's name with `-` as `__`
+/// (`system__update__subcmd__status`) but names the case that completes it
+/// with `-` as `__subcmd__` (`system__subcmd__update__subcmd__status`):
+/// nothing after a subcommand would complete. The case names are made to
+/// agree with what is set.
+pub fn completion_script(shell: clap_complete::Shell) -> String {
+    const BIN: &str = "system-update";
+    const SEP: &str = "__subcmd__";
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut buf);
+    let script = String::from_utf8_lossy(&buf).into_owned();
+    if shell != clap_complete::Shell::Bash {
+        return script;
+    }
+    let wrong = format!("{}{SEP}", BIN.replace('-', SEP));
+    let right = format!("{}{SEP}", BIN.replace('-', "__"));
+    script.replace(&wrong, &right)
+}
+
 /// Carries out one command line; returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let root = Root::new(&cli.root);
     logging::init(stderr_for(&cli.command, &root));
 
     if let Cmd::Completions { shell } = &cli.command {
-        let mut out = std::io::stdout();
-        clap_complete::generate(*shell, &mut Cli::command(), "system-update", &mut out);
+        print(&completion_script(*shell));
         return Ok(exit::OK);
     }
     if let Cmd::Demo(args) = &cli.command {
