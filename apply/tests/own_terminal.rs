@@ -149,5 +149,11 @@ fn plain_lines_on_a_terminal_say_each_step_once_in_order() {
     sorted.sort_unstable();
     assert_eq!(order, sorted, "steps out of order:\n{text}");
     assert!(!text.contains("INFO"), "log lines on the terminal:\n{text}");
+    // dpkg's backend says what it installs before its first step (when a
+    // later message has not replaced it before a frame showed it).
+    if let Some(said) = text.find("Installing 1 package(s) with dpkg") {
+        let first = text.find("[1/").unwrap_or(0);
+        assert!(said < first, "message after the steps:\n{text}");
+    }
     assert!(Path::new(&log_dir(&s)).is_dir());
 }
