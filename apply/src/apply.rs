@@ -770,7 +770,10 @@ fn roll_back_after_boot(
 /// The progress UI on the consoles, in the system's language and with its
 /// branding.
 fn start_ui(root: &Root, config: &Config, opts: &ApplyOptions) -> Ui {
-    load_language(root);
+    load_language(
+        root,
+        ui_locale(root, &opts.output, |k| std::env::var(k).ok()),
+    );
     Ui::start_with(
         UiOptions {
             mode: opts.ui.unwrap_or(config.ui).mode(),
@@ -783,10 +786,33 @@ fn start_ui(root: &Root, config: &Config, opts: &ApplyOptions) -> Ui {
     )
 }
 
-/// The consoles speak the system's language when a catalogue for it is
-/// installed (English otherwise, and on consoles that cannot show it).
-fn load_language(root: &Root) {
-    let Some(locale) = system_locale(root) else {
+/// The language the UI speaks, `var` reading the environment. The
+/// consoles of the update boot speak the system's (nobody logged in there);
+/// the terminal of the person who ran us (the demo, `apply --root`) speaks
+/// theirs, as every command does.
+pub fn ui_locale(
+    root: &Root,
+    output: &Output,
+    var: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    match output {
+        Output::Stdout => user_locale(var),
+        Output::Consoles | Output::Devices(_) => system_locale(root),
+    }
+}
+
+/// The locale for messages by POSIX's precedence: LC_ALL, LC_MESSAGES,
+/// LANG, the first that is set and not empty.
+pub fn user_locale(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .find_map(|k| var(k).filter(|v| !v.is_empty()))
+}
+
+/// The UI speaks `locale` when a catalogue for it is installed (English
+/// otherwise, and on consoles that cannot show it).
+fn load_language(root: &Root, locale: Option<String>) {
+    let Some(locale) = locale else {
         return;
     };
     let mut dirs = system_update_tui::i18n::default_dirs();
@@ -1366,6 +1392,46 @@ mod tests {
             Some("de_AT.UTF-8")
         );
         assert_eq!(parse_locale("LANGUAGE=fr\n"), None);
+    }
+
+    #[test]
+    fn consoles_speak_the_systems_language_a_terminal_its_users() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/locale.conf"), "LANG=de_DE.UTF-8\n").unwrap();
+        let root = Root::new(d.path());
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let french = env(&[("LANG", "fr_FR.UTF-8")]);
+        assert_eq!(
+            ui_locale(&root, &Output::Consoles, french).as_deref(),
+            Some("de_DE.UTF-8")
+        );
+        assert_eq!(
+            ui_locale(&root, &Output::Stdout, french).as_deref(),
+            Some("fr_FR.UTF-8")
+        );
+        // Nothing set: the C locale, whatever the root says.
+        assert_eq!(ui_locale(&root, &Output::Stdout, env(&[])), None);
+        // POSIX's precedence; an empty variable counts as unset.
+        let all = env(&[
+            ("LC_ALL", "it_IT"),
+            ("LC_MESSAGES", "es_ES"),
+            ("LANG", "fr_FR"),
+        ]);
+        assert_eq!(user_locale(all).as_deref(), Some("it_IT"));
+        let msgs = env(&[("LC_ALL", ""), ("LC_MESSAGES", "es_ES"), ("LANG", "fr_FR")]);
+        assert_eq!(user_locale(msgs).as_deref(), Some("es_ES"));
+        assert_eq!(
+            user_locale(env(&[("LANG", "fr_FR")])).as_deref(),
+            Some("fr_FR")
+        );
     }
 
     #[test]

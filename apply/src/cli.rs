@@ -335,6 +335,73 @@ fn way_into_the_update(mode: crate::config::RebootMode) -> (power::Action, Optio
     }
 }
 
+/// How much of the log goes to stderr when there is no journal. A UI that
+/// draws on the terminal stderr also writes to already tells the story
+/// there: the log's lines would say every step a second time (plain) or
+/// scribble over the screen (full screen); the log file keeps them.
+fn stderr_for(cmd: &Cmd, root: &Root) -> logging::Stderr {
+    use logging::Stderr;
+    let ui = match cmd {
+        Cmd::Demo(a) => a.ui.unwrap_or(UiChoice::Auto),
+        // On / the UI is on the consoles, not on this terminal.
+        Cmd::Apply(a) if !root.is_live() => {
+            a.ui.or_else(|| Config::load(root).ok().map(|c| c.ui))
+                .unwrap_or(UiChoice::Auto)
+        }
+        _ => return Stderr::Full,
+    };
+    let demo = matches!(cmd, Cmd::Demo(_));
+    match ui {
+        UiChoice::None => Stderr::Full,
+        _ if !shares_terminal() => {
+            if demo {
+                Stderr::Warnings
+            } else {
+                Stderr::Full
+            }
+        }
+        UiChoice::Plain => Stderr::Warnings,
+        _ => Stderr::Off,
+    }
+}
+
+/// Whether stdout (where the UI draws with --root and in the demo) and
+/// stderr are the same terminal.
+fn shares_terminal() -> bool {
+    use std::os::fd::AsFd;
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    if !out.is_terminal() || !err.is_terminal() {
+        return false;
+    }
+    match (
+        nix::sys::stat::fstat(out.as_fd()),
+        nix::sys::stat::fstat(err.as_fd()),
+    ) {
+        (Ok(o), Ok(e)) => o.st_rdev == e.st_rdev,
+        _ => false,
+    }
+}
+
+/// The completion script for `shell`. clap_complete's bash script sets
+/// `cmd` for a subcommand from the program's name with `-` as `__`
+/// (`system__update__subcmd__status`) but names the case that completes it
+/// with `-` as `__subcmd__` (`system__subcmd__update__subcmd__status`):
+/// nothing after a subcommand would complete. The case names are made to
+/// agree with what is set.
+pub fn completion_script(shell: clap_complete::Shell) -> String {
+    const BIN: &str = "system-update";
+    const SEP: &str = "__subcmd__";
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut buf);
+    let script = String::from_utf8_lossy(&buf).into_owned();
+    if shell != clap_complete::Shell::Bash {
+        return script;
+    }
+    let wrong = format!("{}{SEP}", BIN.replace('-', SEP));
+    let right = format!("{}{SEP}", BIN.replace('-', "__"));
+    script.replace(&wrong, &right)
+}
+
 /// Carries out one command line; returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     if let (Some(dir), Some(why)) = (&cli.root, root_refused(&cli.command)) {
@@ -344,22 +411,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         );
         return Ok(exit::USAGE);
     }
-    logging::init(match &cli.command {
-        Cmd::Demo(_) if std::io::stdout().is_terminal() => logging::Stderr::Off,
-        Cmd::Demo(_) => logging::Stderr::Warnings,
-        _ => logging::Stderr::Full,
-    });
-
-    if let Cmd::Completions { shell } = &cli.command {
-        let mut out = std::io::stdout();
-        clap_complete::generate(*shell, &mut Cli::command(), "system-update", &mut out);
-        return Ok(exit::OK);
-    }
-    if let Cmd::Demo(args) = &cli.command {
-        let stop = stop_flag()?;
-        return demo::run(args, &stop);
-    }
-
     // A root that is not there is a typo, not a tree to build.
     let root = match resolve_root(cli.root.as_deref()) {
         Ok(r) => r,
@@ -368,6 +419,16 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             return Ok(exit::USAGE);
         }
     };
+    logging::init(stderr_for(&cli.command, &root));
+
+    if let Cmd::Completions { shell } = &cli.command {
+        print(&completion_script(*shell));
+        return Ok(exit::OK);
+    }
+    if let Cmd::Demo(args) = &cli.command {
+        let stop = stop_flag()?;
+        return demo::run(args, &stop);
+    }
 
     // What happened needs no configuration: it must be readable when the
     // configuration is what went wrong.

@@ -277,3 +277,80 @@ fn a_missing_file_is_no_such_file() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("a-directory.deb: not a regular file"), "{e}");
 }
+
+/// The script `system-update completions SHELL` prints, in a file.
+fn completion_script(dir: &std::path::Path, shell: &str) -> std::path::PathBuf {
+    let out = std::process::Command::new(common::BIN)
+        .args(["completions", shell])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let path = dir.join(format!("system-update.{shell}"));
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+/// What bash's completion offers for the command line `words`, the last
+/// one being completed, with the function the script registers.
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(script).unwrap();
+    let function = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("complete -F "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the script registers a completion function");
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let program = format!(
+        "source \"$0\"; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+         {function} system-update '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        words = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        cur = words[cword],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &program])
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completes_a_subcommands_flags_and_values() {
+    if !common::tool_or_skip("bash", "bash") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = completion_script(dir.path(), "bash");
+    let offered = bash_completes(&script, &["system-update", "status", "--"]);
+    assert!(offered.iter().any(|w| w == "--json"), "{offered:?}");
+    let offered = bash_completes(&script, &["system-update", "apply", "--ui", ""]);
+    assert!(offered.iter().any(|w| w == "plain"), "{offered:?}");
+    let offered = bash_completes(&script, &["system-update", "st"]);
+    assert_eq!(offered, ["status"]);
+}
+
+#[test]
+fn zsh_and_fish_scripts_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["zsh", "fish"] {
+        if !common::tool_or_skip(shell, shell) {
+            continue;
+        }
+        let script = completion_script(dir.path(), shell);
+        let out = std::process::Command::new(shell)
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell} -n: {}", show(&out));
+    }
+}

@@ -1,6 +1,7 @@
-//! The console in the system's language: a root whose /etc/locale.conf
-//! says German, the catalogue compiled from po/de.po, a real update; the
-//! plain lines on the invoking terminal say it all in German.
+//! The UI in the language of whoever reads it, with the catalogue compiled
+//! from po/de.po and real updates: on the terminal of the person who ran
+//! `apply --root` or the demo, their LANG; the root's /etc/locale.conf
+//! speaks only for the update boot's consoles (apply.rs's unit tests).
 
 mod common;
 
@@ -10,16 +11,9 @@ use std::process::{Command, Stdio};
 
 use common::{code, show, with_foo_v1};
 
-#[test]
-fn the_update_speaks_the_systems_language() {
-    if !common::root_or_skip("dpkg chroots into the scratch root")
-        || !common::tool_or_skip("msgfmt", "gettext")
-    {
-        return;
-    }
-    let (s, v2) = with_foo_v1(None);
-    let locales = s.dir.path().join("locale");
-    let mo = locales.join("de/LC_MESSAGES");
+/// The German catalogue, compiled from po/de.po into `dir`.
+fn german_catalogue(dir: &Path) {
+    let mo = dir.join("de/LC_MESSAGES");
     fs::create_dir_all(&mo).unwrap();
     let po = Path::new(env!("CARGO_MANIFEST_DIR")).join("../po/de.po");
     let o = Command::new("msgfmt")
@@ -29,7 +23,15 @@ fn the_update_speaks_the_systems_language() {
         .output()
         .unwrap();
     assert!(o.status.success(), "msgfmt: {}", show(&o));
-    fs::write(s.path("/etc/locale.conf"), "LANG=de_DE.UTF-8\n").unwrap();
+}
+
+/// A triggered update of foo, the root's locale.conf saying `system`;
+/// returns the scratch root and the catalogue directory.
+fn triggered(system: &str) -> (common::Scratch, std::path::PathBuf) {
+    let (s, v2) = with_foo_v1(None);
+    let locales = s.dir.path().join("locale");
+    german_catalogue(&locales);
+    fs::write(s.path("/etc/locale.conf"), system).unwrap();
     let out = s.su(&[
         "prepare",
         "--title",
@@ -38,29 +40,36 @@ fn the_update_speaks_the_systems_language() {
     ]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), 0);
+    (s, locales)
+}
 
+/// `system-update ARGS` as a person with `LANG=lang` would run it, the
+/// German catalogue installed; returns its standard output.
+fn run_as(locales: &Path, lang: &str, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(common::BIN)
-        .arg("--root")
-        .arg(&s.root)
-        .args(["apply", "--ui", "plain", "--no-reboot"])
-        .env("SYSTEM_UPDATE_LOCALEDIR", &locales)
-        // What the console can show, not what it speaks: that is the
-        // root's locale.conf.
+        .args(args)
+        .env("SYSTEM_UPDATE_LOCALEDIR", locales)
+        // What the terminal can show (UTF-8); what it speaks is LANG.
         .env("TERM", "xterm")
-        .env("LANG", "C.UTF-8")
+        .env("LANG", lang)
         .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", show(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    for german in [
-        "Systemaktualisierung: Sicherheitsaktualisierung",
-        "1 Paket(e) werden mit dpkg installiert",
-        "foo wird entpackt",
-        "Aktualisierung erfolgreich",
-    ] {
-        assert!(text.contains(german), "{german:?} missing:\n{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn apply_args(s: &common::Scratch) -> Vec<&std::ffi::OsStr> {
+    let mut v = vec![std::ffi::OsStr::new("--root"), s.root.as_os_str()];
+    v.extend(["apply", "--ui", "plain", "--no-reboot"].map(std::ffi::OsStr::new));
+    v
+}
+
+fn assert_german(text: &str, german: &[&str]) {
+    for g in german {
+        assert!(text.contains(g), "{g:?} missing:\n{text}");
     }
     for english in [
         "System update",
@@ -71,4 +80,65 @@ fn the_update_speaks_the_systems_language() {
     ] {
         assert!(!text.contains(english), "{english:?} left:\n{text}");
     }
+}
+
+#[test]
+fn apply_on_the_invoking_terminal_speaks_the_users_language() {
+    if !common::root_or_skip("dpkg chroots into the scratch root")
+        || !common::tool_or_skip("msgfmt", "gettext")
+    {
+        return;
+    }
+    // The root's locale chooses the consoles' language at boot, not the
+    // language of the person at this terminal.
+    let (s, locales) = triggered("LANG=C.UTF-8\n");
+    let text = run_as(&locales, "de_DE.UTF-8", &apply_args(&s));
+    assert_german(
+        &text,
+        &[
+            "Systemaktualisierung: Sicherheitsaktualisierung",
+            "1 Paket(e) werden mit dpkg installiert",
+            "foo wird entpackt",
+            "Aktualisierung erfolgreich",
+        ],
+    );
+}
+
+#[test]
+fn a_german_root_does_not_choose_the_invoking_terminals_language() {
+    if !common::root_or_skip("dpkg chroots into the scratch root")
+        || !common::tool_or_skip("msgfmt", "gettext")
+    {
+        return;
+    }
+    let (s, locales) = triggered("LANG=de_DE.UTF-8\n");
+    let text = run_as(&locales, "C.UTF-8", &apply_args(&s));
+    assert!(text.contains("Update succeeded"), "{text}");
+    assert!(!text.contains("Aktualisierung"), "German:\n{text}");
+}
+
+#[test]
+fn the_demo_speaks_the_users_language() {
+    if !common::tool_or_skip("msgfmt", "gettext") || !common::tool_or_skip("dpkg-deb", "dpkg") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let locales = work.path().join("locale");
+    german_catalogue(&locales);
+    let workdir = work.path().join("demo");
+    let text = run_as(
+        &locales,
+        "de_DE.UTF-8",
+        &[
+            "demo".as_ref(),
+            "--ui".as_ref(),
+            "plain".as_ref(),
+            "--workdir".as_ref(),
+            workdir.as_os_str(),
+        ],
+    );
+    assert_german(
+        &text,
+        &["Systemaktualisierung: ", "Aktualisierung erfolgreich"],
+    );
 }

@@ -505,6 +505,11 @@ pub struct FullscreenRenderer {
     /// The final screen has been painted whole once.
     final_painted: bool,
     discard: Arc<AtomicBool>,
+    /// Drawn on the alternate screen, which leaving takes away.
+    alternate_screen: bool,
+    /// The outcome as lines, printed after an alternate screen is left:
+    /// the person at the terminal must still see how the update ended.
+    outcome: Vec<String>,
 }
 
 impl FullscreenRenderer {
@@ -546,6 +551,8 @@ impl FullscreenRenderer {
             budget: crate::runtime::CONSOLE_BUDGET,
             final_painted: false,
             discard,
+            alternate_screen,
+            outcome: Vec::new(),
         })
     }
 
@@ -643,6 +650,9 @@ impl crate::runtime::Renderer for FullscreenRenderer {
             tr: self.tr,
         };
         self.term.draw(|f| draw(f, &view))?;
+        if model.is_finished() {
+            self.outcome = crate::plain::outcome_lines(model, now, self.tr);
+        }
         Ok(self.written.load(Ordering::Relaxed) - before)
     }
 
@@ -657,6 +667,13 @@ impl crate::runtime::Renderer for FullscreenRenderer {
 
     fn restore(&mut self) {
         self.guard.restore();
+        if self.alternate_screen && !self.outcome.is_empty() {
+            // CR too: the terminal's saved modes may not translate NL.
+            let text: String = self.outcome.iter().map(|l| format!("{l}\r\n")).collect();
+            if let Err(e) = crate::caps::write_all_fd(self.fd.as_fd(), text.as_bytes()) {
+                tracing::debug!("the outcome after the full screen: {e}");
+            }
+        }
     }
 
     fn budget(&self) -> f64 {

@@ -41,6 +41,9 @@ pub struct Model {
     pub recent_steps: VecDeque<Step>,
     pub percent: f32,
     pub message: Option<String>,
+    /// `steps_seen` when the message came: a renderer that missed steps
+    /// prints it among them where it belongs.
+    pub message_steps: u64,
     pub log: VecDeque<String>,
     pub finish: Option<Finish>,
     countdown: Option<(AfterAction, Duration, Instant)>,
@@ -62,6 +65,7 @@ impl Default for Model {
             recent_steps: VecDeque::new(),
             percent: 0.0,
             message: None,
+            message_steps: 0,
             log: VecDeque::new(),
             finish: None,
             countdown: None,
@@ -119,7 +123,10 @@ impl Model {
                 }
                 self.last_progress_at = Some(now);
             }
-            Event::Message { text } => self.message = Some(clean(text)),
+            Event::Message { text } => {
+                self.message = Some(clean(text));
+                self.message_steps = self.steps_seen;
+            }
             Event::Log { line } => {
                 if self.log.len() == LOG_TAIL {
                     self.log.pop_front();

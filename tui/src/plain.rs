@@ -51,16 +51,15 @@ impl PlainLines {
                 self.title_done = true;
             }
         }
-        if m.steps_seen > self.steps_done {
-            // Steps missed while we were slow are still printed (the model
-            // keeps the recent ones).
-            let missed = usize::try_from(m.steps_seen - self.steps_done).unwrap_or(usize::MAX);
-            let skip = m.recent_steps.len().saturating_sub(missed);
-            for s in m.recent_steps.iter().skip(skip) {
-                out.push(format!("[{}/{}] {}", s.index, s.total, tr.message(&s.name)));
-            }
-            self.steps_done = m.steps_seen;
-        }
+        // In the order they came: the steps before the message, the
+        // message, the steps after it.
+        let steps = self.new_steps(m);
+        let message = self.new_message(m);
+        let before = steps.iter().take_while(|(n, _)| *n <= m.message_steps);
+        let before = before.count();
+        out.extend(steps[..before].iter().map(|(_, l)| l.clone()));
+        out.extend(message);
+        out.extend(steps[before..].iter().map(|(_, l)| l.clone()));
         if m.finish.is_none() {
             let bucket = (m.percent / 5.0).floor() as u32;
             if bucket > self.bucket.unwrap_or(0) {
@@ -72,34 +71,9 @@ impl PlainLines {
                 self.bucket = Some(bucket);
             }
         }
-        // A message is shown only when no step line says the same.
-        if m.message != self.message {
-            if let Some(msg) = &m.message {
-                if !msg.is_empty() && m.step.as_ref().is_none_or(|s| &s.name != msg) {
-                    out.push(tr.message(msg).into_owned());
-                }
-            }
-            self.message = m.message.clone();
-        }
-        if let (Some(f), false) = (&m.finish, self.finish_done) {
+        if m.finish.is_some() && !self.finish_done {
             self.finish_done = true;
-            match f.outcome {
-                Outcome::Success => out.push(tr.f(
-                    "Update succeeded (took {}).",
-                    &[&format_duration(m.elapsed(now))],
-                )),
-                Outcome::RolledBackAfterBoot => out.push(tr.f(
-                    "UPDATE ROLLED BACK: {}",
-                    &[&f.detail.as_deref().unwrap_or(tr.s("no detail"))],
-                )),
-                _ => out.push(tr.f(
-                    "UPDATE FAILED: {}",
-                    &[&f.detail.as_deref().unwrap_or(tr.s("no detail"))],
-                )),
-            }
-            if let Some(p) = &f.log_path {
-                out.push(tr.f("Full log: {}", &[&p.display()]));
-            }
+            out.extend(outcome_lines(m, now, tr));
         }
         if !self.countdown_done {
             if let Some((action, left)) = m.countdown(now) {
@@ -117,6 +91,58 @@ impl PlainLines {
         }
         out
     }
+
+    /// The step lines not printed yet, each with its number among all
+    /// steps. Steps missed while we were slow are still printed (the model
+    /// keeps the recent ones).
+    fn new_steps(&mut self, m: &Model) -> Vec<(u64, String)> {
+        let first = (m.steps_seen + 1).saturating_sub(m.recent_steps.len() as u64);
+        let lines = m
+            .recent_steps
+            .iter()
+            .zip(first..)
+            .filter(|(_, n)| *n > self.steps_done)
+            .map(|(s, n)| {
+                let name = self.tr.message(&s.name);
+                (n, format!("[{}/{}] {name}", s.index, s.total))
+            })
+            .collect();
+        self.steps_done = m.steps_seen;
+        lines
+    }
+
+    /// The message, when it is new and no step line says the same.
+    fn new_message(&mut self, m: &Model) -> Option<String> {
+        if m.message == self.message {
+            return None;
+        }
+        self.message = m.message.clone();
+        let msg = m.message.as_deref().filter(|t| !t.is_empty())?;
+        let said = m.step.as_ref().is_some_and(|s| s.name == msg);
+        (!said).then(|| self.tr.message(msg).into_owned())
+    }
+}
+
+/// How the update ended, as lines: the outcome and why, and where the log
+/// is; nothing before the end. What a person must still read when the
+/// screen that showed it is gone.
+pub fn outcome_lines(m: &Model, now: Instant, tr: crate::i18n::Tr) -> Vec<String> {
+    let Some(f) = &m.finish else {
+        return Vec::new();
+    };
+    let detail = || f.detail.as_deref().unwrap_or(tr.s("no detail"));
+    let mut out = vec![match f.outcome {
+        Outcome::Success => tr.f(
+            "Update succeeded (took {}).",
+            &[&format_duration(m.elapsed(now))],
+        ),
+        Outcome::RolledBackAfterBoot => tr.f("UPDATE ROLLED BACK: {}", &[&detail()]),
+        _ => tr.f("UPDATE FAILED: {}", &[&detail()]),
+    }];
+    if let Some(p) = &f.log_path {
+        out.push(tr.f("Full log: {}", &[&p.display()]));
+    }
+    out
 }
 
 pub struct PlainRenderer {
@@ -166,6 +192,48 @@ impl crate::runtime::Renderer for PlainRenderer {
 mod tests {
     use super::*;
     use crate::event::Event;
+
+    #[test]
+    fn a_slow_renderer_prints_a_message_where_it_came_among_the_steps() {
+        let t = Instant::now();
+        let mut m = Model::new();
+        let step = |index, name: &str| Event::Step {
+            index,
+            total: 3,
+            name: name.into(),
+        };
+        let say = |text: &str| Event::Message { text: text.into() };
+        // All before the first frame, as at 10 frames a second.
+        for e in [
+            say("Installing 3 package(s) with dpkg"),
+            step(1, "Unpacking a"),
+            step(2, "Configuring a"),
+            say("Setting up a (2) ..."),
+            step(3, "Configuring b"),
+        ] {
+            m.apply(&e, t);
+        }
+        let mut p = PlainLines::new();
+        // Only the last message is kept: the first is gone.
+        assert_eq!(
+            p.lines(&m, t),
+            [
+                "[1/3] Unpacking a",
+                "[2/3] Configuring a",
+                "Setting up a (2) ...",
+                "[3/3] Configuring b",
+            ]
+        );
+        let mut m = Model::new();
+        m.apply(&say("Installing 1 package(s) with dpkg"), t);
+        m.apply(&step(1, "Unpacking a"), t);
+        let mut p = PlainLines::new();
+        assert_eq!(
+            p.lines(&m, t),
+            ["Installing 1 package(s) with dpkg", "[1/3] Unpacking a"]
+        );
+        assert!(p.lines(&m, t).is_empty(), "nothing twice");
+    }
 
     #[test]
     fn a_line_per_step_and_per_five_percent() {

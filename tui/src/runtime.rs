@@ -46,9 +46,6 @@ pub fn budget_for_speed(speed: Option<u32>) -> f64 {
     }
 }
 
-/// A terminal emulator on stdout (the demo) can take far more.
-pub const STDOUT_BUDGET: f64 = 64.0 * 1024.0;
-
 /// Something that shows the model somewhere.
 pub trait Renderer: Send {
     /// Draws the model; returns the bytes written (for the byte budget).
@@ -474,16 +471,30 @@ fn stdout_renderer(
         .as_fd()
         .try_clone_to_owned()
         .map_err(RenderError::Io)?;
-    let file = File::from(fd);
     let term = std::env::var("TERM").unwrap_or_default();
-    let caps = Caps::from_term(&term);
+    own_terminal_renderer(File::from(fd), &term, mode, host, branding)
+}
+
+/// The renderer on the terminal of the person who ran us (`file`, whose
+/// type is `term`): the full screen on the alternate screen, paced by the
+/// terminal's own line speed as a console's is (a pty reports what it was
+/// set to, 38400 by default), or plain lines.
+fn own_terminal_renderer(
+    file: File,
+    term: &str,
+    mode: UiMode,
+    host: String,
+    branding: crate::fullscreen::Branding,
+) -> Result<Box<dyn Renderer>, RenderError> {
+    let caps = Caps::from_term(term);
     if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
         let tr = crate::i18n::Tr::for_console(caps.shows_language());
         return Ok(Box::new(PlainRenderer::new(Box::new(file)).with_tr(tr)));
     }
     let size = caps::terminal_size(file.as_fd(), true);
+    let budget = budget_for_speed(caps::line_speed(file.as_fd()));
     let mut r = FullscreenRenderer::new(file, &caps, size, true, host)?;
-    r.set_budget(STDOUT_BUDGET);
+    r.set_budget(budget);
     r.set_branding(branding);
     r.set_keyboard(true);
     Ok(Box::new(r))
@@ -579,6 +590,34 @@ mod tests {
             termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).expect("tcsetattr");
             assert_eq!(caps::line_speed(pty.slave.as_fd()), Some(bps));
         }
+    }
+
+    #[test]
+    fn the_own_terminal_gets_its_line_speeds_budget() {
+        use nix::sys::termios::{self, BaudRate, SetArg};
+        // Sized, so no cursor-position probe waits for an answer.
+        let size = nix::pty::Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+        let mut t = termios::tcgetattr(&pty.slave).expect("tcgetattr");
+        termios::cfsetospeed(&mut t, BaudRate::B9600).expect("cfsetospeed");
+        termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).expect("tcsetattr");
+        let file = File::from(pty.slave);
+        let r = own_terminal_renderer(
+            file,
+            "xterm",
+            UiMode::Fullscreen,
+            "host".into(),
+            crate::fullscreen::Branding::default(),
+        )
+        .expect("a full screen on the pty");
+        // 9600 bit/s carry 960 B/s, half of it for the screen.
+        assert!(r.budget() <= 960.0, "budget {} B/s", r.budget());
+        assert_eq!(r.budget(), budget_for_speed(Some(9600)));
     }
 
     struct Panicky;
