@@ -44,6 +44,13 @@ pub enum PrepareError {
     NoSuchFile(PathBuf),
     #[error("{0}: two payload files have this name; rename one")]
     DuplicateName(String),
+    #[error("{file}: a package for {arch}, but {root} installs only {fits}; nothing was prepared: give the package built for this root's architecture")]
+    Architecture {
+        file: PathBuf,
+        arch: String,
+        root: PathBuf,
+        fits: String,
+    },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error(transparent)]
@@ -257,6 +264,7 @@ pub fn prepare(
         for f in &sources {
             fields.push(Some(backend.inspect(f)?));
         }
+        check_architectures(root, backend, &sources, &fields)?;
         // Nothing that cannot install reaches a boot.
         backend.preflight(root, &sources, &removals)?;
     }
@@ -332,6 +340,33 @@ pub fn prepare(
         warn_if_untrusted(root, &udh, config);
     }
     Ok(m)
+}
+
+/// Refuses a package built for an architecture the root does not install:
+/// it would pass every check here and fail only in the update boot.
+fn check_architectures(
+    root: &Root,
+    backend: BackendKind,
+    files: &[PathBuf],
+    fields: &[Option<crate::backend::PackageInfo>],
+) -> Result<(), PrepareError> {
+    let Some(fits) = backend.architectures(root)? else {
+        return Ok(());
+    };
+    for (file, info) in files.iter().zip(fields) {
+        let Some(arch) = info.as_ref().and_then(|i| i.arch.as_ref()) else {
+            continue;
+        };
+        if !fits.contains(arch) {
+            return Err(PrepareError::Architecture {
+                file: file.clone(),
+                arch: arch.clone(),
+                root: root.dir().to_path_buf(),
+                fits: fits.join(", "),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Room for the payload in the update directory and, where that is on the

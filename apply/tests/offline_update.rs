@@ -555,3 +555,47 @@ fn sigterm_does_not_cut_the_transaction() {
     assert_eq!(s.version("foo").as_deref(), Some("2"));
     assert!(!s.link_exists());
 }
+
+/// An architecture dpkg on this machine does not call its own.
+fn foreign_arch() -> &'static str {
+    let out = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .unwrap();
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "arm64" => "amd64",
+        _ => "arm64",
+    }
+}
+
+#[test]
+fn a_package_for_another_architecture_is_refused_at_prepare() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, _) = with_foo_v1(None);
+    let other = foreign_arch();
+    let foreign = Deb::new("foo", "5.0").arch(other).build(&s.debs);
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = format!("foo_5.0_{other}.deb");
+    assert!(err.contains(&name), "{err}");
+    assert!(err.contains(&format!("a package for {other}")), "{err}");
+    assert!(err.contains("all"), "names the root's architectures: {err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+
+    // Once the root's dpkg takes that architecture, so does prepare.
+    let o = Command::new("dpkg")
+        .arg(format!("--root={}", s.root.display()))
+        .args(["--add-architecture", other])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("a package for"),
+        "{}",
+        show(&out)
+    );
+}

@@ -31,12 +31,24 @@ fn package(
     install: Option<&str>,
     depends: &[&str],
 ) -> PathBuf {
+    package_for(out, name, version, install, depends, "any")
+}
+
+/// As `package`, built for `arch`.
+fn package_for(
+    out: &Path,
+    name: &str,
+    version: &str,
+    install: Option<&str>,
+    depends: &[&str],
+    arch: &str,
+) -> PathBuf {
     let d = tempfile::tempdir().unwrap();
     let share = d.path().join(format!("usr/share/{name}"));
     fs::create_dir_all(&share).unwrap();
     fs::write(share.join("version"), format!("{version}\n")).unwrap();
     let mut info = format!(
-        "pkgname = {name}\npkgbase = {name}\npkgver = {version}-1\npkgdesc = test\nbuilddate = 0\nsize = 4096\narch = any\n"
+        "pkgname = {name}\npkgbase = {name}\npkgver = {version}-1\npkgdesc = test\nbuilddate = 0\nsize = 4096\narch = {arch}\n"
     );
     for dep in depends {
         info += &format!("depend = {dep}\n");
@@ -48,7 +60,7 @@ fn package(
         members.push(".INSTALL");
     }
     members.push("usr");
-    let file = out.join(format!("{name}-{version}-1-any.pkg.tar.zst"));
+    let file = out.join(format!("{name}-{version}-1-{arch}.pkg.tar.zst"));
     let o = Command::new("bsdtar")
         .current_dir(d.path())
         .args(["--zstd", "-cf"])
@@ -351,4 +363,29 @@ fn a_repository_without_the_required_signature_is_refused() {
         "{err}"
     );
     assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn a_package_for_another_architecture_is_refused_at_prepare() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    fs::write(
+        s.path("/etc/pacman.conf"),
+        "[options]\nArchitecture = x86_64\n",
+    )
+    .unwrap();
+    let foreign = package_for(&s.debs, "hello", "5.0", None, &[], "aarch64");
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello-5.0-1-aarch64.pkg.tar.zst"), "{err}");
+    assert!(err.contains("a package for aarch64"), "{err}");
+    assert!(err.contains("any, x86_64"), "the root's pacman.conf: {err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+    // The root's Architecture decides, not this machine's.
+    let native = package_for(&s.debs, "hello", "6.0", None, &[], "x86_64");
+    let out = s.su(&["prepare", native.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
 }

@@ -27,6 +27,8 @@ struct Rpm<'a> {
     post: Option<&'a str>,
     requires: Option<&'a str>,
     provides: Option<&'a str>,
+    /// `noarch` unless set.
+    arch: &'a str,
 }
 
 impl<'a> Rpm<'a> {
@@ -37,7 +39,13 @@ impl<'a> Rpm<'a> {
             post: None,
             requires: None,
             provides: None,
+            arch: "noarch",
         }
+    }
+
+    fn arch(mut self, arch: &'a str) -> Self {
+        self.arch = arch;
+        self
     }
 
     fn post(mut self, script: &'a str) -> Self {
@@ -58,9 +66,11 @@ impl<'a> Rpm<'a> {
     fn build(&self, out: &Path) -> PathBuf {
         let top = tempfile::tempdir().unwrap();
         let (n, v) = (self.name, self.version);
-        let mut spec = format!(
-            "Name: {n}\nVersion: {v}\nRelease: 1\nSummary: test\nLicense: MIT\nBuildArch: noarch\n"
-        );
+        let mut spec =
+            format!("Name: {n}\nVersion: {v}\nRelease: 1\nSummary: test\nLicense: MIT\n");
+        if self.arch == "noarch" {
+            spec += "BuildArch: noarch\n";
+        }
         if let Some(r) = self.requires {
             spec += &format!("Requires: {r}\n");
         }
@@ -87,12 +97,14 @@ impl<'a> Rpm<'a> {
             .args(["--define", "_build_id_links none"])
             .args(["--define", "debug_package %{nil}"])
             .args(["--define", "__os_install_post %{nil}"])
+            .args(["--target", self.arch])
             .arg(&path)
             .output()
             .unwrap();
         assert!(o.status.success(), "rpmbuild: {}", show(&o));
-        let built = out_rpms.join(format!("noarch/{n}-{v}-1.noarch.rpm"));
-        let dest = out.join(format!("{n}-{v}-1.noarch.rpm"));
+        let a = self.arch;
+        let built = out_rpms.join(format!("{a}/{n}-{v}-1.{a}.rpm"));
+        let dest = out.join(format!("{n}-{v}-1.{a}.rpm"));
         fs::copy(built, &dest).unwrap();
         dest
     }
@@ -361,4 +373,25 @@ fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
     assert_eq!(rpm_version(&s, "libhello").as_deref(), Some("2.0-1"));
+}
+
+#[test]
+fn a_package_for_another_architecture_is_refused_at_prepare() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let other = if std::env::consts::ARCH == "aarch64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    let foreign = Rpm::new("hello", "5.0").arch(other).build(&s.debs);
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("hello-5.0-1.{other}.rpm")), "{err}");
+    assert!(err.contains(&format!("a package for {other}")), "{err}");
+    assert!(err.contains("noarch"), "names what the root takes: {err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
 }

@@ -66,6 +66,8 @@ pub struct PackageInfo {
     pub version: String,
     /// Installed size in KiB, when the package declares it.
     pub installed_size: Option<u64>,
+    /// The architecture it was built for, in its package manager's words.
+    pub arch: Option<String>,
 }
 
 /// What `prepare --upgrade` or `--install` asks of the distribution's
@@ -155,6 +157,11 @@ pub trait Kind: Sync {
     }
     /// Name, version and installed size of a payload file.
     fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError>;
+    /// The architectures whose packages install on `root`, the package
+    /// manager's word for "any" included; `None` when it does not tell.
+    fn architectures(&self, _root: &Root) -> Result<Option<Vec<String>>, BackendError> {
+        Ok(None)
+    }
     /// Its state directories inside the root (its database and what must
     /// stay in step with it): never an update directory, and on the root's
     /// subvolume so that a rollback takes them along.
@@ -350,6 +357,25 @@ impl Links {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// This machine's hardware name (`uname -m`: x86_64, aarch64), what
+/// package managers call their native architecture when told `auto`.
+pub fn machine() -> Result<String, BackendError> {
+    let out = std::process::Command::new("uname")
+        .arg("-m")
+        .output()
+        .map_err(|source| BackendError::Spawn {
+            program: "uname".into(),
+            source,
+        })?;
+    let m = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || m.is_empty() {
+        return Err(BackendError::Failed(
+            "uname -m did not name this machine's architecture".into(),
+        ));
+    }
+    Ok(m)
 }
 
 /// A private temporary directory for a backend's program.

@@ -95,7 +95,59 @@ pub fn parse_pkginfo(text: &str) -> Result<PackageInfo, String> {
         package,
         version,
         installed_size,
+        arch: field("arch").filter(|s| !s.is_empty()),
     })
+}
+
+/// The values of `key` in the `[options]` section of a pacman.conf, each
+/// line's words (`Architecture = x86_64 x86_64_v3`) in order.
+pub fn conf_values(text: &str, key: &str) -> Vec<String> {
+    let mut section = "";
+    let mut out = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = s;
+            continue;
+        }
+        match l.split_once('=') {
+            Some((k, v)) if section == "options" && k.trim() == key => {
+                out.extend(v.split_whitespace().map(str::to_string));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The root's own pacman.conf, never through a link that could lead out
+/// of an image's root; `None` when it has none.
+fn own_config(root: &Root) -> Option<PathBuf> {
+    root.confined(Path::new(CONFIG))
+        .ok()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+}
+
+/// The root's pacman.conf as text; empty when it has none (the defaults).
+fn config_text(root: &Root) -> Result<String, BackendError> {
+    match own_config(root) {
+        Some(p) => {
+            std::fs::read_to_string(&p).map_err(|source| BackendError::Read { path: p, source })
+        }
+        None => Ok(String::new()),
+    }
+}
+
+/// What the root's pacman installs: its pacman.conf's Architecture (`auto`
+/// or none: the machine's, as pacman says) and `any`.
+fn architectures(root: &Root) -> Result<Vec<String>, BackendError> {
+    let mut arches = vec!["any".to_string()];
+    for a in conf_values(&config_text(root)?, "Architecture") {
+        arches.push(if a == "auto" { super::machine()? } else { a });
+    }
+    if arches.len() == 1 {
+        arches.push(super::machine()?);
+    }
+    Ok(arches)
 }
 
 /// pacman with every path inside the root; dropping it removes the
@@ -109,12 +161,7 @@ struct Pacman {
 fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError> {
     let mut cmd = Command::new("pacman");
     let in_root = |p: &str| root.host(Path::new(p));
-    // The root's own configuration, never through a link that could lead
-    // out of an image's root.
-    let own = root
-        .confined(Path::new(CONFIG))
-        .ok()
-        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+    let own = own_config(root);
     let mut temp = None;
     let config = match own {
         Some(own) => own,
@@ -199,6 +246,10 @@ impl Kind for PacmanKind {
         let mut c = Command::new("bsdtar");
         c.arg("-xOf").arg(file).arg(".PKGINFO");
         super::read_package(c, file, "pacman", parse_pkginfo)
+    }
+
+    fn architectures(&self, root: &Root) -> Result<Option<Vec<String>>, BackendError> {
+        architectures(root).map(Some)
     }
 
     fn state_dirs(&self) -> &'static [&'static str] {
@@ -584,6 +635,8 @@ mod tests {
         assert_eq!((f.package.as_str(), f.version.as_str()), ("hello", "2.0-1"));
         assert_eq!(f.installed_size, Some(3));
         assert!(parse_pkginfo("pkgname = x\n").is_err());
+        let conf = "[options]\nArchitecture = x86_64 x86_64_v3\n#Architecture = arm\n[core]\nArchitecture = no\n";
+        assert_eq!(conf_values(conf, "Architecture"), ["x86_64", "x86_64_v3"]);
     }
 }
 

@@ -113,10 +113,13 @@ pub fn parse_installed(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// `rpm -qp` output (name, version, size in bytes, one per line) to fields.
+/// `rpm -qp` output (name, version, size in bytes, architecture, one per
+/// line) to fields.
 pub fn parse_query(text: &str) -> Result<PackageInfo, String> {
     let mut it = text.lines();
-    let (Some(package), Some(version), Some(size)) = (it.next(), it.next(), it.next()) else {
+    let (Some(package), Some(version), Some(size), Some(arch)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
         return Err("rpm -qp printed too little".into());
     };
     if package.is_empty() || version.is_empty() {
@@ -130,7 +133,44 @@ pub fn parse_query(text: &str) -> Result<PackageInfo, String> {
         package: package.to_string(),
         version: version.to_string(),
         installed_size: Some(bytes.div_ceil(1024)),
+        arch: Some(arch.trim().to_string()).filter(|a| !a.is_empty()),
     })
+}
+
+/// What rpm installs on a machine: its own architecture, `noarch`, and on
+/// x86_64 the 32-bit x86 family, as rpm's own rpmrc says (`arch_compat:
+/// x86_64: amd64 em64t athlon noarch`, `athlon: i686`, down to i386):
+/// multilib distributions install i686 libraries there.
+pub fn compatible_arches(machine: &str) -> Vec<String> {
+    let family: &[&str] = match machine {
+        "x86_64" | "amd64" => &[
+            "x86_64", "amd64", "em64t", "athlon", "i686", "i586", "i486", "i386",
+        ],
+        other => &[other],
+    };
+    family
+        .iter()
+        .chain(&["noarch"])
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// The root's machine: the first word of its /etc/rpm/platform
+/// (`x86_64-redhat-linux`) when it has one, else this machine's.
+fn machine(root: &Root) -> Result<String, BackendError> {
+    let platform = root
+        .confined(Path::new("/etc/rpm/platform"))
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    match platform
+        .as_deref()
+        .and_then(|t| t.split('-').next())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        Some(m) => Ok(m.to_string()),
+        None => super::machine(),
+    }
 }
 
 impl Kind for RpmKind {
@@ -150,10 +190,16 @@ impl Kind for RpmKind {
     fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
         let mut c = Command::new("rpm");
         c.args(["-qp", "--nosignature", "--qf"])
-            .arg(format!("%{{NAME}}\\n{VERSION_FORMAT}\\n%{{SIZE}}\\n"))
+            .arg(format!(
+                "%{{NAME}}\\n{VERSION_FORMAT}\\n%{{SIZE}}\\n%{{ARCH}}\\n"
+            ))
             .arg("--")
             .arg(file);
         super::read_package(c, file, ".rpm", parse_query)
+    }
+
+    fn architectures(&self, root: &Root) -> Result<Option<Vec<String>>, BackendError> {
+        Ok(Some(compatible_arches(&machine(root)?)))
     }
 
     fn state_dirs(&self) -> &'static [&'static str] {
@@ -648,7 +694,8 @@ mod tests {
 
     #[test]
     fn queries() {
-        let f = parse_query("hello\n1:2.0-1\n5000\n").unwrap();
+        let f = parse_query("hello\n1:2.0-1\n5000\nnoarch\n").unwrap();
+        assert_eq!(f.arch.as_deref(), Some("noarch"));
         assert_eq!(
             (f.package.as_str(), f.version.as_str()),
             ("hello", "1:2.0-1")
