@@ -599,3 +599,39 @@ fn a_package_for_another_architecture_is_refused_at_prepare() {
         show(&out)
     );
 }
+
+/// The log, the events and the error name the package files, never the
+/// descriptors dpkg runs them from.
+#[test]
+fn messages_name_the_package_files_not_descriptors() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("Preparing to unpack foo_2_all.deb"), "{log}");
+    let said = format!("{log}{}", show(&out));
+    assert!(!said.contains("/proc/self/fd/"), "{said}");
+
+    // A file another package owns: dpkg refuses the archive by its path.
+    let bar = Deb::new("bar", "1")
+        .file("/opt/bar/version", "1\n")
+        .build(&s.debs);
+    s.dpkg_install(&bar);
+    let clash = Deb::new("foo", "3")
+        .file("/opt/bar/version", "3\n")
+        .build(&s.debs);
+    s.prepare_and_trigger(&[&clash]);
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let r = s.results();
+    let err = r["error"].as_str().unwrap();
+    assert!(err.contains("foo_3_all.deb"), "{err}");
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    let said = format!("{log}{err}{}", show(&out));
+    assert!(!said.contains("/proc/self/fd/"), "{said}");
+}

@@ -288,6 +288,109 @@ pub fn presence(before: bool, after: bool) -> &'static str {
     }
 }
 
+/// A transaction whose messages name the payload files: the package
+/// manager runs on verified descriptors (`/proc/self/fd/N`, or
+/// `/proc/PID/fd/N` through [`Links`]) and says so in its output.
+struct Named {
+    inner: Box<dyn Backend>,
+    /// (descriptor path, payload file name)
+    names: Vec<(String, String)>,
+}
+
+impl Backend for Named {
+    fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let result = self.inner.recover(&mut NamingSink {
+            sink,
+            names: &self.names,
+        });
+        result.map_err(|e| unname_error(e, &self.names))
+    }
+
+    fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let result = self.inner.install(&mut NamingSink {
+            sink,
+            names: &self.names,
+        });
+        result.map_err(|e| unname_error(e, &self.names))
+    }
+
+    fn changes(&self) -> Vec<PackageChange> {
+        self.inner.changes()
+    }
+
+    fn use_verified(&mut self, files: &[(String, PathBuf)]) {
+        let pid = format!("/proc/{}/", std::process::id());
+        for (name, path) in files {
+            let path = path.to_string_lossy().into_owned();
+            if let Some(rest) = path.strip_prefix("/proc/self/") {
+                self.names.push((format!("{pid}{rest}"), name.clone()));
+            }
+            self.names.push((path, name.clone()));
+        }
+        self.inner.use_verified(files);
+    }
+
+    fn required_bytes(&self) -> u64 {
+        self.inner.required_bytes()
+    }
+}
+
+struct NamingSink<'a> {
+    sink: &'a mut dyn Sink,
+    names: &'a [(String, String)],
+}
+
+impl Sink for NamingSink<'_> {
+    fn event(&mut self, event: Event) {
+        let event = match event {
+            Event::Message { text } => Event::Message {
+                text: unname(&text, self.names),
+            },
+            Event::Step { index, total, name } => Event::Step {
+                index,
+                total,
+                name: unname(&name, self.names),
+            },
+            Event::Log { line } => Event::Log {
+                line: unname(&line, self.names),
+            },
+            e => e,
+        };
+        self.sink.event(event);
+    }
+
+    fn output(&mut self, line: &str) {
+        self.sink.output(&unname(line, self.names));
+    }
+}
+
+fn unname_error(e: BackendError, names: &[(String, String)]) -> BackendError {
+    match e {
+        BackendError::Failed(t) => BackendError::Failed(unname(&t, names)),
+        BackendError::WouldFail(t) => BackendError::WouldFail(unname(&t, names)),
+        e => e,
+    }
+}
+
+/// `text` with each descriptor path of `names` replaced by its file name;
+/// `/proc/self/fd/1` never matches the start of `/proc/self/fd/12`.
+pub fn unname(text: &str, names: &[(String, String)]) -> String {
+    let mut out = text.to_string();
+    for (path, name) in names {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(path.as_str()).map(|i| i + from) {
+            let end = at + path.len();
+            if out[end..].starts_with(|c: char| c.is_ascii_digit()) {
+                from = end;
+                continue;
+            }
+            out.replace_range(at..end, name);
+            from = at + name.len();
+        }
+    }
+    out
+}
+
 /// Points each payload path at the verified file of the same name.
 pub fn take_verified(paths: &mut [PathBuf], verified: &[(String, PathBuf)]) {
     for p in paths {
@@ -475,6 +578,17 @@ impl BackendKind {
 
     pub fn kind(self) -> &'static dyn Kind {
         self.0
+    }
+
+    /// Opens one transaction (this, not `Kind::open`, is what the core
+    /// calls through `BackendKind`): whatever it says, in events, output
+    /// lines and errors, names the payload files as the admin gave them,
+    /// not the `/proc/self/fd/N` it runs them from.
+    pub fn open(self, t: Transaction<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(Box::new(Named {
+            inner: self.0.open(t)?,
+            names: Vec::new(),
+        }))
     }
 
     pub fn name(self) -> &'static str {
@@ -751,6 +865,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn descriptors_are_named_as_their_files() {
+        let names = [
+            ("/proc/self/fd/1".to_string(), "a_1_all.deb".to_string()),
+            ("/proc/self/fd/12".to_string(), "b_2_all.deb".to_string()),
+        ];
+        assert_eq!(
+            unname(
+                "Preparing to unpack /proc/self/fd/12 ... /proc/self/fd/1: x /proc/self/fd/13",
+                &names
+            ),
+            "Preparing to unpack b_2_all.deb ... a_1_all.deb: x /proc/self/fd/13"
+        );
+    }
 
     #[test]
     fn names_are_unique_and_round_trip() {
