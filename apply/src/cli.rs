@@ -91,6 +91,10 @@ pub struct PrepareArgs {
     /// Replace an update that is already prepared.
     #[arg(long)]
     pub force: bool,
+    /// Prepare a package even when its version is the one installed (it
+    /// is then reinstalled).
+    #[arg(long, conflicts_with = "from")]
+    pub reinstall: bool,
     /// Title shown on screen and in the result.
     #[arg(long)]
     pub title: Option<String>,
@@ -351,6 +355,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                             command: a.command,
                             files: a.files,
                             sign: a.sign,
+                            reinstall: a.reinstall,
                             resolve: match (a.upgrade.as_deref(), a.install) {
                                 (Some(mode), _) => Some(crate::backend::Request::Upgrade {
                                     safe: mode == "safe",

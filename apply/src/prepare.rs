@@ -51,6 +51,21 @@ pub enum PrepareError {
         root: PathBuf,
         fits: String,
     },
+    #[error(
+        "{package} is given twice, as {first} and {second}; nothing was prepared: give one of them"
+    )]
+    DuplicatePackage {
+        package: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{file}: {package} {version} is already installed on {root}, so this would only reinstall it; nothing was prepared: give --reinstall if that is what you want")]
+    Reinstall {
+        file: PathBuf,
+        package: String,
+        version: String,
+        root: PathBuf,
+    },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error(transparent)]
@@ -91,6 +106,8 @@ pub struct PrepareRequest {
     /// Resolve the update from the distribution's repositories instead of
     /// taking `files`.
     pub resolve: Option<Request>,
+    /// Accept a package whose version is the one installed.
+    pub reinstall: bool,
 }
 
 /// Where the packages of a resolved update are downloaded before they are
@@ -265,6 +282,10 @@ pub fn prepare(
             fields.push(Some(backend.inspect(f)?));
         }
         check_architectures(root, backend, &sources, &fields)?;
+        check_duplicates(&sources, &fields)?;
+        if !req.reinstall {
+            check_reinstalls(root, backend, &sources, &fields)?;
+        }
         // Nothing that cannot install reaches a boot.
         backend.preflight(root, &sources, &removals)?;
     }
@@ -363,6 +384,53 @@ fn check_architectures(
                 arch: arch.clone(),
                 root: root.dir().to_path_buf(),
                 fits: fits.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a set that names one package twice: the package manager would
+/// take one of them, and the result would list it twice.
+fn check_duplicates(
+    files: &[PathBuf],
+    fields: &[Option<crate::backend::PackageInfo>],
+) -> Result<(), PrepareError> {
+    let named: Vec<(&PathBuf, &str)> = files
+        .iter()
+        .zip(fields)
+        .filter_map(|(f, i)| Some((f, i.as_ref()?.package.as_str())))
+        .collect();
+    for (i, (second, package)) in named.iter().enumerate() {
+        if let Some((first, _)) = named[..i].iter().find(|(_, p)| p == package) {
+            return Err(PrepareError::DuplicatePackage {
+                package: package.to_string(),
+                first: first.to_path_buf(),
+                second: second.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a package at the version already installed unless asked to
+/// (`--reinstall`): an update that changes nothing is more often a
+/// mistake (the wrong file) than a repair.
+fn check_reinstalls(
+    root: &Root,
+    backend: BackendKind,
+    files: &[PathBuf],
+    fields: &[Option<crate::backend::PackageInfo>],
+) -> Result<(), PrepareError> {
+    let installed = backend.installed(root)?;
+    for (file, info) in files.iter().zip(fields) {
+        let Some(info) = info else { continue };
+        if installed.get(&info.package) == Some(&info.version) {
+            return Err(PrepareError::Reinstall {
+                file: file.clone(),
+                package: info.package.clone(),
+                version: info.version.clone(),
+                root: root.dir().to_path_buf(),
             });
         }
     }

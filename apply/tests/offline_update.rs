@@ -635,3 +635,35 @@ fn messages_name_the_package_files_not_descriptors() {
     let said = format!("{log}{err}{}", show(&out));
     assert!(!said.contains("/proc/self/fd/"), "{said}");
 }
+
+#[test]
+fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    let v1 = s.debs.join("foo_1_all.deb");
+    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("foo is given twice"), "{err}");
+    assert!(
+        err.contains("foo_2_all.deb") && err.contains("foo_1_all.deb"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+
+    let out = s.su(&["prepare", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("foo 1 is already installed"), "{err}");
+    assert!(err.contains("--reinstall"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+
+    s.prepare_and_trigger_with(&["prepare", "--reinstall"], &[&v1]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["packages"].as_array().map(Vec::len), Some(1), "{r}");
+}

@@ -389,3 +389,28 @@ fn a_package_for_another_architecture_is_refused_at_prepare() {
     let out = s.su(&["prepare", native.to_str().unwrap()]);
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
+
+#[test]
+fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v1 = s.debs.join("hello-1.0-1-any.pkg.tar.zst");
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello is given twice"), "{err}");
+    assert!(
+        err.contains("hello-2.0-1-any.pkg.tar.zst") && err.contains("hello-1.0-1-any.pkg.tar.zst"),
+        "{err}"
+    );
+    let out = s.su(&["prepare", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello 1.0-1 is already installed"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+    let out = s.su(&["prepare", "--reinstall", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+}

@@ -264,7 +264,7 @@ impl Scratch {
         self.prepare_and_trigger_with(&["prepare", "--force"], debs)
     }
 
-    fn prepare_and_trigger_with(&self, prepare: &[&str], debs: &[&Path]) {
+    pub fn prepare_and_trigger_with(&self, prepare: &[&str], debs: &[&Path]) {
         let mut args: Vec<String> = prepare.iter().map(|a| a.to_string()).collect();
         args.extend(debs.iter().map(|d| d.display().to_string()));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
