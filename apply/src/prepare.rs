@@ -206,6 +206,7 @@ pub fn prepare(
             None => BackendKind::managing(root)
                 .ok_or_else(|| PrepareError::NoPackageManager(root.dir().to_path_buf()))?,
         };
+        kind.check_database(root)?;
         let staging = staging(root)?;
         let r = kind.resolve(root, &request, staging.path())?;
         if r.plan.is_empty() {
@@ -278,6 +279,7 @@ pub fn prepare(
 
     let mut fields = Vec::new();
     if !backend.takes_command() {
+        backend.check_database(root)?;
         for f in &sources {
             fields.push(Some(backend.inspect(f)?));
         }

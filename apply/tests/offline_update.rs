@@ -667,3 +667,21 @@ fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     assert_eq!(r["outcome"], "success", "{r}");
     assert_eq!(r["packages"].as_array().map(Vec::len), Some(1), "{r}");
 }
+
+#[test]
+fn a_root_without_a_dpkg_database_is_refused_at_prepare() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let s = Scratch::new();
+    let v2 = Deb::new("foo", "2").build(&s.debs);
+    fs::remove_file(s.path("/var/lib/dpkg/status")).unwrap();
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("var/lib/dpkg/status: no dpkg database"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}

@@ -414,3 +414,37 @@ fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     let out = s.su(&["prepare", "--reinstall", v1.to_str().unwrap()]);
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
+
+#[test]
+fn the_database_is_found_where_the_roots_pacman_conf_says() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    fs::create_dir_all(s.path("/usr/lib")).unwrap();
+    fs::rename(s.path("/var/lib/pacman"), s.path("/usr/lib/pacman-db")).unwrap();
+    fs::write(
+        s.path("/etc/pacman.conf"),
+        "[options]\nArchitecture = auto\nDBPath = /usr/lib/pacman-db/\n",
+    )
+    .unwrap();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
+    assert_eq!(r["packages"][0]["after"], "2.0-1", "{r}");
+    assert!(s.path("/usr/lib/pacman-db/local/hello-2.0-1").is_dir());
+
+    // No database at all: refused, naming where it looked.
+    let s = Scratch::new();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("var/lib/pacman/local: no pacman database"),
+        "{err}"
+    );
+}

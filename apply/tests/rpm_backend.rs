@@ -420,3 +420,52 @@ fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     let out = s.su(&["prepare", "--reinstall", v1.to_str().unwrap()]);
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
+
+#[test]
+fn the_database_is_found_where_the_roots_rpm_keeps_it() {
+    if !ready() {
+        return;
+    }
+    // An empty /usr/lib/sysimage/rpm (what newer filesystem packages ship)
+    // beside the real database in /var/lib/rpm.
+    let s = with_hello_1();
+    fs::create_dir_all(s.path("/usr/lib/sysimage/rpm")).unwrap();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+
+    // The root's macros put it elsewhere.
+    let s = with_hello_1();
+    fs::rename(s.path("/var/lib/rpm"), s.path("/var/lib/rpm-here")).unwrap();
+    fs::create_dir_all(s.path("/etc/rpm")).unwrap();
+    fs::write(
+        s.path("/etc/rpm/macros.dbpath"),
+        "%_dbpath %{_var}/lib/rpm-here\n",
+    )
+    .unwrap();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
+    assert_eq!(r["packages"][0]["after"], "2.0-1", "{r}");
+    assert!(!s.path("/var/lib/rpm").exists(), "no second database");
+
+    // No database at all: refused, naming where it looked.
+    let s = Scratch::new();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no rpm database"), "{err}");
+    assert!(
+        err.contains("/usr/lib/sysimage/rpm") && err.contains("/var/lib/rpm"),
+        "{err}"
+    );
+    assert!(!s.path("/var/lib/rpm").exists(), "nothing created: {err}");
+}

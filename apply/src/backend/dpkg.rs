@@ -100,6 +100,17 @@ impl Kind for DpkgKind {
         root.host(Path::new(STATUS)).is_file()
     }
 
+    fn check_database(&self, root: &Root) -> Result<(), BackendError> {
+        let status = root.host(Path::new(STATUS));
+        if status.is_file() {
+            return Ok(());
+        }
+        Err(BackendError::Failed(format!(
+            "{}: no dpkg database here; nothing was prepared: give the root whose database it is",
+            status.display()
+        )))
+    }
+
     fn resolve(
         &self,
         root: &Root,

@@ -162,6 +162,11 @@ pub trait Kind: Sync {
     fn architectures(&self, _root: &Root) -> Result<Option<Vec<String>>, BackendError> {
         Ok(None)
     }
+    /// Whether the root has this backend's package database where its
+    /// package manager would look; the error names where that was.
+    fn check_database(&self, _root: &Root) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// Its state directories inside the root (its database and what must
     /// stay in step with it): never an update directory, and on the root's
     /// subvolume so that a rollback takes them along.

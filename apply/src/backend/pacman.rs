@@ -45,9 +45,17 @@ fn split_entry(entry: &str) -> Option<(&str, &str)> {
     Some((name, &entry[name.len() + 1..]))
 }
 
+/// The database directory inside the root: the root's pacman.conf DBPath,
+/// else pacman's default.
+fn dbpath(root: &Root) -> Result<PathBuf, BackendError> {
+    Ok(conf_values(&config_text(root)?, "DBPath")
+        .pop()
+        .map_or_else(|| PathBuf::from(DBPATH), PathBuf::from))
+}
+
 /// The local database's entries, sorted.
 fn local_entries(root: &Root) -> Result<Vec<String>, BackendError> {
-    let dir = root.host(&Path::new(DBPATH).join("local"));
+    let dir = root.host(&dbpath(root)?.join("local"));
     let rd = std::fs::read_dir(&dir).map_err(|source| BackendError::Read {
         path: dir.clone(),
         source,
@@ -181,7 +189,7 @@ fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError
         cmd.arg("--root")
             .arg(root.dir())
             .arg("--dbpath")
-            .arg(in_root(DBPATH))
+            .arg(root.host(&dbpath(root)?))
             .arg("--cachedir")
             .arg(cache.map_or_else(|| in_root("/var/cache/pacman/pkg"), Path::to_path_buf))
             .arg("--logfile")
@@ -272,7 +280,8 @@ impl Kind for PacmanKind {
     fn stale_message(&self, root: &Root) -> String {
         format!(
             "the pacman database in {} changed since the update was prepared (packages were installed or removed meanwhile)",
-            root.host(Path::new(DBPATH)).display()
+            root.host(&dbpath(root).unwrap_or_else(|_| DBPATH.into()))
+                .display()
         )
     }
 
@@ -280,7 +289,7 @@ impl Kind for PacmanKind {
         super::first_boot_file(changes, |c| {
             let entry = format!("{}-{}", c.name, c.after.as_ref()?);
             let files = root
-                .confined(&Path::new(DBPATH).join("local").join(entry).join("files"))
+                .confined(&dbpath(root).ok()?.join("local").join(entry).join("files"))
                 .ok()?;
             // %FILES% lists paths relative to the root; %BACKUP% follows.
             let lines = super::read_file_list(&files)?;
@@ -331,7 +340,18 @@ impl Kind for PacmanKind {
     }
 
     fn manages(&self, root: &Root) -> bool {
-        root.host(&Path::new(DBPATH).join("local")).is_dir()
+        self.check_database(root).is_ok()
+    }
+
+    fn check_database(&self, root: &Root) -> Result<(), BackendError> {
+        let local = root.host(&dbpath(root)?.join("local"));
+        if local.is_dir() {
+            return Ok(());
+        }
+        Err(BackendError::Failed(format!(
+            "{}: no pacman database here (the DBPath of the root's pacman.conf, else {DBPATH}); nothing was prepared: give the root whose database it is",
+            local.display()
+        )))
     }
 
     /// pacman -Sy (the repositories' databases, checked as the root's
@@ -432,7 +452,7 @@ impl Backend for PacmanBackend {
         // Never through a link in an image that could lead to the host's.
         let lock = self
             .root
-            .confined(&Path::new(DBPATH).join("db.lck"))
+            .confined(&dbpath(&self.root)?.join("db.lck"))
             .map_err(|source| BackendError::Read {
                 path: self.root.host(Path::new(DBPATH)),
                 source,
