@@ -106,7 +106,8 @@ pub struct PrepareArgs {
     pub files: Vec<PathBuf>,
     /// Prepare what the distribution's tool would upgrade, resolved and
     /// downloaded from its repositories: full (apt full-upgrade, the
-    /// default) or safe (apt upgrade: nothing removed, nothing new).
+    /// default) or safe (apt upgrade: nothing removed, nothing new; apt
+    /// only, dnf and pacman have no such mode).
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "full",
           value_parser = ["full", "safe"], conflicts_with_all = ["files", "command", "install"])]
     pub upgrade: Option<String>,

@@ -448,3 +448,23 @@ fn the_database_is_found_where_the_roots_pacman_conf_says() {
         "{err}"
     );
 }
+
+#[test]
+fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
+    if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+        return;
+    }
+    // What a safe upgrade must not do: hello 2 brings a new package.
+    let s = with_hello_1();
+    let repo_pkgs = s.dir.path().join("repo-pkgs");
+    fs::create_dir_all(&repo_pkgs).unwrap();
+    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &["libhello"]);
+    let lib = package(&repo_pkgs, "libhello", "2.0", None, &[]);
+    repository(&s, &[hello2, lib], "Optional TrustAll");
+    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade=safe"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upgrade safe: pacman has no mode"), "{err}");
+    assert!(err.contains("use --upgrade"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}

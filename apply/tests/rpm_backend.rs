@@ -469,3 +469,17 @@ fn the_database_is_found_where_the_roots_rpm_keeps_it() {
     );
     assert!(!s.path("/var/lib/rpm").exists(), "nothing created: {err}");
 }
+
+#[test]
+fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let out = s.su(&["prepare", "--backend", "rpm", "--upgrade=safe"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upgrade safe: dnf has no mode"), "{err}");
+    assert!(err.contains("use --upgrade"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}

@@ -486,6 +486,18 @@ pub fn machine() -> Result<String, BackendError> {
     Ok(m)
 }
 
+/// Refuses `--upgrade safe` for a tool whose only upgrade may install and
+/// remove packages (`how` says when), rather than run a full upgrade the
+/// admin did not ask for.
+pub fn only_full_upgrade(request: &Request, tool: &str, how: &str) -> Result<(), BackendError> {
+    match request {
+        Request::Upgrade { safe: true } => Err(BackendError::Failed(format!(
+            "--upgrade safe: {tool} has no mode that upgrades without installing or removing packages ({how}); nothing was prepared: use --upgrade"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A private temporary directory for a backend's program.
 pub fn private_dir(name: &str) -> Result<PrivateDir, BackendError> {
     PrivateDir::new(name).map_err(|source| BackendError::Read {

@@ -364,10 +364,16 @@ impl Kind for PacmanKind {
         request: &Request,
         dest: &Path,
     ) -> Result<Resolved, BackendError> {
+        super::only_full_upgrade(
+            request,
+            "pacman",
+            "pacman -Su does both when dependencies and replaces say so",
+        )?;
         let mut p = pacman(root)?;
         p.cmd.args(["--noconfirm", "--noprogressbar", "-Sy"]);
         output(p, "-Sy")?;
         let op = |p: &mut Pacman| match request {
+            // `safe` was refused above.
             Request::Upgrade { .. } => {
                 p.cmd.arg("-Su");
             }

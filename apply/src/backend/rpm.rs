@@ -370,6 +370,11 @@ impl Kind for RpmKind {
         request: &Request,
         dest: &Path,
     ) -> Result<Resolved, BackendError> {
+        super::only_full_upgrade(
+            request,
+            "dnf",
+            "dnf upgrade does both when dependencies and obsoletes say so",
+        )?;
         let dnf = |args: &[&str]| {
             let mut c = Command::new("dnf");
             c.args(["-y", "-q", "--noplugins"]);
@@ -410,6 +415,7 @@ impl Kind for RpmKind {
         let dest_arg = format!("--destdir={}", dest.display());
         let mut c = dnf(&["--downloadonly", &dest_arg]);
         match request {
+            // `safe` was refused above.
             Request::Upgrade { .. } => {
                 c.arg("upgrade");
             }
