@@ -64,9 +64,9 @@ fn macro_files(root: &Root) -> Vec<PathBuf> {
 pub fn parse_dbpath(text: &str) -> Option<String> {
     let value = text
         .lines()
+        .rev()
         .filter_map(|l| l.trim_start().strip_prefix("%_dbpath"))
-        .filter(|rest| rest.starts_with([' ', '\t']))
-        .last()?
+        .find(|rest| rest.starts_with([' ', '\t']))?
         .trim();
     let mut v = value.to_string();
     for (m, dir) in [
@@ -86,12 +86,13 @@ pub fn parse_dbpath(text: &str) -> Option<String> {
 /// (Debian's rpm even uses ~/.rpmdb) and it creates an empty database
 /// where it finds none.
 fn dbpath(root: &Root) -> Result<String, BackendError> {
+    // The last file that defines it wins.
     let from_macros = macro_files(root)
         .iter()
+        .rev()
         .filter_map(|f| root.confined(f).ok())
         .filter_map(|f| std::fs::read_to_string(f).ok())
-        .filter_map(|t| parse_dbpath(&t))
-        .last();
+        .find_map(|t| parse_dbpath(&t));
     let candidates: Vec<String> = from_macros
         .into_iter()
         .chain(DBPATHS.iter().map(|d| d.to_string()))
