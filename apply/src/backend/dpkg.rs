@@ -117,14 +117,7 @@ impl Kind for DpkgKind {
         request: &Request,
         dest: &Path,
     ) -> Result<Resolved, BackendError> {
-        let (plan, files) = apt::resolve(root, request, dest)?;
-        Ok(Resolved {
-            plan,
-            files,
-            checked_by:
-                "apt-get (the repositories' signed Release files and the packages' checksums)"
-                    .into(),
-        })
+        apt::resolve(root, request, dest)
     }
 
     fn repair(&self) -> Repair {
@@ -396,7 +389,8 @@ impl Dpkg {
                 self.plan.len() - removals
             ),
         });
-        let cmd = apt::replay(&self.root, &self.plan, links.dir(), &self.extra_args);
+        let (cmd, _config) =
+            apt::replay(&self.root, &self.plan, links.dir(), &self.extra_args)?.into_parts();
         let mut errors = Vec::new();
         let mut last = -1.0f32;
         let ended = process::run(cmd, self.limits, &mut |line| match line {
