@@ -399,3 +399,52 @@ fn apts_methods_keep_their_sandbox_user() {
         show(&o)
     );
 }
+
+#[test]
+fn a_repository_of_another_distribution_is_refused() {
+    if !ready() {
+        return;
+    }
+    let (s, key, _repo) = upgrade_case();
+    // A repository whose Release says trixie, listed as bookworm: apt
+    // warns "Conflicting distribution" and goes on.
+    let repo = s.dir.path().join("dists-repo");
+    let hello2 = s.dir.path().join("repo-debs/hello_2.0_all.deb");
+    let pool = repo.join("pool");
+    fs::create_dir_all(&pool).unwrap();
+    fs::copy(&hello2, pool.join("hello_2.0_all.deb")).unwrap();
+    let lib = s.dir.path().join("repo-debs/libhello_2.0_all.deb");
+    fs::copy(&lib, pool.join("libhello_2.0_all.deb")).unwrap();
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}: {}", show(&o));
+    };
+    sh("for a in amd64 arm64 all; do mkdir -p dists/bookworm/main/binary-$a; dpkg-scanpackages -m pool /dev/null > dists/bookworm/main/binary-$a/Packages 2>/dev/null; done");
+    sh("apt-ftparchive -o APT::FTPArchive::Release::Codename=trixie -o APT::FTPArchive::Release::Suite=trixie -o 'APT::FTPArchive::Release::Architectures=amd64 arm64 all' -o APT::FTPArchive::Release::Components=main release dists/bookworm > Release.tmp && mv Release.tmp dists/bookworm/Release");
+    let o = key
+        .gpg()
+        .args(["--yes", "--clearsign", "-o"])
+        .arg(repo.join("dists/bookworm/InRelease"))
+        .arg(repo.join("dists/bookworm/Release"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "gpg: {}", show(&o));
+    fs::write(
+        s.path("/etc/apt/sources.list.d/test.list"),
+        format!(
+            "deb [signed-by=/etc/apt/keyrings/test.gpg] file:{} bookworm main\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let out = s.su(&["prepare", "--install", "libhello"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("W: Conflicting distribution"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
