@@ -472,10 +472,35 @@ fn the_database_is_found_where_the_roots_rpm_keeps_it() {
 
 #[test]
 fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
-    if !ready() {
+    if !(ready()
+        && common::tool_or_skip("dnf", "dnf")
+        && common::tool_or_skip("createrepo_c", "createrepo-c"))
+    {
         return;
     }
+    // What a safe upgrade must not do: hello 2 brings a new package.
     let s = with_hello_1();
+    fs::create_dir_all(s.path("/root")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+    let repo = s.dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    Rpm::new("hello", "2.0").requires("libhello").build(&repo);
+    Rpm::new("libhello", "2.0").build(&repo);
+    let o = Command::new("createrepo_c")
+        .arg("-q")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "createrepo_c: {}", show(&o));
+    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
+    fs::write(
+        s.path("/etc/yum.repos.d/test.repo"),
+        format!(
+            "[test]\nname=test\nbaseurl=file://{}\ngpgcheck=0\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade=safe"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
