@@ -558,6 +558,7 @@ pub fn import(
             return Err(PrepareError::NotAFile(src));
         }
     }
+    m.backend.check_database(root)?;
     let db_fingerprint = m.backend.fingerprint(root)?;
 
     refuse_foreign(&udh)?;
