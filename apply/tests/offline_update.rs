@@ -685,3 +685,27 @@ fn a_root_without_a_dpkg_database_is_refused_at_prepare() {
     );
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
+
+#[test]
+fn an_update_imported_into_a_root_without_its_database_is_refused() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (a, v2) = with_foo_v1(None);
+    let out = a.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let media = a.dir.path().join("media");
+    fs::create_dir(&media).unwrap();
+    for e in fs::read_dir(a.update_dir()).unwrap().flatten() {
+        fs::copy(e.path(), media.join(e.file_name())).unwrap();
+    }
+    let b = Scratch::new();
+    fs::remove_file(b.path("/var/lib/dpkg/status")).unwrap();
+    let out = b.su(&["prepare", "--from", media.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("var/lib/dpkg/status: no dpkg database"),
+        "{err}"
+    );
+}
