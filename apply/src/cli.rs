@@ -94,6 +94,10 @@ pub struct PrepareArgs {
     /// Replace an update that is already prepared.
     #[arg(long)]
     pub force: bool,
+    /// Prepare a package even when its version is the one installed (it
+    /// is then reinstalled).
+    #[arg(long, conflicts_with = "from")]
+    pub reinstall: bool,
     /// Title shown on screen and in the result.
     #[arg(long)]
     pub title: Option<String>,
@@ -105,7 +109,8 @@ pub struct PrepareArgs {
     pub files: Vec<PathBuf>,
     /// Prepare what the distribution's tool would upgrade, resolved and
     /// downloaded from its repositories: full (apt full-upgrade, the
-    /// default) or safe (apt upgrade: nothing removed, nothing new).
+    /// default) or safe (apt upgrade: nothing removed, nothing new; apt
+    /// only, dnf and pacman have no such mode).
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "full",
           value_parser = ["full", "safe"], conflicts_with_all = ["files", "command", "install"])]
     pub upgrade: Option<String>,
@@ -304,6 +309,7 @@ fn prepare_request(a: PrepareArgs) -> prepare::PrepareRequest {
         command: a.command,
         files: a.files,
         sign: a.sign,
+        reinstall: a.reinstall,
         resolve: match (a.upgrade.as_deref(), a.install) {
             (Some(mode), _) => Some(Request::Upgrade {
                 safe: mode == "safe",

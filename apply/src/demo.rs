@@ -198,6 +198,7 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
             command: None,
             files: v2,
             sign: None,
+            reinstall: false,
         },
     )?;
     say(&format!(

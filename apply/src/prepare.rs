@@ -45,6 +45,28 @@ pub enum PrepareError {
     NoSuchFile(PathBuf),
     #[error("{0}: two payload files have this name; rename one")]
     DuplicateName(String),
+    #[error("{file}: a package for {arch}, but {root} installs only {fits}; nothing was prepared: give the package built for this root's architecture")]
+    Architecture {
+        file: PathBuf,
+        arch: String,
+        root: PathBuf,
+        fits: String,
+    },
+    #[error(
+        "{package} is given twice, as {first} and {second}; nothing was prepared: give one of them"
+    )]
+    DuplicatePackage {
+        package: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{file}: {package} {version} is already installed on {root}, so this would only reinstall it; nothing was prepared: give --reinstall if that is what you want")]
+    Reinstall {
+        file: PathBuf,
+        package: String,
+        version: String,
+        root: PathBuf,
+    },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error(transparent)]
@@ -95,6 +117,8 @@ pub struct PrepareRequest {
     /// Resolve the update from the distribution's repositories instead of
     /// taking `files`.
     pub resolve: Option<Request>,
+    /// Accept a package whose version is the one installed.
+    pub reinstall: bool,
 }
 
 /// Where the packages of a resolved update are downloaded before they are
@@ -204,6 +228,7 @@ pub fn prepare(
             None => BackendKind::managing(root)
                 .ok_or_else(|| PrepareError::NoPackageManager(root.dir().to_path_buf()))?,
         };
+        kind.check_database(root)?;
         let staging = staging(root)?;
         let r = kind.resolve(root, &request, staging.path())?;
         if r.plan.is_empty() {
@@ -276,8 +301,14 @@ pub fn prepare(
 
     let mut fields = Vec::new();
     if !backend.takes_command() {
+        backend.check_database(root)?;
         for f in &sources {
             fields.push(Some(backend.inspect(f)?));
+        }
+        check_architectures(root, backend, &sources, &fields)?;
+        check_duplicates(&sources, &fields)?;
+        if !req.reinstall {
+            check_reinstalls(root, backend, &sources, &fields)?;
         }
         // Nothing that cannot install reaches a boot.
         backend.preflight(root, &sources, &removals)?;
@@ -355,6 +386,80 @@ pub fn prepare(
         warn_if_untrusted(root, &udh, config);
     }
     Ok(m)
+}
+
+/// Refuses a package built for an architecture the root does not install:
+/// it would pass every check here and fail only in the update boot.
+fn check_architectures(
+    root: &Root,
+    backend: BackendKind,
+    files: &[PathBuf],
+    fields: &[Option<crate::backend::PackageInfo>],
+) -> Result<(), PrepareError> {
+    let Some(fits) = backend.architectures(root)? else {
+        return Ok(());
+    };
+    for (file, info) in files.iter().zip(fields) {
+        let Some(arch) = info.as_ref().and_then(|i| i.arch.as_ref()) else {
+            continue;
+        };
+        if !fits.contains(arch) {
+            return Err(PrepareError::Architecture {
+                file: file.clone(),
+                arch: arch.clone(),
+                root: root.dir().to_path_buf(),
+                fits: fits.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a set that names one package twice: the package manager would
+/// take one of them, and the result would list it twice.
+fn check_duplicates(
+    files: &[PathBuf],
+    fields: &[Option<crate::backend::PackageInfo>],
+) -> Result<(), PrepareError> {
+    let named: Vec<(&PathBuf, &str)> = files
+        .iter()
+        .zip(fields)
+        .filter_map(|(f, i)| Some((f, i.as_ref()?.package.as_str())))
+        .collect();
+    for (i, (second, package)) in named.iter().enumerate() {
+        if let Some((first, _)) = named[..i].iter().find(|(_, p)| p == package) {
+            return Err(PrepareError::DuplicatePackage {
+                package: package.to_string(),
+                first: first.to_path_buf(),
+                second: second.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a package at the version already installed unless asked to
+/// (`--reinstall`): an update that changes nothing is more often a
+/// mistake (the wrong file) than a repair.
+fn check_reinstalls(
+    root: &Root,
+    backend: BackendKind,
+    files: &[PathBuf],
+    fields: &[Option<crate::backend::PackageInfo>],
+) -> Result<(), PrepareError> {
+    let installed = backend.installed(root)?;
+    for (file, info) in files.iter().zip(fields) {
+        let Some(info) = info else { continue };
+        if installed.get(&info.package) == Some(&info.version) {
+            return Err(PrepareError::Reinstall {
+                file: file.clone(),
+                package: info.package.clone(),
+                version: info.version.clone(),
+                root: root.dir().to_path_buf(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Room for the payload in the update directory and, where that is on the
@@ -465,6 +570,7 @@ pub fn import(
     let (m, verified) = (loaded.manifest, loaded.verified);
     crate::replay::check(root, &m, &verified, how.allow_older)?;
     let media = open_media(from, &m)?;
+    m.backend.check_database(root)?;
     let db_fingerprint = m.backend.fingerprint(root)?;
     let size = media
         .iter()

@@ -99,13 +99,11 @@ fn use_repository(s: &Scratch, repo: &Path, trusted: &Key) {
     }
     let keyring = s.path("/etc/apt/keyrings/test.gpg");
     trusted.export(&keyring);
-    // signed-by is read as a host path, not one inside Dir=: the root's
-    // keyring by its host path.
+    // As an admin writes it: the keyring's path inside the root.
     fs::write(
         s.path("/etc/apt/sources.list.d/test.list"),
         format!(
-            "deb [signed-by={}] file:{} ./\n",
-            keyring.display(),
+            "deb [signed-by=/etc/apt/keyrings/test.gpg] file:{} ./\n",
             repo.display()
         ),
     )
@@ -301,6 +299,154 @@ fn after_a_failure_the_result_says_the_real_state() {
     assert_eq!(r["packages"][0]["state"], "half-configured", "{r}");
     let text = String::from_utf8_lossy(&s.su(&["results"]).stdout).into_owned();
     assert!(text.contains("foo 1 -> 2 (half-configured)"), "{text}");
+}
+
+#[test]
+fn a_root_without_a_repository_is_told_so() {
+    if !ready() {
+        return;
+    }
+    let s = Scratch::new();
+    fs::create_dir_all(s.path("/etc/apt/sources.list.d")).unwrap();
+    fs::write(
+        s.path("/etc/apt/sources.list"),
+        "# deb http://example.invalid/ x main\n",
+    )
+    .unwrap();
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "no repository configured in {}{{,.d}}",
+            s.path("/etc/apt/sources.list").display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn apt_reads_the_roots_configuration_not_the_hosts() {
+    if !ready() {
+        return;
+    }
+    // The keyring is the root's (use_repository: signed-by=/etc/apt/...,
+    // which exists only inside the root), and so is apt.conf.d: a broken
+    // file there stops apt.
+    let (s, _key, _repo) = upgrade_case();
+    fs::write(
+        s.path("/etc/apt/apt.conf.d/99broken"),
+        "APT::Broken \"x\"\n",
+    )
+    .unwrap();
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("99broken"), "{err}");
+    fs::remove_file(s.path("/etc/apt/apt.conf.d/99broken")).unwrap();
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+}
+
+#[test]
+fn an_unsigned_repository_is_not_said_to_be_signed() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, repo) = upgrade_case();
+    fs::remove_file(repo.join("InRelease")).unwrap();
+    fs::write(
+        s.path("/etc/apt/sources.list.d/test.list"),
+        format!("deb [trusted=yes] file:{} ./\n", repo.display()),
+    )
+    .unwrap();
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let manifest = fs::read_to_string(s.update_dir().join("manifest.toml")).unwrap();
+    let by = manifest
+        .lines()
+        .find(|l| l.starts_with("resolved-by"))
+        .unwrap_or_default();
+    assert!(!by.contains("signed Release"), "{by}");
+    assert!(
+        by.contains("/etc/apt/sources.list.d/test.list marks a repository trusted=yes"),
+        "{by}"
+    );
+}
+
+#[test]
+fn apts_methods_keep_their_sandbox_user() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, _repo) = upgrade_case();
+    // Where the sandbox user can reach the root and the repository, apt
+    // hands the downloads to its methods running as _apt, which own the
+    // partial directories they write into.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(s.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let o = Command::new("stat")
+        .args(["-c", "%U"])
+        .arg(s.path("/var/lib/apt/lists/partial"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "_apt",
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn a_repository_of_another_distribution_is_refused() {
+    if !ready() {
+        return;
+    }
+    let (s, key, _repo) = upgrade_case();
+    // A repository whose Release says trixie, listed as bookworm: apt
+    // warns "Conflicting distribution" and goes on.
+    let repo = s.dir.path().join("dists-repo");
+    let hello2 = s.dir.path().join("repo-debs/hello_2.0_all.deb");
+    let pool = repo.join("pool");
+    fs::create_dir_all(&pool).unwrap();
+    fs::copy(&hello2, pool.join("hello_2.0_all.deb")).unwrap();
+    let lib = s.dir.path().join("repo-debs/libhello_2.0_all.deb");
+    fs::copy(&lib, pool.join("libhello_2.0_all.deb")).unwrap();
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}: {}", show(&o));
+    };
+    sh("for a in amd64 arm64 all; do mkdir -p dists/bookworm/main/binary-$a; dpkg-scanpackages -m pool /dev/null > dists/bookworm/main/binary-$a/Packages 2>/dev/null; done");
+    sh("apt-ftparchive -o APT::FTPArchive::Release::Codename=trixie -o APT::FTPArchive::Release::Suite=trixie -o 'APT::FTPArchive::Release::Architectures=amd64 arm64 all' -o APT::FTPArchive::Release::Components=main release dists/bookworm > Release.tmp && mv Release.tmp dists/bookworm/Release");
+    let o = key
+        .gpg()
+        .args(["--yes", "--clearsign", "-o"])
+        .arg(repo.join("dists/bookworm/InRelease"))
+        .arg(repo.join("dists/bookworm/Release"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "gpg: {}", show(&o));
+    fs::write(
+        s.path("/etc/apt/sources.list.d/test.list"),
+        format!(
+            "deb [signed-by=/etc/apt/keyrings/test.gpg] file:{} bookworm main\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let out = s.su(&["prepare", "--install", "libhello"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("W: Conflicting distribution"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
 #[test]

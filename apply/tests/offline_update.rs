@@ -556,6 +556,160 @@ fn sigterm_does_not_cut_the_transaction() {
     assert!(!s.link_exists());
 }
 
+/// An architecture dpkg on this machine does not call its own.
+fn foreign_arch() -> &'static str {
+    let out = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .unwrap();
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "arm64" => "amd64",
+        _ => "arm64",
+    }
+}
+
+#[test]
+fn a_package_for_another_architecture_is_refused_at_prepare() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, _) = with_foo_v1(None);
+    let other = foreign_arch();
+    let foreign = Deb::new("foo", "5.0").arch(other).build(&s.debs);
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = format!("foo_5.0_{other}.deb");
+    assert!(err.contains(&name), "{err}");
+    assert!(err.contains(&format!("a package for {other}")), "{err}");
+    assert!(err.contains("all"), "names the root's architectures: {err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+
+    // Once the root's dpkg takes that architecture, so does prepare.
+    let o = Command::new("dpkg")
+        .arg(format!("--root={}", s.root.display()))
+        .args(["--add-architecture", other])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("a package for"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// The log, the events and the error name the package files, never the
+/// descriptors dpkg runs them from.
+#[test]
+fn messages_name_the_package_files_not_descriptors() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("Preparing to unpack foo_2_all.deb"), "{log}");
+    let said = format!("{log}{}", show(&out));
+    assert!(!said.contains("/proc/self/fd/"), "{said}");
+
+    // A file another package owns: dpkg refuses the archive by its path.
+    let bar = Deb::new("bar", "1")
+        .file("/opt/bar/version", "1\n")
+        .build(&s.debs);
+    s.dpkg_install(&bar);
+    let clash = Deb::new("foo", "3")
+        .file("/opt/bar/version", "3\n")
+        .build(&s.debs);
+    s.prepare_and_trigger(&[&clash]);
+    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let r = s.results();
+    let err = r["error"].as_str().unwrap();
+    assert!(err.contains("foo_3_all.deb"), "{err}");
+    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
+    let said = format!("{log}{err}{}", show(&out));
+    assert!(!said.contains("/proc/self/fd/"), "{said}");
+}
+
+#[test]
+fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    let v1 = s.debs.join("foo_1_all.deb");
+    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("foo is given twice"), "{err}");
+    assert!(
+        err.contains("foo_2_all.deb") && err.contains("foo_1_all.deb"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+
+    let out = s.su(&["prepare", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("foo 1 is already installed"), "{err}");
+    assert!(err.contains("--reinstall"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+
+    s.prepare_and_trigger_with(&["prepare", "--reinstall"], &[&v1]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["packages"].as_array().map(Vec::len), Some(1), "{r}");
+}
+
+#[test]
+fn a_root_without_a_dpkg_database_is_refused_at_prepare() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let s = Scratch::new();
+    let v2 = Deb::new("foo", "2").build(&s.debs);
+    fs::remove_file(s.path("/var/lib/dpkg/status")).unwrap();
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("var/lib/dpkg/status: no dpkg database"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn an_update_imported_into_a_root_without_its_database_is_refused() {
+    if !common::root_or_skip("dpkg chroots into the scratch root") {
+        return;
+    }
+    let (a, v2) = with_foo_v1(None);
+    let out = a.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let media = a.dir.path().join("media");
+    fs::create_dir(&media).unwrap();
+    for e in fs::read_dir(a.update_dir()).unwrap().flatten() {
+        fs::copy(e.path(), media.join(e.file_name())).unwrap();
+    }
+    let b = Scratch::new();
+    fs::remove_file(b.path("/var/lib/dpkg/status")).unwrap();
+    let out = b.su(&["prepare", "--from", media.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("var/lib/dpkg/status: no dpkg database"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_relative_root_works_from_another_directory() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {

@@ -31,12 +31,24 @@ fn package(
     install: Option<&str>,
     depends: &[&str],
 ) -> PathBuf {
+    package_for(out, name, version, install, depends, "any")
+}
+
+/// As `package`, built for `arch`.
+fn package_for(
+    out: &Path,
+    name: &str,
+    version: &str,
+    install: Option<&str>,
+    depends: &[&str],
+    arch: &str,
+) -> PathBuf {
     let d = tempfile::tempdir().unwrap();
     let share = d.path().join(format!("usr/share/{name}"));
     fs::create_dir_all(&share).unwrap();
     fs::write(share.join("version"), format!("{version}\n")).unwrap();
     let mut info = format!(
-        "pkgname = {name}\npkgbase = {name}\npkgver = {version}-1\npkgdesc = test\nbuilddate = 0\nsize = 4096\narch = any\n"
+        "pkgname = {name}\npkgbase = {name}\npkgver = {version}-1\npkgdesc = test\nbuilddate = 0\nsize = 4096\narch = {arch}\n"
     );
     for dep in depends {
         info += &format!("depend = {dep}\n");
@@ -48,7 +60,7 @@ fn package(
         members.push(".INSTALL");
     }
     members.push("usr");
-    let file = out.join(format!("{name}-{version}-1-any.pkg.tar.zst"));
+    let file = out.join(format!("{name}-{version}-1-{arch}.pkg.tar.zst"));
     let o = Command::new("bsdtar")
         .current_dir(d.path())
         .args(["--zstd", "-cf"])
@@ -350,6 +362,110 @@ fn a_repository_without_the_required_signature_is_refused() {
         err.contains("test.db.sig") && err.contains("pacman -Sy"),
         "{err}"
     );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn a_package_for_another_architecture_is_refused_at_prepare() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    fs::write(
+        s.path("/etc/pacman.conf"),
+        "[options]\nArchitecture = x86_64\n",
+    )
+    .unwrap();
+    let foreign = package_for(&s.debs, "hello", "5.0", None, &[], "aarch64");
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello-5.0-1-aarch64.pkg.tar.zst"), "{err}");
+    assert!(err.contains("a package for aarch64"), "{err}");
+    assert!(err.contains("any, x86_64"), "the root's pacman.conf: {err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+    // The root's Architecture decides, not this machine's.
+    let native = package_for(&s.debs, "hello", "6.0", None, &[], "x86_64");
+    let out = s.su(&["prepare", native.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+}
+
+#[test]
+fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v1 = s.debs.join("hello-1.0-1-any.pkg.tar.zst");
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello is given twice"), "{err}");
+    assert!(
+        err.contains("hello-2.0-1-any.pkg.tar.zst") && err.contains("hello-1.0-1-any.pkg.tar.zst"),
+        "{err}"
+    );
+    let out = s.su(&["prepare", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello 1.0-1 is already installed"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+    let out = s.su(&["prepare", "--reinstall", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+}
+
+#[test]
+fn the_database_is_found_where_the_roots_pacman_conf_says() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    fs::create_dir_all(s.path("/usr/lib")).unwrap();
+    fs::rename(s.path("/var/lib/pacman"), s.path("/usr/lib/pacman-db")).unwrap();
+    fs::write(
+        s.path("/etc/pacman.conf"),
+        "[options]\nArchitecture = auto\nDBPath = /usr/lib/pacman-db/\n",
+    )
+    .unwrap();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
+    assert_eq!(r["packages"][0]["after"], "2.0-1", "{r}");
+    assert!(s.path("/usr/lib/pacman-db/local/hello-2.0-1").is_dir());
+
+    // No database at all: refused, naming where it looked.
+    let s = Scratch::new();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("var/lib/pacman/local: no pacman database"),
+        "{err}"
+    );
+}
+
+#[test]
+fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
+    if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+        return;
+    }
+    // What a safe upgrade must not do: hello 2 brings a new package.
+    let s = with_hello_1();
+    let repo_pkgs = s.dir.path().join("repo-pkgs");
+    fs::create_dir_all(&repo_pkgs).unwrap();
+    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &["libhello"]);
+    let lib = package(&repo_pkgs, "libhello", "2.0", None, &[]);
+    repository(&s, &[hello2, lib], "Optional TrustAll");
+    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade=safe"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upgrade safe: pacman has no mode"), "{err}");
+    assert!(err.contains("use --upgrade"), "{err}");
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 

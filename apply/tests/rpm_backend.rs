@@ -27,6 +27,8 @@ struct Rpm<'a> {
     post: Option<&'a str>,
     requires: Option<&'a str>,
     provides: Option<&'a str>,
+    /// `noarch` unless set.
+    arch: &'a str,
 }
 
 impl<'a> Rpm<'a> {
@@ -37,7 +39,13 @@ impl<'a> Rpm<'a> {
             post: None,
             requires: None,
             provides: None,
+            arch: "noarch",
         }
+    }
+
+    fn arch(mut self, arch: &'a str) -> Self {
+        self.arch = arch;
+        self
     }
 
     fn post(mut self, script: &'a str) -> Self {
@@ -58,9 +66,11 @@ impl<'a> Rpm<'a> {
     fn build(&self, out: &Path) -> PathBuf {
         let top = tempfile::tempdir().unwrap();
         let (n, v) = (self.name, self.version);
-        let mut spec = format!(
-            "Name: {n}\nVersion: {v}\nRelease: 1\nSummary: test\nLicense: MIT\nBuildArch: noarch\n"
-        );
+        let mut spec =
+            format!("Name: {n}\nVersion: {v}\nRelease: 1\nSummary: test\nLicense: MIT\n");
+        if self.arch == "noarch" {
+            spec += "BuildArch: noarch\n";
+        }
         if let Some(r) = self.requires {
             spec += &format!("Requires: {r}\n");
         }
@@ -87,12 +97,14 @@ impl<'a> Rpm<'a> {
             .args(["--define", "_build_id_links none"])
             .args(["--define", "debug_package %{nil}"])
             .args(["--define", "__os_install_post %{nil}"])
+            .args(["--target", self.arch])
             .arg(&path)
             .output()
             .unwrap();
         assert!(o.status.success(), "rpmbuild: {}", show(&o));
-        let built = out_rpms.join(format!("noarch/{n}-{v}-1.noarch.rpm"));
-        let dest = out.join(format!("{n}-{v}-1.noarch.rpm"));
+        let a = self.arch;
+        let built = out_rpms.join(format!("{a}/{n}-{v}-1.{a}.rpm"));
+        let dest = out.join(format!("{n}-{v}-1.{a}.rpm"));
         fs::copy(built, &dest).unwrap();
         dest
     }
@@ -361,6 +373,140 @@ fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
     assert_eq!(rpm_version(&s, "libhello").as_deref(), Some("2.0-1"));
+}
+
+#[test]
+fn a_package_for_another_architecture_is_refused_at_prepare() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let other = if std::env::consts::ARCH == "aarch64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    let foreign = Rpm::new("hello", "5.0").arch(other).build(&s.debs);
+    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("hello-5.0-1.{other}.rpm")), "{err}");
+    assert!(err.contains(&format!("a package for {other}")), "{err}");
+    assert!(err.contains("noarch"), "names what the root takes: {err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+#[test]
+fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v1 = s.debs.join("hello-1.0-1.noarch.rpm");
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello is given twice"), "{err}");
+    assert!(
+        err.contains("hello-2.0-1.noarch.rpm") && err.contains("hello-1.0-1.noarch.rpm"),
+        "{err}"
+    );
+    let out = s.su(&["prepare", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hello 1.0-1 is already installed"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
+    let out = s.su(&["prepare", "--reinstall", v1.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+}
+
+#[test]
+fn the_database_is_found_where_the_roots_rpm_keeps_it() {
+    if !ready() {
+        return;
+    }
+    // An empty /usr/lib/sysimage/rpm (what newer filesystem packages ship)
+    // beside the real database in /var/lib/rpm.
+    let s = with_hello_1();
+    fs::create_dir_all(s.path("/usr/lib/sysimage/rpm")).unwrap();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
+    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+
+    // The root's macros put it elsewhere.
+    let s = with_hello_1();
+    fs::rename(s.path("/var/lib/rpm"), s.path("/var/lib/rpm-here")).unwrap();
+    fs::create_dir_all(s.path("/etc/rpm")).unwrap();
+    fs::write(
+        s.path("/etc/rpm/macros.dbpath"),
+        "%_dbpath %{_var}/lib/rpm-here\n",
+    )
+    .unwrap();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    s.prepare_and_trigger(&[&v2]);
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
+    assert_eq!(r["packages"][0]["after"], "2.0-1", "{r}");
+    assert!(!s.path("/var/lib/rpm").exists(), "no second database");
+
+    // No database at all: refused, naming where it looked.
+    let s = Scratch::new();
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no rpm database"), "{err}");
+    assert!(
+        err.contains("/usr/lib/sysimage/rpm") && err.contains("/var/lib/rpm"),
+        "{err}"
+    );
+    assert!(!s.path("/var/lib/rpm").exists(), "nothing created: {err}");
+}
+
+#[test]
+fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
+    if !(ready()
+        && common::tool_or_skip("dnf", "dnf")
+        && common::tool_or_skip("createrepo_c", "createrepo-c"))
+    {
+        return;
+    }
+    // What a safe upgrade must not do: hello 2 brings a new package.
+    let s = with_hello_1();
+    fs::create_dir_all(s.path("/root")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+    let repo = s.dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    Rpm::new("hello", "2.0").requires("libhello").build(&repo);
+    Rpm::new("libhello", "2.0").build(&repo);
+    let o = Command::new("createrepo_c")
+        .arg("-q")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "createrepo_c: {}", show(&o));
+    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
+    fs::write(
+        s.path("/etc/yum.repos.d/test.repo"),
+        format!(
+            "[test]\nname=test\nbaseurl=file://{}\ngpgcheck=0\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let out = s.su(&["prepare", "--backend", "rpm", "--upgrade=safe"]);
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upgrade safe: dnf has no mode"), "{err}");
+    assert!(err.contains("use --upgrade"), "{err}");
+    assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
 #[test]

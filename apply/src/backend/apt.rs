@@ -9,17 +9,48 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Action, BackendError, Planned, Request};
+use super::{Action, BackendError, Planned, Request, Resolved};
 use crate::paths::Root;
 use crate::privdir::PrivateDir;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// `apt-get` for `root`: its configuration, lists, cache and database, and
-/// dpkg run on it. `extra` are dpkg options (the demo's, the tests').
-pub fn apt_get(root: &Root, dpkg_args: &[String]) -> Command {
+/// apt-get for a root, with the private configuration it reads (removed
+/// when dropped).
+pub struct Apt {
+    pub cmd: Command,
+    /// What the root's sources say, as read for this run.
+    pub sources: Sources,
+    _config: PrivateDir,
+}
+
+/// `apt-get` for `root`: its configuration, sources, keyrings, lists, cache
+/// and database, never the host's, and dpkg run on it. `dpkg_args` are
+/// dpkg options (the demo's, the tests').
+///
+/// apt reads its configuration files before its command line, so `-o
+/// Dir=` alone still reads the host's apt.conf.d: `APT_CONFIG`, read
+/// first, sets `Dir` to the root, and apt then reads the root's
+/// apt.conf.d and apt.conf. It reads `signed-by=` paths as they are, on
+/// the host: it gets a copy of the root's sources with those made paths
+/// inside the root.
+pub fn apt_get(root: &Root, dpkg_args: &[String]) -> Result<Apt, BackendError> {
+    let config = super::private_dir("apt-config")?;
+    let sources = root_sources(root, config.path())?;
+    let conf = config.path().join("apt.conf");
+    write_file(&conf, &dir_setting(root)?)?;
     let mut c = Command::new("apt-get");
-    c.arg("-q");
+    c.env("APT_CONFIG", &conf).arg("-q");
+    let mut o = |key: &str, value: &Path| {
+        let mut v = OsString::from(key);
+        v.push(value);
+        c.arg("-o").arg(v);
+    };
+    o("Dir::Etc::SourceList=", &config.path().join("sources.list"));
+    o(
+        "Dir::Etc::SourceParts=",
+        &config.path().join("sources.list.d"),
+    );
     if !root.is_live() {
         let mut d = OsString::from("Dir=");
         d.push(root.dir());
@@ -34,22 +65,195 @@ pub fn apt_get(root: &Root, dpkg_args: &[String]) -> Command {
     for a in dpkg_args {
         c.arg("-o").arg(format!("Dpkg::Options::={a}"));
     }
-    // Nobody can answer a question at boot, and nothing may be fetched
-    // there; the sandbox user could not read a root-only update directory.
+    // Nobody can answer a question at boot. apt's methods keep their
+    // sandbox user (_apt): where it cannot reach a directory (a private
+    // download directory), apt itself runs that download as root and says
+    // so in a notice.
     c.args([
         "-o",
         "Dpkg::Options::=--force-confdef",
         "-o",
         "Dpkg::Options::=--force-confold",
         "-o",
-        "APT::Sandbox::User=root",
-        "-o",
         "APT::Install-Recommends=false",
     ])
     .env("PATH", PATH)
     .env("DEBIAN_FRONTEND", "noninteractive")
     .env("LC_ALL", "C");
-    c
+    Ok(Apt {
+        cmd: c,
+        sources,
+        _config: config,
+    })
+}
+
+impl Apt {
+    /// The command, and the configuration it reads, to keep until it ended.
+    pub fn into_parts(self) -> (Command, PrivateDir) {
+        (self.cmd, self._config)
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), BackendError> {
+    std::fs::write(path, text).map_err(|source| BackendError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `Dir "ROOT/";` for APT_CONFIG; a root path apt's syntax cannot quote is
+/// refused.
+fn dir_setting(root: &Root) -> Result<String, BackendError> {
+    let dir = root
+        .dir()
+        .to_str()
+        .filter(|d| !d.contains(['"', '\n', '{', '}', ';']));
+    match dir {
+        Some(d) => Ok(format!("Dir \"{}/\";\n", d.trim_end_matches('/'))),
+        None => Err(BackendError::Failed(format!(
+            "{}: apt cannot be given this root's path (quotes, braces, semicolons or a line break in it); use a root path without them",
+            root.dir().display()
+        ))),
+    }
+}
+
+/// What the root's sources say.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sources {
+    /// `deb` entries that are enabled.
+    pub entries: usize,
+    /// The files with an entry apt takes without a signature (trusted=yes).
+    pub unsigned: Vec<String>,
+}
+
+/// Copies the root's sources.list and sources.list.d/*.{list,sources} into
+/// `dest`, `signed-by` paths made the root's; what they say.
+fn root_sources(root: &Root, dest: &Path) -> Result<Sources, BackendError> {
+    let parts = dest.join("sources.list.d");
+    std::fs::create_dir(&parts).map_err(|source| BackendError::Read {
+        path: parts.clone(),
+        source,
+    })?;
+    let mut files = vec![(
+        PathBuf::from("/etc/apt/sources.list"),
+        dest.join("sources.list"),
+    )];
+    let dir = Path::new("/etc/apt/sources.list.d");
+    if let Ok(host) = root.confined(dir) {
+        let mut names: Vec<String> = std::fs::read_dir(host)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".list") || n.ends_with(".sources"))
+            .collect();
+        names.sort();
+        files.extend(names.into_iter().map(|n| (dir.join(&n), parts.join(&n))));
+    }
+    let mut all = Sources::default();
+    for (inside, copy) in files {
+        let host = root.host(&inside);
+        let text = match root.confined(&inside).and_then(std::fs::read_to_string) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(BackendError::Read { path: host, source }),
+        };
+        let deb822 = inside.extension().is_some_and(|e| e == "sources");
+        let (text, found) = rewrite_sources(&text, deb822, &|p| {
+            root.confined(Path::new(p))
+                .map_err(|e| format!("{}: signed-by {p}: {e}", host.display()))
+        })
+        .map_err(BackendError::Failed)?;
+        all.entries += found.entries;
+        if !found.unsigned.is_empty() {
+            all.unsigned.push(inside.display().to_string());
+        }
+        write_file(&copy, &text)?;
+    }
+    Ok(all)
+}
+
+/// One sources file with each `signed-by` path `in_root` maps it (the
+/// root's keyring by its host path); the entries it has. One-line format,
+/// or deb822 (`.sources`) with `deb822`.
+pub fn rewrite_sources(
+    text: &str,
+    deb822: bool,
+    in_root: &dyn Fn(&str) -> Result<PathBuf, String>,
+) -> Result<(String, Sources), String> {
+    let mut found = Sources::default();
+    let map_paths = |value: &str| -> Result<String, String> {
+        value
+            .split(',')
+            .map(|v| match v.trim() {
+                p if p.starts_with('/') => in_root(p).map(|h| h.display().to_string()),
+                other => Ok(other.to_string()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.join(","))
+    };
+    let mut out = String::new();
+    if deb822 {
+        for stanza in text.split("\n\n") {
+            let field = |k: &str| {
+                stanza.lines().find_map(|l| {
+                    let (key, v) = l.split_once(':')?;
+                    key.trim()
+                        .eq_ignore_ascii_case(k)
+                        .then(|| v.trim().to_string())
+                })
+            };
+            let enabled = field("Enabled").is_none_or(|v| v != "no");
+            if enabled && field("Types").is_some_and(|t| t.split_whitespace().any(|w| w == "deb")) {
+                found.entries += 1;
+                if field("Trusted").is_some_and(|v| v == "yes") {
+                    found.unsigned.push(String::new());
+                }
+            }
+            for l in stanza.lines() {
+                match l.split_once(':') {
+                    Some((k, v))
+                        if k.trim().eq_ignore_ascii_case("Signed-By")
+                            && v.trim().starts_with('/') =>
+                    {
+                        out += &format!("{k}: {}\n", map_paths(v.trim())?);
+                    }
+                    _ => out += &format!("{l}\n"),
+                }
+            }
+            out += "\n";
+        }
+        return Ok((out, found));
+    }
+    for l in text.lines() {
+        let line = l.split('#').next().unwrap_or("").trim();
+        let Some(rest) = line
+            .strip_prefix("deb")
+            .filter(|r| r.starts_with([' ', '\t']))
+        else {
+            out += &format!("{l}\n");
+            continue;
+        };
+        found.entries += 1;
+        let rest = rest.trim_start();
+        let Some((opts, tail)) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) else {
+            out += &format!("{line}\n");
+            continue;
+        };
+        let mut mapped = Vec::new();
+        for o in opts.split_whitespace() {
+            match o.split_once('=') {
+                Some(("signed-by", v)) => mapped.push(format!("signed-by={}", map_paths(v)?)),
+                Some(("trusted", "yes")) => {
+                    found.unsigned.push(String::new());
+                    mapped.push(o.to_string());
+                }
+                _ => mapped.push(o.to_string()),
+            }
+        }
+        out += &format!("deb [{}] {}\n", mapped.join(" "), tail.trim());
+    }
+    Ok((out, found))
 }
 
 pub fn available() -> bool {
@@ -59,12 +263,12 @@ pub fn available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn run(mut c: Command, what: &str) -> Result<(String, String, bool), BackendError> {
-    let out = c.output().map_err(|source| BackendError::Spawn {
+/// Runs apt-get to its end (its configuration removed after).
+fn run(mut apt: Apt) -> Result<(String, String, bool), BackendError> {
+    let out = apt.cmd.output().map_err(|source| BackendError::Spawn {
         program: "apt-get".into(),
         source,
     })?;
-    let _ = what;
     Ok((
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -146,10 +350,11 @@ pub fn simulate(
     use_repositories: bool,
 ) -> Result<Vec<Planned>, BackendError> {
     let scratch = Scratch::new()?;
-    let mut c = apt_get(root, &[]);
+    let mut apt = apt_get(root, &[])?;
     if !use_repositories {
-        scratch.no_repositories(&mut c);
+        scratch.no_repositories(&mut apt.cmd);
     }
+    let c = &mut apt.cmd;
     c.args(["-s", "install"]);
     for f in files {
         // apt takes a path argument as a file only when it has a slash.
@@ -161,7 +366,7 @@ pub fn simulate(
         c.arg(p);
     }
     c.args(removals.iter().map(|r| format!("{r}-")));
-    let (out, err, ok) = run(c, "-s install")?;
+    let (out, err, ok) = run(apt)?;
     let would_fail = |what: Vec<String>| {
         BackendError::WouldFail(format!(
             "apt-get -s: this update cannot install on {}: {}",
@@ -194,31 +399,42 @@ pub fn simulate(
     Ok(plan)
 }
 
-/// `prepare --upgrade` / `--install`: refreshes the lists (apt checks the
-/// repositories' signatures), plans with apt's resolver, downloads every
-/// package to install into `dest`. Returns the plan and the files.
-pub fn resolve(
-    root: &Root,
-    request: &Request,
-    dest: &Path,
-) -> Result<(Vec<Planned>, Vec<PathBuf>), BackendError> {
-    let mut c = apt_get(root, &[]);
-    c.arg("update");
-    let (out, err, ok) = run(c, "update")?;
-    // apt-get update exits 0 with only a warning for some signature
-    // problems: any W: or E: about a repository refuses the plan.
-    let bad: Vec<&str> = err
-        .lines()
+/// What `apt-get update` may say and still be trusted: each of these
+/// warnings is about the configuration or a keyring's format, not about
+/// what was fetched or whether it verified. Every other `W:` or `E:` line
+/// refuses the plan.
+pub const HARMLESS_WARNINGS: [&str; 3] = [
+    // The same index listed in two sources files.
+    "is configured multiple times in",
+    // Signature verified, with a key in the deprecated keyring.
+    "Key is stored in legacy trusted.gpg keyring",
+    // A foreign architecture the repository does not carry.
+    "doesn't support architecture",
+];
+
+/// The `W:` and `E:` lines of `apt-get update` that refuse the plan.
+pub fn refusing_lines<'a>(out: &'a str, err: &'a str) -> Vec<&'a str> {
+    err.lines()
         .chain(out.lines())
-        .filter(|l| {
-            (l.starts_with("E: ") || l.starts_with("W: "))
-                && (l.contains("signature")
-                    || l.contains("not signed")
-                    || l.contains("NO_PUBKEY")
-                    || l.contains("GPG error")
-                    || l.starts_with("E: "))
-        })
-        .collect();
+        .filter(|l| l.starts_with("E: ") || l.starts_with("W: "))
+        .filter(|l| !(l.starts_with("W: ") && HARMLESS_WARNINGS.iter().any(|h| l.contains(h))))
+        .collect()
+}
+
+/// `apt-get update` for `root`, refused on any warning or error that is
+/// not harmless (it exits 0 on some signature problems).
+fn update(root: &Root) -> Result<Sources, BackendError> {
+    let mut apt = apt_get(root, &[])?;
+    let sources = apt.sources.clone();
+    if sources.entries == 0 {
+        return Err(BackendError::Failed(format!(
+            "no repository configured in {}{{,.d}}; nothing was prepared: add one there (a deb line, or a .sources file), or give the package files",
+            root.host(Path::new("/etc/apt/sources.list")).display()
+        )));
+    }
+    apt.cmd.arg("update");
+    let (out, err, ok) = run(apt)?;
+    let bad = refusing_lines(&out, &err);
     if !ok || !bad.is_empty() {
         return Err(BackendError::Failed(format!(
             "apt-get update: {}; nothing was prepared",
@@ -229,8 +445,29 @@ pub fn resolve(
             }
         )));
     }
+    Ok(sources)
+}
 
-    let mut c = apt_get(root, &[]);
+/// What checked the repositories, as it was: no signature checks an
+/// entry marked trusted=yes.
+fn checked_by(sources: &Sources) -> String {
+    if sources.unsigned.is_empty() {
+        return "apt-get (the repositories' signed Release files and the packages' checksums)"
+            .into();
+    }
+    format!(
+        "apt-get (the packages' checksums from the repositories' Release files; not signatures: {} marks a repository trusted=yes, which apt takes unsigned)",
+        sources.unsigned.join(", ")
+    )
+}
+
+/// `prepare --upgrade` / `--install`: refreshes the lists (apt checks the
+/// repositories' signatures), plans with apt's resolver, downloads every
+/// package to install into `dest`.
+pub fn resolve(root: &Root, request: &Request, dest: &Path) -> Result<Resolved, BackendError> {
+    let sources = update(root)?;
+    let mut apt = apt_get(root, &[])?;
+    let c = &mut apt.cmd;
     c.arg("-s");
     match request {
         Request::Upgrade { safe: true } => {
@@ -243,7 +480,7 @@ pub fn resolve(
             c.arg("install").args(pkgs);
         }
     }
-    let (out, err, ok) = run(c, "-s")?;
+    let (out, err, ok) = run(apt)?;
     if !ok {
         let p = problems(&out, &err);
         return Err(BackendError::WouldFail(format!(
@@ -268,12 +505,17 @@ pub fn resolve(
         .filter(|p| p.action != Action::Remove)
         .filter_map(|p| p.to.as_ref().map(|v| format!("{}={v}", p.name)))
         .collect();
+    let checked_by = checked_by(&sources);
     if wanted.is_empty() {
-        return Ok((plan, Vec::new()));
+        return Ok(Resolved {
+            plan,
+            files: Vec::new(),
+            checked_by,
+        });
     }
-    let mut c = apt_get(root, &[]);
-    c.current_dir(dest).arg("download").args(&wanted);
-    let (_, err, ok) = run(c, "download")?;
+    let mut apt = apt_get(root, &[])?;
+    apt.cmd.current_dir(dest).arg("download").args(&wanted);
+    let (_, err, ok) = run(apt)?;
     if !ok {
         return Err(BackendError::Failed(format!(
             "apt-get download: {}; nothing was prepared",
@@ -281,13 +523,23 @@ pub fn resolve(
         )));
     }
     let files = super::downloaded(dest, &super::dpkg::KIND)?;
-    Ok((plan, files))
+    Ok(Resolved {
+        plan,
+        files,
+        checked_by,
+    })
 }
 
 /// The boot-time replay: the planned packages at their planned versions and
 /// the planned removals, from `archives` only.
-pub fn replay(root: &Root, plan: &[Planned], archives: &Path, dpkg_args: &[String]) -> Command {
-    let mut c = apt_get(root, dpkg_args);
+pub fn replay(
+    root: &Root,
+    plan: &[Planned],
+    archives: &Path,
+    dpkg_args: &[String],
+) -> Result<Apt, BackendError> {
+    let mut apt = apt_get(root, dpkg_args)?;
+    let c = &mut apt.cmd;
     let mut a = OsString::from("Dir::Cache::archives=");
     a.push(archives);
     a.push("/");
@@ -309,7 +561,7 @@ pub fn replay(root: &Root, plan: &[Planned], archives: &Path, dpkg_args: &[Strin
             (_, None) => {}
         }
     }
-    c
+    Ok(apt)
 }
 
 /// An empty configuration of sources, for a simulation against the
@@ -398,6 +650,49 @@ mod tests {
     }
 
     #[test]
+    fn only_harmless_update_warnings_pass() {
+        let err = "W: Conflicting distribution: file:/r bookworm InRelease (expected bookworm but got trixie)\n\
+            W: http://r/ bookworm InRelease: Signature by key 0123 uses weak digest algorithm (SHA1)\n\
+            W: Target Packages (main/binary-amd64/Packages) is configured multiple times in /etc/apt/sources.list:1 and /etc/apt/sources.list.d/a.list:1\n\
+            W: http://r/ bookworm InRelease: Key is stored in legacy trusted.gpg keyring (/etc/apt/trusted.gpg), see the DEPRECATION section in apt-key(8) for details.\n\
+            N: Download is performed unsandboxed as root\n";
+        let bad = refusing_lines("", err);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].contains("Conflicting distribution"));
+        assert!(bad[1].contains("weak digest"));
+    }
+
+    #[test]
+    fn sources_are_read_inside_the_root() {
+        let in_root = |p: &str| Ok(PathBuf::from(format!("/r{p}")));
+        let (text, found) = rewrite_sources(
+            "# deb http://x/ a main\ndeb [arch=amd64 signed-by=/etc/apt/keyrings/k.gpg,/usr/share/k2.gpg] http://x/ a main # c\ndeb-src http://x/ a main\ndeb [trusted=yes] file:/repo ./\n",
+            false,
+            &in_root,
+        )
+        .unwrap();
+        assert_eq!(found.entries, 2);
+        assert_eq!(found.unsigned.len(), 1);
+        assert!(
+            text.contains("deb [arch=amd64 signed-by=/r/etc/apt/keyrings/k.gpg,/r/usr/share/k2.gpg] http://x/ a main\n"),
+            "{text}"
+        );
+        let (text, found) = rewrite_sources(
+            "Types: deb\nURIs: http://x/\nSuites: a\nSigned-By: /etc/apt/keyrings/k.gpg\n\nTypes: deb\nURIs: http://y/\nEnabled: no\n\nTypes: deb-src deb\nURIs: http://z/\nTrusted: yes\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n",
+            true,
+            &in_root,
+        )
+        .unwrap();
+        assert_eq!(found.entries, 2);
+        assert_eq!(found.unsigned.len(), 1);
+        assert!(
+            text.contains("Signed-By: /r/etc/apt/keyrings/k.gpg\n"),
+            "{text}"
+        );
+        assert!(text.contains(" -----BEGIN PGP"), "{text}");
+    }
+
+    #[test]
     fn status_lines() {
         assert_eq!(
             parse_status("pmstatus:hello:33.3333:Unpacking hello (amd64)"),
@@ -418,6 +713,9 @@ mod props {
         fn parsers_never_panic(text in any::<String>()) {
             let _ = parse_simulation(&text);
             let _ = problems(&text, &text);
+            let _ = refusing_lines(&text, &text);
+            let _ = rewrite_sources(&text, true, &|p| Ok(PathBuf::from(p)));
+            let _ = rewrite_sources(&text, false, &|p| Ok(PathBuf::from(p)));
             if let Some((p, _)) = parse_status(&text) {
                 prop_assert!((0.0..=100.0).contains(&p));
             }

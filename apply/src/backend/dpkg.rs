@@ -36,6 +36,10 @@ impl Kind for DpkgKind {
         deb_fields(file)
     }
 
+    fn architectures(&self, root: &Root) -> Result<Option<Vec<String>>, BackendError> {
+        architectures(root).map(Some)
+    }
+
     fn state_dirs(&self) -> &'static [&'static str] {
         &["/var/lib/dpkg", "/var/lib/apt"]
     }
@@ -96,20 +100,24 @@ impl Kind for DpkgKind {
         root.host(Path::new(STATUS)).is_file()
     }
 
+    fn check_database(&self, root: &Root) -> Result<(), BackendError> {
+        let status = root.host(Path::new(STATUS));
+        if status.is_file() {
+            return Ok(());
+        }
+        Err(BackendError::Failed(format!(
+            "{}: no dpkg database here; nothing was prepared: give the root whose database it is",
+            status.display()
+        )))
+    }
+
     fn resolve(
         &self,
         root: &Root,
         request: &Request,
         dest: &Path,
     ) -> Result<Resolved, BackendError> {
-        let (plan, files) = apt::resolve(root, request, dest)?;
-        Ok(Resolved {
-            plan,
-            files,
-            checked_by:
-                "apt-get (the repositories' signed Release files and the packages' checksums)"
-                    .into(),
-        })
+        apt::resolve(root, request, dest)
     }
 
     fn repair(&self) -> Repair {
@@ -228,11 +236,12 @@ pub fn deb_fields(deb: &Path) -> Result<PackageInfo, BackendError> {
         // A file named "-x" is a file, not an option.
         .arg("--")
         .arg(deb)
-        .args(["Package", "Version", "Installed-Size"]);
+        .args(["Package", "Version", "Installed-Size", "Architecture"]);
     super::read_package(c, deb, ".deb", parse_deb_fields)
 }
 
-/// `dpkg-deb --field DEB Package Version Installed-Size` output to fields;
+/// `dpkg-deb --field DEB Package Version Installed-Size Architecture`
+/// output to fields;
 /// the error says what is missing or wrong.
 pub fn parse_deb_fields(text: &str) -> Result<PackageInfo, String> {
     let field = |key: &str| {
@@ -255,7 +264,39 @@ pub fn parse_deb_fields(text: &str) -> Result<PackageInfo, String> {
         package,
         version,
         installed_size,
+        arch: field("Architecture:").filter(|a| !a.is_empty()),
     })
+}
+
+/// The root's architectures as its dpkg knows them (native, then those
+/// added with --add-architecture), and `all`.
+fn architectures(root: &Root) -> Result<Vec<String>, BackendError> {
+    let mut arches = vec!["all".to_string()];
+    for what in ["--print-architecture", "--print-foreign-architectures"] {
+        let mut c = Command::new("dpkg");
+        if !root.is_live() {
+            let mut r = OsString::from("--root=");
+            r.push(root.dir());
+            c.arg(r);
+        }
+        c.arg(what);
+        let out = c.output().map_err(|source| BackendError::Spawn {
+            program: "dpkg".into(),
+            source,
+        })?;
+        if !out.status.success() {
+            return Err(BackendError::Failed(format!(
+                "dpkg {what}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        arches.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string),
+        );
+    }
+    Ok(arches)
 }
 
 /// "foo:amd64" -> "foo".
@@ -348,7 +389,8 @@ impl Dpkg {
                 self.plan.len() - removals
             ),
         });
-        let cmd = apt::replay(&self.root, &self.plan, links.dir(), &self.extra_args);
+        let (cmd, _config) =
+            apt::replay(&self.root, &self.plan, links.dir(), &self.extra_args)?.into_parts();
         let mut errors = Vec::new();
         let mut last = -1.0f32;
         let ended = process::run(cmd, self.limits, &mut |line| match line {
@@ -681,12 +723,12 @@ mod props {
 
         #[test]
         fn deb_fields_round_trip(p in "[a-z][a-z0-9.+-]{0,10}", v in "[0-9][0-9a-z.:~+-]{0,10}", size in proptest::option::of(any::<u64>())) {
-            let mut text = format!("Package: {p}\nVersion: {v}\n");
+            let mut text = format!("Package: {p}\nVersion: {v}\nArchitecture: arm64\n");
             if let Some(s) = size {
                 text += &format!("Installed-Size: {s}\n");
             }
             let f = parse_deb_fields(&text).unwrap();
-            prop_assert_eq!(f, PackageInfo { package: p, version: v, installed_size: size });
+            prop_assert_eq!(f, PackageInfo { package: p, version: v, installed_size: size, arch: Some("arm64".into()) });
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct PackageInfo {
     pub version: String,
     /// Installed size in KiB, when the package declares it.
     pub installed_size: Option<u64>,
+    /// The architecture it was built for, in its package manager's words.
+    pub arch: Option<String>,
 }
 
 /// What `prepare --upgrade` or `--install` asks of the distribution's
@@ -155,6 +157,16 @@ pub trait Kind: Sync {
     }
     /// Name, version and installed size of a payload file.
     fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError>;
+    /// The architectures whose packages install on `root`, the package
+    /// manager's word for "any" included; `None` when it does not tell.
+    fn architectures(&self, _root: &Root) -> Result<Option<Vec<String>>, BackendError> {
+        Ok(None)
+    }
+    /// Whether the root has this backend's package database where its
+    /// package manager would look; the error names where that was.
+    fn check_database(&self, _root: &Root) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// Its state directories inside the root (its database and what must
     /// stay in step with it): never an update directory, and on the root's
     /// subvolume so that a rollback takes them along.
@@ -281,6 +293,109 @@ pub fn presence(before: bool, after: bool) -> &'static str {
     }
 }
 
+/// A transaction whose messages name the payload files: the package
+/// manager runs on verified descriptors (`/proc/self/fd/N`, or
+/// `/proc/PID/fd/N` through [`Links`]) and says so in its output.
+struct Named {
+    inner: Box<dyn Backend>,
+    /// (descriptor path, payload file name)
+    names: Vec<(String, String)>,
+}
+
+impl Backend for Named {
+    fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let result = self.inner.recover(&mut NamingSink {
+            sink,
+            names: &self.names,
+        });
+        result.map_err(|e| unname_error(e, &self.names))
+    }
+
+    fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let result = self.inner.install(&mut NamingSink {
+            sink,
+            names: &self.names,
+        });
+        result.map_err(|e| unname_error(e, &self.names))
+    }
+
+    fn changes(&self) -> Vec<PackageChange> {
+        self.inner.changes()
+    }
+
+    fn use_verified(&mut self, files: &[(String, PathBuf)]) {
+        let pid = format!("/proc/{}/", std::process::id());
+        for (name, path) in files {
+            let path = path.to_string_lossy().into_owned();
+            if let Some(rest) = path.strip_prefix("/proc/self/") {
+                self.names.push((format!("{pid}{rest}"), name.clone()));
+            }
+            self.names.push((path, name.clone()));
+        }
+        self.inner.use_verified(files);
+    }
+
+    fn required_bytes(&self) -> u64 {
+        self.inner.required_bytes()
+    }
+}
+
+struct NamingSink<'a> {
+    sink: &'a mut dyn Sink,
+    names: &'a [(String, String)],
+}
+
+impl Sink for NamingSink<'_> {
+    fn event(&mut self, event: Event) {
+        let event = match event {
+            Event::Message { text } => Event::Message {
+                text: unname(&text, self.names),
+            },
+            Event::Step { index, total, name } => Event::Step {
+                index,
+                total,
+                name: unname(&name, self.names),
+            },
+            Event::Log { line } => Event::Log {
+                line: unname(&line, self.names),
+            },
+            e => e,
+        };
+        self.sink.event(event);
+    }
+
+    fn output(&mut self, line: &str) {
+        self.sink.output(&unname(line, self.names));
+    }
+}
+
+fn unname_error(e: BackendError, names: &[(String, String)]) -> BackendError {
+    match e {
+        BackendError::Failed(t) => BackendError::Failed(unname(&t, names)),
+        BackendError::WouldFail(t) => BackendError::WouldFail(unname(&t, names)),
+        e => e,
+    }
+}
+
+/// `text` with each descriptor path of `names` replaced by its file name;
+/// `/proc/self/fd/1` never matches the start of `/proc/self/fd/12`.
+pub fn unname(text: &str, names: &[(String, String)]) -> String {
+    let mut out = text.to_string();
+    for (path, name) in names {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(path.as_str()).map(|i| i + from) {
+            let end = at + path.len();
+            if out[end..].starts_with(|c: char| c.is_ascii_digit()) {
+                from = end;
+                continue;
+            }
+            out.replace_range(at..end, name);
+            from = at + name.len();
+        }
+    }
+    out
+}
+
 /// Points each payload path at the verified file of the same name.
 pub fn take_verified(paths: &mut [PathBuf], verified: &[(String, PathBuf)]) {
     for p in paths {
@@ -349,6 +464,37 @@ impl Links {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// This machine's hardware name (`uname -m`: x86_64, aarch64), what
+/// package managers call their native architecture when told `auto`.
+pub fn machine() -> Result<String, BackendError> {
+    let out = std::process::Command::new("uname")
+        .arg("-m")
+        .output()
+        .map_err(|source| BackendError::Spawn {
+            program: "uname".into(),
+            source,
+        })?;
+    let m = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || m.is_empty() {
+        return Err(BackendError::Failed(
+            "uname -m did not name this machine's architecture".into(),
+        ));
+    }
+    Ok(m)
+}
+
+/// Refuses `--upgrade safe` for a tool whose only upgrade may install and
+/// remove packages (`how` says when), rather than run a full upgrade the
+/// admin did not ask for.
+pub fn only_full_upgrade(request: &Request, tool: &str, how: &str) -> Result<(), BackendError> {
+    match request {
+        Request::Upgrade { safe: true } => Err(BackendError::Failed(format!(
+            "--upgrade safe: {tool} has no mode that upgrades without installing or removing packages ({how}); nothing was prepared: use --upgrade"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -449,6 +595,17 @@ impl BackendKind {
 
     pub fn kind(self) -> &'static dyn Kind {
         self.0
+    }
+
+    /// Opens one transaction (this, not `Kind::open`, is what the core
+    /// calls through `BackendKind`): whatever it says, in events, output
+    /// lines and errors, names the payload files as the admin gave them,
+    /// not the `/proc/self/fd/N` it runs them from.
+    pub fn open(self, t: Transaction<'_>) -> Result<Box<dyn Backend>, BackendError> {
+        Ok(Box::new(Named {
+            inner: self.0.open(t)?,
+            names: Vec::new(),
+        }))
     }
 
     pub fn name(self) -> &'static str {
@@ -737,6 +894,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn descriptors_are_named_as_their_files() {
+        let names = [
+            ("/proc/self/fd/1".to_string(), "a_1_all.deb".to_string()),
+            ("/proc/self/fd/12".to_string(), "b_2_all.deb".to_string()),
+        ];
+        assert_eq!(
+            unname(
+                "Preparing to unpack /proc/self/fd/12 ... /proc/self/fd/1: x /proc/self/fd/13",
+                &names
+            ),
+            "Preparing to unpack b_2_all.deb ... a_1_all.deb: x /proc/self/fd/13"
+        );
+    }
 
     #[test]
     fn names_are_unique_and_round_trip() {

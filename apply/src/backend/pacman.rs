@@ -45,9 +45,17 @@ fn split_entry(entry: &str) -> Option<(&str, &str)> {
     Some((name, &entry[name.len() + 1..]))
 }
 
+/// The database directory inside the root: the root's pacman.conf DBPath,
+/// else pacman's default.
+fn dbpath(root: &Root) -> Result<PathBuf, BackendError> {
+    Ok(conf_values(&config_text(root)?, "DBPath")
+        .pop()
+        .map_or_else(|| PathBuf::from(DBPATH), PathBuf::from))
+}
+
 /// The local database's entries, sorted.
 fn local_entries(root: &Root) -> Result<Vec<String>, BackendError> {
-    let dir = root.host(&Path::new(DBPATH).join("local"));
+    let dir = root.host(&dbpath(root)?.join("local"));
     let rd = std::fs::read_dir(&dir).map_err(|source| BackendError::Read {
         path: dir.clone(),
         source,
@@ -95,7 +103,59 @@ pub fn parse_pkginfo(text: &str) -> Result<PackageInfo, String> {
         package,
         version,
         installed_size,
+        arch: field("arch").filter(|s| !s.is_empty()),
     })
+}
+
+/// The values of `key` in the `[options]` section of a pacman.conf, each
+/// line's words (`Architecture = x86_64 x86_64_v3`) in order.
+pub fn conf_values(text: &str, key: &str) -> Vec<String> {
+    let mut section = "";
+    let mut out = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = s;
+            continue;
+        }
+        match l.split_once('=') {
+            Some((k, v)) if section == "options" && k.trim() == key => {
+                out.extend(v.split_whitespace().map(str::to_string));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The root's own pacman.conf, never through a link that could lead out
+/// of an image's root; `None` when it has none.
+fn own_config(root: &Root) -> Option<PathBuf> {
+    root.confined(Path::new(CONFIG))
+        .ok()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+}
+
+/// The root's pacman.conf as text; empty when it has none (the defaults).
+fn config_text(root: &Root) -> Result<String, BackendError> {
+    match own_config(root) {
+        Some(p) => {
+            std::fs::read_to_string(&p).map_err(|source| BackendError::Read { path: p, source })
+        }
+        None => Ok(String::new()),
+    }
+}
+
+/// What the root's pacman installs: its pacman.conf's Architecture (`auto`
+/// or none: the machine's, as pacman says) and `any`.
+fn architectures(root: &Root) -> Result<Vec<String>, BackendError> {
+    let mut arches = vec!["any".to_string()];
+    for a in conf_values(&config_text(root)?, "Architecture") {
+        arches.push(if a == "auto" { super::machine()? } else { a });
+    }
+    if arches.len() == 1 {
+        arches.push(super::machine()?);
+    }
+    Ok(arches)
 }
 
 /// pacman with every path inside the root; dropping it removes the
@@ -109,12 +169,7 @@ struct Pacman {
 fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError> {
     let mut cmd = Command::new("pacman");
     let in_root = |p: &str| root.host(Path::new(p));
-    // The root's own configuration, never through a link that could lead
-    // out of an image's root.
-    let own = root
-        .confined(Path::new(CONFIG))
-        .ok()
-        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+    let own = own_config(root);
     let mut temp = None;
     let config = match own {
         Some(own) => own,
@@ -134,7 +189,7 @@ fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError
         cmd.arg("--root")
             .arg(root.dir())
             .arg("--dbpath")
-            .arg(in_root(DBPATH))
+            .arg(root.host(&dbpath(root)?))
             .arg("--cachedir")
             .arg(cache.map_or_else(|| in_root("/var/cache/pacman/pkg"), Path::to_path_buf))
             .arg("--logfile")
@@ -201,6 +256,10 @@ impl Kind for PacmanKind {
         super::read_package(c, file, "pacman", parse_pkginfo)
     }
 
+    fn architectures(&self, root: &Root) -> Result<Option<Vec<String>>, BackendError> {
+        architectures(root).map(Some)
+    }
+
     fn state_dirs(&self) -> &'static [&'static str] {
         &[DBPATH]
     }
@@ -221,7 +280,8 @@ impl Kind for PacmanKind {
     fn stale_message(&self, root: &Root) -> String {
         format!(
             "the pacman database in {} changed since the update was prepared (packages were installed or removed meanwhile)",
-            root.host(Path::new(DBPATH)).display()
+            root.host(&dbpath(root).unwrap_or_else(|_| DBPATH.into()))
+                .display()
         )
     }
 
@@ -229,7 +289,7 @@ impl Kind for PacmanKind {
         super::first_boot_file(changes, |c| {
             let entry = format!("{}-{}", c.name, c.after.as_ref()?);
             let files = root
-                .confined(&Path::new(DBPATH).join("local").join(entry).join("files"))
+                .confined(&dbpath(root).ok()?.join("local").join(entry).join("files"))
                 .ok()?;
             // %FILES% lists paths relative to the root; %BACKUP% follows.
             let lines = super::read_file_list(&files)?;
@@ -280,7 +340,18 @@ impl Kind for PacmanKind {
     }
 
     fn manages(&self, root: &Root) -> bool {
-        root.host(&Path::new(DBPATH).join("local")).is_dir()
+        self.check_database(root).is_ok()
+    }
+
+    fn check_database(&self, root: &Root) -> Result<(), BackendError> {
+        let local = root.host(&dbpath(root)?.join("local"));
+        if local.is_dir() {
+            return Ok(());
+        }
+        Err(BackendError::Failed(format!(
+            "{}: no pacman database here (the DBPath of the root's pacman.conf, else {DBPATH}); nothing was prepared: give the root whose database it is",
+            local.display()
+        )))
     }
 
     /// pacman -Sy (the repositories' databases, checked as the root's
@@ -293,10 +364,16 @@ impl Kind for PacmanKind {
         request: &Request,
         dest: &Path,
     ) -> Result<Resolved, BackendError> {
+        super::only_full_upgrade(
+            request,
+            "pacman",
+            "pacman -Su does both when dependencies and replaces say so",
+        )?;
         let mut p = pacman(root)?;
         p.cmd.args(["--noconfirm", "--noprogressbar", "-Sy"]);
         output(p, "-Sy")?;
         let op = |p: &mut Pacman| match request {
+            // `safe` was refused above.
             Request::Upgrade { .. } => {
                 p.cmd.arg("-Su");
             }
@@ -381,7 +458,7 @@ impl Backend for PacmanBackend {
         // Never through a link in an image that could lead to the host's.
         let lock = self
             .root
-            .confined(&Path::new(DBPATH).join("db.lck"))
+            .confined(&dbpath(&self.root)?.join("db.lck"))
             .map_err(|source| BackendError::Read {
                 path: self.root.host(Path::new(DBPATH)),
                 source,
@@ -584,6 +661,8 @@ mod tests {
         assert_eq!((f.package.as_str(), f.version.as_str()), ("hello", "2.0-1"));
         assert_eq!(f.installed_size, Some(3));
         assert!(parse_pkginfo("pkgname = x\n").is_err());
+        let conf = "[options]\nArchitecture = x86_64 x86_64_v3\n#Architecture = arm\n[core]\nArchitecture = no\n";
+        assert_eq!(conf_values(conf, "Architecture"), ["x86_64", "x86_64_v3"]);
     }
 }
 

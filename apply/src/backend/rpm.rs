@@ -32,15 +32,83 @@ const DBPATHS: [&str; 2] = ["/usr/lib/sysimage/rpm", "/var/lib/rpm"];
 pub struct RpmKind;
 pub static KIND: RpmKind = RpmKind;
 
-/// The database directory of `root`, given explicitly to every rpm call:
-/// rpm's compiled-in default differs between distributions (Debian's rpm
-/// even uses ~/.rpmdb).
-fn dbpath(root: &Root) -> &'static str {
-    DBPATHS
+/// The files one of rpm's database backends keeps (sqlite, ndb, bdb): a
+/// directory without any is no database, and rpm would create an empty one.
+const DBFILES: [&str; 3] = ["rpmdb.sqlite", "Packages.db", "Packages"];
+
+/// The root's macro files that can set `%_dbpath`, in the order rpm reads
+/// them (a later definition wins): its own, not the host's, which
+/// `rpm --root R --eval` would read.
+fn macro_files(root: &Root) -> Vec<PathBuf> {
+    let mut files = vec![PathBuf::from("/usr/lib/rpm/macros")];
+    for dir in ["/usr/lib/rpm/macros.d", "/etc/rpm"] {
+        let Ok(host) = root.confined(Path::new(dir)) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = std::fs::read_dir(host)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("macros"))
+            .map(|e| Path::new(dir).join(e.file_name()))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    files
+}
+
+/// The last `%_dbpath` a macro file defines, with the directory macros it
+/// is usually written with expanded; `None` for what only rpm can
+/// evaluate (a shell expansion, another macro).
+pub fn parse_dbpath(text: &str) -> Option<String> {
+    let value = text
+        .lines()
+        .rev()
+        .filter_map(|l| l.trim_start().strip_prefix("%_dbpath"))
+        .find(|rest| rest.starts_with([' ', '\t']))?
+        .trim();
+    let mut v = value.to_string();
+    for (m, dir) in [
+        ("%{_var}", "/var"),
+        ("%{_localstatedir}", "/var"),
+        ("%{_usr}", "/usr"),
+        ("%{_prefix}", "/usr"),
+    ] {
+        v = v.replace(m, dir);
+    }
+    (v.starts_with('/') && !v.contains('%')).then_some(v)
+}
+
+/// Where the root's database is, as its own rpm finds it: `%_dbpath` of
+/// the root's macros, else the known places. Given explicitly to every
+/// rpm call: rpm's compiled-in default differs between distributions
+/// (Debian's rpm even uses ~/.rpmdb) and it creates an empty database
+/// where it finds none.
+fn dbpath(root: &Root) -> Result<String, BackendError> {
+    // The last file that defines it wins.
+    let from_macros = macro_files(root)
         .iter()
-        .find(|d| std::fs::symlink_metadata(root.host(Path::new(d))).is_ok_and(|m| m.is_dir()))
-        .copied()
-        .unwrap_or(DBPATHS[1])
+        .rev()
+        .filter_map(|f| root.confined(f).ok())
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .find_map(|t| parse_dbpath(&t));
+    let candidates: Vec<String> = from_macros
+        .into_iter()
+        .chain(DBPATHS.iter().map(|d| d.to_string()))
+        .collect();
+    let has_db = |d: &String| {
+        root.confined(Path::new(d))
+            .is_ok_and(|dir| DBFILES.iter().any(|f| dir.join(f).is_file()))
+    };
+    match candidates.iter().find(|d| has_db(d)) {
+        Some(d) => Ok(d.clone()),
+        None => Err(BackendError::Failed(format!(
+            "{}: no rpm database (looked in {}, the first from the root's %_dbpath if it sets one); nothing was prepared: give the root whose database it is",
+            root.dir().display(),
+            candidates.join(", ")
+        ))),
+    }
 }
 
 /// Debian's rpm warns on every install that it is not the system's package
@@ -74,13 +142,13 @@ fn os_version(root: &Root) -> Option<String> {
 }
 
 /// `rpm` with the root and its database.
-fn rpm(root: &Root) -> Command {
+fn rpm(root: &Root) -> Result<Command, BackendError> {
     let mut c = Command::new("rpm");
     if !root.is_live() {
         c.arg("--root").arg(root.dir());
     }
-    c.arg("--dbpath").arg(dbpath(root)).env("PATH", PATH);
-    c
+    c.arg("--dbpath").arg(dbpath(root)?).env("PATH", PATH);
+    Ok(c)
 }
 
 fn run_query(mut c: Command, what: &str) -> Result<String, BackendError> {
@@ -101,7 +169,7 @@ const VERSION_FORMAT: &str = "%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}";
 
 /// Name -> version (`[EPOCH:]VERSION-RELEASE`) of every installed package.
 pub fn installed_versions(root: &Root) -> Result<HashMap<String, String>, BackendError> {
-    let mut c = rpm(root);
+    let mut c = rpm(root)?;
     c.args(["-qa", "--qf", &format!("%{{NAME}} {VERSION_FORMAT}\\n")]);
     Ok(parse_installed(&run_query(c, "-qa")?))
 }
@@ -113,10 +181,13 @@ pub fn parse_installed(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// `rpm -qp` output (name, version, size in bytes, one per line) to fields.
+/// `rpm -qp` output (name, version, size in bytes, architecture, one per
+/// line) to fields.
 pub fn parse_query(text: &str) -> Result<PackageInfo, String> {
     let mut it = text.lines();
-    let (Some(package), Some(version), Some(size)) = (it.next(), it.next(), it.next()) else {
+    let (Some(package), Some(version), Some(size), Some(arch)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
         return Err("rpm -qp printed too little".into());
     };
     if package.is_empty() || version.is_empty() {
@@ -130,7 +201,44 @@ pub fn parse_query(text: &str) -> Result<PackageInfo, String> {
         package: package.to_string(),
         version: version.to_string(),
         installed_size: Some(bytes.div_ceil(1024)),
+        arch: Some(arch.trim().to_string()).filter(|a| !a.is_empty()),
     })
+}
+
+/// What rpm installs on a machine: its own architecture, `noarch`, and on
+/// x86_64 the 32-bit x86 family, as rpm's own rpmrc says (`arch_compat:
+/// x86_64: amd64 em64t athlon noarch`, `athlon: i686`, down to i386):
+/// multilib distributions install i686 libraries there.
+pub fn compatible_arches(machine: &str) -> Vec<String> {
+    let family: &[&str] = match machine {
+        "x86_64" | "amd64" => &[
+            "x86_64", "amd64", "em64t", "athlon", "i686", "i586", "i486", "i386",
+        ],
+        other => &[other],
+    };
+    family
+        .iter()
+        .chain(&["noarch"])
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// The root's machine: the first word of its /etc/rpm/platform
+/// (`x86_64-redhat-linux`) when it has one, else this machine's.
+fn machine(root: &Root) -> Result<String, BackendError> {
+    let platform = root
+        .confined(Path::new("/etc/rpm/platform"))
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    match platform
+        .as_deref()
+        .and_then(|t| t.split('-').next())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        Some(m) => Ok(m.to_string()),
+        None => super::machine(),
+    }
 }
 
 impl Kind for RpmKind {
@@ -150,10 +258,20 @@ impl Kind for RpmKind {
     fn inspect(&self, file: &Path) -> Result<PackageInfo, BackendError> {
         let mut c = Command::new("rpm");
         c.args(["-qp", "--nosignature", "--qf"])
-            .arg(format!("%{{NAME}}\\n{VERSION_FORMAT}\\n%{{SIZE}}\\n"))
+            .arg(format!(
+                "%{{NAME}}\\n{VERSION_FORMAT}\\n%{{SIZE}}\\n%{{ARCH}}\\n"
+            ))
             .arg("--")
             .arg(file);
         super::read_package(c, file, ".rpm", parse_query)
+    }
+
+    fn architectures(&self, root: &Root) -> Result<Option<Vec<String>>, BackendError> {
+        Ok(Some(compatible_arches(&machine(root)?)))
+    }
+
+    fn check_database(&self, root: &Root) -> Result<(), BackendError> {
+        dbpath(root).map(|_| ())
     }
 
     fn state_dirs(&self) -> &'static [&'static str] {
@@ -164,7 +282,7 @@ impl Kind for RpmKind {
     /// changes with every install and removal, and not when rpm merely
     /// reads its database (which touches the sqlite files).
     fn fingerprint(&self, root: &Root) -> Result<Option<String>, BackendError> {
-        let mut c = rpm(root);
+        let mut c = rpm(root)?;
         c.args(["-qa", "--qf", "%{NEVRA} %{INSTALLTID}\\n"]);
         let text = run_query(c, "-qa")?;
         let mut lines: Vec<&str> = text.lines().collect();
@@ -182,17 +300,20 @@ impl Kind for RpmKind {
     fn stale_message(&self, root: &Root) -> String {
         format!(
             "the rpm database in {} changed since the update was prepared (packages were installed or removed meanwhile)",
-            root.host(Path::new(dbpath(root))).display()
+            root.host(Path::new(&dbpath(root).unwrap_or_else(|_| DBPATHS[1].into())))
+                .display()
         )
     }
 
     fn boot_files(&self, root: &Root, changes: &[PackageChange]) -> Option<String> {
         super::first_boot_file(changes, |c| {
             c.after.as_ref()?;
-            let mut q = rpm(root);
-            q.args(["-ql", "--"]).arg(&c.name);
             // An unreadable list counts as touching boot: say so.
-            Some(match run_query(q, "-ql") {
+            let listed = rpm(root).and_then(|mut q| {
+                q.args(["-ql", "--"]).arg(&c.name);
+                run_query(q, "-ql")
+            });
+            Some(match listed {
                 Ok(text) => text.lines().map(str::to_string).collect(),
                 Err(_) => vec!["/boot/ (rpm -ql failed)".to_string()],
             })
@@ -209,7 +330,7 @@ impl Kind for RpmKind {
         files: &[PathBuf],
         _removals: &[String],
     ) -> Result<(), BackendError> {
-        let mut c = rpm(root);
+        let mut c = rpm(root)?;
         c.args(["-U", "--test", "--replacepkgs"]);
         if force_debian() {
             c.arg("--force-debian");
@@ -236,7 +357,7 @@ impl Kind for RpmKind {
     }
 
     fn manages(&self, root: &Root) -> bool {
-        DBPATHS.iter().any(|d| root.host(Path::new(d)).is_dir())
+        dbpath(root).is_ok()
     }
 
     /// dnf resolves (makecache checks the repositories' metadata as their
@@ -250,6 +371,11 @@ impl Kind for RpmKind {
         request: &Request,
         dest: &Path,
     ) -> Result<Resolved, BackendError> {
+        super::only_full_upgrade(
+            request,
+            "dnf",
+            "dnf upgrade does both when dependencies and obsoletes say so",
+        )?;
         let dnf = |args: &[&str]| {
             let mut c = Command::new("dnf");
             c.args(["-y", "-q", "--noplugins"]);
@@ -290,6 +416,7 @@ impl Kind for RpmKind {
         let dest_arg = format!("--destdir={}", dest.display());
         let mut c = dnf(&["--downloadonly", &dest_arg]);
         match request {
+            // `safe` was refused above.
             Request::Upgrade { .. } => {
                 c.arg("upgrade");
             }
@@ -406,7 +533,7 @@ impl Backend for Rpm {
             text: "Checking the package database after the interrupted update (rpm --rebuilddb)"
                 .into(),
         });
-        let mut c = rpm(&self.root);
+        let mut c = rpm(&self.root)?;
         c.arg("--rebuilddb");
         self.run(c, "rpm", &mut Progress::new(0), sink)
     }
@@ -438,7 +565,7 @@ impl Backend for Rpm {
             c.env("PATH", PATH);
             (c, "dnf")
         } else {
-            let mut c = rpm(&self.root);
+            let mut c = rpm(&self.root)?;
             c.args(["-U", "-v", "-h", "--percent", "--replacepkgs"]);
             if force_debian() {
                 c.arg("--force-debian");
@@ -648,13 +775,23 @@ mod tests {
 
     #[test]
     fn queries() {
-        let f = parse_query("hello\n1:2.0-1\n5000\n").unwrap();
+        let f = parse_query("hello\n1:2.0-1\n5000\nnoarch\n").unwrap();
+        assert_eq!(f.arch.as_deref(), Some("noarch"));
         assert_eq!(
             (f.package.as_str(), f.version.as_str()),
             ("hello", "1:2.0-1")
         );
         assert_eq!(f.installed_size, Some(5));
         assert!(parse_query("hello\n").is_err());
+        assert_eq!(
+            parse_dbpath("%_dbpath_rebuild x\n%_dbpath\t\t%{_var}/lib/rpm\n").as_deref(),
+            Some("/var/lib/rpm")
+        );
+        assert_eq!(
+            parse_dbpath("%_dbpath /a\n%_dbpath %{_usr}/lib/sysimage/rpm\n").as_deref(),
+            Some("/usr/lib/sysimage/rpm")
+        );
+        assert_eq!(parse_dbpath("%_dbpath %(bash -c 'echo ~/.rpmdb')\n"), None);
         let v = parse_installed("a 1.0-1\nb 2:3-4\n");
         assert_eq!(v.get("b").map(String::as_str), Some("2:3-4"));
     }

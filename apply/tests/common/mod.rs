@@ -300,7 +300,7 @@ impl Scratch {
         self.prepare_and_trigger_with(&["prepare", "--force"], debs)
     }
 
-    fn prepare_and_trigger_with(&self, prepare: &[&str], debs: &[&Path]) {
+    pub fn prepare_and_trigger_with(&self, prepare: &[&str], debs: &[&Path]) {
         let mut args: Vec<String> = prepare.iter().map(|a| a.to_string()).collect();
         args.extend(debs.iter().map(|d| d.display().to_string()));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -322,6 +322,8 @@ pub struct Deb<'a> {
     pub installed_size: Option<u64>,
     /// More control fields (Depends, Conflicts, Replaces, ...).
     pub fields: Vec<(&'a str, &'a str)>,
+    /// Its Architecture field, `all` unless set.
+    pub arch: &'a str,
 }
 
 impl<'a> Deb<'a> {
@@ -333,7 +335,13 @@ impl<'a> Deb<'a> {
             postinst: None,
             installed_size: None,
             fields: Vec::new(),
+            arch: "all",
         }
+    }
+
+    pub fn arch(mut self, arch: &'a str) -> Self {
+        self.arch = arch;
+        self
     }
 
     pub fn field(mut self, name: &'a str, value: &'a str) -> Self {
@@ -364,9 +372,10 @@ impl<'a> Deb<'a> {
         fs::write(
             tree.join("DEBIAN/control"),
             format!(
-                "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: Test <test@example.invalid>\n{}{}Description: test package\n",
+                "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: Test <test@example.invalid>\n{}{}Description: test package\n",
                 self.name,
                 self.version,
+                self.arch,
                 self.installed_size
                     .map(|k| format!("Installed-Size: {k}\n"))
                     .unwrap_or_default(),
@@ -387,7 +396,7 @@ impl<'a> Deb<'a> {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, contents).unwrap();
         }
-        let deb = out_dir.join(format!("{}_{}_all.deb", self.name, self.version));
+        let deb = out_dir.join(format!("{}_{}_{}.deb", self.name, self.version, self.arch));
         let out = Command::new("dpkg-deb")
             .args(["--root-owner-group", "--build"])
             .arg(&tree)
