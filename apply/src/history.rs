@@ -175,7 +175,7 @@ pub fn log_text(root: &Root, rec: &ResultRecord) -> Result<(PathBuf, Vec<String>
         .map_err(log_err)?;
     let mut lines: Vec<String> = String::from_utf8_lossy(&bytes)
         .lines()
-        .map(system_update_tui::model::clean)
+        .map(system_update_events::text::clean)
         .collect();
     if size > LOG_PRINT_MAX {
         lines.push(format!(
@@ -192,7 +192,7 @@ pub fn describe(records: &[(PathBuf, ResultRecord)]) -> String {
     if records.is_empty() {
         return "No update has been applied yet.\n".into();
     }
-    let clean = system_update_tui::model::clean;
+    let clean = system_update_events::text::clean;
     let mut s = format!(
         "{:<24} {:<20} {:<19} {}\n",
         "ID", "STARTED", "OUTCOME", "TITLE"

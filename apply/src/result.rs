@@ -107,10 +107,7 @@ pub fn read(p: &Path) -> Result<ResultRecord, ResultError> {
 /// errors and versions come from manifests and maintainer scripts, and an
 /// escape sequence in them must not reach the admin's terminal.
 pub fn describe(r: &ResultRecord) -> String {
-    describe_raw(r)
-        .lines()
-        .map(|l| system_update_tui::model::clean_to(l, 64 << 10) + "\n")
-        .collect()
+    system_update_events::text::clean_lines(&describe_raw(r))
 }
 
 fn describe_raw(r: &ResultRecord) -> String {
