@@ -220,8 +220,9 @@ pub enum Due {
     /// arms one, so by hand or an older version): nothing to roll back to;
     /// its own record says so (fail_without_rollback).
     NoSnapshot(State),
-    /// A marker that is no rollback to do (stray, without a state, an
-    /// update without a snapshot, not removable): the line for the journal.
+    /// A marker that is no rollback to do (not a regular file, without a
+    /// valid state, not removable): the line for the journal; no record
+    /// is touched.
     /// `sent_here`: it was our regular file, so it is what brought this
     /// boot into the update environment.
     Stray { why: String, sent_here: bool },
@@ -230,8 +231,8 @@ pub enum Due {
 /// The one reader of the marker and the state for the update environment:
 /// reads both and removes them, the marker first, before anything else is
 /// done, so whatever their content no further boot is sent back. Only a
-/// state that names an update with a snapshot is a rollback; nothing else
-/// touches any record.
+/// state that names an update with a snapshot is a rollback; only a valid
+/// state's own update record may be written afterwards.
 pub fn take(root: &Root) -> Due {
     match marker(root) {
         Marker::Absent => return Due::None,
