@@ -101,3 +101,23 @@ fn a_payload_name_in_an_error_is_cleaned() {
     );
     assert_clean(&out, "prepare");
 }
+
+#[test]
+fn the_title_at_prepare_and_trigger_is_cleaned() {
+    if !common::root_or_skip("dpkg chroots") {
+        return;
+    }
+    let (s, v2) = common::with_foo_v1(None);
+    let v2 = v2.display().to_string();
+    let out = s.su(&["prepare", "--title", HOSTILE, &v2]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("okgpltxt.exe"),
+        "{}",
+        show(&out)
+    );
+    assert_clean(&out, "prepare");
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_clean(&out, "trigger");
+}
