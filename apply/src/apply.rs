@@ -162,7 +162,10 @@ impl Sink for Reporter<'_> {
 /// FailureAction= reboots into the normal system), OK when no trigger of
 /// ours was there (another updater may be running: leave it alone). The
 /// caller prints the error (one line, on stderr: the journal at boot).
+/// A due probation rollback is consumed first, as the rollback itself
+/// consumes it: whatever the files say, the next boot is a normal one.
 pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
+    let due_consumed = due_without_config(root, err);
     match trigger::remove_ours_without_config(root) {
         Ok(removed) if !removed.is_empty() => {
             let now = timefmt::now_rfc3339();
@@ -188,10 +191,37 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
             }
             exit::USAGE
         }
+        Ok(_) if due_consumed => exit::USAGE,
         Ok(_) => exit::OK,
         Err(e) => {
             tracing::error!("cannot remove the trigger: {e}");
             exit::USAGE
+        }
+    }
+}
+
+/// The probation's marker with no configuration to roll back by: removed
+/// (probation::take, the marker first), the verdict recorded in the
+/// update's record and logged; the updated system stays. True when the
+/// marker is what brought this boot here.
+fn due_without_config(root: &Root, err: &ConfigError) -> bool {
+    use crate::probation::{self, Due};
+    match probation::take(root) {
+        Due::None => false,
+        Due::Stray { why, sent_here } => {
+            tracing::error!("{why}");
+            sent_here
+        }
+        Due::NoSnapshot(s) => {
+            probation::fail_without_rollback(root, &s, NO_SNAPSHOT);
+            true
+        }
+        Due::Rollback(s) => {
+            let why = format!(
+                "the configuration could not be read ({err}), so it is not rolled back and the updated system stays"
+            );
+            probation::fail_without_rollback(root, &s, &why);
+            true
         }
     }
 }
@@ -361,11 +391,21 @@ pub fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<i32, ApplyError> {
     let ud = &config.update_dir;
-    if crate::probation::is_due(root) {
-        return roll_back_after_boot(root, config, opts, stop);
+    let mut stray_sent_here = false;
+    if crate::probation::marker(root) != crate::probation::Marker::Absent {
+        match roll_back_after_boot(root, config, opts, stop)? {
+            AfterBoot::Done(code) => return Ok(code),
+            AfterBoot::Stray { sent_here } => stray_sent_here = sent_here,
+        }
     }
     let Some(_lock) = claim(root, ud)? else {
-        return Ok(exit::OK);
+        // A stray marker that brought this boot here is gone: a failure
+        // status has FailureAction= reboot into a normal boot.
+        return Ok(if stray_sent_here {
+            exit::FAILURE
+        } else {
+            exit::OK
+        });
     };
 
     let udh = root.host(ud);
@@ -622,55 +662,53 @@ fn way_out(
     power_action
 }
 
+/// Why a due rollback of an update without a snapshot is not carried out.
+const NO_SNAPSHOT: &str = "There is no snapshot to roll back to, so the updated system stays";
+
+/// What the probation's marker made of this run.
+enum AfterBoot {
+    /// Rolled back (or another instance is at it): the exit status.
+    Done(i32),
+    /// No rollback of ours: reported, the normal flow goes on.
+    Stray { sent_here: bool },
+}
+
 /// The update environment of a boot whose update was not confirmed
 /// healthy (probation.rs): the marker goes first, so the boot after this
 /// one is a normal one whatever happens here; then the pre-update snapshot
-/// is put back and the machine reboots into it.
+/// is put back and the machine reboots into it. A marker without an
+/// update to roll back is only reported: no record is touched.
 fn roll_back_after_boot(
     root: &Root,
     config: &Config,
     opts: &ApplyOptions,
     stop: &Arc<AtomicBool>,
-) -> Result<i32, ApplyError> {
-    use crate::probation;
+) -> Result<AfterBoot, ApplyError> {
+    use crate::probation::{self, Due};
     let _lock = match crate::prepare::lock_root(root) {
         Ok(l) => l,
         Err(LockError::Busy(p)) => {
             tracing::info!("{}: another instance is acting; nothing to do", p.display());
-            return Ok(exit::OK);
+            return Ok(AfterBoot::Done(exit::OK));
         }
         Err(e) => return Err(e.into()),
     };
-    let state = probation::load(root);
-    if let Err(e) = probation::end(root) {
-        tracing::error!("{e}");
-    }
-    let last = result::load(root).ok().flatten();
-    let (id, boots, limit, reason) = match state {
-        Ok(Some(s)) => (
-            Some(s.id),
-            s.boots,
-            s.limit,
-            s.reason.unwrap_or_else(|| {
-                format!(
-                    "{} boot(s) ended before they were confirmed (power cut, hang or reset)",
-                    s.boots
-                )
-            }),
-        ),
-        Ok(None) => (
-            last.as_ref().and_then(|r| r.id.clone()),
-            0,
-            0,
-            "the probation's state is missing".to_string(),
-        ),
-        Err(e) => (
-            last.as_ref().and_then(|r| r.id.clone()),
-            0,
-            0,
-            e.to_string(),
-        ),
+    let state = match probation::take(root) {
+        Due::Rollback(s) => s,
+        Due::NoSnapshot(s) => {
+            probation::fail_without_rollback(root, &s, NO_SNAPSHOT);
+            return Ok(AfterBoot::Stray { sent_here: true });
+        }
+        Due::None => return Ok(AfterBoot::Done(exit::OK)),
+        Due::Stray { why, sent_here } => {
+            tracing::error!("{why}");
+            return Ok(AfterBoot::Stray { sent_here });
+        }
     };
+    let last = result::load(root).ok().flatten();
+    let reason = probation::reason(&state);
+    let (boots, limit) = (state.boots, state.limit);
+    let id = Some(state.id);
     let now = timefmt::now_rfc3339();
     let mut record = match last {
         Some(r) if r.id.is_some() && r.id == id => r,
@@ -764,7 +802,7 @@ fn roll_back_after_boot(
     countdown(&ui, config, action, outcome, stop);
     ui.finish();
     let power_action = (action == AfterAction::Reboot).then_some(power::Action::Reboot);
-    Ok(after_action(power_action, outcome))
+    Ok(AfterBoot::Done(after_action(power_action, outcome)))
 }
 
 /// The progress UI on the consoles, in the system's language and with its

@@ -29,23 +29,33 @@ pub enum AttemptsError {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// What a corrupt counter counts as: one attempt with the transaction
+/// started, the worst case short of the limit, so recovery runs.
+const CORRUPT: State = State {
+    attempts: 1,
+    transaction_started: true,
+    boot_tree: None,
+};
+
 fn path(update_dir_host: &Path) -> PathBuf {
     update_dir_host.join(paths::STATE_NAME)
 }
 
 /// Reads the state; missing means no attempt yet. A corrupt file (the
-/// atomic write makes it unlikely) counts as one attempt with the
-/// transaction started: the worst case short of the limit, so recovery runs.
+/// atomic write makes it unlikely), or one that is no regular file of ours
+/// (a FIFO, a device, a link: never opened through), counts as CORRUPT;
+/// the next store replaces it.
 pub fn load(update_dir_host: &Path) -> Result<State, AttemptsError> {
+    use crate::untrusted::{self, UntrustedError};
     let p = path(update_dir_host);
-    match std::fs::read(&p) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or(State {
-            attempts: 1,
-            transaction_started: true,
-            boot_tree: None,
-        })),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
-        Err(source) => Err(AttemptsError::Io { path: p, source }),
+    match untrusted::read_text(&p, untrusted::STATE_MAX, false) {
+        Ok(text) => Ok(serde_json::from_str(&text).unwrap_or(CORRUPT)),
+        Err(e) if e.is_not_found() => Ok(State::default()),
+        Err(UntrustedError::Io { source, .. }) => Err(AttemptsError::Io { path: p, source }),
+        Err(e) => {
+            tracing::warn!("{e}; counted as an interrupted attempt");
+            Ok(CORRUPT)
+        }
     }
 }
 

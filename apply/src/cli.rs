@@ -224,7 +224,9 @@ pub fn message(err: &(dyn std::error::Error + 'static)) -> String {
     if denied && !nix::unistd::geteuid().is_root() {
         text += " (run as root)";
     }
-    text
+    // Errors quote payload names, titles and backends' lines: every one
+    // goes to a terminal through the one cleaner.
+    system_update_events::text::clean_to(&text, system_update_events::text::LINE_MAX)
 }
 
 /// Asks on the terminal, as dnf5 does before its offline reboot; without a
@@ -266,9 +268,12 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// Everything we print on stdout, line by line through the one cleaner:
+/// titles, ids, names and errors come from manifests, records and
+/// maintainer scripts.
 fn print(s: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().write_all(s.as_bytes());
+    let _ = std::io::stdout().write_all(system_update_events::text::clean_lines(s).as_bytes());
 }
 
 /// The commands that act on no tree: `--root` means nothing to them, and

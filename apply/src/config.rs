@@ -11,6 +11,8 @@ use crate::snapshot::SnapshotChoice;
 pub enum ConfigError {
     #[error("{path}: {message}; fix or remove the file")]
     Invalid { path: PathBuf, message: String },
+    #[error("{0}; fix or remove the file")]
+    Untrusted(crate::untrusted::UntrustedError),
     #[error("{path}: cannot read: {source}")]
     Read {
         path: PathBuf,
@@ -182,6 +184,25 @@ pub const DEFAULT_HEALTH_TARGET: &str = "boot-complete.target";
 /// Longest health-timeout: an hour.
 pub const HEALTH_TIMEOUT_MAX: u64 = 3600;
 
+/// Longest stall-timeout: a day. Larger values only defer a hang, and a
+/// huge one overflows the deadline (`Instant` + seconds) mid-transaction.
+pub const STALL_TIMEOUT_MAX: u64 = 86_400;
+
+/// Every number in the file and the values it may take, inclusive, as
+/// system-update.toml(5) lists them: a value outside is refused when the
+/// file is read, before it can reach a deadline, a loop or a count.
+pub const RANGES: [(&str, u64, u64); 9] = [
+    ("attempt-limit", 1, 10),
+    ("keep-snapshots", 0, 100),
+    ("keep-failed", 0, 100),
+    ("keep-results", 0, 1000),
+    ("stall-timeout", 0, STALL_TIMEOUT_MAX),
+    ("final-screen-success", 0, FINAL_SCREEN_MAX),
+    ("final-screen-failure", 0, FINAL_SCREEN_MAX),
+    ("health-timeout", 1, HEALTH_TIMEOUT_MAX),
+    ("probation-boots", 1, 10),
+];
+
 /// Whether `name` is a unit name systemd would take: a known suffix and
 /// only the characters unit names may have (no path, no option, no space).
 pub fn is_unit_name(name: &str) -> bool {
@@ -214,6 +235,35 @@ pub const FINAL_SCREEN_MAX: u64 = 600;
 /// Longest ui-title and ui-footer: one line of a screen.
 pub const UI_TEXT_MAX: usize = 200;
 
+/// The one message for a number outside its range.
+fn out_of_range(key: &str, value: &str, min: u64, max: u64) -> String {
+    format!("{key} = {value} is out of range: give a whole number from {min} to {max}")
+}
+
+/// A number in RANGES that serde refused (negative, too large for the
+/// field's type, not a number): the range it wants.
+fn bad_number(key: &str, value: &str, msg: &str) -> Option<String> {
+    let (_, min, max) = RANGES.iter().find(|(k, _, _)| *k == key)?;
+    Some(if value.parse::<i128>().is_ok() {
+        out_of_range(key, value, *min, *max)
+    } else {
+        format!("{key}: {msg}; give a whole number from {min} to {max}")
+    })
+}
+
+/// The keys that take `true` or `false`.
+const SWITCHES: [&str; 3] = ["keep-update", "require-signature", "probation"];
+
+/// toml's "string values must be quoted" for `key = word`, said for what
+/// the key wants: a switch wants true or false, a text wants quotes.
+fn unquoted(key: &str, word: &str) -> String {
+    if SWITCHES.contains(&key) {
+        format!("{key} = {word}: give true or false (without quotes)")
+    } else {
+        format!("{key} = {word}: put text in quotes: {key} = \"{word}\"")
+    }
+}
+
 /// toml's message with the line and key it is about: "invalid type: string
 /// \"1h\", expected u64" alone does not say which key.
 fn located(text: &str, e: &toml::de::Error) -> String {
@@ -226,15 +276,54 @@ fn located(text: &str, e: &toml::de::Error) -> String {
         .map_or(0, |i| i + 1);
     let line_no = text[..start].matches('\n').count() + 1;
     let line = text[start..].lines().next().unwrap_or("");
-    match line.split_once('=') {
-        Some((key, _)) if !key.trim().is_empty() && !msg.contains(key.trim()) => {
-            format!("line {line_no}, {}: {msg}", key.trim())
-        }
-        _ => format!("line {line_no}: {msg}"),
+    let Some((key, value)) = line
+        .split_once('=')
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .filter(|(k, _)| !k.is_empty())
+    else {
+        return format!("line {line_no}: {msg}");
+    };
+    if msg.contains("must be quoted") {
+        return format!("line {line_no}, {}", unquoted(key, value));
+    }
+    if let Some(said) = bad_number(key, value, &msg) {
+        return format!("line {line_no}, {said}");
+    }
+    if msg.contains(key) {
+        format!("line {line_no}: {msg}")
+    } else {
+        format!("line {line_no}, {key}: {msg}")
     }
 }
 
 impl Config {
+    /// The numbers in RANGES' order, widened without loss.
+    fn numbers(&self) -> [u64; 9] {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        [
+            u64::from(self.attempt_limit),
+            wide(self.keep_snapshots),
+            wide(self.keep_failed),
+            wide(self.keep_results),
+            self.stall_timeout,
+            self.final_screen_success,
+            self.final_screen_failure,
+            self.health_timeout,
+            u64::from(self.probation_boots),
+        ]
+    }
+
+    /// Each number within its range (RANGES): before any of them reaches
+    /// a deadline, a loop or a count.
+    fn check_numbers(&self) -> Result<(), String> {
+        for ((key, min, max), v) in RANGES.iter().zip(self.numbers()) {
+            if !(*min..=*max).contains(&v) {
+                return Err(out_of_range(key, &v.to_string(), *min, *max));
+            }
+        }
+        Ok(())
+    }
+
     /// Bounds on a backend's program from this configuration.
     pub fn backend_limits(&self) -> crate::backend::process::Limits {
         crate::backend::process::Limits {
@@ -257,12 +346,8 @@ impl Config {
             Err(crate::untrusted::UntrustedError::Io { path, source }) => {
                 return Err(ConfigError::Read { path, source })
             }
-            Err(e) => {
-                return Err(ConfigError::Invalid {
-                    path,
-                    message: e.to_string(),
-                })
-            }
+            // It names the path itself.
+            Err(e) => return Err(ConfigError::Untrusted(e)),
         };
         Self::parse(&text, &path)
     }
@@ -289,9 +374,7 @@ impl Config {
                 update_dir.display()
             )));
         }
-        if config.attempt_limit == 0 {
-            return Err(invalid("attempt-limit must be at least 1".into()));
-        }
+        config.check_numbers().map_err(invalid)?;
         for (key, v) in [
             ("ui-title", &config.ui_title),
             ("ui-footer", &config.ui_footer),
@@ -303,28 +386,6 @@ impl Config {
                     "{key} must be one line of at most {UI_TEXT_MAX} characters"
                 )));
             }
-        }
-        for (key, v) in [
-            ("final-screen-success", config.final_screen_success),
-            ("final-screen-failure", config.final_screen_failure),
-        ] {
-            if v > FINAL_SCREEN_MAX {
-                return Err(invalid(format!(
-                    "{key} = {v}: at most {FINAL_SCREEN_MAX} seconds (the machine waits that long before it restarts)"
-                )));
-            }
-        }
-        if config.probation_boots == 0 {
-            return Err(invalid(
-                "probation-boots must be at least 1 (set probation = false to turn probation off)"
-                    .into(),
-            ));
-        }
-        if config.health_timeout == 0 || config.health_timeout > HEALTH_TIMEOUT_MAX {
-            return Err(invalid(format!(
-                "health-timeout = {}: give seconds from 1 to {HEALTH_TIMEOUT_MAX}",
-                config.health_timeout
-            )));
         }
         for unit in std::iter::once(&config.health_target).chain(&config.must_run) {
             if !is_unit_name(unit) {
@@ -431,7 +492,7 @@ mod tests {
             ("reboot-mode = \"soft\"\n", "reboot-mode"),
             (
                 "probation-boots = 0\n",
-                "probation-boots must be at least 1",
+                "probation-boots = 0 is out of range",
             ),
             ("health-timeout = 0\n", "health-timeout = 0"),
             ("health-timeout = 3601\n", "health-timeout = 3601"),
@@ -461,14 +522,87 @@ mod tests {
             Config::default().backend_limits().stall,
             Some(std::time::Duration::from_secs(3600))
         );
-        for bad in ["stall-timeout = \"1h\"\n", "stall-timeout = -5\n"] {
-            let e = Config::parse(bad, Path::new("/etc/system-update.toml"))
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains("/etc/system-update.toml"), "{e}");
-            assert!(e.contains("line 1, stall-timeout: "), "{e}");
-            assert_eq!(e.lines().count(), 1, "{e}");
+        let e = Config::parse("stall-timeout = -5\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stall-timeout = -5 is out of range"), "{e}");
+        let e = Config::parse(
+            "stall-timeout = \"1h\"\n",
+            Path::new("/etc/system-update.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("/etc/system-update.toml"), "{e}");
+        assert!(e.contains("line 1, stall-timeout: "), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        let e = Config::parse(text, Path::new("/etc/system-update.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert_eq!(e.matches("/etc/system-update.toml").count(), 1, "{e}");
+        e
+    }
+
+    #[test]
+    fn every_number_is_bounded_and_the_error_names_key_value_and_range() {
+        for (key, min, max) in RANGES {
+            for v in [min, max] {
+                assert!(
+                    Config::parse(&format!("{key} = {v}\n"), Path::new("x")).is_ok(),
+                    "{key} = {v}"
+                );
+            }
+            let mut bad = vec![max + 1, i64::MAX as u64];
+            if min > 0 {
+                bad.push(min - 1);
+            }
+            for v in bad {
+                let e = err(&format!("{key} = {v}\n"));
+                assert!(
+                    e.contains(&format!("{key} = {v}"))
+                        && e.contains(&format!("from {min} to {max}")),
+                    "{e}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_huge_stall_timeout_is_refused_not_a_panic_later() {
+        let e = err("stall-timeout = 18446744073709551615\n");
+        assert!(e.contains("stall-timeout"), "{e}");
+        let e = err("stall-timeout = 9223372036854775807\n");
+        assert!(e.contains("from 0 to 86400"), "{e}");
+    }
+
+    #[test]
+    fn an_unquoted_word_for_a_switch_says_true_or_false() {
+        for key in ["require-signature", "keep-update", "probation"] {
+            let e = err(&format!("{key} = yes\n"));
+            assert!(e.contains(key) && e.contains("true or false"), "{e}");
+            assert!(!e.contains("must be quoted"), "{e}");
+        }
+        let e = err("ui = plain\n");
+        assert!(e.contains("ui") && e.contains("\"plain\""), "{e}");
+    }
+
+    #[test]
+    fn a_config_that_is_not_a_file_names_its_path_once() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path());
+        let p = d.path().join("etc/system-update.toml");
+        std::fs::create_dir_all(&p).unwrap();
+        let e = Config::load(&root).unwrap_err().to_string();
+        assert_eq!(e.matches("system-update.toml").count(), 1, "{e}");
+        assert!(e.contains("a directory"), "{e}");
     }
 }
 

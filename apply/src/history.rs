@@ -17,9 +17,6 @@ pub const HISTORY_DIR: &str = "history";
 /// (the log itself keeps its head and tail within a cap of its own).
 const LOG_PRINT_MAX: u64 = 32 << 20;
 
-/// One record file is at most this large: a record is a few KiB.
-const RECORD_MAX: u64 = 1 << 20;
-
 fn dir(root: &Root) -> PathBuf {
     root.host(&Path::new(paths::RESULTS_DIR).join(HISTORY_DIR))
 }
@@ -62,20 +59,6 @@ pub fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultE
     atomic::write_owned(&p, data, atomic::private_mode(group), group).map_err(io_err)
 }
 
-fn read_record(path: &Path) -> Result<ResultRecord, ResultError> {
-    let io_err = |source| ResultError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let f = std::fs::File::open(path).map_err(io_err)?;
-    let mut bytes = Vec::new();
-    f.take(RECORD_MAX).read_to_end(&mut bytes).map_err(io_err)?;
-    serde_json::from_slice(&bytes).map_err(|source| ResultError::Parse {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Every record in the history, newest first, with its file. A record that
 /// cannot be read is skipped with a warning: one bad file must not hide the
 /// others.
@@ -97,7 +80,7 @@ pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
         if !regular || p.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        match read_record(&p) {
+        match crate::result::read(&p) {
             Ok(r) => out.push((p, r)),
             Err(e) => tracing::warn!("{e}; skipped"),
         }
@@ -179,15 +162,20 @@ pub fn log_text(root: &Root, rec: &ResultRecord) -> Result<(PathBuf, Vec<String>
         path: host.clone(),
         source,
     };
-    let f = std::fs::File::open(&host).map_err(log_err)?;
-    let size = f.metadata().map_err(log_err)?.len();
+    // Opened as every state file is: a FIFO or a link to a device there
+    // must neither hang nor flood us.
+    let (f, md) = crate::untrusted::open_regular(&host, false).map_err(|e| HistoryError::Log {
+        path: host.clone(),
+        source: std::io::Error::other(e.without_path()),
+    })?;
+    let size = md.len();
     let mut bytes = Vec::new();
     f.take(LOG_PRINT_MAX)
         .read_to_end(&mut bytes)
         .map_err(log_err)?;
     let mut lines: Vec<String> = String::from_utf8_lossy(&bytes)
         .lines()
-        .map(system_update_tui::model::clean)
+        .map(system_update_events::text::clean)
         .collect();
     if size > LOG_PRINT_MAX {
         lines.push(format!(
@@ -204,7 +192,7 @@ pub fn describe(records: &[(PathBuf, ResultRecord)]) -> String {
     if records.is_empty() {
         return "No update has been applied yet.\n".into();
     }
-    let clean = system_update_tui::model::clean;
+    let clean = system_update_events::text::clean;
     let mut s = format!(
         "{:<24} {:<20} {:<19} {}\n",
         "ID", "STARTED", "OUTCOME", "TITLE"

@@ -59,20 +59,23 @@ pub fn path(update_dir_host: &Path) -> PathBuf {
 /// Small JSON; anything larger than this is not ours.
 const MAX_SIZE: u64 = 64 * 1024;
 
+/// Read as every state file is (untrusted::read_text): a FIFO, a device
+/// or a link there is refused as invalid, never opened through.
 pub fn load(update_dir_host: &Path) -> Result<LocalState, LocalError> {
+    use crate::untrusted::{self, UntrustedError};
     let p = path(update_dir_host);
-    let bytes = match std::fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LocalError::Missing(p)),
-        Err(source) => return Err(LocalError::Io { path: p, source }),
+    let text = match untrusted::read_text(&p, MAX_SIZE, false) {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => return Err(LocalError::Missing(p)),
+        Err(UntrustedError::Io { source, .. }) => return Err(LocalError::Io { path: p, source }),
+        Err(e) => {
+            return Err(LocalError::Invalid {
+                path: p,
+                message: e.without_path(),
+            })
+        }
     };
-    if bytes.len() as u64 > MAX_SIZE {
-        return Err(LocalError::Invalid {
-            path: p,
-            message: format!("larger than {MAX_SIZE} bytes"),
-        });
-    }
-    serde_json::from_slice(&bytes).map_err(|e| LocalError::Invalid {
+    serde_json::from_str(&text).map_err(|e| LocalError::Invalid {
         path: p,
         message: e.to_string(),
     })

@@ -19,6 +19,23 @@ pub enum Stderr {
     Off,
 }
 
+/// stderr through the one cleaner: log lines quote payload names, titles
+/// and backends' output, and may reach an admin's terminal. The formatter
+/// writes each event whole, in one call.
+struct CleanStderr;
+
+impl std::io::Write for CleanStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = system_update_events::text::clean_lines(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 pub fn init(stderr: Stderr) {
     let filter =
         EnvFilter::try_from_env("SYSTEM_UPDATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -41,9 +58,10 @@ pub fn init(stderr: Stderr) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Escapes only for a person at a terminal, not into a redirected log.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(|| CleanStderr)
+        // No colours: every line goes through the cleaner, which would
+        // take them out again.
+        .with_ansi(false)
         .with_target(false)
         .without_time()
         .try_init();

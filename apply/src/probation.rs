@@ -149,12 +149,18 @@ pub fn load(root: &Root) -> Result<Option<State>, ProbationError> {
             })
         }
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| ProbationError::Invalid {
+    let state: State = serde_json::from_str(&text).map_err(|e| ProbationError::Invalid {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    // The id reaches terminals and names records: the manifest's rules.
+    if !crate::manifest::valid_id(&state.id) {
+        return Err(ProbationError::Invalid {
             path: p,
-            message: e.to_string(),
-        })
+            message: "its update id is not a valid id".into(),
+        });
+    }
+    Ok(Some(state))
 }
 
 pub fn store(root: &Root, state: &State) -> Result<(), ProbationError> {
@@ -167,10 +173,95 @@ pub fn store(root: &Root, state: &State) -> Result<(), ProbationError> {
     atomic::write(&p, &data, 0o644).map_err(io_err(&p))
 }
 
+/// The rollback marker as one look without following a link sees it:
+/// the one reader of it (apply, the probation check, status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marker {
+    Absent,
+    /// Our empty regular file: the generator sends the boot to roll back.
+    Armed,
+    /// Something else (a directory, a FIFO, a link): not ours, never a
+    /// rollback, and the generator ignores it too. The line says what to do.
+    Stray(String),
+}
+
+pub fn marker(root: &Root) -> Marker {
+    let p = root.host(Path::new(DUE));
+    match std::fs::symlink_metadata(&p) {
+        Ok(md) if md.file_type().is_file() => Marker::Armed,
+        Ok(_) => Marker::Stray(format!(
+            "{}: not a regular file, so no rollback marker of ours; nothing is rolled back for it: remove it (rm -r {})",
+            p.display(),
+            p.display()
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Marker::Absent,
+        Err(e) => Marker::Stray(format!(
+            "{}: {e}; nothing is rolled back for it: check it and remove it",
+            p.display()
+        )),
+    }
+}
+
 /// Whether the next boot (or this one, in the update environment) is to
 /// roll back.
 pub fn is_due(root: &Root) -> bool {
-    std::fs::symlink_metadata(root.host(Path::new(DUE))).is_ok()
+    marker(root) == Marker::Armed
+}
+
+/// What the marker and the state say together, once `take` has consumed
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// No marker: nothing to do.
+    None,
+    /// Armed for an update with a snapshot: roll it back.
+    Rollback(State),
+    /// Armed for an update without a snapshot (the probation check never
+    /// arms one, so by hand or an older version): nothing to roll back to;
+    /// its own record says so (fail_without_rollback).
+    NoSnapshot(State),
+    /// A marker that is no rollback to do (not a regular file, without a
+    /// valid state, not removable): the line for the journal; no record
+    /// is touched.
+    /// `sent_here`: it was our regular file, so it is what brought this
+    /// boot into the update environment.
+    Stray { why: String, sent_here: bool },
+}
+
+/// The one reader of the marker and the state for the update environment:
+/// reads both and removes them, the marker first, before anything else is
+/// done, so whatever their content no further boot is sent back. Only a
+/// state that names an update with a snapshot is a rollback; only a valid
+/// state's own update record may be written afterwards.
+pub fn take(root: &Root) -> Due {
+    match marker(root) {
+        Marker::Absent => return Due::None,
+        Marker::Stray(why) => {
+            return Due::Stray {
+                why,
+                sent_here: false,
+            }
+        }
+        Marker::Armed => {}
+    }
+    let state = load(root);
+    let stray = |why: String| Due::Stray {
+        why,
+        sent_here: true,
+    };
+    if let Err(e) = end(root) {
+        return stray(format!(
+            "{e}; the rollback marker cannot be removed, so nothing is rolled back (it would come back every boot): remove {DUE} by hand"
+        ));
+    }
+    match state {
+        Ok(Some(s)) if s.can_roll_back => Due::Rollback(s),
+        Ok(Some(s)) => Due::NoSnapshot(s),
+        Ok(None) => stray(format!(
+            "{DUE} without {STATE}: no update is on probation; marker removed, nothing rolled back, no record changed"
+        )),
+        Err(e) => stray(format!("{e}; nothing rolled back, no record changed")),
+    }
 }
 
 fn arm(root: &Root) -> Result<(), ProbationError> {
@@ -179,8 +270,17 @@ fn arm(root: &Root) -> Result<(), ProbationError> {
 }
 
 /// The marker, then the state: gone, and on disk, before anything else.
+/// A stray marker (not our regular file) is reported and left: it may be
+/// a directory we cannot remove, and it must not keep the state alive.
 pub fn end(root: &Root) -> Result<(), ProbationError> {
-    for f in [DUE, STATE] {
+    let files: &[&str] = match marker(root) {
+        Marker::Stray(why) => {
+            tracing::error!("{why}");
+            &[STATE]
+        }
+        _ => &[DUE, STATE],
+    };
+    for f in files {
         let p = host(root, f)?;
         atomic::remove(&p).map_err(io_err(&p))?;
     }
@@ -220,6 +320,51 @@ pub fn begin(root: &Root, config: &Config, record: &ResultRecord) -> Option<Reco
         }),
         at: None,
     })
+}
+
+/// Why a state's boots were not confirmed, as the record says it.
+pub fn reason(state: &State) -> String {
+    state.reason.clone().unwrap_or_else(|| {
+        format!(
+            "{} boot(s) ended before they were confirmed (power cut, hang or reset)",
+            state.boots
+        )
+    })
+}
+
+/// A due rollback that is not carried out (`why`: no snapshot, no
+/// configuration): the update's own record (only if the last one is
+/// that update's) gets the verdict and the reason, and the updated system
+/// stays. Logged too.
+pub fn fail_without_rollback(root: &Root, state: &State, why: &str) {
+    let reason = reason(state);
+    tracing::error!(
+        "update {}: its first boot was not healthy: {reason}; {why}",
+        state.id
+    );
+    match result::load(root) {
+        Ok(Some(mut r)) if r.id.as_deref() == Some(state.id.as_str()) => {
+            r.error = Some(format!(
+                "The system did not start properly after the update: {reason}. {why}."
+            ));
+            r.probation = Some(Record {
+                verdict: Verdict::Failed,
+                boots: state.boots,
+                limit: state.limit,
+                target: r.probation.as_ref().and_then(|p| p.target.clone()),
+                reason: Some(reason),
+                at: Some(timefmt::now_rfc3339()),
+            });
+            if let Err(e) = result::store(root, &r) {
+                tracing::error!("{e}");
+            }
+        }
+        Ok(_) => tracing::warn!(
+            "the last result record is not update {}'s; not updating it",
+            state.id
+        ),
+        Err(e) => tracing::error!("{e}"),
+    }
 }
 
 /// Writes `probation` into the last result record when it is that
@@ -471,6 +616,9 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
         finish(&mut rec, Verdict::Off, None);
         crate::apply::mark_cleanup_pending(root);
         return crate::exit::OK;
+    }
+    if let Marker::Stray(why) = marker(root) {
+        tracing::error!("{why}");
     }
     if is_due(root) {
         // This boot should have been the rollback: our generator is not
@@ -745,6 +893,19 @@ mod tests {
             crate::exit::FAILURE
         );
         assert!(!p.exists(), "a broken state is removed, never a loop");
+    }
+
+    #[test]
+    fn an_id_with_escapes_is_refused_on_load() {
+        let (_d, r) = root();
+        let p = state_path(&r);
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        let bad =
+            r#"{"id":"u1\u001b[2J\u202e","can_roll_back":true,"boots":0,"limit":2,"since":"x"}"#;
+        std::fs::write(&p, bad).expect("write");
+        let e = load(&r).expect_err("refused").to_string();
+        assert!(e.contains("not a valid id"), "{e}");
+        assert!(status_line(&r).is_none());
     }
 
     #[test]

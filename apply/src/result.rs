@@ -50,6 +50,9 @@ pub struct ResultRecord {
 pub enum ResultError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// Not a regular file of ours (a FIFO, a device, a link), or too large.
+    #[error(transparent)]
+    Untrusted(#[from] crate::untrusted::UntrustedError),
     #[error("{path}: unreadable result record: {source}")]
     Parse {
         path: PathBuf,
@@ -82,23 +85,29 @@ pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
 
 pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
     let p = path(root);
-    match std::fs::read(&p) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| ResultError::Parse { path: p, source }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ResultError::Io { path: p, source }),
+    match read(&p) {
+        Ok(r) => Ok(Some(r)),
+        Err(ResultError::Untrusted(e)) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// One record (`last.json`, `history/*.json`), read as every state file
+/// is: a regular file, no link followed, never blocking on a FIFO, at most
+/// untrusted::STATE_MAX bytes.
+pub fn read(p: &Path) -> Result<ResultRecord, ResultError> {
+    let text = crate::untrusted::read_text(p, crate::untrusted::STATE_MAX, false)?;
+    serde_json::from_str(&text).map_err(|source| ResultError::Parse {
+        path: p.to_path_buf(),
+        source,
+    })
 }
 
 /// Several lines for people, every one made safe for a terminal: titles,
 /// errors and versions come from manifests and maintainer scripts, and an
 /// escape sequence in them must not reach the admin's terminal.
 pub fn describe(r: &ResultRecord) -> String {
-    describe_raw(r)
-        .lines()
-        .map(|l| system_update_tui::model::clean_to(l, 64 << 10) + "\n")
-        .collect()
+    system_update_events::text::clean_lines(&describe_raw(r))
 }
 
 fn describe_raw(r: &ResultRecord) -> String {

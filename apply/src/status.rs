@@ -2,8 +2,11 @@
 //! what happened, as text for people and as JSON (snake_case keys, a
 //! `format` version: result::JSON_FORMAT) for programs.
 
+// Text from records and backends, made safe for a terminal: the one
+// cleaner the UI uses too.
 use serde::Serialize;
 use serde_json::json;
+use system_update_events::text::clean;
 
 use crate::attempts;
 use crate::config::Config;
@@ -87,11 +90,6 @@ fn prepared(root: &Root, m: &Manifest) -> Prepared {
 
 fn to_json(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
-}
-
-/// Text from records and backends, made safe for a terminal.
-fn clean(s: &str) -> String {
-    system_update_tui::model::clean(s)
 }
 
 pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, ResultError> {

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 pub const CONFIG_MAX: u64 = 64 << 10;
 /// The largest manifest read.
 pub const MANIFEST_MAX: u64 = 1 << 20;
+/// The largest state file of ours read (a result record, the attempt
+/// counter, `local.json`, the probation's state): each is a few KiB.
+pub const STATE_MAX: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UntrustedError {
@@ -26,6 +29,19 @@ pub enum UntrustedError {
 }
 
 impl UntrustedError {
+    /// What is wrong, for a caller whose own message names the path.
+    pub fn without_path(&self) -> String {
+        let text = self.to_string();
+        let path = match self {
+            UntrustedError::Io { path, .. }
+            | UntrustedError::NotRegular { path, .. }
+            | UntrustedError::TooLarge { path, .. }
+            | UntrustedError::Insecure { path, .. } => path,
+        };
+        let prefix = format!("{}: ", path.display());
+        text.strip_prefix(&prefix).unwrap_or(&text).to_string()
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, UntrustedError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }

@@ -635,7 +635,7 @@ fn a_due_rollback_without_a_snapshot_ends_the_probation_and_keeps_the_system() {
     assert!(
         r["error"]
             .as_str()
-            .is_some_and(|e| e.contains("The rollback failed")),
+            .is_some_and(|e| e.contains("no snapshot to roll back to")),
         "{r}"
     );
     assert!(!s.path(DUE).exists() && !s.path(PROBATION).exists());

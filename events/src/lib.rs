@@ -6,6 +6,8 @@
 //! Serialised as one JSON object per event with an `event` tag; a reader
 //! checks [`FORMAT`] (carried by [`Versioned`]) before trusting the keys.
 
+pub mod text;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

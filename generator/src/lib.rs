@@ -145,6 +145,16 @@ fn find_trigger(root: &Path, log: &mut Logger) -> Option<String> {
     for rel in TRIGGERS.into_iter().chain([PROBATION_DUE]) {
         let shown = format!("/{rel}");
         match std::fs::symlink_metadata(root.join(rel)) {
+            // Ours is only ever written as an empty regular file: anything
+            // else there (a directory, a FIFO, a link) is not a rollback
+            // to do, and honouring it would send every boot back, since
+            // apply could not remove it.
+            Ok(md) if rel == PROBATION_DUE && !md.file_type().is_file() => log.log(
+                Level::Warning,
+                format_args!(
+                    "{shown} is not a regular file, ignoring it; remove it (rm -r {shown})."
+                ),
+            ),
             Ok(_) => return Some(shown),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => log.log(

@@ -318,6 +318,32 @@ fn logs_to_the_kernel_log_with_a_priority() {
 }
 
 #[test]
+fn a_probation_marker_that_is_no_regular_file_is_ignored() {
+    for make in ["dir", "fifo", "link"] {
+        let (root, out) = scratch();
+        let due = root.path().join(system_update_generator::PROBATION_DUE);
+        fs::create_dir_all(due.parent().expect("parent")).expect("mkdir");
+        match make {
+            "dir" => fs::create_dir(&due).expect("dir"),
+            "fifo" => {
+                let c = std::ffi::CString::new(due.as_os_str().as_encoded_bytes()).expect("path");
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            }
+            _ => std::os::unix::fs::symlink("/dev/null", &due).expect("link"),
+        }
+        let o = run_ours(root.path(), &[&out], &[("SYSTEMD_LOG_LEVEL", "info")]);
+        assert!(o.status.success(), "{make}: {}", stderr(&o));
+        assert!(listing(&out).is_empty(), "{make}: {:?}", listing(&out));
+        assert!(
+            stderr(&o).contains("probation-due is not a regular file, ignoring it; remove it"),
+            "{make}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
 fn a_due_probation_rollback_redirects_the_boot() {
     let (root, out) = scratch();
     let due = root.path().join(system_update_generator::PROBATION_DUE);

@@ -14,8 +14,6 @@ use crate::event::{AfterAction, Event, Outcome};
 pub const LOG_TAIL: usize = 64;
 /// Steps remembered for renderers that print one line per step and may lag.
 const STEP_HISTORY: usize = 32;
-/// Longest text kept from one event: lines come from backends and can be huge.
-const MAX_TEXT: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -196,67 +194,9 @@ impl Model {
     }
 }
 
-/// Makes backend text safe to put on a terminal: drops escape sequences and
-/// control characters (a stray ESC from dpkg could move the cursor or change
-/// the charset of the console), turns tabs into spaces, bounds the length.
-pub fn clean(s: &str) -> String {
-    clean_to(s, MAX_TEXT)
-}
-
-/// `clean` with another bound, for text printed whole (`system-update
-/// results`), not squeezed into a screen line.
-pub fn clean_to(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max));
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if out.len() >= max {
-            break;
-        }
-        match c {
-            '\u{1b}' => {
-                // CSI: ESC [ params final(0x40..=0x7e); OSC: ESC ] ... BEL/ST;
-                // anything else: ESC + one char.
-                match chars.next() {
-                    Some('[') => {
-                        for c in chars.by_ref() {
-                            if ('\u{40}'..='\u{7e}').contains(&c) {
-                                break;
-                            }
-                        }
-                    }
-                    Some(']') => {
-                        while let Some(c) = chars.next() {
-                            if c == '\u{7}' {
-                                break;
-                            }
-                            if c == '\u{1b}' {
-                                chars.next();
-                                break;
-                            }
-                        }
-                    }
-                    // Character set designators take one more character:
-                    // `tput sgr0` writes ESC ( B, which left a stray "B".
-                    Some('(') | Some(')') | Some('#') => {
-                        chars.next();
-                    }
-                    _ => {}
-                }
-            }
-            '\t' => out.push(' '),
-            // A carriage return in the middle (progress bars of tools) means
-            // "the line starts again": keep only what follows.
-            '\r' => {
-                if chars.peek().is_some() {
-                    out.clear();
-                }
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The one cleaner of text for a terminal lives below the records and
+/// the UI, in the events crate; the screens use it with their bound.
+pub use system_update_events::text::{clean, clean_to};
 
 /// "1:05", "12:34", "1:02:03".
 pub fn format_duration(d: Duration) -> String {
@@ -290,6 +230,7 @@ mod tests {
         assert_eq!(clean("\u{1b}]0;title\u{7}ok"), "ok");
         assert_eq!(clean("\u{1b}(B\u{1b}[mplain"), "plain");
         assert_eq!(clean("été ✓"), "été ✓");
+        assert_eq!(clean("gpl\u{202e}txt.exe\u{2069}"), "gpltxt.exe");
     }
 
     #[test]
@@ -373,6 +314,9 @@ mod props {
                 Just("\t".to_string()),
                 Just("\u{7f}".to_string()),
                 Just("é✓".to_string()),
+                Just("\u{202e}".to_string()),
+                Just("\u{2066}".to_string()),
+                Just("\u{200f}".to_string()),
                 any::<char>().prop_map(String::from),
             ],
             0..20,
@@ -381,7 +325,8 @@ mod props {
     }
 
     fn terminal_safe(s: &str) -> bool {
-        s.chars().all(|c| !c.is_control())
+        s.chars()
+            .all(|c| !c.is_control() && !system_update_events::text::is_bidi_control(c))
     }
 
     proptest! {
@@ -389,7 +334,7 @@ mod props {
         fn clean_lets_no_control_through(s in hostile()) {
             let c = clean(&s);
             prop_assert!(terminal_safe(&c), "{:?} -> {:?}", s, c);
-            prop_assert!(c.len() <= MAX_TEXT + 4, "{}", c.len());
+            prop_assert!(c.len() <= system_update_events::text::SCREEN_MAX + 4, "{}", c.len());
         }
 
         #[test]

@@ -171,37 +171,65 @@ fn register(fd: RawFd, saved: Option<&termios::Termios>, bytes: &[u8]) -> Option
     None
 }
 
+/// Frees the slot `register` gave us. Only READY -> FREE: while a
+/// handler holds the slot (WRITING, restoring it), we wait for it to put
+/// it back, so when this returns no handler is using the fd, which the
+/// caller may then close, and no handler can later mark a freed (or
+/// reused) slot READY again.
 fn unregister(i: usize) {
     if let Some(slot) = TABLE.get(i) {
-        slot.fd.store(-1, Ordering::Relaxed);
-        slot.state.store(FREE, Ordering::Release);
+        free_slot(slot);
     }
+}
+
+fn free_slot(slot: &Slot) {
+    loop {
+        match slot
+            .state
+            .compare_exchange(READY, FREE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => break,
+            // A handler on another thread is restoring it: a write and a
+            // tcsetattr, then READY again. (On this thread it would have
+            // finished before we resumed.)
+            Err(WRITING) => std::hint::spin_loop(),
+            // Not ours to free (never READY through us): leave it.
+            Err(_) => return,
+        }
+    }
+    slot.fd.store(-1, Ordering::Relaxed);
 }
 
 /// Restores every registered terminal. Only async-signal-safe calls
 /// (write, tcsetattr); used from the signal handler and the panic hook.
 fn restore_all_raw() {
     for slot in TABLE.iter() {
-        if slot
-            .state
-            .compare_exchange(READY, WRITING, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            continue;
-        }
-        let fd = slot.fd.load(Ordering::Relaxed);
-        let len = slot.len.load(Ordering::Relaxed).min(MAX_BYTES);
-        // SAFETY: the slot is ours (WRITING) and was filled before READY;
-        // the fd stays open while registered (freed before close).
-        unsafe {
-            let b = &*slot.bytes.get();
-            libc::write(fd, b.as_ptr().cast(), len);
-            if slot.has_termios.load(Ordering::Relaxed) == 1 {
-                libc::tcsetattr(fd, libc::TCSANOW, (*slot.termios.get()).as_ptr());
-            }
-        }
-        slot.state.store(READY, Ordering::Release);
+        restore_slot(slot);
     }
+}
+
+/// Restores one slot if it is READY, holding it (WRITING) meanwhile.
+fn restore_slot(slot: &Slot) {
+    if slot
+        .state
+        .compare_exchange(READY, WRITING, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    let fd = slot.fd.load(Ordering::Relaxed);
+    let len = slot.len.load(Ordering::Relaxed).min(MAX_BYTES);
+    // SAFETY: the slot is ours (WRITING) and was filled before READY; the
+    // fd stays open while registered: free_slot waits for WRITING to end
+    // and the owner closes the fd only after that.
+    unsafe {
+        let b = &*slot.bytes.get();
+        libc::write(fd, b.as_ptr().cast(), len);
+        if slot.has_termios.load(Ordering::Relaxed) == 1 {
+            libc::tcsetattr(fd, libc::TCSANOW, (*slot.termios.get()).as_ptr());
+        }
+    }
+    slot.state.store(READY, Ordering::Release);
 }
 
 /// Restores every terminal the UI holds, e.g. from the caller's own signal
@@ -281,5 +309,55 @@ pub(crate) fn owned_dup(fd: RawFd) -> Option<OwnedFd> {
     } else {
         // SAFETY: n is a fresh descriptor owned by nobody else.
         Some(unsafe { OwnedFd::from_raw_fd(n) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    /// A handler restoring the slot on another thread while its owner
+    /// frees it: once free_slot returns the slot is FREE and stays so (no
+    /// restore in flight marks it READY again, which would have a later
+    /// signal write to a closed or reused fd). Bounded: 20000 rounds or two
+    /// seconds.
+    #[test]
+    fn freeing_a_slot_never_races_a_restore() {
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .expect("/dev/null");
+        let slot = EMPTY;
+        // SAFETY: nobody else sees this slot yet.
+        unsafe { (*slot.bytes.get())[0] = b'x' };
+        slot.len.store(1, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for round in 0..20_000 {
+            if Instant::now() > deadline {
+                break;
+            }
+            slot.fd.store(null.as_raw_fd(), Ordering::Relaxed);
+            slot.state.store(READY, Ordering::Release);
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        restore_slot(&slot);
+                    }
+                });
+                for _ in 0..(round % 64) * 16 {
+                    std::hint::spin_loop();
+                }
+                free_slot(&slot);
+                stop.store(true, Ordering::Relaxed);
+            });
+            assert_eq!(
+                slot.state.load(Ordering::Acquire),
+                FREE,
+                "round {round}: a restore marked a freed slot READY again"
+            );
+        }
     }
 }
