@@ -82,6 +82,9 @@ pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
         }
         match crate::result::read(&p) {
             Ok(r) => out.push((p, r)),
+            // Not a bad file but a reader without the right: skipping
+            // every record would say no update was ever applied.
+            Err(e) if e.is_denied() => return Err(e),
             Err(e) => tracing::warn!("{e}; skipped"),
         }
     }

@@ -60,6 +60,18 @@ pub enum ResultError {
     },
 }
 
+impl ResultError {
+    /// The reader may not read it (EACCES): a question of who asks.
+    pub fn is_denied(&self) -> bool {
+        let io = match self {
+            ResultError::Io { source, .. }
+            | ResultError::Untrusted(crate::untrusted::UntrustedError::Io { source, .. }) => source,
+            _ => return false,
+        };
+        io.kind() == io::ErrorKind::PermissionDenied
+    }
+}
+
 pub fn path(root: &Root) -> PathBuf {
     root.host(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
 }

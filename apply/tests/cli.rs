@@ -354,3 +354,39 @@ fn zsh_and_fish_scripts_parse() {
         assert!(out.status.success(), "{shell} -n: {}", show(&out));
     }
 }
+
+#[test]
+fn records_unreadable_to_the_user_are_not_said_to_be_absent() {
+    if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    s.prepare_and_trigger(&[&v2]);
+    assert!(s.apply().status.success());
+    // The scratch tree is readable on the way; the records are root's 0600.
+    for dir in [s.dir.path(), s.root.as_path()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for cmd in ["history", "log", "results", "status"] {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(common::BIN)
+            .arg("--root")
+            .arg(&s.root)
+            .arg(cmd)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{cmd}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("Permission denied") && stderr.contains("(run as root)"),
+            "{cmd}: {stderr}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("No update"),
+            "{cmd}: {}",
+            show(&out)
+        );
+    }
+}
