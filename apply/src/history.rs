@@ -64,23 +64,16 @@ pub fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultE
 /// others.
 pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
     let d = dir(root);
-    let entries = match std::fs::read_dir(&d) {
-        Ok(e) => e,
+    let inside = Path::new(paths::RESULTS_DIR).join(HISTORY_DIR);
+    let names = match record_names(root, &inside) {
+        Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(ResultError::Io { path: d, source }),
     };
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| ResultError::Io {
-            path: d.clone(),
-            source,
-        })?;
-        let p = entry.path();
-        let regular = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        if !regular || p.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        match crate::result::read(&p) {
+    for name in names {
+        let p = d.join(&name);
+        match crate::result::read(root, &inside.join(&name)) {
             Ok(r) => out.push((p, r)),
             // Not a bad file but a reader without the right: skipping
             // every record would say no update was ever applied.
@@ -99,6 +92,25 @@ pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
     let mut keyed: Vec<_> = out.into_iter().map(|(p, r)| (written(&p), p, r)).collect();
     keyed.sort_by(|(wa, _, a), (wb, _, b)| (&b.started, wb).cmp(&(&a.started, wa)));
     Ok(keyed.into_iter().map(|(_, p, r)| (p, r)).collect())
+}
+
+/// The `*.json` names in the history directory, listed through a
+/// descriptor opened inside the root: a link on the way (the directory
+/// itself, or one above it) never lists a directory of the host.
+fn record_names(root: &Root, inside: &Path) -> std::io::Result<Vec<String>> {
+    use nix::fcntl::OFlag;
+    let fd = root.open_in(inside, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+    let mut dir = nix::dir::Dir::from_fd(fd.into())?;
+    let mut names = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Regular files are told by their reader; names decide here.
+        if name.ends_with(".json") && paths::is_plain_name(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// Keeps the newest `keep` records; returns the files removed.
@@ -166,11 +178,12 @@ pub fn log_text(root: &Root, rec: &ResultRecord) -> Result<(PathBuf, Vec<String>
         source,
     };
     // Opened as every state file is: a FIFO or a link to a device there
-    // must neither hang nor flood us.
-    let (f, md) = crate::untrusted::open_regular(&host, false).map_err(|e| HistoryError::Log {
-        path: host.clone(),
-        source: std::io::Error::other(e.without_path()),
-    })?;
+    // must neither hang nor flood us, and no link leads out of the root.
+    let (f, md) =
+        crate::untrusted::open_regular_in(root, &normal, false).map_err(|e| HistoryError::Log {
+            path: host.clone(),
+            source: std::io::Error::other(e.without_path()),
+        })?;
     let size = md.len();
     let mut bytes = Vec::new();
     f.take(LOG_PRINT_MAX)

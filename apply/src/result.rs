@@ -96,21 +96,24 @@ pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
 }
 
 pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
-    let p = path(root);
-    match read(&p) {
+    match read(
+        root,
+        &Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME),
+    ) {
         Ok(r) => Ok(Some(r)),
         Err(ResultError::Untrusted(e)) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// One record (`last.json`, `history/*.json`), read as every state file
-/// is: a regular file, no link followed, never blocking on a FIFO, at most
-/// untrusted::STATE_MAX bytes.
-pub fn read(p: &Path) -> Result<ResultRecord, ResultError> {
-    let text = crate::untrusted::read_text(p, crate::untrusted::STATE_MAX, false)?;
+/// One record (`last.json`, `history/*.json`) at `inside` the root, read as
+/// every state file is: a regular file, no link followed at its end and
+/// every one on the way resolved inside the root, never blocking on a FIFO,
+/// at most untrusted::STATE_MAX bytes.
+pub fn read(root: &Root, inside: &Path) -> Result<ResultRecord, ResultError> {
+    let text = crate::untrusted::read_text_in(root, inside, crate::untrusted::STATE_MAX, false)?;
     serde_json::from_str(&text).map_err(|source| ResultError::Parse {
-        path: p.to_path_buf(),
+        path: root.host(inside),
         source,
     })
 }

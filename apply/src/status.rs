@@ -94,14 +94,23 @@ fn to_json(v: &serde_json::Value) -> String {
 
 pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, ResultError> {
     let udh = root.host(&config.update_dir);
-    let manifest = Manifest::load(&udh);
+    // As trigger and apply judge it: a link on the way to the update
+    // directory (an image's, into the host) is not read through.
+    let secure = crate::untrusted::check_path_secure(root.dir(), &config.update_dir)
+        .map_err(crate::manifest::ManifestError::Untrusted);
+    let readable = secure.is_ok();
+    let manifest = secure.and_then(|()| Manifest::load(&udh));
     let links = trigger::inspect(root, &config.update_dir).unwrap_or_default();
     let triggered = trigger::ours(&links).is_some();
-    let attempts = attempts::load(&udh).map(|s| s.attempts).unwrap_or(0);
+    let attempts = match readable {
+        true => attempts::load(&udh).map(|s| s.attempts).unwrap_or(0),
+        false => 0,
+    };
     let last = result::load(root)?;
     // After-action: trigger's choice (local.json), else the config's.
-    let after = crate::local::load(&udh)
-        .ok()
+    let after = readable
+        .then(|| crate::local::load(&udh).ok())
+        .flatten()
         .and_then(|l| l.after_action)
         .unwrap_or(config.after_action);
     // Shown, not verified here: trigger and apply verify.

@@ -93,25 +93,53 @@ pub fn open_regular(
     path: &Path,
     secure: bool,
 ) -> Result<(File, std::fs::Metadata), UntrustedError> {
-    let io_err = |source| UntrustedError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| {
-            // O_NOFOLLOW on a link: ELOOP. Say what it is.
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                return UntrustedError::NotRegular {
-                    path: path.to_path_buf(),
-                    kind: "a symbolic link",
-                };
-            }
-            io_err(e)
-        })?;
-    let md = f.metadata().map_err(io_err)?;
+        .map_err(|e| open_error(e, path))?;
+    regular(f, path, secure)
+}
+
+/// open_regular for `inside` a root, every link on the way resolved inside
+/// it (Root::open_in): an image's links never lead to the host's files.
+pub fn open_regular_in(
+    root: &crate::paths::Root,
+    inside: &Path,
+    secure: bool,
+) -> Result<(File, std::fs::Metadata), UntrustedError> {
+    use nix::fcntl::OFlag;
+    let shown = root.host(inside);
+    let f = root
+        .open_in(inside, OFlag::O_RDONLY | OFlag::O_NONBLOCK)
+        .map_err(|e| open_error(e, &shown))?;
+    regular(f, &shown, secure)
+}
+
+fn open_error(e: io::Error, path: &Path) -> UntrustedError {
+    // O_NOFOLLOW on a link: ELOOP. Say what it is.
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return UntrustedError::NotRegular {
+            path: path.to_path_buf(),
+            kind: "a symbolic link",
+        };
+    }
+    UntrustedError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// The opened file, when it is a regular one (and secure, when asked).
+fn regular(
+    f: File,
+    path: &Path,
+    secure: bool,
+) -> Result<(File, std::fs::Metadata), UntrustedError> {
+    let md = f.metadata().map_err(|source| UntrustedError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !md.is_file() {
         return Err(UntrustedError::NotRegular {
             path: path.to_path_buf(),
@@ -127,11 +155,32 @@ pub fn open_regular(
 /// Reads a small text file as open_regular opens it, at most `max` bytes.
 pub fn read_text(path: &Path, max: u64, secure: bool) -> Result<String, UntrustedError> {
     let (f, md) = open_regular(path, secure)?;
+    read_bounded(f, &md, path, max)
+}
+
+/// read_text for `inside` a root, as open_regular_in opens it.
+pub fn read_text_in(
+    root: &crate::paths::Root,
+    inside: &Path,
+    max: u64,
+    secure: bool,
+) -> Result<String, UntrustedError> {
+    let (f, md) = open_regular_in(root, inside, secure)?;
+    read_bounded(f, &md, &root.host(inside), max)
+}
+
+fn read_bounded(
+    f: File,
+    md: &std::fs::Metadata,
+    path: &Path,
+    max: u64,
+) -> Result<String, UntrustedError> {
+    let too_large = || UntrustedError::TooLarge {
+        path: path.to_path_buf(),
+        max,
+    };
     if md.len() > max {
-        return Err(UntrustedError::TooLarge {
-            path: path.to_path_buf(),
-            max,
-        });
+        return Err(too_large());
     }
     let mut bytes = Vec::new();
     f.take(max + 1)
@@ -141,10 +190,7 @@ pub fn read_text(path: &Path, max: u64, secure: bool) -> Result<String, Untruste
             source,
         })?;
     if bytes.len() as u64 > max {
-        return Err(UntrustedError::TooLarge {
-            path: path.to_path_buf(),
-            max,
-        });
+        return Err(too_large());
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

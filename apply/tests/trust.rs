@@ -573,3 +573,84 @@ fn links_in_an_image_never_lead_out_of_it() {
         show(&out)
     );
 }
+
+/// A record that says where it came from.
+fn record(title: &str, log: &str) -> String {
+    format!(
+        r#"{{"format":2,"id":"u1","title":"{title}","backend":"dpkg","outcome":"success","stop_requested":false,"packages":[],"started":"2026-12-01T00:00:00Z","finished":"2026-12-01T00:01:00Z","attempts":1,"error":null,"log":"{log}"}}"#
+    )
+}
+
+#[test]
+fn an_images_links_never_lead_its_records_and_logs_to_the_hosts() {
+    // Reads only: no root needed.
+    let s = Scratch::new();
+    // What the host has, where an image's absolute links point.
+    let host = tempfile::tempdir().unwrap();
+    let results = host.path().join("results");
+    fs::create_dir_all(results.join("history")).unwrap();
+    fs::write(
+        results.join("last.json"),
+        record("HOST RECORD", "/var/log/system-update/u1.log"),
+    )
+    .unwrap();
+    fs::write(
+        results.join("history/u1.json"),
+        record("HOST RECORD", "/var/log/system-update/u1.log"),
+    )
+    .unwrap();
+    let logs = host.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    fs::write(logs.join("u1.log"), "HOST LOG\n").unwrap();
+
+    fs::create_dir_all(s.path("/var/lib")).unwrap();
+    std::os::unix::fs::symlink(&results, s.path("/var/lib/system-update-results")).unwrap();
+    for cmd in [&["results"][..], &["history"], &["status"]] {
+        let out = s.su(cmd);
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("HOST RECORD"),
+            "{cmd:?} read the host's record: {}",
+            show(&out)
+        );
+    }
+
+    // The image's own record, its log directory a link to the host's.
+    fs::remove_file(s.path("/var/lib/system-update-results")).unwrap();
+    fs::create_dir_all(s.path("/var/lib/system-update-results/history")).unwrap();
+    fs::write(
+        s.path("/var/lib/system-update-results/history/u1.json"),
+        record("image", "/var/log/system-update/u1.log"),
+    )
+    .unwrap();
+    fs::create_dir_all(s.path("/var/log")).unwrap();
+    std::os::unix::fs::symlink(&logs, s.path("/var/log/system-update")).unwrap();
+    let out = s.su(&["log", "u1"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("HOST LOG"),
+        "log read the host's file: {}",
+        show(&out)
+    );
+    assert_ne!(code(&out), 0, "{}", show(&out));
+}
+
+#[test]
+fn status_never_reads_an_update_directory_through_an_images_link() {
+    if !root_only() {
+        return;
+    }
+    // A prepared update on "the host", and an image whose update
+    // directory is an absolute link to it.
+    let (host, v2) = with_foo_v1(None);
+    assert_eq!(code(&host.su(&["prepare", v2.to_str().unwrap()])), 0);
+    let s = Scratch::new();
+    fs::create_dir_all(s.path("/var/lib")).unwrap();
+    std::os::unix::fs::symlink(host.update_dir(), s.path("/var/lib/system-update")).unwrap();
+    let out = s.su(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("foo_2_all.deb") && !text.contains("Update of foo"),
+        "{}",
+        show(&out)
+    );
+    assert!(text.contains("symbolic link"), "{}", show(&out));
+}
