@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 /// The catalogue's name: `LOCALEDIR/LANG/LC_MESSAGES/system-update.mo`.
 pub const DOMAIN: &str = "system-update";
 
-static CATALOG: OnceLock<gettext::Catalog> = OnceLock::new();
+static CATALOG: OnceLock<crate::mo::Catalog> = OnceLock::new();
 
 /// Marks a string for `make update-po` (xgettext -kn_) where it is not
 /// translated at once (a table, a choice made before the language is).
@@ -85,7 +85,14 @@ pub fn load(locale: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
             let Ok(f) = std::fs::File::open(&p) else {
                 continue;
             };
-            match gettext::Catalog::parse(std::io::Read::take(f, 1 << 20)) {
+            let mut bytes = Vec::new();
+            if let Err(e) =
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, 1 << 20), &mut bytes)
+            {
+                tracing::warn!("{}: {e}", p.display());
+                continue;
+            }
+            match crate::mo::parse(&bytes) {
                 Ok(cat) => {
                     let _ = CATALOG.set(cat);
                     return Some(p);
@@ -118,14 +125,10 @@ impl Tr {
     /// catalogue) is never drawn: the console gets the English.
     pub fn s<'a>(&self, msgid: &'a str) -> &'a str {
         match (self.0, CATALOG.get()) {
-            (true, Some(c)) => {
-                let t = c.gettext(msgid);
-                if t.chars().any(char::is_control) {
-                    msgid
-                } else {
-                    t
-                }
-            }
+            (true, Some(c)) => match c.get(msgid) {
+                Some(t) if !t.chars().any(char::is_control) => t,
+                _ => msgid,
+            },
             _ => msgid,
         }
     }

@@ -11,6 +11,7 @@ pub mod consoles;
 pub use system_update_events as event;
 pub mod fullscreen;
 pub mod i18n;
+pub mod mo;
 pub mod model;
 pub mod plain;
 pub mod plymouth;
