@@ -16,11 +16,23 @@ use anyhow::{bail, Context};
 use system_update_tui::Output;
 
 use crate::apply::{self, ApplyOptions};
-use crate::cli::DemoArgs;
 use crate::config::{AfterAction, Config, UiChoice};
 use crate::paths::Root;
 use crate::prepare::{self, PrepareRequest};
 use crate::{status, trigger};
+
+/// `demo`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where to build the packages and the scratch root (default: a new
+    /// directory under $TMPDIR, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// The progress UI (default auto: full screen on a capable terminal,
+    /// plain lines on a dumb one or when the output is not a terminal).
+    #[arg(long, value_enum)]
+    pub ui: Option<UiChoice>,
+}
 
 const PACKAGES: [&str; 4] = ["demo-base", "demo-tools", "demo-data", "demo-docs"];
 
