@@ -20,6 +20,7 @@ pub mod lock;
 pub mod logcap;
 pub mod logging;
 pub mod manifest;
+pub mod osinfo;
 pub mod paths;
 pub mod power;
 pub mod prepare;

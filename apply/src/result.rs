@@ -60,6 +60,30 @@ pub enum ResultError {
     },
 }
 
+impl ResultRecord {
+    /// The one builder of a record: begun at `started`, `interrupted`
+    /// until something says otherwise (a power cut leaves a true record).
+    pub fn begun(id: Option<String>, title: Option<String>, started: String) -> ResultRecord {
+        ResultRecord {
+            format: JSON_FORMAT,
+            id,
+            title,
+            backend: None,
+            outcome: Outcome::Interrupted,
+            stop_requested: false,
+            packages: Vec::new(),
+            started,
+            finished: None,
+            attempts: 0,
+            error: None,
+            log: None,
+            snapshot: None,
+            legs: None,
+            probation: None,
+        }
+    }
+}
+
 impl ResultError {
     /// The reader may not read it (EACCES): a question of who asks.
     pub fn is_denied(&self) -> bool {

@@ -1,0 +1,335 @@
+//! The phases of one attempt, each ending the update with a `Verdict` or
+//! handing on what it found: claim, count, the limit and its repair,
+//! recover or check stale, verify, space, snapshot, transaction.
+
+use std::path::{Path, PathBuf};
+
+use system_update_tui::Event;
+
+use crate::attempts::{self, State};
+use crate::backend::{Backend, BackendError, Sink, Transaction};
+use crate::config::Config;
+use crate::local::{LocalError, LocalState};
+use crate::lock::LockError;
+use crate::manifest::{Manifest, VerifiedFile};
+use crate::paths::Root;
+use crate::result::Outcome;
+use crate::snapshot::{Provider, SnapshotError, SnapshotRecord};
+use crate::space;
+use crate::trigger;
+
+use super::record::Run;
+use super::*;
+
+/// Phase 1, claim the trigger: it must be ours, and we must hold the lock.
+/// `None` when there is nothing for this instance to do (exit 0).
+pub fn claim(root: &Root, ud: &Path) -> Result<Option<crate::lock::Lock>, ApplyError> {
+    let io_err = |source| ApplyError::Io {
+        path: root.dir().to_path_buf(),
+        source,
+    };
+    let links = trigger::inspect(root, ud).map_err(io_err)?;
+    if trigger::ours(&links).is_none() {
+        tracing::info!(
+            "no update of ours to apply: {}",
+            trigger::why_not_ours(&links, ud)
+        );
+        return Ok(None);
+    }
+    let lock = match crate::prepare::lock_root(root) {
+        Ok(l) => l,
+        Err(LockError::Busy(p)) => {
+            tracing::info!(
+                "{}: another instance is applying the update; nothing to do",
+                p.display()
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The instance that held the lock may have finished meanwhile.
+    let links = trigger::inspect(root, ud).map_err(io_err)?;
+    if trigger::ours(&links).is_none() {
+        tracing::info!(
+            "the update was applied meanwhile: {}",
+            trigger::why_not_ours(&links, ud)
+        );
+        return Ok(None);
+    }
+    Ok(Some(lock))
+}
+
+/// What the phases of one attempt share.
+pub struct Attempt<'a> {
+    pub root: &'a Root,
+    /// The update directory on the host.
+    pub udh: &'a Path,
+    pub opts: &'a ApplyOptions,
+}
+
+impl Attempt<'_> {
+    pub(super) fn open(
+        &self,
+        m: &Manifest,
+        state: &State,
+    ) -> Result<Box<dyn Backend>, BackendError> {
+        m.backend.open(Transaction {
+            root: self.root,
+            update_dir: self.udh,
+            manifest: m,
+            attempt: state.attempts,
+            limits: self.opts.limits,
+            extra_args: &self.opts.backend_args,
+        })
+    }
+}
+
+/// Counted and on disk before anything is touched: a power cut from here
+/// on counts against the limit.
+pub(super) fn count_attempt(
+    udh: &Path,
+    state: &mut State,
+    run: &mut Run<'_>,
+) -> Result<(), ApplyError> {
+    state.attempts += 1;
+    attempts::store(udh, state)?;
+    run.record.attempts = state.attempts;
+    run.record.error = Some(format!(
+        "attempt {} did not finish (power cut, crash or kill)",
+        state.attempts
+    ));
+    run.store();
+    Ok(())
+}
+
+/// What the attempt limit's phase looks at.
+pub(super) struct Limit<'a> {
+    pub(super) ud: &'a Path,
+    pub(super) config: &'a Config,
+    pub(super) manifest: &'a Result<Manifest, crate::manifest::ManifestError>,
+    pub(super) state: &'a State,
+    pub(super) provider: &'a Result<Provider, SnapshotError>,
+}
+
+/// Phase 2, the attempt limit: the link goes first, so that whatever
+/// happens from here on, even a crash in the repair, the next boot is a
+/// normal one; then the backend's repair, once, when a transaction was cut
+/// short and no snapshot will put things back.
+pub(super) fn at_limit(
+    at: &Attempt<'_>,
+    limit: &Limit<'_>,
+    run: &mut Run<'_>,
+    sink: &mut dyn Sink,
+) -> Verdict {
+    let Limit {
+        ud,
+        config,
+        manifest,
+        state,
+        provider,
+    } = *limit;
+    if let Err(e) = trigger::remove_ours(at.root, ud) {
+        tracing::error!("cannot remove the trigger: {e}");
+    }
+    let mut msg = format!(
+        "the update was interrupted {} time(s), the limit (attempt-limit = {}); not trying again",
+        state.attempts, config.attempt_limit
+    );
+    let will_roll_back = match (provider, manifest) {
+        (Ok(p), Ok(m)) => p.can_roll_back(&m.id),
+        _ => false,
+    };
+    if state.transaction_started && !will_roll_back {
+        // Should the repair itself be cut, the next boot still says why.
+        run.record.error = Some(msg.clone());
+        run.store();
+        msg += &repair(at, manifest, state, sink);
+    }
+    Verdict::new(Outcome::Interrupted, msg)
+}
+
+/// The backend's repair of a transaction cut short; returns what to add to
+/// the error.
+pub fn repair(
+    at: &Attempt<'_>,
+    manifest: &Result<Manifest, crate::manifest::ManifestError>,
+    state: &State,
+    sink: &mut dyn Sink,
+) -> String {
+    let Ok(m) = manifest else {
+        return "; the update could not be read, so the package manager's own repair was not run: check the package database".into();
+    };
+    let says = m.backend.repair();
+    sink.event(Event::Message {
+        text: "Repairing the package database after the interrupted update".into(),
+    });
+    match at.open(m, state).and_then(|mut b| b.recover(sink)) {
+        Ok(()) => format!("; {}", says.done),
+        Err(e) => format!("; repairing failed too ({e}): {}", says.by_hand),
+    }
+}
+
+/// Phases 3 to 6 once the attempt is counted.
+pub fn attempt(
+    at: &Attempt<'_>,
+    m: &Manifest,
+    local: &Result<LocalState, LocalError>,
+    state: &mut State,
+    provider: &Result<Provider, SnapshotError>,
+    snapshot: &mut Option<SnapshotRecord>,
+    sink: &mut dyn Sink,
+) -> Verdict {
+    let mut phases = || -> Phase<Verdict> {
+        let mut backend = at.open(m, state).map_err(Verdict::failure)?;
+        recover_or_check_stale(at.root, m, local, state, backend.as_mut(), sink)?;
+        // Held open until the backend is done: what it runs is what was checked.
+        let _verified = verify(at.udh, m, backend.as_mut(), sink)?;
+        let provider = provider.as_ref().map_err(Verdict::failure)?;
+        check_space(at.root, provider, state, backend.as_ref())?;
+        *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
+        mark_started(at.root, at.udh, state)?;
+        Ok(transaction(backend.as_mut(), sink))
+    };
+    match phases() {
+        Ok(v) | Err(v) => v,
+    }
+}
+
+/// Phase 3: a retry after a cut finishes what the last attempt began; a
+/// first attempt refuses a package database that changed since prepare.
+pub fn recover_or_check_stale(
+    root: &Root,
+    m: &Manifest,
+    local: &Result<LocalState, LocalError>,
+    state: &State,
+    backend: &mut dyn Backend,
+    sink: &mut dyn Sink,
+) -> Phase<()> {
+    if state.attempts > 1 && state.transaction_started {
+        if let Err(e) = backend.recover(sink) {
+            // The install below may still repair it; the log has the detail.
+            tracing::warn!("recovery: {e}");
+        }
+        return Ok(());
+    }
+    // Our own earlier attempt changes the database: compare only while no
+    // transaction of ours has run.
+    let stale = |why: String| Err(Verdict::new(Outcome::Stale, why));
+    match (m.backend.fingerprint(root), local) {
+        (Ok(None), _) => Ok(()),
+        (Ok(Some(now)), Ok(l)) if l.db_fingerprint.as_deref() == Some(now.as_str()) => Ok(()),
+        (Ok(Some(_)), Ok(_)) => stale(format!(
+            "{}; nothing was installed. Prepare the update again (system-update prepare --force)",
+            m.backend.stale_message(root)
+        )),
+        (Ok(Some(_)), Err(e)) => stale(format!("{e}; nothing was installed")),
+        (Err(e), _) => Err(Verdict::failure(e)),
+    }
+}
+
+/// Phase 4: each payload file opened once and checked through that
+/// descriptor; the backend runs those descriptors.
+pub fn verify(
+    udh: &Path,
+    m: &Manifest,
+    backend: &mut dyn Backend,
+    sink: &mut dyn Sink,
+) -> Phase<Vec<VerifiedFile>> {
+    sink.event(Event::Message {
+        text: "Verifying the update".into(),
+    });
+    let verified = m
+        .open_verified(udh)
+        .map_err(|e| Verdict::new(Outcome::VerificationFailed, e))?;
+    let paths: Vec<(String, PathBuf)> = verified
+        .iter()
+        .map(|v| (v.name.clone(), v.path()))
+        .collect();
+    backend.use_verified(&paths);
+    Ok(verified)
+}
+
+/// Phase 5a: room for the packages and the snapshot. A retry after a power
+/// cut is half-installed already: the figures would no longer mean
+/// anything, and stopping there helps nobody.
+pub fn check_space(
+    root: &Root,
+    provider: &Provider,
+    state: &State,
+    backend: &dyn Backend,
+) -> Phase<()> {
+    if state.transaction_started {
+        return Ok(());
+    }
+    let snapshotting = !matches!(provider, Provider::None { .. });
+    space::check(root.dir(), backend.required_bytes(), snapshotting).map_err(Verdict::failure)
+}
+
+/// Phase 5b: the snapshot point (a no-op record when there is none).
+pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phase<SnapshotRecord> {
+    sink.event(Event::Message {
+        text: "Taking a snapshot".into(),
+    });
+    let rec = provider.take(id).map_err(Verdict::failure)?;
+    match (&rec.name, &rec.note) {
+        (Some(name), _) => tracing::info!("snapshot {name} taken"),
+        (None, Some(note)) => tracing::info!("{note}"),
+        (None, None) => {}
+    }
+    Ok(rec)
+}
+
+/// From here on the database may be ours to repair: on disk before the
+/// backend starts.
+pub(super) fn mark_started(root: &Root, udh: &Path, state: &mut State) -> Phase<()> {
+    if !state.transaction_started {
+        state.transaction_started = true;
+        // Before anything is changed, and once: a later attempt would see
+        // what a cut one already wrote. No fingerprint: a full reboot out.
+        state.boot_tree = crate::boottree::fingerprint(root)
+            .map_err(|why| tracing::warn!("boot files not recorded: {why}"))
+            .ok();
+        attempts::store(udh, state).map_err(Verdict::failure)?;
+    }
+    Ok(())
+}
+
+/// Phase 6: the backend's transaction; what it touched goes into the
+/// stream as `Package` events, whatever the outcome.
+pub fn transaction(backend: &mut dyn Backend, sink: &mut dyn Sink) -> Verdict {
+    let result = backend.install(sink);
+    for p in backend.changes() {
+        sink.event(Event::Package(p));
+    }
+    match result {
+        Ok(()) => {
+            sink.event(Event::Progress { percent: 100.0 });
+            Verdict::success()
+        }
+        Err(e) => Verdict::failure(e),
+    }
+}
+
+/// Takes snapper's post snapshot, whatever the outcome, before a rollback
+/// puts the pre-update state back: the pair then shows what the update did.
+pub(super) fn close_pair(
+    provider: &Result<Provider, SnapshotError>,
+    id: Option<&str>,
+    run: &mut Run<'_>,
+) {
+    let (Ok(p), Some(id)) = (provider, id) else {
+        return;
+    };
+    match p.close(id, run.record.outcome.as_str()) {
+        Ok(Some(post)) => {
+            tracing::info!("snapper post snapshot {post} taken");
+            run.record
+                .snapshot
+                .get_or_insert_with(|| SnapshotRecord::new(p.name()))
+                .snapper_post = Some(post);
+            run.store();
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e}"),
+    }
+}

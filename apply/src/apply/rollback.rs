@@ -1,0 +1,328 @@
+//! Going back: the rollback of a failed update to its snapshot, the
+//! rollback a boot on probation asked for, and what a broken configuration
+//! still owes the boot (its trigger and a due rollback consumed).
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use system_update_tui::Event;
+
+use crate::atomic;
+use crate::config::{AfterAction, Config, ConfigError};
+use crate::exit;
+use crate::lock::LockError;
+use crate::paths::{self, Root};
+use crate::power;
+use crate::result::{self, Outcome, ResultRecord};
+use crate::snapshot::{self, Provider, SnapshotRecord};
+use crate::timefmt;
+use crate::trigger;
+
+use super::leave::{after_action, countdown};
+use super::ui::start_ui;
+use super::*;
+
+/// `apply` with a configuration that could not be read: the update cannot
+/// be carried out, and a trigger left in place would bring every boot back
+/// here. Removes our links (found without the configuration: those to the
+/// default update directory or to a directory with a manifest of ours) and
+/// records why; returns the exit status: USAGE when it acted (the unit's
+/// FailureAction= reboots into the normal system), OK when no trigger of
+/// ours was there (another updater may be running: leave it alone). The
+/// caller prints the error (one line, on stderr: the journal at boot).
+/// A due probation rollback is consumed first, as the rollback itself
+/// consumes it: whatever the files say, the next boot is a normal one.
+pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
+    let due_consumed = due_without_config(root, err);
+    match trigger::remove_ours_without_config(root) {
+        Ok(removed) if !removed.is_empty() => {
+            let now = timefmt::now_rfc3339();
+            let mut rec = ResultRecord::begun(None, None, now.clone());
+            rec.outcome = Outcome::Failure;
+            rec.finished = Some(now);
+            rec.error = Some(err.to_string());
+            if let Err(e) = result::store(root, &rec) {
+                tracing::error!("{e}");
+            }
+            exit::USAGE
+        }
+        Ok(_) if due_consumed => exit::USAGE,
+        Ok(_) => exit::OK,
+        Err(e) => {
+            tracing::error!("cannot remove the trigger: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// The probation's marker with no configuration to roll back by: removed
+/// (probation::take, the marker first), the verdict recorded in the
+/// update's record and logged; the updated system stays. True when the
+/// marker is what brought this boot here.
+pub(super) fn due_without_config(root: &Root, err: &ConfigError) -> bool {
+    use crate::probation::{self, Due};
+    match probation::take(root) {
+        Due::None => false,
+        Due::Stray { why, sent_here } => {
+            tracing::error!("{why}");
+            sent_here
+        }
+        Due::NoSnapshot(s) => {
+            probation::fail_without_rollback(root, &s, NO_SNAPSHOT);
+            true
+        }
+        Due::Rollback(s) => {
+            let why = format!(
+                "the configuration could not be read ({err}), so it is not rolled back and the updated system stays"
+            );
+            probation::fail_without_rollback(root, &s, &why);
+            true
+        }
+    }
+}
+
+/// Why a due rollback of an update without a snapshot is not carried out.
+pub(super) const NO_SNAPSHOT: &str =
+    "There is no snapshot to roll back to, so the updated system stays";
+
+/// What the probation's marker made of this run.
+pub(super) enum AfterBoot {
+    /// Rolled back (or another instance is at it): the exit status.
+    Done(i32),
+    /// No rollback of ours: reported, the normal flow goes on.
+    Stray { sent_here: bool },
+    /// No marker: the normal flow.
+    NotDue,
+}
+
+/// The first phase: a rollback the probation left due, if any.
+pub(super) fn due(
+    root: &Root,
+    config: &Config,
+    opts: &ApplyOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<AfterBoot, ApplyError> {
+    if crate::probation::marker(root) == crate::probation::Marker::Absent {
+        return Ok(AfterBoot::NotDue);
+    }
+    roll_back_after_boot(root, config, opts, stop)
+}
+
+/// The update environment of a boot whose update was not confirmed
+/// healthy (probation.rs): the marker goes first, so the boot after this
+/// one is a normal one whatever happens here; then the pre-update snapshot
+/// is put back and the machine reboots into it. A marker without an
+/// update to roll back is only reported: no record is touched.
+pub(super) fn roll_back_after_boot(
+    root: &Root,
+    config: &Config,
+    opts: &ApplyOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<AfterBoot, ApplyError> {
+    use crate::probation::{self, Due};
+    let _lock = match crate::prepare::lock_root(root) {
+        Ok(l) => l,
+        Err(LockError::Busy(p)) => {
+            tracing::info!("{}: another instance is acting; nothing to do", p.display());
+            return Ok(AfterBoot::Done(exit::OK));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let state = match probation::take(root) {
+        Due::Rollback(s) => s,
+        Due::NoSnapshot(s) => {
+            probation::fail_without_rollback(root, &s, NO_SNAPSHOT);
+            return Ok(AfterBoot::Stray { sent_here: true });
+        }
+        Due::None => return Ok(AfterBoot::Done(exit::OK)),
+        Due::Stray { why, sent_here } => {
+            tracing::error!("{why}");
+            return Ok(AfterBoot::Stray { sent_here });
+        }
+    };
+    let last = result::load(root).ok().flatten();
+    let reason = probation::reason(&state);
+    let (boots, limit) = (state.boots, state.limit);
+    let id = Some(state.id);
+    let now = timefmt::now_rfc3339();
+    let mut record = match last {
+        Some(r) if r.id.is_some() && r.id == id => r,
+        _ => ResultRecord {
+            outcome: Outcome::Success,
+            ..ResultRecord::begun(id.clone(), None, now.clone())
+        },
+    };
+    tracing::error!(
+        "update {}: its first boot was not healthy: {reason}; rolling back",
+        id.as_deref().unwrap_or("unknown")
+    );
+
+    let ui = start_ui(root, config, opts);
+    ui.send(Event::Started {
+        title: format!(
+            "Rolling back {}",
+            record.title.as_deref().unwrap_or("the last update")
+        ),
+    });
+    ui.send(Event::Message {
+        text: "Rolling back to the snapshot taken before the update".into(),
+    });
+    let error = format!("The system did not start properly after the update: {reason}.");
+    record.outcome = Outcome::RolledBackAfterBoot;
+    record.error = Some(error.clone());
+    record.finished = Some(now.clone());
+    record.probation = Some(probation::Record {
+        verdict: probation::Verdict::RolledBack,
+        boots,
+        limit,
+        target: record.probation.as_ref().and_then(|p| p.target.clone()),
+        reason: Some(reason.clone()),
+        at: Some(now),
+    });
+    let legs = record.legs.get_or_insert_with(Default::default);
+    legs.leave = Some(crate::legs::Leg::Reboot);
+    legs.leave_why = Some("the root was rolled back to its snapshot".into());
+    let rolled_back = match (snapshot::select(root, config.snapshot), &id) {
+        (Ok(p), Some(id)) => roll_back(root, &config.update_dir, &p, id, &mut record),
+        (Err(e), _) => {
+            tracing::error!("{e}");
+            false
+        }
+        (_, None) => false,
+    };
+    let outcome = if rolled_back {
+        Outcome::RolledBackAfterBoot
+    } else {
+        // Still the updated system: say so, and why it stays.
+        record.outcome = Outcome::Success;
+        if let Some(p) = record.probation.as_mut() {
+            p.verdict = probation::Verdict::Failed;
+        }
+        record.error = Some(format!(
+            "{error} The rollback failed, so the updated system stays: {}",
+            record
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.note.clone())
+                .unwrap_or_else(|| "no snapshot".into())
+        ));
+        if let Err(e) = result::store(root, &record) {
+            tracing::error!("{e}");
+        }
+        Outcome::Failure
+    };
+    ui.send(Event::Finished {
+        outcome,
+        detail: record.error.clone(),
+        log_path: None,
+    });
+    let action = if opts.no_reboot || !root.is_live() {
+        AfterAction::None
+    } else {
+        AfterAction::Reboot
+    };
+    countdown(&ui, config, action, outcome, stop);
+    ui.finish();
+    let power_action = (action == AfterAction::Reboot).then_some(power::Action::Reboot);
+    Ok(AfterBoot::Done(after_action(power_action, outcome)))
+}
+
+/// Puts the pre-update snapshot back for the next boot and records there
+/// what happened: the restored root is where the next boot looks for the
+/// result, the log and (absent) trigger. Returns whether it rolled back.
+pub(super) fn roll_back(
+    root: &Root,
+    ud: &Path,
+    provider: &Provider,
+    id: &str,
+    record: &mut ResultRecord,
+) -> bool {
+    let note = |record: &mut ResultRecord, provider: &str, note: String| {
+        tracing::warn!("{note}");
+        let s = record
+            .snapshot
+            .get_or_insert_with(|| SnapshotRecord::new(provider));
+        s.note = Some(note);
+    };
+    if let Provider::None { why } = provider {
+        note(
+            record,
+            "none",
+            format!("no rollback: no snapshot was possible ({why})"),
+        );
+        return false;
+    }
+    if !provider.can_roll_back(id) {
+        note(
+            record,
+            provider.name(),
+            format!("no rollback: no snapshot of update {id} was found"),
+        );
+        return false;
+    }
+    let restored = match provider.roll_back(id) {
+        Ok(r) => r,
+        Err(e) => {
+            note(
+                record,
+                provider.name(),
+                format!("rollback failed, the failed state stays in place: {e}"),
+            );
+            return false;
+        }
+    };
+    let failed = restored.failed_state().display().to_string();
+    tracing::info!(
+        "rolled back to the state before update {id}; the failed state is kept as {failed}"
+    );
+    let snap = record
+        .snapshot
+        .get_or_insert_with(|| SnapshotRecord::new(provider.name()));
+    if snap.name.is_none() {
+        snap.name = Some(restored.source().display().to_string());
+    }
+    snap.rolled_back = true;
+    snap.failed_state = Some(failed);
+    // The record says what the next boot runs: the versions from before.
+    for p in &mut record.packages {
+        p.after = p.before.clone();
+        p.state = Some(crate::backend::presence(p.before.is_some(), p.before.is_some()).into());
+    }
+
+    let new_root = Root::new(restored.root());
+    if let Some(log) = &record.log {
+        let (from, to) = (root.host(log), new_root.host(log));
+        let group = atomic::log_group(restored.root());
+        let copied = to
+            .parent()
+            .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
+            .and_then(|_| atomic::copy_mode(&from, &to, atomic::private_mode(group)));
+        if let Err(e) = copied {
+            tracing::warn!(
+                "{}: cannot copy the log into the restored root: {e}",
+                to.display()
+            );
+        }
+    }
+    if let Err(e) = result::store(&new_root, record) {
+        tracing::error!("{e}");
+    }
+    if let Err(e) = trigger::remove_ours(&new_root, ud) {
+        tracing::error!("cannot remove the trigger from the restored root: {e}");
+    }
+    mark_cleanup_pending(&new_root);
+    if let Err(e) = restored.finish() {
+        tracing::error!("{e}");
+    }
+    true
+}
+
+/// Tells the cleanup after the next normal boot that there are snapshots
+/// to prune (system-update-cleanup-snapshots.service checks for the file).
+pub fn mark_cleanup_pending(root: &Root) {
+    let path = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
+    if let Err(e) = atomic::write(&path, b"", 0o644) {
+        tracing::warn!("{}: {e}", path.display());
+    }
+}
