@@ -18,7 +18,7 @@ use crate::exit;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::LockError;
 use crate::logcap::{self, HeadTail};
-use crate::manifest::{Manifest, VerifiedFile};
+use crate::manifest::{Manifest, PackageSignature, VerifiedFile};
 use crate::paths::{self, Root};
 use crate::power;
 use crate::result::{self, Outcome, ResultError, ResultRecord};
@@ -1050,7 +1050,7 @@ pub fn attempt(
         let mut backend = at.open(m, state).map_err(Verdict::failure)?;
         recover_or_check_stale(at.root, m, local, state, backend.as_mut(), sink)?;
         // Held open until the backend is done: what it runs is what was checked.
-        let _verified = verify(at.udh, m, backend.as_mut(), sink)?;
+        let _verified = verify(at.root, at.udh, m, backend.as_mut(), sink)?;
         let provider = provider.as_ref().map_err(Verdict::failure)?;
         check_space(at.root, provider, state, backend.as_ref())?;
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
@@ -1095,8 +1095,11 @@ pub fn recover_or_check_stale(
 }
 
 /// Phase 4: each payload file opened once and checked through that
-/// descriptor; the backend runs those descriptors.
+/// descriptor, the package signatures the manifest requires checked again
+/// on those descriptors against the root's keys (they may have changed
+/// since prepare); the backend runs those descriptors.
 pub fn verify(
+    root: &Root,
     udh: &Path,
     m: &Manifest,
     backend: &mut dyn Backend,
@@ -1105,13 +1108,26 @@ pub fn verify(
     sink.event(Event::Message {
         text: "Verifying the update".into(),
     });
-    let verified = m
-        .open_verified(udh)
-        .map_err(|e| Verdict::new(Outcome::VerificationFailed, e))?;
+    let failed = |e: String| Verdict::new(Outcome::VerificationFailed, e);
+    let verified = m.open_verified(udh).map_err(|e| failed(e.to_string()))?;
     let paths: Vec<(String, PathBuf)> = verified
         .iter()
         .map(|v| (v.name.clone(), v.path()))
         .collect();
+    let required: Vec<PathBuf> = m
+        .files
+        .iter()
+        .zip(&paths)
+        .filter(|(f, _)| f.signature == Some(PackageSignature::Required))
+        .map(|(_, (_, p))| p.clone())
+        .collect();
+    if let Err(e) = m.backend.verify_signatures(root, &required) {
+        let names: Vec<(String, String)> = paths
+            .iter()
+            .map(|(n, p)| (p.to_string_lossy().into_owned(), n.clone()))
+            .collect();
+        return Err(failed(crate::backend::unname(&e.to_string(), &names)));
+    }
     backend.use_verified(&paths);
     Ok(verified)
 }
@@ -1529,18 +1545,34 @@ mod tests {
             package: None,
             version: None,
             installed_size: None,
+            signature: None,
         };
         let (mut b, mut ev) = (Fake::default(), Events::default());
-        let m = manifest("dpkg", vec![file(good)]);
-        let held = verify(d.path(), &m, &mut b, &mut ev).unwrap();
+        let m = manifest("dpkg", vec![file(good.clone())]);
+        let root = Root::new(d.path().to_path_buf());
+        let held = verify(&root, d.path(), &m, &mut b, &mut ev).unwrap();
         assert_eq!(held.len(), 1);
         assert_eq!(b.verified[0].0, "a.deb");
         assert!(b.verified[0].1.starts_with("/proc/self/fd/"));
 
         let mut b = Fake::default();
         let m = manifest("dpkg", vec![file("0".repeat(64))]);
-        let v = verify(d.path(), &m, &mut b, &mut ev).unwrap_err();
+        let v = verify(&root, d.path(), &m, &mut b, &mut ev).unwrap_err();
         assert_eq!(v.outcome, Outcome::VerificationFailed);
+        assert!(b.verified.is_empty(), "nothing reaches the backend");
+
+        // A required signature a backend cannot check fails closed, naming
+        // the payload file, not its descriptor.
+        let mut signed = file(good);
+        signed.signature = Some(PackageSignature::Required);
+        let m = manifest("dpkg", vec![signed]);
+        let v = verify(&root, d.path(), &m, &mut b, &mut ev).unwrap_err();
+        assert_eq!(v.outcome, Outcome::VerificationFailed);
+        assert!(
+            v.error.as_deref().is_some_and(|e| e.starts_with("a.deb: ")),
+            "{:?}",
+            v.error
+        );
         assert!(b.verified.is_empty(), "nothing reaches the backend");
     }
 

@@ -8,7 +8,7 @@ use crate::backend::{Action, BackendError, BackendKind, GuessError, Request};
 use crate::config::Config;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::{self, LockError};
-use crate::manifest::{self, Manifest, ManifestError, PayloadFile, SCHEMA};
+use crate::manifest::{self, Manifest, ManifestError, PackageSignature, PayloadFile};
 use crate::paths::{self, Root};
 use crate::signature::{self, SignError, Verified};
 use crate::summary::count;
@@ -300,11 +300,14 @@ pub fn prepare(
     }
 
     let mut fields = Vec::new();
+    let mut signatures = vec![false; sources.len()];
     if !backend.takes_command() {
         backend.check_database(root)?;
         for f in &sources {
             fields.push(Some(backend.inspect(f)?));
         }
+        // Whose files these are, before anything else is judged by them.
+        signatures = backend.check_signatures(root, &sources, resolved_by.is_some())?;
         check_architectures(root, backend, &sources, &fields)?;
         check_duplicates(&sources, &fields)?;
         if !req.reinstall {
@@ -346,6 +349,10 @@ pub fn prepare(
             package: deb.as_ref().map(|d| d.package.clone()),
             version: deb.as_ref().map(|d| d.version.clone()),
             installed_size: deb.and_then(|d| d.installed_size),
+            signature: signatures
+                .get(i)
+                .is_some_and(|r| *r)
+                .then_some(PackageSignature::Required),
         });
     }
 
@@ -362,7 +369,7 @@ pub fn prepare(
         _ => format!("Update of {}", count(files.len(), "package", "packages")),
     });
     let m = Manifest {
-        schema: SCHEMA,
+        schema: manifest::schema_for(&files),
         id: format!("{}-{}", timefmt::now_compact(), std::process::id()),
         title,
         backend,

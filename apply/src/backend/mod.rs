@@ -198,6 +198,34 @@ pub trait Kind: Sync {
     ) -> Result<(), BackendError> {
         Ok(())
     }
+    /// Checks each payload file's own package signature against the keys
+    /// `root` trusts, before anything is copied: `from_repositories` says
+    /// the files were resolved and downloaded by [`Kind::resolve`]. Refuses
+    /// a bad signature, and a missing or untrusted one where the root's
+    /// policy requires one; says per file whether the boot must check it
+    /// again ([`Kind::verify_signatures`]). A backend whose packages carry
+    /// no signatures requires none.
+    fn check_signatures(
+        &self,
+        _root: &Root,
+        files: &[PathBuf],
+        _from_repositories: bool,
+    ) -> Result<Vec<bool>, BackendError> {
+        Ok(vec![false; files.len()])
+    }
+    /// At boot, on the verified files: each must carry a signature made by
+    /// a key `root` trusts. Only files `check_signatures` required come
+    /// here, so a backend that cannot check refuses them (fail closed).
+    fn verify_signatures(&self, _root: &Root, files: &[PathBuf]) -> Result<(), BackendError> {
+        match files.first() {
+            None => Ok(()),
+            Some(f) => Err(BackendError::Failed(format!(
+                "{}: the manifest requires its package signature, which the {} backend cannot check; nothing was installed: prepare the update again",
+                f.display(),
+                self.name()
+            ))),
+        }
+    }
     /// Whether `root` is managed by this package manager (its database is
     /// there): `prepare --upgrade` resolves with the first that is.
     fn manages(&self, _root: &Root) -> bool {
