@@ -9,6 +9,7 @@ pub mod dpkg;
 pub mod pacman;
 pub mod process;
 pub mod rpm;
+pub mod rpmkeys;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
