@@ -1114,14 +1114,14 @@ pub fn verify(
         .iter()
         .map(|v| (v.name.clone(), v.path()))
         .collect();
-    let required: Vec<PathBuf> = m
+    let required: Vec<(String, PathBuf)> = m
         .files
         .iter()
         .zip(&paths)
         .filter(|(f, _)| f.signature == Some(PackageSignature::Required))
-        .map(|(_, (_, p))| p.clone())
+        .map(|(_, p)| p.clone())
         .collect();
-    if let Err(e) = m.backend.verify_signatures(root, &required) {
+    if let Err(e) = m.backend.verify_signatures(root, &required, &paths) {
         let names: Vec<(String, String)> = paths
             .iter()
             .map(|(n, p)| (p.to_string_lossy().into_owned(), n.clone()))

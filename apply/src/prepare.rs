@@ -281,8 +281,18 @@ pub fn prepare(
         }
     }
 
+    // Detached signatures beside the packages travel with them.
+    let companions: Vec<PathBuf> = if backend.takes_command() {
+        Vec::new()
+    } else {
+        sources.iter().flat_map(|f| backend.companions(f)).collect()
+    };
     let mut names = Vec::new();
-    for f in sources.iter().chain(program_source.iter()) {
+    for f in sources
+        .iter()
+        .chain(program_source.iter())
+        .chain(companions.iter())
+    {
         regular_file(f)?;
         let name = f
             .file_name()
@@ -321,6 +331,7 @@ pub fn prepare(
     let download: u64 = sources
         .iter()
         .chain(program_source.iter())
+        .chain(companions.iter())
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .fold(0, u64::saturating_add);
@@ -333,7 +344,12 @@ pub fn prepare(
 
     make_room(root, config, &udh)?;
     let mut files = Vec::new();
-    for (i, f) in sources.iter().chain(program_source.iter()).enumerate() {
+    for (i, f) in sources
+        .iter()
+        .chain(program_source.iter())
+        .chain(companions.iter())
+        .enumerate()
+    {
         let dest = udh.join(&names[i]);
         atomic::copy(f, &dest).map_err(io_err(&dest))?;
         if program_source.as_deref() == Some(f.as_path()) {

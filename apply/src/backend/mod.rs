@@ -7,6 +7,7 @@ pub mod apt;
 pub mod command;
 pub mod dpkg;
 pub mod pacman;
+pub mod pacmankeys;
 pub mod process;
 pub mod rpm;
 pub mod rpmkeys;
@@ -214,15 +215,27 @@ pub trait Kind: Sync {
     ) -> Result<Vec<bool>, BackendError> {
         Ok(vec![false; files.len()])
     }
-    /// At boot, on the verified files: each must carry a signature made by
-    /// a key `root` trusts. Only files `check_signatures` required come
-    /// here, so a backend that cannot check refuses them (fail closed).
-    fn verify_signatures(&self, _root: &Root, files: &[PathBuf]) -> Result<(), BackendError> {
-        match files.first() {
+    /// Files that travel with a payload file when they are beside it (a
+    /// detached signature): copied into the update and checksummed as
+    /// payload files of their own, no package of their own.
+    fn companions(&self, _file: &Path) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    /// At boot, on the verified files (name in the manifest, descriptor
+    /// path): each of `required` must carry a signature made by a key
+    /// `root` trusts; `verified` is every payload file, companions
+    /// included. Only files `check_signatures` required come here, so a
+    /// backend that cannot check refuses them (fail closed).
+    fn verify_signatures(
+        &self,
+        _root: &Root,
+        required: &[(String, PathBuf)],
+        _verified: &[(String, PathBuf)],
+    ) -> Result<(), BackendError> {
+        match required.first() {
             None => Ok(()),
-            Some(f) => Err(BackendError::Failed(format!(
-                "{}: the manifest requires its package signature, which the {} backend cannot check; nothing was installed: prepare the update again",
-                f.display(),
+            Some((name, _)) => Err(BackendError::Failed(format!(
+                "{name}: the manifest requires its package signature, which the {} backend cannot check; nothing was installed: prepare the update again",
                 self.name()
             ))),
         }

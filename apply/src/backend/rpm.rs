@@ -392,8 +392,14 @@ impl Kind for RpmKind {
         super::rpmkeys::check(root, files, from_repositories)
     }
 
-    fn verify_signatures(&self, root: &Root, files: &[PathBuf]) -> Result<(), BackendError> {
-        super::rpmkeys::verify(root, files)
+    fn verify_signatures(
+        &self,
+        root: &Root,
+        required: &[(String, PathBuf)],
+        _verified: &[(String, PathBuf)],
+    ) -> Result<(), BackendError> {
+        let files: Vec<PathBuf> = required.iter().map(|(_, p)| p.clone()).collect();
+        super::rpmkeys::verify(root, &files)
     }
 
     fn manages(&self, root: &Root) -> bool {
