@@ -506,9 +506,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 Err(e) => {
                     eprintln!("system-update: {}", message(&e));
                     return Ok(match e {
-                        prepare::PrepareError::Verify(_) | prepare::PrepareError::Replay(_) => {
-                            exit::VERIFICATION
-                        }
+                        prepare::PrepareError::Verify(_)
+                        | prepare::PrepareError::Replay(_)
+                        | prepare::PrepareError::PackageSignature(_) => exit::VERIFICATION,
                         _ => exit::FAILURE,
                     });
                 }

@@ -84,6 +84,10 @@ pub enum PrepareError {
     FromNoManifest(PathBuf),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
+    /// An imported update's required package signature does not verify
+    /// with this root's keys.
+    #[error(transparent)]
+    PackageSignature(BackendError),
 }
 
 /// How `prepare --from` imports.
@@ -611,7 +615,8 @@ pub fn import(
         .files
         .iter()
         .zip(media)
-        .try_for_each(|(f, src)| import_file(&m, f, src, from, &udh));
+        .try_for_each(|(f, src)| import_file(&m, f, src, from, &udh))
+        .and_then(|()| check_required_signatures(root, &m, &udh));
     if let Err(e) = copied {
         let names: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
         let _ = clear_dir(&udh, &names);
@@ -630,6 +635,27 @@ pub fn import(
         &local,
     )?;
     Ok((m, verified))
+}
+
+/// The package signatures an imported manifest requires, checked on the
+/// copies against this machine's keys now rather than at the boot (which
+/// checks again): the keys that count are this root's, not the preparer's.
+fn check_required_signatures(root: &Root, m: &Manifest, udh: &Path) -> Result<(), PrepareError> {
+    let copies: Vec<(String, PathBuf)> = m
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), udh.join(&f.name)))
+        .collect();
+    let required: Vec<(String, PathBuf)> = m
+        .files
+        .iter()
+        .zip(&copies)
+        .filter(|(f, _)| f.signature == Some(PackageSignature::Required))
+        .map(|(_, c)| c.clone())
+        .collect();
+    m.backend
+        .verify_signatures(root, &required, &copies)
+        .map_err(PrepareError::PackageSignature)
 }
 
 /// Each payload file on the media, opened once (a regular file, no link

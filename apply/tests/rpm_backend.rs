@@ -752,3 +752,43 @@ fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
 }
+
+#[test]
+fn an_imported_update_is_checked_against_this_roots_keys() {
+    if !signing_ready() {
+        return;
+    }
+    let s = with_hello_1();
+    require_signatures(&s);
+    let signer = Signer::new();
+    signer.trusted_by(&s);
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    signer.sign(&v2);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    // The update on removable media, for a machine without the key.
+    let media = s.dir.path().join("media");
+    fs::create_dir_all(&media).unwrap();
+    for name in ["manifest.toml", "hello-2.0-1.noarch.rpm"] {
+        fs::copy(s.update_dir().join(name), media.join(name)).unwrap();
+    }
+    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
+    let o = rpm(&s)
+        .args(["-e", "--allmatches", "gpg-pubkey"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
+    let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
+        "{err}"
+    );
+    assert!(!s.update_dir().join("manifest.toml").exists());
+    assert!(!s.update_dir().join("hello-2.0-1.noarch.rpm").exists());
+
+    signer.trusted_by(&s);
+    let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+}
