@@ -18,7 +18,7 @@ use crate::exit;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::LockError;
 use crate::logcap::{self, HeadTail};
-use crate::manifest::{Manifest, PackageSignature, VerifiedFile};
+use crate::manifest::{Manifest, VerifiedFile};
 use crate::paths::{self, Root};
 use crate::power;
 use crate::result::{self, Outcome, ResultError, ResultRecord};
@@ -1114,13 +1114,7 @@ pub fn verify(
         .iter()
         .map(|v| (v.name.clone(), v.path()))
         .collect();
-    let required: Vec<(String, PathBuf)> = m
-        .files
-        .iter()
-        .zip(&paths)
-        .filter(|(f, _)| f.signature == Some(PackageSignature::Required))
-        .map(|(_, p)| p.clone())
-        .collect();
+    let required = m.required_signatures(&paths);
     if let Err(e) = m.backend.verify_signatures(root, &required, &paths) {
         let names: Vec<(String, String)> = paths
             .iter()
@@ -1564,7 +1558,7 @@ mod tests {
         // A required signature a backend cannot check fails closed, naming
         // the payload file, not its descriptor.
         let mut signed = file(good);
-        signed.signature = Some(PackageSignature::Required);
+        signed.signature = Some(crate::manifest::PackageSignature::Required);
         let m = manifest("dpkg", vec![signed]);
         let v = verify(&root, d.path(), &m, &mut b, &mut ev).unwrap_err();
         assert_eq!(v.outcome, Outcome::VerificationFailed);

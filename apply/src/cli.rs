@@ -545,9 +545,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                         trigger::TriggerError::Manifest(
                             crate::manifest::ManifestError::Missing(_),
                         ) => exit::FAILURE,
-                        trigger::TriggerError::Manifest(_) | trigger::TriggerError::Replay(_) => {
-                            exit::VERIFICATION
-                        }
+                        trigger::TriggerError::Manifest(_)
+                        | trigger::TriggerError::Replay(_)
+                        | trigger::TriggerError::PackageSignature(_) => exit::VERIFICATION,
                         trigger::TriggerError::Stale(_) => exit::STALE,
                         _ => exit::FAILURE,
                     });

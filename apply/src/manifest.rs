@@ -229,6 +229,32 @@ impl Manifest {
         toml::to_string(self).unwrap_or_default()
     }
 
+    /// The payload files whose package signature this manifest requires,
+    /// each with its path from `all` (name, path: every payload file).
+    pub fn required_signatures(&self, all: &[(String, PathBuf)]) -> Vec<(String, PathBuf)> {
+        self.files
+            .iter()
+            .filter(|f| f.signature == Some(PackageSignature::Required))
+            .filter_map(|f| all.iter().find(|(n, _)| *n == f.name).cloned())
+            .collect()
+    }
+
+    /// Checks the package signatures this manifest requires on the files
+    /// in `dir`, against the keys `root` has now.
+    pub fn check_package_signatures(
+        &self,
+        root: &paths::Root,
+        dir: &Path,
+    ) -> Result<(), crate::backend::BackendError> {
+        let all: Vec<(String, PathBuf)> = self
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), dir.join(&f.name)))
+            .collect();
+        self.backend
+            .verify_signatures(root, &self.required_signatures(&all), &all)
+    }
+
     /// Checks every payload file against its recorded checksum.
     pub fn verify_payload(&self, update_dir_host: &Path) -> Result<(), ManifestError> {
         self.open_verified(update_dir_host).map(drop)

@@ -616,7 +616,12 @@ pub fn import(
         .iter()
         .zip(media)
         .try_for_each(|(f, src)| import_file(&m, f, src, from, &udh))
-        .and_then(|()| check_required_signatures(root, &m, &udh));
+        // Against this machine's keys, the ones that count, before the
+        // reboot rather than in it (the boot checks again).
+        .and_then(|()| {
+            m.check_package_signatures(root, &udh)
+                .map_err(PrepareError::PackageSignature)
+        });
     if let Err(e) = copied {
         let names: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
         let _ = clear_dir(&udh, &names);
@@ -635,27 +640,6 @@ pub fn import(
         &local,
     )?;
     Ok((m, verified))
-}
-
-/// The package signatures an imported manifest requires, checked on the
-/// copies against this machine's keys now rather than at the boot (which
-/// checks again): the keys that count are this root's, not the preparer's.
-fn check_required_signatures(root: &Root, m: &Manifest, udh: &Path) -> Result<(), PrepareError> {
-    let copies: Vec<(String, PathBuf)> = m
-        .files
-        .iter()
-        .map(|f| (f.name.clone(), udh.join(&f.name)))
-        .collect();
-    let required: Vec<(String, PathBuf)> = m
-        .files
-        .iter()
-        .zip(&copies)
-        .filter(|(f, _)| f.signature == Some(PackageSignature::Required))
-        .map(|(_, c)| c.clone())
-        .collect();
-    m.backend
-        .verify_signatures(root, &required, &copies)
-        .map_err(PrepareError::PackageSignature)
 }
 
 /// Each payload file on the media, opened once (a regular file, no link

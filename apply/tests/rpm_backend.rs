@@ -792,3 +792,31 @@ fn an_imported_update_is_checked_against_this_roots_keys() {
     let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
+
+#[test]
+fn trigger_refuses_a_required_signature_the_root_no_longer_trusts() {
+    if !signing_ready() {
+        return;
+    }
+    let s = with_hello_1();
+    require_signatures(&s);
+    let signer = Signer::new();
+    signer.trusted_by(&s);
+    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
+    signer.sign(&v2);
+    let out = s.su(&["prepare", v2.to_str().unwrap()]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let o = rpm(&s)
+        .args(["-e", "--allmatches", "gpg-pubkey"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
+    let out = s.su(&["trigger", "--no-reboot"]);
+    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
+        "{err}"
+    );
+    assert!(!s.link_exists(), "not armed");
+}
