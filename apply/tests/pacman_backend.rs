@@ -746,3 +746,23 @@ fn signed_packages_from_a_repository_keep_their_signatures() {
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
 }
+
+#[test]
+fn pacman_itself_checks_at_boot_and_its_messages_name_the_files() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    s.prepare_and_trigger(&[&v2]);
+    // The root requires signatures from now on; the update has none.
+    pacman_conf(&s, "LocalFileSigLevel = Required\n");
+    let out = s.apply();
+    assert_eq!(code(&out), FAILURE, "{}", show(&out));
+    let err = s.results()["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("'hello-2.0-1-any.pkg.tar.zst': package missing required signature"),
+        "{err}"
+    );
+    assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
+}

@@ -496,6 +496,31 @@ pub struct PacmanBackend {
     required: u64,
 }
 
+impl PacmanBackend {
+    fn run(
+        &self,
+        cmd: Command,
+        mut progress: Progress,
+        names: &[(String, String)],
+        sink: &mut dyn Sink,
+    ) -> Result<(), BackendError> {
+        let ended = process::run(cmd, self.limits, &mut |line| {
+            let l = match line {
+                Line::Output(l) | Line::Progress(l) => super::unname(&l, names),
+            };
+            for e in progress.feed(&l) {
+                sink.event(e);
+            }
+            sink.output(&l);
+        })
+        .map_err(|source| BackendError::Spawn {
+            program: "pacman".into(),
+            source,
+        })?;
+        super::ended("pacman", ended, &progress.errors)
+    }
+}
+
 impl Backend for PacmanBackend {
     /// A pacman killed mid-transaction leaves its lock; at boot, with our
     /// own lock held, no other pacman runs, so the lock is stale.
@@ -537,22 +562,14 @@ impl Backend for PacmanBackend {
             .args(&self.extra_args)
             .arg("-U")
             .args(&packages);
-        let mut progress = Progress::new(total);
-        let ended = process::run(p.cmd, self.limits, &mut |line| {
-            let l = match line {
-                Line::Output(l) | Line::Progress(l) => l,
-            };
-            for e in progress.feed(&l) {
-                sink.event(e);
-            }
-            sink.output(&l);
-        })
-        .map_err(|source| BackendError::Spawn {
-            program: "pacman".into(),
-            source,
-        })?;
-        drop(links);
-        super::ended("pacman", ended, &progress.errors)
+        // What pacman says names the files, not our links.
+        let names: Vec<(String, String)> = links
+            .files
+            .iter()
+            .zip(&self.payload)
+            .map(|(l, (n, _))| (l.to_string_lossy().into_owned(), n.clone()))
+            .collect();
+        self.run(p.cmd, Progress::new(total), &names, sink)
     }
 
     fn changes(&self) -> Vec<PackageChange> {
