@@ -13,8 +13,13 @@ use crate::paths;
 /// 2: what is local to one machine (after-action, package database
 /// fingerprint) moved out to `local.json`, so that a signed manifest is
 /// never rewritten. 3: the plan of an update resolved from the
-/// repositories (`plan`, `resolved-by`); schema 2 is still read.
-pub const SCHEMA: u32 = 3;
+/// repositories (`plan`, `resolved-by`); schema 2 is still read. 4: a
+/// payload file's `signature = "required"`, which an older version must
+/// refuse rather than ignore. `prepare` writes the lowest schema that says
+/// what the manifest holds ([`schema_for`]), so an update without required
+/// signatures (one that may bring a newer system-update) is still read by
+/// the versions that read schema 3.
+pub const SCHEMA: u32 = 4;
 /// The oldest schema this version reads.
 pub const SCHEMA_MIN: u32 = 2;
 
@@ -33,6 +38,29 @@ pub struct PayloadFile {
     /// The package's Installed-Size in KiB, for the free-space check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed_size: Option<u64>,
+    /// What the boot checks of the package's own signature (against the
+    /// root's keys) before the transaction; covered by the manifest's
+    /// signature like the checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<PackageSignature>,
+}
+
+/// What a payload file's package signature must be at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageSignature {
+    /// Present and made by a key the root trusts.
+    Required,
+}
+
+/// The lowest schema that holds `files`: 4 only when one requires a
+/// package signature (see [`SCHEMA`]).
+pub fn schema_for(files: &[PayloadFile]) -> u32 {
+    if files.iter().any(|f| f.signature.is_some()) {
+        4
+    } else {
+        3
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +229,32 @@ impl Manifest {
         toml::to_string(self).unwrap_or_default()
     }
 
+    /// The payload files whose package signature this manifest requires,
+    /// each with its path from `all` (name, path: every payload file).
+    pub fn required_signatures(&self, all: &[(String, PathBuf)]) -> Vec<(String, PathBuf)> {
+        self.files
+            .iter()
+            .filter(|f| f.signature == Some(PackageSignature::Required))
+            .filter_map(|f| all.iter().find(|(n, _)| *n == f.name).cloned())
+            .collect()
+    }
+
+    /// Checks the package signatures this manifest requires on the files
+    /// in `dir`, against the keys `root` has now.
+    pub fn check_package_signatures(
+        &self,
+        root: &paths::Root,
+        dir: &Path,
+    ) -> Result<(), crate::backend::BackendError> {
+        let all: Vec<(String, PathBuf)> = self
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), dir.join(&f.name)))
+            .collect();
+        self.backend
+            .verify_signatures(root, &self.required_signatures(&all), &all)
+    }
+
     /// Checks every payload file against its recorded checksum.
     pub fn verify_payload(&self, update_dir_host: &Path) -> Result<(), ManifestError> {
         self.open_verified(update_dir_host).map(drop)
@@ -346,6 +400,7 @@ mod tests {
                 package: Some("a".into()),
                 version: Some("1".into()),
                 installed_size: Some(12),
+                signature: None,
             }],
             plan: Vec::new(),
             resolved_by: None,
@@ -360,7 +415,10 @@ mod tests {
 
     #[test]
     fn unknown_schema() {
-        let t = sample().to_toml().replace("schema = 3", "schema = 4");
+        let t = sample().to_toml().replace(
+            &format!("schema = {SCHEMA}"),
+            &format!("schema = {}", SCHEMA + 1),
+        );
         assert!(matches!(
             Manifest::parse(&t, Path::new("m")),
             Err(ManifestError::UnknownSchema { .. })
@@ -371,12 +429,30 @@ mod tests {
     fn schema_1_asks_to_prepare_again() {
         // Schema 1 carried after-action and db-fingerprint in the manifest.
         let t = sample().to_toml().replace(
-            "schema = 3\n",
+            &format!("schema = {SCHEMA}\n"),
             "schema = 1\nafter-action = \"reboot\"\ndb-fingerprint = \"sha256:00\"\n",
         );
         let e = Manifest::parse(&t, Path::new("m")).unwrap_err();
         assert!(matches!(e, ManifestError::UnknownSchema { .. }), "{e}");
         assert!(e.to_string().contains("prepare the update again"), "{e}");
+    }
+
+    #[test]
+    fn a_required_signature_needs_schema_4_and_old_manifests_still_read() {
+        let mut m = sample();
+        m.schema = schema_for(&m.files);
+        assert_eq!(m.schema, 3, "nothing required: readable by older versions");
+        let old = m.to_toml();
+        assert!(!old.contains("signature"), "{old}");
+        assert_eq!(Manifest::parse(&old, Path::new("m")).unwrap(), m);
+        m.files[0].signature = Some(PackageSignature::Required);
+        m.schema = schema_for(&m.files);
+        assert_eq!(m.schema, 4);
+        let new = m.to_toml();
+        assert!(new.contains("signature = \"required\""), "{new}");
+        assert_eq!(Manifest::parse(&new, Path::new("m")).unwrap(), m);
+        let unknown = new.replace("\"required\"", "\"optional\"");
+        assert!(Manifest::parse(&unknown, Path::new("m")).is_err());
     }
 
     #[test]
@@ -446,14 +522,16 @@ mod props {
             proptest::option::of(any::<String>()),
             proptest::option::of(any::<String>()),
             proptest::option::of(0u64..(1 << 40)),
+            any::<bool>(),
         )
             .prop_map(
-                |(name, sha256, package, version, installed_size)| PayloadFile {
+                |(name, sha256, package, version, installed_size, required)| PayloadFile {
                     name,
                     sha256,
                     package,
                     version,
                     installed_size,
+                    signature: required.then_some(PackageSignature::Required),
                 },
             )
     }

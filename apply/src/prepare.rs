@@ -8,7 +8,7 @@ use crate::backend::{Action, BackendError, BackendKind, GuessError, Request};
 use crate::config::Config;
 use crate::local::{self, LocalError, LocalState};
 use crate::lock::{self, LockError};
-use crate::manifest::{self, Manifest, ManifestError, PayloadFile, SCHEMA};
+use crate::manifest::{self, Manifest, ManifestError, PackageSignature, PayloadFile};
 use crate::paths::{self, Root};
 use crate::signature::{self, SignError, Verified};
 use crate::summary::count;
@@ -84,6 +84,10 @@ pub enum PrepareError {
     FromNoManifest(PathBuf),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
+    /// An imported update's required package signature does not verify
+    /// with this root's keys.
+    #[error(transparent)]
+    PackageSignature(BackendError),
 }
 
 /// How `prepare --from` imports.
@@ -281,8 +285,18 @@ pub fn prepare(
         }
     }
 
+    // Detached signatures beside the packages travel with them.
+    let companions: Vec<PathBuf> = if backend.takes_command() {
+        Vec::new()
+    } else {
+        sources.iter().flat_map(|f| backend.companions(f)).collect()
+    };
     let mut names = Vec::new();
-    for f in sources.iter().chain(program_source.iter()) {
+    for f in sources
+        .iter()
+        .chain(program_source.iter())
+        .chain(companions.iter())
+    {
         regular_file(f)?;
         let name = f
             .file_name()
@@ -300,11 +314,14 @@ pub fn prepare(
     }
 
     let mut fields = Vec::new();
+    let mut signatures = vec![false; sources.len()];
     if !backend.takes_command() {
         backend.check_database(root)?;
         for f in &sources {
             fields.push(Some(backend.inspect(f)?));
         }
+        // Whose files these are, before anything else is judged by them.
+        signatures = backend.check_signatures(root, &sources, resolved_by.is_some())?;
         check_architectures(root, backend, &sources, &fields)?;
         check_duplicates(&sources, &fields)?;
         if !req.reinstall {
@@ -318,6 +335,7 @@ pub fn prepare(
     let download: u64 = sources
         .iter()
         .chain(program_source.iter())
+        .chain(companions.iter())
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .fold(0, u64::saturating_add);
@@ -330,7 +348,12 @@ pub fn prepare(
 
     make_room(root, config, &udh)?;
     let mut files = Vec::new();
-    for (i, f) in sources.iter().chain(program_source.iter()).enumerate() {
+    for (i, f) in sources
+        .iter()
+        .chain(program_source.iter())
+        .chain(companions.iter())
+        .enumerate()
+    {
         let dest = udh.join(&names[i]);
         atomic::copy(f, &dest).map_err(io_err(&dest))?;
         if program_source.as_deref() == Some(f.as_path()) {
@@ -346,6 +369,10 @@ pub fn prepare(
             package: deb.as_ref().map(|d| d.package.clone()),
             version: deb.as_ref().map(|d| d.version.clone()),
             installed_size: deb.and_then(|d| d.installed_size),
+            signature: signatures
+                .get(i)
+                .is_some_and(|r| *r)
+                .then_some(PackageSignature::Required),
         });
     }
 
@@ -362,7 +389,7 @@ pub fn prepare(
         _ => format!("Update of {}", count(files.len(), "package", "packages")),
     });
     let m = Manifest {
-        schema: SCHEMA,
+        schema: manifest::schema_for(&files),
         id: format!("{}-{}", timefmt::now_compact(), std::process::id()),
         title,
         backend,
@@ -588,7 +615,13 @@ pub fn import(
         .files
         .iter()
         .zip(media)
-        .try_for_each(|(f, src)| import_file(&m, f, src, from, &udh));
+        .try_for_each(|(f, src)| import_file(&m, f, src, from, &udh))
+        // Against this machine's keys, the ones that count, before the
+        // reboot rather than in it (the boot checks again).
+        .and_then(|()| {
+            m.check_package_signatures(root, &udh)
+                .map_err(PrepareError::PackageSignature)
+        });
     if let Err(e) = copied {
         let names: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
         let _ = clear_dir(&udh, &names);

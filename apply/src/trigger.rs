@@ -290,6 +290,10 @@ pub enum TriggerError {
     Foreign(Foreign),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
+    /// A package signature the manifest requires does not verify with
+    /// the root's keys.
+    #[error(transparent)]
+    PackageSignature(crate::backend::BackendError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -317,6 +321,9 @@ pub fn arm(
     let loaded = crate::signature::load_manifest(root, &udh, config.require_signature)?;
     let (m, verified) = (loaded.manifest, loaded.verified);
     m.verify_payload(&udh)?;
+    // A key withdrawn since prepare shows now, not in the update boot.
+    m.check_package_signatures(root, &udh)
+        .map_err(TriggerError::PackageSignature)?;
     let mut local = match local::load(&udh) {
         Ok(l) => l,
         Err(e @ (LocalError::Missing(_) | LocalError::Invalid { .. })) => {

@@ -183,7 +183,7 @@ pub fn attempt(
         let mut backend = at.open(m, state).map_err(Verdict::failure)?;
         recover_or_check_stale(at.root, m, local, state, backend.as_mut(), sink)?;
         // Held open until the backend is done: what it runs is what was checked.
-        let _verified = verify(at.udh, m, backend.as_mut(), sink)?;
+        let _verified = verify(at.root, at.udh, m, backend.as_mut(), sink)?;
         let provider = provider.as_ref().map_err(Verdict::failure)?;
         check_space(at.root, provider, state, backend.as_ref())?;
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
@@ -228,8 +228,11 @@ pub fn recover_or_check_stale(
 }
 
 /// Phase 4: each payload file opened once and checked through that
-/// descriptor; the backend runs those descriptors.
+/// descriptor, the package signatures the manifest requires checked again
+/// on those descriptors against the root's keys (they may have changed
+/// since prepare); the backend runs those descriptors.
 pub fn verify(
+    root: &Root,
     udh: &Path,
     m: &Manifest,
     backend: &mut dyn Backend,
@@ -238,13 +241,20 @@ pub fn verify(
     sink.event(Event::Message {
         text: "Verifying the update".into(),
     });
-    let verified = m
-        .open_verified(udh)
-        .map_err(|e| Verdict::new(Outcome::VerificationFailed, e))?;
+    let failed = |e: String| Verdict::new(Outcome::VerificationFailed, e);
+    let verified = m.open_verified(udh).map_err(|e| failed(e.to_string()))?;
     let paths: Vec<(String, PathBuf)> = verified
         .iter()
         .map(|v| (v.name.clone(), v.path()))
         .collect();
+    let required = m.required_signatures(&paths);
+    if let Err(e) = m.backend.verify_signatures(root, &required, &paths) {
+        let names: Vec<(String, String)> = paths
+            .iter()
+            .map(|(n, p)| (p.to_string_lossy().into_owned(), n.clone()))
+            .collect();
+        return Err(failed(crate::backend::unname(&e.to_string(), &names)));
+    }
     backend.use_verified(&paths);
     Ok(verified)
 }

@@ -240,18 +240,34 @@ fn verification_hands_the_backend_descriptors_or_fails_before_any_change() {
         package: None,
         version: None,
         installed_size: None,
+        signature: None,
     };
     let (mut b, mut ev) = (Fake::default(), Events::default());
-    let m = manifest("dpkg", vec![file(good)]);
-    let held = verify(d.path(), &m, &mut b, &mut ev).unwrap();
+    let m = manifest("dpkg", vec![file(good.clone())]);
+    let root = Root::new(d.path().to_path_buf());
+    let held = verify(&root, d.path(), &m, &mut b, &mut ev).unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!(b.verified[0].0, "a.deb");
     assert!(b.verified[0].1.starts_with("/proc/self/fd/"));
 
     let mut b = Fake::default();
     let m = manifest("dpkg", vec![file("0".repeat(64))]);
-    let v = verify(d.path(), &m, &mut b, &mut ev).unwrap_err();
+    let v = verify(&root, d.path(), &m, &mut b, &mut ev).unwrap_err();
     assert_eq!(v.outcome, Outcome::VerificationFailed);
+    assert!(b.verified.is_empty(), "nothing reaches the backend");
+
+    // A required signature a backend cannot check fails closed, naming
+    // the payload file, not its descriptor.
+    let mut signed = file(good);
+    signed.signature = Some(crate::manifest::PackageSignature::Required);
+    let m = manifest("dpkg", vec![signed]);
+    let v = verify(&root, d.path(), &m, &mut b, &mut ev).unwrap_err();
+    assert_eq!(v.outcome, Outcome::VerificationFailed);
+    assert!(
+        v.error.as_deref().is_some_and(|e| e.starts_with("a.deb: ")),
+        "{:?}",
+        v.error
+    );
     assert!(b.verified.is_empty(), "nothing reaches the backend");
 }
 

@@ -7,8 +7,10 @@ pub mod apt;
 pub mod command;
 pub mod dpkg;
 pub mod pacman;
+pub mod pacmankeys;
 pub mod process;
 pub mod rpm;
+pub mod rpmkeys;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -197,6 +199,46 @@ pub trait Kind: Sync {
         _removals: &[String],
     ) -> Result<(), BackendError> {
         Ok(())
+    }
+    /// Checks each payload file's own package signature against the keys
+    /// `root` trusts, before anything is copied: `from_repositories` says
+    /// the files were resolved and downloaded by [`Kind::resolve`]. Refuses
+    /// a bad signature, and a missing or untrusted one where the root's
+    /// policy requires one; says per file whether the boot must check it
+    /// again ([`Kind::verify_signatures`]). A backend whose packages carry
+    /// no signatures requires none.
+    fn check_signatures(
+        &self,
+        _root: &Root,
+        files: &[PathBuf],
+        _from_repositories: bool,
+    ) -> Result<Vec<bool>, BackendError> {
+        Ok(vec![false; files.len()])
+    }
+    /// Files that travel with a payload file when they are beside it (a
+    /// detached signature): copied into the update and checksummed as
+    /// payload files of their own, no package of their own.
+    fn companions(&self, _file: &Path) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    /// At boot, on the verified files (name in the manifest, descriptor
+    /// path): each of `required` must carry a signature made by a key
+    /// `root` trusts; `verified` is every payload file, companions
+    /// included. Only files `check_signatures` required come here, so a
+    /// backend that cannot check refuses them (fail closed).
+    fn verify_signatures(
+        &self,
+        _root: &Root,
+        required: &[(String, PathBuf)],
+        _verified: &[(String, PathBuf)],
+    ) -> Result<(), BackendError> {
+        match required.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(BackendError::Failed(format!(
+                "{name}: the manifest requires its package signature, which the {} backend cannot check; nothing was installed: prepare the update again",
+                self.name()
+            ))),
+        }
     }
     /// Whether `root` is managed by this package manager (its database is
     /// there): `prepare --upgrade` resolves with the first that is.

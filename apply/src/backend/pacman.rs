@@ -24,6 +24,7 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 const DBPATH: &str = "/var/lib/pacman";
 const CONFIG: &str = "/etc/pacman.conf";
+const GPGDIR: &str = "/etc/pacman.d/gnupg";
 
 /// For a root without a pacman.conf of its own: the defaults, which accept
 /// unsigned local files (the update's own signature and checksums were
@@ -51,6 +52,14 @@ fn dbpath(root: &Root) -> Result<PathBuf, BackendError> {
     Ok(conf_values(&config_text(root)?, "DBPath")
         .pop()
         .map_or_else(|| PathBuf::from(DBPATH), PathBuf::from))
+}
+
+/// The keyring directory inside the root: the root's pacman.conf GPGDir,
+/// else pacman's default.
+fn gpgdir(root: &Root) -> Result<PathBuf, BackendError> {
+    Ok(conf_values(&config_text(root)?, "GPGDir")
+        .pop()
+        .map_or_else(|| PathBuf::from(GPGDIR), PathBuf::from))
 }
 
 /// The local database's entries, sorted.
@@ -195,7 +204,7 @@ fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError
             .arg("--logfile")
             .arg(in_root("/var/log/pacman.log"))
             .arg("--gpgdir")
-            .arg(in_root("/etc/pacman.d/gnupg"))
+            .arg(root.host(&gpgdir(root)?))
             .arg("--hookdir")
             .arg(in_root("/etc/pacman.d/hooks"));
     }
@@ -339,6 +348,37 @@ impl Kind for PacmanKind {
         )))
     }
 
+    fn companions(&self, file: &Path) -> Vec<PathBuf> {
+        let sig = super::pacmankeys::sig_of(file);
+        if sig.is_file() {
+            vec![sig]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn check_signatures(
+        &self,
+        root: &Root,
+        files: &[PathBuf],
+        from_repositories: bool,
+    ) -> Result<Vec<bool>, BackendError> {
+        let level = super::pacmankeys::level(&config_text(root)?, from_repositories);
+        super::pacmankeys::check(&root.host(&gpgdir(root)?), level, files)
+    }
+
+    fn verify_signatures(
+        &self,
+        root: &Root,
+        required: &[(String, PathBuf)],
+        verified: &[(String, PathBuf)],
+    ) -> Result<(), BackendError> {
+        if required.is_empty() {
+            return Ok(());
+        }
+        super::pacmankeys::verify(&root.host(&gpgdir(root)?), required, verified)
+    }
+
     fn manages(&self, root: &Root) -> bool {
         self.check_database(root).is_ok()
     }
@@ -431,7 +471,10 @@ impl Kind for PacmanKind {
         let files = &t.manifest.files;
         Ok(Box::new(PacmanBackend {
             root: t.root.clone(),
-            files: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
+            payload: files
+                .iter()
+                .map(|f| (f.name.clone(), t.update_dir.join(&f.name)))
+                .collect(),
             names: files.iter().filter_map(|f| f.package.clone()).collect(),
             extra_args: t.extra_args.to_vec(),
             limits: t.limits,
@@ -443,12 +486,39 @@ impl Kind for PacmanKind {
 
 pub struct PacmanBackend {
     root: Root,
-    files: Vec<PathBuf>,
+    /// Every payload file, detached signatures included: (name in the
+    /// manifest, path).
+    payload: Vec<(String, PathBuf)>,
     names: Vec<String>,
     extra_args: Vec<String>,
     limits: Limits,
     before: HashMap<String, String>,
     required: u64,
+}
+
+impl PacmanBackend {
+    fn run(
+        &self,
+        cmd: Command,
+        mut progress: Progress,
+        names: &[(String, String)],
+        sink: &mut dyn Sink,
+    ) -> Result<(), BackendError> {
+        let ended = process::run(cmd, self.limits, &mut |line| {
+            let l = match line {
+                Line::Output(l) | Line::Progress(l) => super::unname(&l, names),
+            };
+            for e in progress.feed(&l) {
+                sink.event(e);
+            }
+            sink.output(&l);
+        })
+        .map_err(|source| BackendError::Spawn {
+            program: "pacman".into(),
+            source,
+        })?;
+        super::ended("pacman", ended, &progress.errors)
+    }
 }
 
 impl Backend for PacmanBackend {
@@ -477,7 +547,12 @@ impl Backend for PacmanBackend {
     }
 
     fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
-        let total = u32::try_from(self.files.len()).unwrap_or(u32::MAX);
+        // Links named as the files, to the verified descriptors: pacman
+        // -U looks for FILE.sig beside FILE and checks it as the root's
+        // LocalFileSigLevel says.
+        let links = super::Links::new("pacman", &self.payload)?;
+        let packages: Vec<&PathBuf> = links.files.iter().filter(|f| KIND.accepts(f)).collect();
+        let total = u32::try_from(packages.len()).unwrap_or(u32::MAX);
         sink.event(Event::Message {
             text: format!("Installing {total} package(s) with pacman"),
         });
@@ -486,22 +561,15 @@ impl Backend for PacmanBackend {
             .args(["--noconfirm", "--noprogressbar"])
             .args(&self.extra_args)
             .arg("-U")
-            .args(&self.files);
-        let mut progress = Progress::new(total);
-        let ended = process::run(p.cmd, self.limits, &mut |line| {
-            let l = match line {
-                Line::Output(l) | Line::Progress(l) => l,
-            };
-            for e in progress.feed(&l) {
-                sink.event(e);
-            }
-            sink.output(&l);
-        })
-        .map_err(|source| BackendError::Spawn {
-            program: "pacman".into(),
-            source,
-        })?;
-        super::ended("pacman", ended, &progress.errors)
+            .args(&packages);
+        // What pacman says names the files, not our links.
+        let names: Vec<(String, String)> = links
+            .files
+            .iter()
+            .zip(&self.payload)
+            .map(|(l, (n, _))| (l.to_string_lossy().into_owned(), n.clone()))
+            .collect();
+        self.run(p.cmd, Progress::new(total), &names, sink)
     }
 
     fn changes(&self) -> Vec<PackageChange> {
@@ -510,7 +578,11 @@ impl Backend for PacmanBackend {
     }
 
     fn use_verified(&mut self, files: &[(String, PathBuf)]) {
-        super::take_verified(&mut self.files, files);
+        for (name, path) in &mut self.payload {
+            if let Some((_, v)) = files.iter().find(|(n, _)| n == name) {
+                *path = v.clone();
+            }
+        }
     }
 
     fn required_bytes(&self) -> u64 {

@@ -62,13 +62,7 @@ fn macro_files(root: &Root) -> Vec<PathBuf> {
 /// is usually written with expanded; `None` for what only rpm can
 /// evaluate (a shell expansion, another macro).
 pub fn parse_dbpath(text: &str) -> Option<String> {
-    let value = text
-        .lines()
-        .rev()
-        .filter_map(|l| l.trim_start().strip_prefix("%_dbpath"))
-        .find(|rest| rest.starts_with([' ', '\t']))?
-        .trim();
-    let mut v = value.to_string();
+    let mut v = last_definition(text, "%_dbpath")?.to_string();
     for (m, dir) in [
         ("%{_var}", "/var"),
         ("%{_localstatedir}", "/var"),
@@ -78,6 +72,28 @@ pub fn parse_dbpath(text: &str) -> Option<String> {
         v = v.replace(m, dir);
     }
     (v.starts_with('/') && !v.contains('%')).then_some(v)
+}
+
+/// The value of the last definition of macro `name` (`%_dbpath`) in a
+/// macro file's text.
+fn last_definition<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .rev()
+        .filter_map(|l| l.trim_start().strip_prefix(name))
+        .find(|rest| rest.starts_with([' ', '\t']))
+        .map(str::trim)
+}
+
+/// The value of macro `name` as the root's own macro files define it
+/// (the last file that does wins), read from the root: rpm given --root
+/// would read the host's.
+pub(super) fn root_macro(root: &Root, name: &str) -> Option<String> {
+    macro_files(root)
+        .iter()
+        .rev()
+        .filter_map(|f| root.confined(f).ok())
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .find_map(|t| last_definition(&t, name).map(str::to_string))
 }
 
 /// Where the root's database is, as its own rpm finds it: `%_dbpath` of
@@ -143,7 +159,13 @@ fn os_version(root: &Root) -> Option<String> {
 
 /// `rpm` with the root and its database.
 fn rpm(root: &Root) -> Result<Command, BackendError> {
-    let mut c = Command::new("rpm");
+    rpm_tool("rpm", root)
+}
+
+/// One of rpm's programs (`rpm`, `rpmkeys`) with the root and its
+/// database, whose gpg-pubkey entries are the keys the root trusts.
+pub(super) fn rpm_tool(program: &str, root: &Root) -> Result<Command, BackendError> {
+    let mut c = Command::new(program);
     if !root.is_live() {
         c.arg("--root").arg(root.dir());
     }
@@ -280,12 +302,17 @@ impl Kind for RpmKind {
 
     /// The installed set with each package's transaction id, sorted: it
     /// changes with every install and removal, and not when rpm merely
-    /// reads its database (which touches the sqlite files).
+    /// reads its database (which touches the sqlite files). The trusted
+    /// keys (gpg-pubkey entries) are not packages of the plan: the boot
+    /// checks the signatures against them as they are then.
     fn fingerprint(&self, root: &Root) -> Result<Option<String>, BackendError> {
         let mut c = rpm(root)?;
         c.args(["-qa", "--qf", "%{NEVRA} %{INSTALLTID}\\n"]);
         let text = run_query(c, "-qa")?;
-        let mut lines: Vec<&str> = text.lines().collect();
+        let mut lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("gpg-pubkey-"))
+            .collect();
         lines.sort_unstable();
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
@@ -356,12 +383,32 @@ impl Kind for RpmKind {
         )))
     }
 
+    fn check_signatures(
+        &self,
+        root: &Root,
+        files: &[PathBuf],
+        from_repositories: bool,
+    ) -> Result<Vec<bool>, BackendError> {
+        super::rpmkeys::check(root, files, from_repositories)
+    }
+
+    fn verify_signatures(
+        &self,
+        root: &Root,
+        required: &[(String, PathBuf)],
+        _verified: &[(String, PathBuf)],
+    ) -> Result<(), BackendError> {
+        let files: Vec<PathBuf> = required.iter().map(|(_, p)| p.clone()).collect();
+        super::rpmkeys::verify(root, &files)
+    }
+
     fn manages(&self, root: &Root) -> bool {
         dbpath(root).is_ok()
     }
 
     /// dnf resolves (makecache checks the repositories' metadata as their
-    /// .repo files say, gpgcheck the packages) and downloads into `dest`;
+    /// .repo files say) and downloads into `dest` (dnf5 checks no package
+    /// signature there: `check_signatures` does, with rpmkeys);
     /// the plan is what it downloaded, against what is installed. rpm -U
     /// (or the root's dnf) at boot installs exactly those files, obsoleted
     /// packages going as rpm's Obsoletes say.
@@ -446,7 +493,7 @@ impl Kind for RpmKind {
             plan,
             files,
             checked_by:
-                "dnf (the repositories' metadata and packages, as their .repo files require)".into(),
+                "dnf (the repositories' metadata, as their .repo files require), rpmkeys (the packages' signatures, against the root's keys)".into(),
         })
     }
 

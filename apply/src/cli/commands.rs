@@ -202,9 +202,9 @@ fn prepare_cmd(root: &Root, config: &Config, a: PrepareArgs) -> anyhow::Result<i
         Err(e) => {
             eprintln!("system-update: {}", message(&e));
             return Ok(match e {
-                prepare::PrepareError::Verify(_) | prepare::PrepareError::Replay(_) => {
-                    exit::VERIFICATION
-                }
+                prepare::PrepareError::Verify(_)
+                | prepare::PrepareError::Replay(_)
+                | prepare::PrepareError::PackageSignature(_) => exit::VERIFICATION,
                 _ => exit::FAILURE,
             });
         }
@@ -263,7 +263,9 @@ fn trigger_status(e: &trigger::TriggerError) -> i32 {
     match e {
         // Nothing to verify is not a verification failure.
         TriggerError::Manifest(ManifestError::Missing(_)) => exit::FAILURE,
-        TriggerError::Manifest(_) | TriggerError::Replay(_) => exit::VERIFICATION,
+        TriggerError::Manifest(_) | TriggerError::Replay(_) | TriggerError::PackageSignature(_) => {
+            exit::VERIFICATION
+        }
         TriggerError::Stale(_) => exit::STALE,
         _ => exit::FAILURE,
     }
