@@ -55,11 +55,12 @@ pub(super) fn way_out(
             &supported,
             left.rolls_back,
             || match manifest {
-                // Files on disk first: they include what scripts wrote.
-                Ok(m) => left
-                    .boot_tree
-                    .and_then(|before| crate::boottree::changed(root, before))
-                    .or_else(|| m.backend.boot_files(root, &record.packages)),
+                // The package lists first, which name the package; then
+                // the files on disk, which include what scripts wrote.
+                Ok(m) => m.backend.boot_files(root, &record.packages).or_else(|| {
+                    left.boot_tree
+                        .and_then(|before| crate::boottree::changed(root, before))
+                }),
                 Err(_) => Some("the update could not be read".into()),
             },
         );
