@@ -93,31 +93,62 @@ fn to_json(v: &serde_json::Value) -> String {
 }
 
 pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, ResultError> {
-    let udh = root.host(&config.update_dir);
-    // As trigger and apply judge it: a link on the way to the update
-    // directory (an image's, into the host) is not read through.
-    let secure = crate::untrusted::check_path_secure(root.dir(), &config.update_dir)
-        .map_err(crate::manifest::ManifestError::Untrusted);
-    let readable = secure.is_ok();
-    let manifest = secure.and_then(|()| Manifest::load(&udh));
-    let links = trigger::inspect(root, &config.update_dir).unwrap_or_default();
-    let triggered = trigger::ours(&links).is_some();
-    let attempts = match readable {
-        true => attempts::load(&udh).map(|s| s.attempts).unwrap_or(0),
-        false => 0,
-    };
-    let last = result::load(root)?;
-    // After-action: trigger's choice (local.json), else the config's.
-    let after = readable
-        .then(|| crate::local::load(&udh).ok())
-        .flatten()
-        .and_then(|l| l.after_action)
-        .unwrap_or(config.after_action);
-    // Shown, not verified here: trigger and apply verify.
-    let signed = crate::signature::path(&udh).exists();
-    let plan = manifest.as_ref().ok().map(|m| prepared(root, m));
-    if as_json {
-        let links: Vec<_> = links
+    let seen = Seen::look(root, config)?;
+    Ok(if as_json {
+        seen.json(root, config)
+    } else {
+        seen.text(root, config)
+    })
+}
+
+/// What `status` looked at, once, for either view.
+struct Seen {
+    manifest: Result<Manifest, crate::manifest::ManifestError>,
+    plan: Option<Prepared>,
+    links: Vec<trigger::Link>,
+    triggered: bool,
+    attempts: u32,
+    last: Option<ResultRecord>,
+    after: crate::config::AfterAction,
+    signed: bool,
+}
+
+impl Seen {
+    fn look(root: &Root, config: &Config) -> Result<Seen, ResultError> {
+        let udh = root.host(&config.update_dir);
+        // As trigger and apply judge it: a link on the way to the update
+        // directory (an image's, into the host) is not read through.
+        let secure = crate::untrusted::check_path_secure(root.dir(), &config.update_dir)
+            .map_err(crate::manifest::ManifestError::Untrusted);
+        let readable = secure.is_ok();
+        let manifest = secure.and_then(|()| Manifest::load(&udh));
+        let links = trigger::inspect(root, &config.update_dir).unwrap_or_default();
+        let attempts = match readable {
+            true => attempts::load(&udh).map(|s| s.attempts).unwrap_or(0),
+            false => 0,
+        };
+        // After-action: trigger's choice (local.json), else the config's.
+        let after = readable
+            .then(|| crate::local::load(&udh).ok())
+            .flatten()
+            .and_then(|l| l.after_action)
+            .unwrap_or(config.after_action);
+        Ok(Seen {
+            plan: manifest.as_ref().ok().map(|m| prepared(root, m)),
+            manifest,
+            triggered: trigger::ours(&links).is_some(),
+            links,
+            attempts,
+            last: result::load(root)?,
+            after,
+            // Shown, not verified here: trigger and apply verify.
+            signed: crate::signature::path(&udh).exists(),
+        })
+    }
+
+    fn json(&self, root: &Root, config: &Config) -> String {
+        let links: Vec<_> = self
+            .links
             .iter()
             .map(|l| {
                 let (state, target) = match &l.state {
@@ -129,94 +160,107 @@ pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, Res
                 json!({"path": l.path, "state": state, "target": target})
             })
             .collect();
-        let err = match &manifest {
+        let err = match &self.manifest {
             Err(crate::manifest::ManifestError::Missing(_)) | Ok(_) => None,
             Err(e) => Some(e.to_string()),
         };
-        let after = manifest.as_ref().ok().map(|_| after);
-        return Ok(to_json(&json!({
+        let after = self.manifest.as_ref().ok().map(|_| self.after);
+        to_json(&json!({
             "format": JSON_FORMAT,
             "update_dir": config.update_dir,
-            "prepared": plan,
+            "prepared": self.plan,
             "prepared_error": err,
             "after_action": after,
-            "triggered": triggered,
+            "triggered": self.triggered,
             "links": links,
-            "attempts": attempts,
+            "attempts": self.attempts,
             "attempt_limit": config.attempt_limit,
-            "last_result": last,
+            "last_result": self.last,
             "probation": crate::probation::load(root).ok().flatten(),
-        })));
+        }))
     }
-    let mut s = String::new();
-    if let Some(line) = crate::probation::status_line(root) {
-        s += &clean(&line);
-        s.push('\n');
-    }
-    match (&manifest, &plan) {
-        (Ok(_), Some(p)) => {
-            s += &format!(
-                "Prepared: {} ({}), backend {}, {}, after-action {}, {}\n",
-                clean(&p.title),
-                clean(&p.id),
-                p.backend,
-                crate::summary::count(p.files.len(), "file", "files"),
-                after.as_str(),
-                if signed { "signed" } else { "not signed" }
-            );
-            if let Some(text) = last.as_ref().and_then(|r| failed_attempt(r, &p.id)) {
-                s += &text;
-            }
-            for c in p
-                .changes
-                .iter()
-                .filter(|_| !failed_here(last.as_ref(), &p.id))
-            {
-                let after = match (c.action, &c.after) {
-                    ("remove", _) => "(removed)",
-                    (_, Some(v)) => v.as_str(),
-                    (_, None) => "?",
-                };
-                s += &format!(
-                    "  {} {} -> {}\n",
-                    clean(&c.name),
-                    clean(c.before.as_deref().unwrap_or("(not installed)")),
-                    clean(after)
-                );
-            }
-            if let Some(argv) = &p.command {
-                s += &format!("  runs: {}\n", clean(&argv.join(" ")));
-            }
+
+    fn text(&self, root: &Root, config: &Config) -> String {
+        let mut s = String::new();
+        if let Some(line) = crate::probation::status_line(root) {
+            s += &clean(&line);
+            s.push('\n');
         }
-        (Err(crate::manifest::ManifestError::Missing(_)), _) => {
-            s += "Prepared: nothing";
-            if last.is_some() {
-                s += " (system-update results shows the last update)";
+        s += &self.prepared_text();
+        s += &format!(
+            "Triggered: {}\n",
+            if self.triggered {
+                "yes".to_string()
+            } else {
+                format!(
+                    "no ({})",
+                    clean(&trigger::why_not_ours(&self.links, &config.update_dir))
+                )
             }
-            s += "\n";
+        );
+        if self.attempts > 0 {
+            s += &format!("Attempts: {} of {}\n", self.attempts, config.attempt_limit);
         }
-        (Err(e), _) => s += &format!("Prepared: unusable: {}\n", clean(&e.to_string())),
-        (Ok(_), None) => {}
+        match &self.last {
+            Some(r) => s += &result::describe(r),
+            None => s += "Last update: none recorded\n",
+        }
+        s
     }
-    s += &format!(
-        "Triggered: {}\n",
-        if triggered {
-            "yes".to_string()
-        } else {
+
+    /// The "Prepared:" lines: the update and each change it makes, or why
+    /// its last attempt failed.
+    fn prepared_text(&self) -> String {
+        let p = match (&self.manifest, &self.plan) {
+            (Ok(_), Some(p)) => p,
+            (Err(crate::manifest::ManifestError::Missing(_)), _) => {
+                return match self.last {
+                    Some(_) => "Prepared: nothing (system-update results shows the last update)\n",
+                    None => "Prepared: nothing\n",
+                }
+                .to_string()
+            }
+            (Err(e), _) => return format!("Prepared: unusable: {}\n", clean(&e.to_string())),
+            (Ok(_), None) => return String::new(),
+        };
+        let mut s = format!(
+            "Prepared: {} ({}), backend {}, {}, after-action {}, {}\n",
+            clean(&p.title),
+            clean(&p.id),
+            p.backend,
+            crate::summary::count(p.files.len(), "file", "files"),
+            self.after.as_str(),
+            if self.signed { "signed" } else { "not signed" }
+        );
+        match self.last.as_ref().and_then(|r| failed_attempt(r, &p.id)) {
+            Some(text) => s += &text,
+            None => s += &changes_text(p),
+        }
+        if let Some(argv) = &p.command {
+            s += &format!("  runs: {}\n", clean(&argv.join(" ")));
+        }
+        s
+    }
+}
+
+/// A prepared update's changes, a line each.
+fn changes_text(p: &Prepared) -> String {
+    p.changes
+        .iter()
+        .map(|c| {
+            let after = match (c.action, &c.after) {
+                ("remove", _) => "(removed)",
+                (_, Some(v)) => v.as_str(),
+                (_, None) => "?",
+            };
             format!(
-                "no ({})",
-                clean(&trigger::why_not_ours(&links, &config.update_dir))
+                "  {} {} -> {}\n",
+                clean(&c.name),
+                clean(c.before.as_deref().unwrap_or("(not installed)")),
+                clean(after)
             )
-        }
-    );
-    if attempts > 0 {
-        s += &format!("Attempts: {attempts} of {}\n", config.attempt_limit);
-    }
-    match &last {
-        Some(r) => s += &result::describe(r),
-        None => s += "Last update: none recorded\n",
-    }
-    Ok(s)
+        })
+        .collect()
 }
 
 /// Whether the last record is a failed attempt at the prepared update
