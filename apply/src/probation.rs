@@ -595,55 +595,152 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
             return crate::exit::FAILURE;
         }
     };
-    let id = state.id.clone();
-    let mut rec = Record {
-        verdict: Verdict::Pending,
-        boots: state.boots,
-        limit: state.limit,
-        target: None,
-        reason: None,
-        at: None,
-    };
-    let finish = |rec: &mut Record, verdict: Verdict, reason: Option<String>| {
-        rec.verdict = verdict;
-        rec.reason = reason;
-        rec.at = Some(timefmt::now_rfc3339());
-        record(root, &id, rec.clone());
-    };
-    if !config.probation {
-        tracing::info!("probation = false: update {id}'s boot is not checked");
-        let _ = end(root).map_err(|e| tracing::error!("{e}"));
-        finish(&mut rec, Verdict::Off, None);
-        crate::apply::mark_cleanup_pending(root);
-        return crate::exit::OK;
+    let mut check = Check::new(root, &state);
+    if let Some(code) = check.not_checked(config) {
+        return code;
     }
-    if let Marker::Stray(why) = marker(root) {
-        tracing::error!("{why}");
+    if let Err(code) = count_boot(root, &mut state, &mut check) {
+        return code;
     }
-    if is_due(root) {
+    let (target, hooked) = announce(config, &state, &mut check);
+    let health = match wait_healthy(config, &target, &hooked, stop) {
+        Ok(h) => h,
+        Err(()) => {
+            tracing::info!("stopped before the boot was confirmed; it counts as not confirmed");
+            return crate::exit::OK;
+        }
+    };
+    match health {
+        Ok(()) => check.confirmed(&state, &target),
+        Err(why) => check.not_confirmed(&mut state, why),
+    }
+}
+
+/// One boot's check: the update on probation and the record of it.
+struct Check<'a> {
+    root: &'a Root,
+    id: String,
+    rec: Record,
+}
+
+impl<'a> Check<'a> {
+    fn new(root: &'a Root, state: &State) -> Check<'a> {
+        Check {
+            root,
+            id: state.id.clone(),
+            rec: Record {
+                verdict: Verdict::Pending,
+                boots: state.boots,
+                limit: state.limit,
+                target: None,
+                reason: None,
+                at: None,
+            },
+        }
+    }
+
+    /// The verdict into the update's record.
+    fn finish(&mut self, verdict: Verdict, reason: Option<String>) {
+        self.rec.verdict = verdict;
+        self.rec.reason = reason;
+        self.rec.at = Some(timefmt::now_rfc3339());
+        record(self.root, &self.id, self.rec.clone());
+    }
+
+    /// The boots that are not checked: probation off, or a rollback that
+    /// was due and did not happen (reported, never a loop).
+    fn not_checked(&mut self, config: &Config) -> Option<i32> {
+        let (root, id) = (self.root, self.id.clone());
+        if !config.probation {
+            tracing::info!("probation = false: update {id}'s boot is not checked");
+            let _ = end(root).map_err(|e| tracing::error!("{e}"));
+            self.finish(Verdict::Off, None);
+            crate::apply::mark_cleanup_pending(root);
+            return Some(crate::exit::OK);
+        }
+        if let Marker::Stray(why) = marker(root) {
+            tracing::error!("{why}");
+        }
+        if !is_due(root) {
+            return None;
+        }
         // This boot should have been the rollback: our generator is not
-        // the one that ran. Report, never loop.
+        // the one that ran.
         let why = format!(
             "a rollback was due, but this boot was not sent to system-update.target: is system-update-generator installed and enabled ({})?",
             DUE
         );
         tracing::error!("update {id}: {why}");
         let _ = end(root).map_err(|e| tracing::error!("{e}"));
-        finish(&mut rec, Verdict::Failed, Some(why));
-        return crate::exit::FAILURE;
+        self.finish(Verdict::Failed, Some(why));
+        Some(crate::exit::FAILURE)
     }
+
+    fn confirmed(&mut self, state: &State, target: &str) -> i32 {
+        if let Err(e) = end(self.root) {
+            tracing::error!("{e}");
+        }
+        let said = format!("update {}: boot confirmed ({target} reached)", self.id);
+        tracing::info!("{said}");
+        say(&said);
+        self.finish(Verdict::Confirmed, None);
+        if state.can_roll_back {
+            crate::apply::mark_cleanup_pending(self.root);
+        }
+        crate::exit::OK
+    }
+
+    fn not_confirmed(&mut self, state: &mut State, why: String) -> i32 {
+        let id = self.id.clone();
+        if !state.can_roll_back {
+            tracing::error!("update {id}: boot not confirmed: {why}; no snapshot to roll back to");
+            let _ = end(self.root).map_err(|e| tracing::error!("{e}"));
+            self.finish(Verdict::Failed, Some(why));
+            return crate::exit::FAILURE;
+        }
+        tracing::error!("update {id}: boot not confirmed: {why}; rolling back at the next boot");
+        state.reason = Some(why.clone());
+        if let Err(e) = store(self.root, state) {
+            tracing::error!("{e}");
+        }
+        if let Err(e) = arm(self.root) {
+            tracing::error!("{e}; the update is not rolled back");
+            self.finish(Verdict::Failed, Some(why));
+            return crate::exit::FAILURE;
+        }
+        self.finish(Verdict::RollingBack, Some(why));
+        if self.root.is_live() {
+            match crate::power::request(crate::power::Action::Reboot) {
+                Ok(m) => tracing::info!("reboot queued ({m:?})"),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+        crate::exit::OK
+    }
+}
+
+/// This boot counted, on disk, and on the last allowed one the rollback
+/// armed before the wait: should it never confirm, the next rolls back.
+fn count_boot(root: &Root, state: &mut State, check: &mut Check<'_>) -> Result<(), i32> {
     state.boots += 1;
-    rec.boots = state.boots;
-    if let Err(e) = store(root, &state) {
+    check.rec.boots = state.boots;
+    if let Err(e) = store(root, state) {
         tracing::error!("{e}; not checking this boot");
-        return crate::exit::FAILURE;
+        return Err(crate::exit::FAILURE);
     }
     if state.can_roll_back && state.boots >= state.limit {
-        // Before the wait: should this boot never confirm, the next rolls back.
         if let Err(e) = arm(root) {
             tracing::error!("{e}; a boot that does not confirm will not be rolled back");
         }
     }
+    Ok(())
+}
+
+/// The target the boot must reach, said on the console and in the
+/// journal; boot-complete.target started (it is outside the boot's
+/// transaction unless something pulls it in; no other target is started:
+/// multi-user.target again would start its failed units again).
+fn announce(config: &Config, state: &State, check: &mut Check<'_>) -> (String, Vec<String>) {
     let hooked = if config.health_target == DEFAULT_HEALTH_TARGET {
         hooks(DEFAULT_HEALTH_TARGET)
     } else {
@@ -656,77 +753,24 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
             config.health_target
         );
     }
-    rec.target = Some(target.clone());
+    check.rec.target = Some(target.clone());
+    let running = if config.must_run.is_empty() {
+        String::new()
+    } else {
+        format!(" with {} running", config.must_run.join(", "))
+    };
     let waiting = format!(
-        "update {id}: boot {} of at most {} on probation; waiting up to {} s for {target}{}",
-        state.boots,
-        state.limit,
-        config.health_timeout,
-        if config.must_run.is_empty() {
-            String::new()
-        } else {
-            format!(" with {} running", config.must_run.join(", "))
-        }
+        "update {}: boot {} of at most {} on probation; waiting up to {} s for {target}{running}",
+        check.id, state.boots, state.limit, config.health_timeout
     );
     tracing::info!("{waiting}");
     say(&waiting);
-    // boot-complete.target is outside the boot's transaction unless
-    // something pulls it in. Not any other target: starting multi-user.target
-    // again would start its failed units again.
     if target == DEFAULT_HEALTH_TARGET {
         if let Err(e) = systemctl(&["start", "--no-block", "--", &target]) {
             tracing::warn!("{e}");
         }
     }
-    let health = match wait_healthy(config, &target, &hooked, stop) {
-        Ok(h) => h,
-        Err(()) => {
-            tracing::info!("stopped before the boot was confirmed; it counts as not confirmed");
-            return crate::exit::OK;
-        }
-    };
-    match health {
-        Ok(()) => {
-            if let Err(e) = end(root) {
-                tracing::error!("{e}");
-            }
-            tracing::info!("update {id}: boot confirmed ({target} reached)");
-            say(&format!("update {id}: boot confirmed ({target} reached)"));
-            finish(&mut rec, Verdict::Confirmed, None);
-            if state.can_roll_back {
-                crate::apply::mark_cleanup_pending(root);
-            }
-            crate::exit::OK
-        }
-        Err(why) if state.can_roll_back => {
-            tracing::error!(
-                "update {id}: boot not confirmed: {why}; rolling back at the next boot"
-            );
-            state.reason = Some(why.clone());
-            if let Err(e) = store(root, &state) {
-                tracing::error!("{e}");
-            }
-            if let Err(e) = arm(root) {
-                tracing::error!("{e}; the update is not rolled back");
-                finish(&mut rec, Verdict::Failed, Some(why));
-                return crate::exit::FAILURE;
-            }
-            finish(&mut rec, Verdict::RollingBack, Some(why));
-            if root.is_live() {
-                match crate::power::request(crate::power::Action::Reboot) {
-                    Ok(m) => tracing::info!("reboot queued ({m:?})"),
-                    Err(e) => tracing::error!("{e}"),
-                }
-            }
-            crate::exit::OK
-        }
-        Err(why) => {
-            tracing::error!("update {id}: boot not confirmed: {why}; no snapshot to roll back to");
-            let _ = end(root).map_err(|e| tracing::error!("{e}"));
-            finish(&mut rec, Verdict::Failed, Some(why));
-            crate::exit::FAILURE
-        }
-    }
+    (target, hooked)
 }
 
 /// The text `status` shows while an update is on probation.
