@@ -120,7 +120,6 @@ pub(super) fn roll_back_after_boot(
     opts: &ApplyOptions,
     stop: &Arc<AtomicBool>,
 ) -> Result<AfterBoot, ApplyError> {
-    use crate::probation::{self, Due};
     let _lock = match crate::prepare::lock_root(root) {
         Ok(l) => l,
         Err(LockError::Busy(p)) => {
@@ -129,35 +128,12 @@ pub(super) fn roll_back_after_boot(
         }
         Err(e) => return Err(e.into()),
     };
-    let state = match probation::take(root) {
-        Due::Rollback(s) => s,
-        Due::NoSnapshot(s) => {
-            probation::fail_without_rollback(root, &s, NO_SNAPSHOT);
-            return Ok(AfterBoot::Stray { sent_here: true });
-        }
-        Due::None => return Ok(AfterBoot::Done(exit::OK)),
-        Due::Stray { why, sent_here } => {
-            tracing::error!("{why}");
-            return Ok(AfterBoot::Stray { sent_here });
-        }
+    let state = match take_due(root) {
+        Ok(s) => s,
+        Err(after) => return Ok(after),
     };
-    let last = result::load(root).ok().flatten();
-    let reason = probation::reason(&state);
-    let (boots, limit) = (state.boots, state.limit);
-    let id = Some(state.id);
-    let now = timefmt::now_rfc3339();
-    let mut record = match last {
-        Some(r) if r.id.is_some() && r.id == id => r,
-        _ => ResultRecord {
-            outcome: Outcome::Success,
-            ..ResultRecord::begun(id.clone(), None, now.clone())
-        },
-    };
-    tracing::error!(
-        "update {}: its first boot was not healthy: {reason}; rolling back",
-        id.as_deref().unwrap_or("unknown")
-    );
-
+    let reason = crate::probation::reason(&state);
+    let mut record = rolled_back_record(root, &state, &reason);
     let ui = start_ui(root, config, opts);
     ui.send(Event::Started {
         title: format!(
@@ -168,49 +144,15 @@ pub(super) fn roll_back_after_boot(
     ui.send(Event::Message {
         text: "Rolling back to the snapshot taken before the update".into(),
     });
-    let error = format!("The system did not start properly after the update: {reason}.");
-    record.outcome = Outcome::RolledBackAfterBoot;
-    record.error = Some(error.clone());
-    record.finished = Some(now.clone());
-    record.probation = Some(probation::Record {
-        verdict: probation::Verdict::RolledBack,
-        boots,
-        limit,
-        target: record.probation.as_ref().and_then(|p| p.target.clone()),
-        reason: Some(reason.clone()),
-        at: Some(now),
-    });
-    let legs = record.legs.get_or_insert_with(Default::default);
-    legs.leave = Some(crate::legs::Leg::Reboot);
-    legs.leave_why = Some("the root was rolled back to its snapshot".into());
-    let rolled_back = match (snapshot::select(root, config.snapshot), &id) {
-        (Ok(p), Some(id)) => roll_back(root, &config.update_dir, &p, id, &mut record),
-        (Err(e), _) => {
+    let outcome = match snapshot::select(root, config.snapshot) {
+        Ok(p) if roll_back(root, &config.update_dir, &p, &state.id, &mut record) => {
+            Outcome::RolledBackAfterBoot
+        }
+        Ok(_) => stays(root, &mut record),
+        Err(e) => {
             tracing::error!("{e}");
-            false
+            stays(root, &mut record)
         }
-        (_, None) => false,
-    };
-    let outcome = if rolled_back {
-        Outcome::RolledBackAfterBoot
-    } else {
-        // Still the updated system: say so, and why it stays.
-        record.outcome = Outcome::Success;
-        if let Some(p) = record.probation.as_mut() {
-            p.verdict = probation::Verdict::Failed;
-        }
-        record.error = Some(format!(
-            "{error} The rollback failed, so the updated system stays: {}",
-            record
-                .snapshot
-                .as_ref()
-                .and_then(|s| s.note.clone())
-                .unwrap_or_else(|| "no snapshot".into())
-        ));
-        if let Err(e) = result::store(root, &record) {
-            tracing::error!("{e}");
-        }
-        Outcome::Failure
     };
     ui.send(Event::Finished {
         outcome,
@@ -226,6 +168,82 @@ pub(super) fn roll_back_after_boot(
     ui.finish();
     let power_action = (action == AfterAction::Reboot).then_some(power::Action::Reboot);
     Ok(AfterBoot::Done(after_action(power_action, outcome)))
+}
+
+/// The marker and the probation's state, taken (the marker first); what
+/// this run ends with when there is no rollback of ours to do.
+fn take_due(root: &Root) -> Result<crate::probation::State, AfterBoot> {
+    use crate::probation::{self, Due};
+    match probation::take(root) {
+        Due::Rollback(s) => Ok(s),
+        Due::NoSnapshot(s) => {
+            probation::fail_without_rollback(root, &s, NO_SNAPSHOT);
+            Err(AfterBoot::Stray { sent_here: true })
+        }
+        Due::None => Err(AfterBoot::Done(exit::OK)),
+        Due::Stray { why, sent_here } => {
+            tracing::error!("{why}");
+            Err(AfterBoot::Stray { sent_here })
+        }
+    }
+}
+
+/// The update's record (or a new one), saying it was rolled back after
+/// its first boot and why, and that the way out is a full reboot.
+fn rolled_back_record(root: &Root, state: &crate::probation::State, reason: &str) -> ResultRecord {
+    use crate::probation;
+    let id = Some(state.id.clone());
+    let now = timefmt::now_rfc3339();
+    let mut record = match result::load(root).ok().flatten() {
+        Some(r) if r.id.is_some() && r.id == id => r,
+        _ => ResultRecord {
+            outcome: Outcome::Success,
+            ..ResultRecord::begun(id.clone(), None, now.clone())
+        },
+    };
+    tracing::error!(
+        "update {}: its first boot was not healthy: {reason}; rolling back",
+        state.id
+    );
+    record.outcome = Outcome::RolledBackAfterBoot;
+    record.error = Some(format!(
+        "The system did not start properly after the update: {reason}."
+    ));
+    record.finished = Some(now.clone());
+    record.probation = Some(probation::Record {
+        verdict: probation::Verdict::RolledBack,
+        boots: state.boots,
+        limit: state.limit,
+        target: record.probation.as_ref().and_then(|p| p.target.clone()),
+        reason: Some(reason.to_string()),
+        at: Some(now),
+    });
+    let legs = record.legs.get_or_insert_with(Default::default);
+    legs.leave = Some(crate::legs::Leg::Reboot);
+    legs.leave_why = Some("the root was rolled back to its snapshot".into());
+    record
+}
+
+/// The rollback did not happen: still the updated system; the record says
+/// so, and why it stays.
+fn stays(root: &Root, record: &mut ResultRecord) -> Outcome {
+    record.outcome = Outcome::Success;
+    if let Some(p) = record.probation.as_mut() {
+        p.verdict = crate::probation::Verdict::Failed;
+    }
+    let why = record
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.note.clone())
+        .unwrap_or_else(|| "no snapshot".into());
+    let error = record.error.take().unwrap_or_default();
+    record.error = Some(format!(
+        "{error} The rollback failed, so the updated system stays: {why}"
+    ));
+    if let Err(e) = result::store(root, record) {
+        tracing::error!("{e}");
+    }
+    Outcome::Failure
 }
 
 /// Puts the pre-update snapshot back for the next boot and records there
