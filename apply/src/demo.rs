@@ -153,91 +153,29 @@ fn run_generator(work: &Path, root: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
-    let tty = std::io::stdout().is_terminal();
-    let (work, remove_after) = match &args.workdir {
-        // Absolute, as --root is: dpkg and the generator run elsewhere.
-        Some(w) => (
-            std::path::absolute(w).with_context(|| format!("--workdir {}", w.display()))?,
-            false,
-        ),
-        None => (
-            std::env::temp_dir().join(format!("system-update-demo-{}", std::process::id())),
-            true,
-        ),
-    };
-    let _ = std::fs::remove_dir_all(work.join("root"));
+    let (work, remove_after) = work_dir(args)?;
     let root_dir = work.join("root");
+    let _ = std::fs::remove_dir_all(&root_dir);
     scratch_root(&root_dir)?;
     let root = Root::new(&root_dir);
     say(&format!("Scratch root: {}", root_dir.display()));
-
-    say("Building version 1.0 and 2.0 of the demo packages (dpkg-deb --build)");
-    let mut v1 = Vec::new();
-    let mut v2 = Vec::new();
-    for p in PACKAGES {
-        v1.push(build_deb(&work, p, "1.0")?);
-        v2.push(build_deb(&work, p, "2.0")?);
-    }
-
-    say("Installing version 1.0 (dpkg -i)");
-    let out = Command::new("dpkg")
-        .args(dpkg_args(&root_dir))
-        .arg("--install")
-        .args(&v1)
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .output()
-        .context("running dpkg")?;
-    if !out.status.success() {
-        bail!("dpkg -i: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-
+    let v2 = install_version_1(&work, &root_dir)?;
     let config = Config {
         after_action: AfterAction::None,
         ..Config::default()
     };
-    say("1. system-update prepare: payload and manifest into /var/lib/system-update");
-    let m = prepare::prepare(
-        &root,
-        &config,
-        PrepareRequest {
-            resolve: None,
-            backend: None,
-            force: true,
-            title: Some("Demo update to 2.0".into()),
-            command: None,
-            files: v2,
-            sign: None,
-            reinstall: false,
-        },
-    )?;
-    say(&format!(
-        "   manifest {} ({})",
-        m.id,
-        crate::summary::count(m.files.len(), "package", "packages")
-    ));
-    say("2. system-update trigger --no-reboot: /system-update -> /var/lib/system-update");
-    let arm = trigger::Arm {
-        after: Some(AfterAction::None),
-        reboot_mode: config.reboot_mode,
-        replace_foreign: false,
-    };
-    trigger::arm(&root, &config, &arm)?;
+    prepare_and_trigger(&root, &config, v2)?;
     say("3. Reboot: the generator sees the link");
     run_generator(&work, &root_dir)?;
     say("4. system-update apply (what system-update-apply.service runs)");
-    if tty {
+    if std::io::stdout().is_terminal() {
         std::thread::sleep(Duration::from_secs(2));
     }
-
     // The same choice as apply's: auto draws full screen on a capable
     // terminal, plain lines on a dumb one or when the output is no terminal.
-    let ui = args.ui.unwrap_or(UiChoice::Auto);
     let opts = ApplyOptions {
         no_reboot: true,
-        ui: Some(ui),
+        ui: Some(args.ui.unwrap_or(UiChoice::Auto)),
         output: Output::Stdout,
         backend_args: extra_dpkg_args(),
         limits: config.backend_limits(),
@@ -251,4 +189,72 @@ pub fn run(args: &DemoArgs, stop: &Arc<AtomicBool>) -> anyhow::Result<i32> {
         say(&format!("Kept {}", work.display()));
     }
     Ok(code)
+}
+
+/// Where the demo works, and whether it is ours to remove afterwards.
+fn work_dir(args: &DemoArgs) -> anyhow::Result<(PathBuf, bool)> {
+    Ok(match &args.workdir {
+        // Absolute, as --root is: dpkg and the generator run elsewhere.
+        Some(w) => (
+            std::path::absolute(w).with_context(|| format!("--workdir {}", w.display()))?,
+            false,
+        ),
+        None => (
+            std::env::temp_dir().join(format!("system-update-demo-{}", std::process::id())),
+            true,
+        ),
+    })
+}
+
+/// Both versions of the demo packages built, the first installed as an
+/// admin would; returns the second's files.
+fn install_version_1(work: &Path, root_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    say("Building version 1.0 and 2.0 of the demo packages (dpkg-deb --build)");
+    let mut v1 = Vec::new();
+    let mut v2 = Vec::new();
+    for p in PACKAGES {
+        v1.push(build_deb(work, p, "1.0")?);
+        v2.push(build_deb(work, p, "2.0")?);
+    }
+    say("Installing version 1.0 (dpkg -i)");
+    let out = Command::new("dpkg")
+        .args(dpkg_args(root_dir))
+        .arg("--install")
+        .args(&v1)
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .output()
+        .context("running dpkg")?;
+    if !out.status.success() {
+        bail!("dpkg -i: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(v2)
+}
+
+/// Steps 1 and 2 of the protocol, as `prepare` and `trigger` take them.
+fn prepare_and_trigger(root: &Root, config: &Config, v2: Vec<PathBuf>) -> anyhow::Result<()> {
+    say("1. system-update prepare: payload and manifest into /var/lib/system-update");
+    let request = PrepareRequest {
+        resolve: None,
+        backend: None,
+        force: true,
+        title: Some("Demo update to 2.0".into()),
+        command: None,
+        files: v2,
+        sign: None,
+        reinstall: false,
+    };
+    let m = prepare::prepare(root, config, request)?;
+    let n = crate::summary::count(m.files.len(), "package", "packages");
+    say(&format!("   manifest {} ({n})", m.id));
+    say("2. system-update trigger --no-reboot: /system-update -> /var/lib/system-update");
+    let arm = trigger::Arm {
+        after: Some(AfterAction::None),
+        reboot_mode: config.reboot_mode,
+        replace_foreign: false,
+    };
+    trigger::arm(root, config, &arm)?;
+    Ok(())
 }
