@@ -1030,7 +1030,16 @@ pub fn repair(
     sink.event(Event::Message {
         text: "Repairing the package database after the interrupted update".into(),
     });
-    match at.open(m, state).and_then(|mut b| b.recover(sink)) {
+    let repaired = at.open(m, state).and_then(|mut b| {
+        let r = b.recover(sink);
+        // The record says what the database holds now, repaired or not: a
+        // cut attempt may have installed all, some or none of the update.
+        for p in b.changes() {
+            sink.event(Event::Package(p));
+        }
+        r
+    });
+    match repaired {
         Ok(()) => format!("; {}", says.done),
         Err(e) => format!("; repairing failed too ({e}): {}", says.by_hand),
     }

@@ -114,7 +114,7 @@ impl Kind for DpkgKind {
 
     fn repair(&self) -> Repair {
         Repair {
-            done: "the interrupted transaction was brought to a consistent state (dpkg --configure -a), the rest of the update was not installed",
+            done: "the interrupted transaction was brought to a consistent state (dpkg --configure -a); what it had not reached was not installed (the record lists each package's version)",
             by_hand: "check the system (dpkg --audit) and run dpkg --configure -a",
         }
     }
