@@ -33,7 +33,7 @@ use nix::unistd::Pid;
 const PACKAGES: [&str; 3] = ["alpha", "bravo", "charlie"];
 
 /// What every seed of the short campaign (`make check`) cuts, per backend.
-const SHORT_SEEDS: std::ops::Range<u64> = 1..13;
+const SHORT_SEEDS: std::ops::Range<u64> = 1..33;
 
 /// splitmix64: small, seedable, good enough to spread cut times; no
 /// crate needed.
@@ -699,7 +699,15 @@ fn run_seed(f: &Fixture, seed: u64) -> Report {
                         show(&o)
                     ));
                 }
-                let o = su(&s, &f.prepare_args(false));
+                let mut o = su(&s, &f.prepare_args(false));
+                let err = String::from_utf8_lossy(&o.stderr).to_string();
+                if !o.status.success() && err.contains("move them away") {
+                    // What the cut prepare copied is named and the admin
+                    // told what to do: do it.
+                    eprintln!("faults: seed {seed}: prepare --force says: {err}");
+                    fs::remove_dir_all(root.join("var/lib/system-update")).unwrap();
+                    o = su(&s, &f.prepare_args(false));
+                }
                 if !o.status.success() {
                     broken.push(format!("prepare --force after a cut prepare: {}", show(&o)));
                     return Report {
@@ -977,15 +985,12 @@ fn short(b: Backend) {
     if !b.ready() {
         return;
     }
-    // Left out here, kept in the long campaign: with no snapshot, dpkg and
-    // pacman cannot repair a transaction cut in the last allowed attempt
-    // (open, see open_dpkg_seed_3_a_cut_unpack_at_the_limit_needs_a_reinstall
-    // and open_pacman_seed_7_a_cut_at_the_limit_fails_pacman_dk).
+    // Left out here, kept in the long campaign: with no snapshot, dpkg
+    // cannot repair an unpack cut in the last allowed attempt (open, see
+    // open_dpkg_seed_3_a_cut_unpack_at_the_limit_needs_a_reinstall).
     let at_limit =
         |p: &Plan| matches!(p.phase, Phase::Apply | Phase::Record) && p.cuts_in_a_row >= p.limit;
-    let seeds = SHORT_SEEDS.filter(|&s| {
-        !(matches!(b, Backend::Dpkg | Backend::Pacman) && at_limit(&Plan::from_seed(s)))
-    });
+    let seeds = SHORT_SEEDS.filter(|&s| !(b == Backend::Dpkg && at_limit(&Plan::from_seed(s))));
     let t = campaign(b, seeds);
     assert!(
         t.broken.is_empty(),
@@ -1383,11 +1388,15 @@ fn open_dpkg_seed_3_a_cut_unpack_at_the_limit_needs_a_reinstall() {
     regression(Backend::Dpkg, 3);
 }
 
-/// Open: with no snapshot, attempt-limit 1 and a cut at 118 ms (of 317),
-/// `pacman -Dk` failed (status 2) after the limit removed the lock: pacman
-/// cannot finish what was cut. Timing-dependent; seen once.
+/// A cut while pacman wrote a local database entry (seed 1007, attempt
+/// limit 1, cut at 122 ms of about 300; seed 6 with a retry): the entry
+/// stayed without `desc` and `pacman -Dk` failed. Timing-dependent.
 #[test]
-#[ignore = "open: pacman at the limit leaves what a cut transaction broke"]
-fn open_pacman_seed_7_a_cut_at_the_limit_fails_pacman_dk() {
-    regression(Backend::Pacman, 7);
+fn regression_pacman_seed_1007_an_unfinished_database_entry_is_removed() {
+    regression(Backend::Pacman, 1007);
+}
+
+#[test]
+fn regression_pacman_seed_6_an_unfinished_database_entry_is_removed() {
+    regression(Backend::Pacman, 6);
 }

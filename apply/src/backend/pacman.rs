@@ -392,11 +392,41 @@ impl Backend for PacmanBackend {
                     text: "Removed the stale lock of the interrupted update (db.lck)".into(),
                 });
                 tracing::info!("{}: stale lock removed", lock.display());
-                Ok(())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(BackendError::Read { path: lock, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(BackendError::Read { path: lock, source }),
         }
+        // A cut while pacman wrote or removed an entry of the local
+        // database leaves its directory without `desc`: pacman cannot read
+        // it (pacman -Dk: "description file is missing") and never removes
+        // it, not even when the retry installs the package again. Such
+        // entries of the update's packages go, so the database lists only
+        // what pacman can act on (found by the crash campaign, issue 24).
+        for entry in local_entries(&self.root)? {
+            let ours = split_entry(&entry).is_some_and(|(n, _)| self.names.iter().any(|x| x == n));
+            if !ours {
+                continue;
+            }
+            let rel = Path::new(DBPATH).join("local").join(&entry);
+            let dir = self
+                .root
+                .confined(&rel)
+                .map_err(|source| BackendError::Read {
+                    path: self.root.host(&rel),
+                    source,
+                })?;
+            match std::fs::symlink_metadata(dir.join("desc")) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|source| BackendError::Read { path: dir, source })?;
+                    sink.event(Event::Message {
+                        text: format!("Removed the unfinished database entry {entry}"),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
