@@ -985,12 +985,7 @@ fn short(b: Backend) {
     if !b.ready() {
         return;
     }
-    // Left out here, kept in the long campaign: with no snapshot, dpkg
-    // cannot repair an unpack cut in the last allowed attempt (open, see
-    // open_dpkg_seed_3_a_cut_unpack_at_the_limit_needs_a_reinstall).
-    let at_limit =
-        |p: &Plan| matches!(p.phase, Phase::Apply | Phase::Record) && p.cuts_in_a_row >= p.limit;
-    let seeds = SHORT_SEEDS.filter(|&s| !(b == Backend::Dpkg && at_limit(&Plan::from_seed(s))));
+    let seeds = SHORT_SEEDS;
     let t = campaign(b, seeds);
     assert!(
         t.broken.is_empty(),
@@ -1377,15 +1372,19 @@ fn regression_rpm_seed_4_a_package_recorded_twice_is_merged() {
     regression(Backend::Rpm, 4);
 }
 
-/// Open: with no snapshot, a cut during dpkg's unpack in the last allowed
-/// attempt (seed 3: limit 1; seeds 4 and 11: a cut retry at limit 2)
-/// leaves the package `reinstreq`; `dpkg --configure -a` cannot repair
-/// that, so `dpkg --audit` complains after the limit. The record says so
-/// (state `unpacked`, "repairing failed too").
+/// With no snapshot, a cut during dpkg's unpack in the last allowed
+/// attempt (seed 3: limit 1; seeds 4 and 11 of 1-12 and 1011, 1013, 1022,
+/// 1044, 1047: a cut retry at the limit) left the package `reinstreq`,
+/// which `dpkg --configure -a` cannot repair: `dpkg --audit` complained
+/// after the limit.
 #[test]
-#[ignore = "open: dpkg at the limit cannot repair a cut unpack without reinstalling"]
-fn open_dpkg_seed_3_a_cut_unpack_at_the_limit_needs_a_reinstall() {
+fn regression_dpkg_seed_3_a_cut_unpack_is_reinstalled_at_the_limit() {
     regression(Backend::Dpkg, 3);
+}
+
+#[test]
+fn regression_dpkg_seed_1013_a_cut_unpack_is_reinstalled_at_the_limit() {
+    regression(Backend::Dpkg, 1013);
 }
 
 /// A cut while pacman wrote a local database entry (seed 1007, attempt
