@@ -1399,3 +1399,19 @@ fn regression_pacman_seed_1007_an_unfinished_database_entry_is_removed() {
 fn regression_pacman_seed_6_an_unfinished_database_entry_is_removed() {
     regression(Backend::Pacman, 6);
 }
+
+/// An entry with `desc` but no `files` (seed 7007 at attempt-limit 1,
+/// seed 7067 with a retry): `pacman -Dk` failed ("file list is missing").
+#[test]
+fn regression_pacman_seed_7067_an_entry_without_its_file_list_is_removed() {
+    regression(Backend::Pacman, 7067);
+}
+
+/// The old entry gone, the new one not yet written: the package's files
+/// on disk, owned by nobody, so the retry's pacman refused them as
+/// conflicts (seed 7056) and the limit left the package unrecorded (seed
+/// 7070, three cuts at the end of the transaction).
+#[test]
+fn regression_pacman_seed_7070_a_package_left_unrecorded_is_installed_again() {
+    regression(Backend::Pacman, 7070);
+}
