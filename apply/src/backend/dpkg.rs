@@ -405,7 +405,10 @@ impl Dpkg {
     fn run(&mut self, cmd: Command, sink: &mut dyn Sink, total: u32) -> Result<(), BackendError> {
         let mut progress = Progress::new(total);
         let ended = process::run(cmd, self.limits, &mut |line| match line {
-            Line::Output(l) => sink.output(&l),
+            Line::Output(l) => {
+                progress.output(&l);
+                sink.output(&l);
+            }
             Line::Progress(l) => {
                 for e in progress.feed(&l) {
                     sink.event(e);
@@ -556,6 +559,15 @@ struct Progress {
 }
 
 impl Progress {
+    /// dpkg's fatal errors (its database cannot be written, on a full disk
+    /// for one) come only on its output, never on the status descriptor:
+    /// kept, so the record says why instead of an exit status alone.
+    fn output(&mut self, line: &str) {
+        if let Some(e) = line.strip_prefix("dpkg: error: ") {
+            self.errors.push(e.trim().to_string());
+        }
+    }
+
     fn new(total: u32) -> Progress {
         Progress {
             total,
@@ -621,6 +633,17 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_fatal_error_on_the_output_is_kept() {
+        let mut p = super::Progress::new(1);
+        p.output("Unpacking alpha (2.0) over (1.0) ...");
+        p.output("dpkg: error: failed to write status database record about 'alpha' to '/var/lib/dpkg/status-new': No space left on device");
+        assert_eq!(
+            p.errors,
+            vec!["failed to write status database record about 'alpha' to '/var/lib/dpkg/status-new': No space left on device"]
+        );
+    }
+
     #[test]
     fn what_dpkg_wants_reinstalled() {
         let text = "a install reinstreq unpacked\nb install ok installed\nc install ok half-installed\nd install ok half-configured\ne\n";
