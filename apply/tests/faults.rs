@@ -714,15 +714,7 @@ fn run_seed(f: &Fixture, seed: u64) -> Report {
                         show(&o)
                     ));
                 }
-                let mut o = su(&s, &f.prepare_args(false));
-                let err = String::from_utf8_lossy(&o.stderr).to_string();
-                if !o.status.success() && err.contains("move them away") {
-                    // What the cut prepare copied is named and the admin
-                    // told what to do: do it.
-                    eprintln!("faults: seed {seed}: prepare --force says: {err}");
-                    fs::remove_dir_all(root.join("var/lib/system-update")).unwrap();
-                    o = su(&s, &f.prepare_args(false));
-                }
+                let o = su(&s, &f.prepare_args(false));
                 if !o.status.success() {
                     broken.push(format!("prepare --force after a cut prepare: {}", show(&o)));
                     return Report {
@@ -788,7 +780,8 @@ fn run_seed(f: &Fixture, seed: u64) -> Report {
         .map(|a| a.to_string())
         .collect();
     while link_exists(&root) {
-        if runs > plan.limit + 1 {
+        // attempt-limit attempts and one boot that only cleans up.
+        if runs == plan.limit + 1 {
             broken.push(format!(
                 "{runs} apply runs and the trigger is still there (limit {})",
                 plan.limit
@@ -1427,6 +1420,16 @@ fn regression_pacman_seed_6_an_unfinished_database_entry_is_removed() {
 #[test]
 fn regression_pacman_seed_7067_an_entry_without_its_file_list_is_removed() {
     regression(Backend::Pacman, 7067);
+}
+
+/// A cut prepare left copies (and a temporary copy) no manifest listed,
+/// and prepare --force refused them as not ours: "move them away" (seed
+/// 424271 for dpkg and rpm; 424284 a temporary copy alone). The copying
+/// is a small part of prepare, so the cut seldom lands in it again:
+/// updatedir's what_a_cut_prepare_copied_is_ours pins the case.
+#[test]
+fn regression_dpkg_seed_424271_prepare_force_replaces_what_a_cut_prepare_copied() {
+    regression(Backend::Dpkg, 424271);
 }
 
 /// Open: with no snapshot, attempt-limit 1 and a cut at 120 ms (of about
