@@ -106,7 +106,7 @@ fn own_temp(name: &str, listed: &[String]) -> bool {
             .iter()
             .copied()
             .chain(listed.iter().map(String::as_str))
-            .chain([PREPARING_NAME.trim_start_matches('.')])
+            .chain([PREPARING_NAME])
             .any(|f| name.starts_with(&format!(".{f}.tmp-")))
 }
 
@@ -243,11 +243,16 @@ mod tests {
         let u = d.path();
         std::fs::write(u.join("a.deb"), b"a").unwrap();
         std::fs::write(u.join(".b.deb.tmp-12-0"), b"b").unwrap();
+        // The list's own temporary file, cut before its rename.
+        std::fs::write(u.join("..preparing.tmp-12-0"), b"a.deb\n").unwrap();
         std::fs::write(u.join("mine.txt"), b"m").unwrap();
         assert_eq!(
             foreign_entries(u).unwrap(),
             vec![".b.deb.tmp-12-0", "a.deb", "mine.txt"]
         );
+        assert!(!foreign_entries(u)
+            .unwrap()
+            .contains(&"..preparing.tmp-12-0".to_string()));
         begin(u, &["a.deb".to_string(), "b.deb".to_string()]).unwrap();
         assert_eq!(foreign_entries(u).unwrap(), vec!["mine.txt"]);
         let c = clear(u, &[], false).unwrap();

@@ -672,6 +672,29 @@ fn cut_time(base: Duration, fraction: f64, phase: Phase) -> Duration {
     }
 }
 
+/// A cut prepare or trigger that the next commands could not get past:
+/// the update ends here, the failure still names backend and seed.
+fn early(
+    b: Backend,
+    seed: u64,
+    plan: &Plan,
+    cut: bool,
+    broken: Vec<String>,
+    started: Instant,
+) -> Report {
+    let head = format!(
+        "backend {} seed {seed}: {:?} cut at {:.3} of its duration",
+        b.name(),
+        plan.phase,
+        plan.fractions[0]
+    );
+    Report {
+        cut,
+        broken: broken.into_iter().map(|e| format!("{head}: {e}")).collect(),
+        recovery: started.elapsed(),
+    }
+}
+
 fn run_seed(f: &Fixture, seed: u64) -> Report {
     let plan = Plan::from_seed(seed);
     let b = f.backend;
@@ -717,20 +740,12 @@ fn run_seed(f: &Fixture, seed: u64) -> Report {
                 let o = su(&s, &f.prepare_args(false));
                 if !o.status.success() {
                     broken.push(format!("prepare --force after a cut prepare: {}", show(&o)));
-                    return Report {
-                        cut: cut_any,
-                        broken,
-                        recovery: started.elapsed(),
-                    };
+                    return early(b, seed, &plan, cut_any, broken, started);
                 }
                 let o = s.su(&["trigger", "--no-reboot"]);
                 if !o.status.success() {
                     broken.push(format!("trigger after prepare --force: {}", show(&o)));
-                    return Report {
-                        cut: cut_any,
-                        broken,
-                        recovery: started.elapsed(),
-                    };
+                    return early(b, seed, &plan, cut_any, broken, started);
                 }
             }
         }
@@ -748,11 +763,7 @@ fn run_seed(f: &Fixture, seed: u64) -> Report {
                 let o = s.su(&["trigger", "--no-reboot"]);
                 if !o.status.success() {
                     broken.push(format!("trigger again after a cut trigger: {}", show(&o)));
-                    return Report {
-                        cut: cut_any,
-                        broken,
-                        recovery: started.elapsed(),
-                    };
+                    return early(b, seed, &plan, cut_any, broken, started);
                 }
             }
         }
