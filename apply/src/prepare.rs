@@ -347,6 +347,7 @@ pub fn prepare(
     check_room(root, &udh, download, installed)?;
 
     make_room(root, config, &udh)?;
+    updatedir::begin(&udh, &names).map_err(io_err(&udh))?;
     let mut files = Vec::new();
     for (i, f) in sources
         .iter()
@@ -553,7 +554,8 @@ fn finish(
         None => atomic::remove(&sig_path).map_err(io_err(&sig_path))?,
     }
     let mpath = Manifest::path(udh);
-    atomic::write(&mpath, text.as_bytes(), 0o644).map_err(io_err(&mpath))
+    atomic::write(&mpath, text.as_bytes(), 0o644).map_err(io_err(&mpath))?;
+    updatedir::done(udh).map_err(io_err(udh))
 }
 
 /// After `--sign`: says so when this machine would refuse the signature
@@ -611,6 +613,8 @@ pub fn import(
     check_room(root, &udh, size, installed)?;
 
     make_room(root, config, &udh)?;
+    let incoming: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
+    updatedir::begin(&udh, &incoming).map_err(io_err(&udh))?;
     let copied = m
         .files
         .iter()

@@ -85,25 +85,54 @@ pub fn unsuitable(dir: &Path) -> Option<String> {
     None
 }
 
-/// A temporary file of ours (atomic writes, signing) left by a crash.
-fn own_temp(name: &str) -> bool {
+/// The payload names `prepare` is copying in, written before the first
+/// copy and removed once the manifest is written: a prepare cut in between
+/// leaves copies no manifest lists, and they are ours to replace.
+pub const PREPARING_NAME: &str = ".preparing";
+
+/// Ours by name: our own files and what `listed` names.
+fn ours(name: &str, listed: &[String]) -> bool {
+    OWN_FILES.contains(&name)
+        || name == PREPARING_NAME
+        || listed.iter().any(|l| l == name)
+        || own_temp(name, listed)
+}
+
+/// A temporary file of ours (atomic writes, signing, payload copies) left
+/// by a crash.
+fn own_temp(name: &str, listed: &[String]) -> bool {
     name.starts_with(".sign-")
         || OWN_FILES
             .iter()
+            .copied()
+            .chain(listed.iter().map(String::as_str))
+            .chain([PREPARING_NAME])
             .any(|f| name.starts_with(&format!(".{f}.tmp-")))
+}
+
+/// Records the payload names about to be copied in (see PREPARING_NAME).
+pub fn begin(dir: &Path, names: &[String]) -> io::Result<()> {
+    let mut text = String::new();
+    for n in names.iter().filter(|n| paths::is_plain_name(n)) {
+        text += n;
+        text.push('\n');
+    }
+    crate::atomic::write(&dir.join(PREPARING_NAME), text.as_bytes(), 0o644)
+}
+
+/// The manifest is written: it lists the payload from now on.
+pub fn done(dir: &Path) -> io::Result<()> {
+    crate::atomic::remove(&dir.join(PREPARING_NAME))
 }
 
 /// The payload names the manifest in `dir` lists, read leniently (any
 /// schema, no signature check): what was prepared is what may go. Names
 /// that are not plain file names are ignored.
 pub fn listed(dir: &Path) -> Vec<String> {
-    let text = match crate::manifest::Manifest::read_text(dir) {
-        Ok((t, _)) => t,
-        Err(_) => return Vec::new(),
-    };
-    let Ok(table) = toml::from_str::<toml::Table>(&text) else {
-        return Vec::new();
-    };
+    let text = crate::manifest::Manifest::read_text(dir)
+        .map(|(t, _)| t)
+        .unwrap_or_default();
+    let table = toml::from_str::<toml::Table>(&text).unwrap_or_default();
     let mut names: Vec<String> = table
         .get("files")
         .and_then(|f| f.as_array())
@@ -115,6 +144,13 @@ pub fn listed(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
+    if let Ok(text) = std::fs::read_to_string(dir.join(PREPARING_NAME)) {
+        names.extend(
+            text.lines()
+                .filter(|n| paths::is_plain_name(n))
+                .map(str::to_string),
+        );
+    }
     names.sort();
     names.dedup();
     names
@@ -146,7 +182,7 @@ pub fn clear(dir: &Path, also: &[String], remove_dir: bool) -> io::Result<Cleare
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = OWN_FILES.contains(&name.as_str()) || listed.contains(&name) || own_temp(&name);
+        let ours = ours(&name, &listed);
         // Never into a directory, never through a link: unlink removes the
         // link itself.
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(true);
@@ -189,7 +225,7 @@ pub fn foreign_entries(dir: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
     for entry in entries {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        if !(OWN_FILES.contains(&name.as_str()) || listed.contains(&name) || own_temp(&name)) {
+        if !ours(&name, &listed) {
             out.push(name);
         }
     }
@@ -200,6 +236,29 @@ pub fn foreign_entries(dir: &Path) -> io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_cut_prepare_copied_is_ours() {
+        let d = tempfile::tempdir().unwrap();
+        let u = d.path();
+        std::fs::write(u.join("a.deb"), b"a").unwrap();
+        std::fs::write(u.join(".b.deb.tmp-12-0"), b"b").unwrap();
+        // The list's own temporary file, cut before its rename.
+        std::fs::write(u.join("..preparing.tmp-12-0"), b"a.deb\n").unwrap();
+        std::fs::write(u.join("mine.txt"), b"m").unwrap();
+        assert_eq!(
+            foreign_entries(u).unwrap(),
+            vec![".b.deb.tmp-12-0", "a.deb", "mine.txt"]
+        );
+        assert!(!foreign_entries(u)
+            .unwrap()
+            .contains(&"..preparing.tmp-12-0".to_string()));
+        begin(u, &["a.deb".to_string(), "b.deb".to_string()]).unwrap();
+        assert_eq!(foreign_entries(u).unwrap(), vec!["mine.txt"]);
+        let c = clear(u, &[], false).unwrap();
+        assert_eq!(c.left, vec!["mine.txt"]);
+        assert!(!u.join(PREPARING_NAME).exists());
+    }
 
     #[test]
     fn system_directories_are_refused() {

@@ -163,7 +163,22 @@ pub fn repair(
     sink.event(Event::Message {
         text: "Repairing the package database after the interrupted update".into(),
     });
-    match at.open(m, state).and_then(|mut b| b.recover(sink)) {
+    let repaired = at.open(m, state).and_then(|mut b| {
+        // The checked payload, held open, for a repair that needs a package
+        // again (dpkg's reinstreq); a payload that fails the check is not
+        // used, and the repair does what it can without it.
+        let _verified = verify(at.root, at.udh, m, b.as_mut(), sink)
+            .map_err(|v| tracing::warn!("the payload is not used for the repair: {v:?}"))
+            .ok();
+        let r = b.recover(sink);
+        // The record says what the database holds now, repaired or not: a
+        // cut attempt may have installed all, some or none of the update.
+        for p in b.changes() {
+            sink.event(Event::Package(p));
+        }
+        r
+    });
+    match repaired {
         Ok(()) => format!("; {}", says.done),
         Err(e) => format!("; repairing failed too ({e}): {}", says.by_hand),
     }

@@ -122,7 +122,7 @@ impl Kind for DpkgKind {
 
     fn repair(&self) -> Repair {
         Repair {
-            done: "the interrupted transaction was brought to a consistent state (dpkg --configure -a), the rest of the update was not installed",
+            done: "the interrupted transaction was brought to a consistent state (a package left half unpacked unpacked again from the update, then dpkg --configure -a); what it had not reached was not installed (the record lists each package's version)",
             by_hand: "check the system (dpkg --audit) and run dpkg --configure -a",
         }
     }
@@ -153,6 +153,11 @@ pub struct Dpkg {
     /// dpkg unpacks the new files beside the old ones before it removes them,
     /// so the whole new size, not the difference.
     required: u64,
+    /// Each payload package's name and its index in `debs`.
+    packages: Vec<(String, usize)>,
+    /// `debs` are the verified descriptors (use_verified), not the update
+    /// directory's names.
+    verified: bool,
 }
 
 /// Installed package versions, from the status file.
@@ -174,6 +179,19 @@ pub fn installed_states(root: &Root) -> Result<HashMap<String, String>, BackendE
         source,
     })?;
     Ok(parse_states(&text))
+}
+
+/// Packages dpkg says must be reinstalled, from `dpkg-query -W
+/// -f='${Package} ${Status}\n'` lines: the `reinstreq` flag or the
+/// `half-installed` state.
+pub fn needs_reinstall(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() == 4 && (w[2] == "reinstreq" || w[3] == "half-installed"))
+                .then(|| w[0].to_string())
+        })
+        .collect()
 }
 
 pub fn parse_states(text: &str) -> HashMap<String, String> {
@@ -324,6 +342,12 @@ impl Dpkg {
             before,
             seen: Vec::new(),
             required: super::installed_bytes(files),
+            packages: files
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| Some((f.package.clone()?, i)))
+                .collect(),
+            verified: false,
         })
     }
 
@@ -423,7 +447,10 @@ impl Dpkg {
     fn run(&mut self, cmd: Command, sink: &mut dyn Sink, total: u32) -> Result<(), BackendError> {
         let mut progress = Progress::new(total);
         let ended = process::run(cmd, self.limits, &mut |line| match line {
-            Line::Output(l) => sink.output(&l),
+            Line::Output(l) => {
+                progress.output(&l);
+                sink.output(&l);
+            }
             Line::Progress(l) => {
                 for e in progress.feed(&l) {
                     sink.event(e);
@@ -464,6 +491,47 @@ impl Dpkg {
 
 impl Backend for Dpkg {
     fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        // An unpack cut short leaves the package needing reinstallation
+        // (reinstreq, half-installed), which --configure -a refuses: dpkg
+        // asks for the package again, and only the update's own (checked)
+        // file can be it. Without the checked files (a retry, which
+        // installs everything next anyway) this is left to the install.
+        if self.verified {
+            // dpkg-query, not the status file: a cut dpkg leaves its last
+            // changes in the journal (updates/), which only dpkg merges.
+            let mut q = Command::new("dpkg-query");
+            if !self.root.is_live() {
+                let mut r = OsString::from("--root=");
+                r.push(self.root.dir());
+                q.arg(r);
+            }
+            q.args(["-W", "-f=${Package} ${Status}\n"]);
+            let text = q
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .map_err(|source| BackendError::Spawn {
+                    program: "dpkg-query".into(),
+                    source,
+                })?;
+            let need = needs_reinstall(&text);
+            let debs: Vec<PathBuf> = self
+                .packages
+                .iter()
+                .filter(|(n, _)| need.contains(n))
+                .filter_map(|(_, i)| self.debs.get(*i).cloned())
+                .collect();
+            if !debs.is_empty() {
+                sink.event(Event::Message {
+                    text: format!(
+                        "Reinstalling what the interrupted update left half unpacked: {}",
+                        need.join(", ")
+                    ),
+                });
+                let mut c = self.command();
+                c.args(["--unpack"]).args(&debs);
+                self.run(c, sink, 0)?;
+            }
+        }
         sink.event(Event::Message {
             text: "Recovering the interrupted update (dpkg --configure -a)".into(),
         });
@@ -487,6 +555,7 @@ impl Backend for Dpkg {
 
     fn use_verified(&mut self, files: &[(String, PathBuf)]) {
         super::take_verified(&mut self.debs, files);
+        self.verified = true;
     }
 
     fn required_bytes(&self) -> u64 {
@@ -532,6 +601,15 @@ struct Progress {
 }
 
 impl Progress {
+    /// dpkg's fatal errors (its database cannot be written, on a full disk
+    /// for one) come only on its output, never on the status descriptor:
+    /// kept, so the record says why instead of an exit status alone.
+    fn output(&mut self, line: &str) {
+        if let Some(e) = line.strip_prefix("dpkg: error: ") {
+            self.errors.push(e.trim().to_string());
+        }
+    }
+
     fn new(total: u32) -> Progress {
         Progress {
             total,
@@ -597,6 +675,23 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_fatal_error_on_the_output_is_kept() {
+        let mut p = super::Progress::new(1);
+        p.output("Unpacking alpha (2.0) over (1.0) ...");
+        p.output("dpkg: error: failed to write status database record about 'alpha' to '/var/lib/dpkg/status-new': No space left on device");
+        assert_eq!(
+            p.errors,
+            vec!["failed to write status database record about 'alpha' to '/var/lib/dpkg/status-new': No space left on device"]
+        );
+    }
+
+    #[test]
+    fn what_dpkg_wants_reinstalled() {
+        let text = "a install reinstreq unpacked\nb install ok installed\nc install ok half-installed\nd install ok half-configured\ne\n";
+        assert_eq!(super::needs_reinstall(text), vec!["a", "c"]);
+    }
+
     use super::*;
 
     #[test]

@@ -462,7 +462,7 @@ impl Kind for PacmanKind {
 
     fn repair(&self) -> Repair {
         Repair {
-            done: "pacman has no way to finish an interrupted transaction: its stale lock (db.lck) was removed; install scripts that were cut short did not run again, so reinstall the update's packages (pacman -U)",
+            done: "pacman has no way to finish an interrupted transaction: its stale lock (db.lck) and unfinished database entries were removed and a package left unrecorded installed again; install scripts that were cut short did not run again, so reinstall the update's packages (pacman -U)",
             by_hand: "remove /var/lib/pacman/db.lck if no pacman runs, check the system (pacman -Qkk) and reinstall the update's packages (pacman -U)",
         }
     }
@@ -480,6 +480,13 @@ impl Kind for PacmanKind {
             limits: t.limits,
             before: installed_versions(t.root)?,
             required: super::installed_bytes(files),
+            packages: files
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| Some((f.package.clone()?, i)))
+                .collect(),
+            verified: false,
+            unrecorded: Vec::new(),
         }))
     }
 }
@@ -494,6 +501,13 @@ pub struct PacmanBackend {
     limits: Limits,
     before: HashMap<String, String>,
     required: u64,
+    /// Each payload package's name and its index in `files`.
+    packages: Vec<(String, usize)>,
+    /// `files` are the verified descriptors (use_verified).
+    verified: bool,
+    /// The update's packages with no database entry after a cut (recover):
+    /// their files may be on disk, owned by no entry.
+    unrecorded: Vec<String>,
 }
 
 impl PacmanBackend {
@@ -539,37 +553,100 @@ impl Backend for PacmanBackend {
                     text: "Removed the stale lock of the interrupted update (db.lck)".into(),
                 });
                 tracing::info!("{}: stale lock removed", lock.display());
-                Ok(())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(BackendError::Read { path: lock, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(BackendError::Read { path: lock, source }),
         }
+        // A cut while pacman wrote or removed an entry of the local
+        // database leaves its directory without `desc` or `files`: pacman
+        // cannot use it (pacman -Dk: "description file is missing", "file
+        // list is missing") and never removes it, not even when the retry
+        // installs the package again. Such entries of the update's
+        // packages go, so the database lists only what pacman can act on
+        // (found by the crash campaign, issue 24).
+        let mut removed = Vec::new();
+        for entry in local_entries(&self.root)? {
+            let ours = split_entry(&entry).is_some_and(|(n, _)| self.names.iter().any(|x| x == n));
+            if !ours {
+                continue;
+            }
+            let rel = dbpath(&self.root)?.join("local").join(&entry);
+            let dir = self
+                .root
+                .confined(&rel)
+                .map_err(|source| BackendError::Read {
+                    path: self.root.host(&rel),
+                    source,
+                })?;
+            let missing = |f: &str| {
+                std::fs::symlink_metadata(dir.join(f))
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            };
+            if missing("desc") || missing("files") {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|source| BackendError::Read { path: dir, source })?;
+                sink.event(Event::Message {
+                    text: format!("Removed the unfinished database entry {entry}"),
+                });
+                if let Some((n, _)) = split_entry(&entry) {
+                    removed.push(n.to_string());
+                }
+            }
+        }
+        // A package left with no entry at all (the old one removed, the new
+        // one cut while written) is installed again from the update's
+        // checked file, as dpkg's repair unpacks a package again. Without
+        // the checked files (a retry, which installs everything next) this
+        // is left to the install.
+        // Also a package whose old entry went completely before the cut:
+        // pacman removes it, extracts the new files, then writes the new
+        // entry. Any of the update's packages with no entry after a cut is
+        // one of these or one new to the system, and for both the files
+        // the update brings may be overwritten (pacman checked conflicts
+        // before it extracted anything).
+        let now = installed_versions(&self.root)?;
+        tracing::debug!("unfinished entries removed: {removed:?}");
+        self.unrecorded = self
+            .names
+            .iter()
+            .filter(|n| !now.contains_key(*n))
+            .cloned()
+            .collect();
+        if !self.verified {
+            return Ok(());
+        }
+        // At the limit only what evidently was installed before the cut
+        // (its unfinished entry was there, or files it brings are on disk)
+        // is installed again: a package the cut attempt never reached stays
+        // as it was.
+        let mut again = Vec::new();
+        for (n, i) in &self.packages {
+            let Some((_, file)) = self.payload.get(*i) else {
+                continue;
+            };
+            if !self.unrecorded.contains(n) {
+                continue;
+            }
+            let on_disk = || -> Result<bool, BackendError> {
+                Ok(self.paths_in(file)?.iter().any(|p| {
+                    std::fs::symlink_metadata(self.root.host(&Path::new("/").join(p))).is_ok()
+                }))
+            };
+            if removed.contains(n) || on_disk()? {
+                again.push(*i);
+            }
+        }
+        if again.is_empty() {
+            return Ok(());
+        }
+        sink.event(Event::Message {
+            text: "Installing again what the interrupted update left unrecorded".into(),
+        });
+        self.upgrade(Some(&again), sink)
     }
 
     fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
-        // Links named as the files, to the verified descriptors: pacman
-        // -U looks for FILE.sig beside FILE and checks it as the root's
-        // LocalFileSigLevel says.
-        let links = super::Links::new("pacman", &self.payload)?;
-        let packages: Vec<&PathBuf> = links.files.iter().filter(|f| KIND.accepts(f)).collect();
-        let total = u32::try_from(packages.len()).unwrap_or(u32::MAX);
-        sink.event(Event::Message {
-            text: format!("Installing {total} package(s) with pacman"),
-        });
-        let mut p = pacman(&self.root)?;
-        p.cmd
-            .args(["--noconfirm", "--noprogressbar"])
-            .args(&self.extra_args)
-            .arg("-U")
-            .args(&packages);
-        // What pacman says names the files, not our links.
-        let names: Vec<(String, String)> = links
-            .files
-            .iter()
-            .zip(&self.payload)
-            .map(|(l, (n, _))| (l.to_string_lossy().into_owned(), n.clone()))
-            .collect();
-        self.run(p.cmd, Progress::new(total), &names, sink)
+        self.upgrade(None, sink)
     }
 
     fn changes(&self) -> Vec<PackageChange> {
@@ -583,11 +660,97 @@ impl Backend for PacmanBackend {
                 *path = v.clone();
             }
         }
+        self.verified = true;
     }
 
     fn required_bytes(&self) -> u64 {
         self.required
     }
+}
+
+impl PacmanBackend {
+    fn unrecorded_files(&self) -> Vec<PathBuf> {
+        self.packages
+            .iter()
+            .filter(|(n, _)| self.unrecorded.contains(n))
+            .filter_map(|(_, i)| self.payload.get(*i).map(|(_, p)| p.clone()))
+            .collect()
+    }
+
+    /// The files (not directories) a package file installs, as paths
+    /// relative to the root: what `--overwrite` matches.
+    fn paths_in(&self, file: &Path) -> Result<Vec<String>, BackendError> {
+        let mut p = pacman(&self.root)?;
+        p.cmd.arg("-Qlpq").arg(file);
+        let text = output(p, "-Qlp")?;
+        let prefix = self
+            .root
+            .dir()
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
+        Ok(text
+            .lines()
+            .filter(|l| !l.ends_with('/'))
+            .map(|l| l.strip_prefix(prefix.as_str()).unwrap_or(l))
+            .map(|l| l.trim_start_matches('/').to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    /// `pacman -U` of the payload's packages (`only`: of these indexes of
+    /// the payload), through links named as the files to the verified
+    /// descriptors: pacman -U looks for FILE.sig beside FILE and checks it
+    /// as the root's LocalFileSigLevel says. The files of packages whose
+    /// entry a cut lost are on disk, owned by nobody, and would conflict:
+    /// exactly those paths may be overwritten, nothing else.
+    fn upgrade(&self, only: Option<&[usize]>, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        let links = super::Links::new("pacman", &self.payload)?;
+        let packages: Vec<&PathBuf> = links
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| KIND.accepts(f) && only.is_none_or(|o| o.contains(i)))
+            .map(|(_, f)| f)
+            .collect();
+        let total = u32::try_from(packages.len()).unwrap_or(u32::MAX);
+        sink.event(Event::Message {
+            text: format!("Installing {total} package(s) with pacman"),
+        });
+        let mut overwrite = Vec::new();
+        for f in self.unrecorded_files() {
+            overwrite.extend(self.paths_in(&f)?);
+        }
+        let mut p = pacman(&self.root)?;
+        p.cmd
+            .args(["--noconfirm", "--noprogressbar"])
+            .args(&self.extra_args);
+        for path in overwrite {
+            p.cmd.arg("--overwrite").arg(glob_escape(&path));
+        }
+        p.cmd.arg("-U").args(&packages);
+        // What pacman says names the files, not our links.
+        let names: Vec<(String, String)> = links
+            .files
+            .iter()
+            .zip(&self.payload)
+            .map(|(l, (n, _))| (l.to_string_lossy().into_owned(), n.clone()))
+            .collect();
+        self.run(p.cmd, Progress::new(total), &names, sink)
+    }
+}
+
+/// A path as a glob that matches only itself (pacman's --overwrite takes
+/// fnmatch globs).
+fn glob_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Turns pacman's `--noprogressbar` output into progress events: the
@@ -694,6 +857,18 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_overwrite_glob_matches_only_its_path() {
+        assert_eq!(
+            super::glob_escape("usr/share/a/version"),
+            "usr/share/a/version"
+        );
+        assert_eq!(
+            super::glob_escape("usr/a[1]*?\\b"),
+            "usr/a\\[1\\]\\*\\?\\\\b"
+        );
+    }
+
     use super::*;
 
     #[test]

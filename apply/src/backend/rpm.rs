@@ -203,6 +203,54 @@ pub fn parse_installed(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// Instances of the update's packages (`targets`: name, version it brings)
+/// at another version while the update's version is installed too
+/// (`NAME VERSION NEVRA` lines): what a cut upgrade did not erase. Two
+/// instances of one NEVRA cannot be erased one at a time and are left.
+pub fn leftover_instances(text: &str, targets: &[(String, String)]) -> Vec<String> {
+    let rows: Vec<(&str, &str, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?, f.next()?, f.next()?))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (name, version) in targets {
+        let mine: Vec<&(&str, &str, &str)> = rows.iter().filter(|r| r.0 == name).collect();
+        if !mine.iter().any(|r| r.1 == version) {
+            continue;
+        }
+        for r in &mine {
+            let same = mine.iter().filter(|o| o.2 == r.2).count();
+            if r.1 != version && same == 1 {
+                out.push(r.2.to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Indexes into `targets` of packages recorded twice (or more) at the
+/// update's version (`NAME VERSION NEVRA` lines).
+pub fn doubled_targets(text: &str, targets: &[(String, String)]) -> Vec<usize> {
+    targets
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, version))| {
+            text.lines()
+                .filter(|l| {
+                    let mut f = l.split_whitespace();
+                    f.next() == Some(name.as_str()) && f.next() == Some(version.as_str())
+                })
+                .count()
+                > 1
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// `rpm -qp` output (name, version, size in bytes, architecture, one per
 /// line) to fields.
 pub fn parse_query(text: &str) -> Result<PackageInfo, String> {
@@ -515,6 +563,10 @@ pub struct Rpm {
     /// The payload's names in the manifest, in `files` order.
     file_names: Vec<String>,
     names: Vec<String>,
+    /// Each payload package with the version it brings.
+    targets: Vec<(String, String)>,
+    /// The payload file of each of `targets`.
+    target_files: Vec<PathBuf>,
     extra_args: Vec<String>,
     limits: Limits,
     before: HashMap<String, String>,
@@ -529,6 +581,15 @@ impl Rpm {
             files: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
             file_names: files.iter().map(|f| f.name.clone()).collect(),
             names: files.iter().filter_map(|f| f.package.clone()).collect(),
+            targets: files
+                .iter()
+                .filter_map(|f| Some((f.package.clone()?, f.version.clone()?)))
+                .collect(),
+            target_files: files
+                .iter()
+                .filter(|f| f.package.is_some() && f.version.is_some())
+                .map(|f| t.update_dir.join(&f.name))
+                .collect(),
             extra_args: t.extra_args.to_vec(),
             limits: t.limits,
             before: installed_versions(t.root)?,
@@ -582,6 +643,51 @@ impl Backend for Rpm {
         });
         let mut c = rpm(&self.root)?;
         c.arg("--rebuilddb");
+        self.run(c, "rpm", &mut Progress::new(0), sink)?;
+        // A cut between installing a new package and erasing the old one
+        // leaves both in the database: erase the old one as the upgrade
+        // would have (its erase scriptlets run), so each package is at one
+        // version, whether this ends at the limit or a retry follows.
+        let mut q = rpm(&self.root)?;
+        q.args([
+            "-qa",
+            "--qf",
+            &format!("%{{NAME}} {VERSION_FORMAT} %{{NEVRA}}\\n"),
+        ]);
+        let text = run_query(q, "-qa")?;
+        let stale = leftover_instances(&text, &self.targets);
+        if !stale.is_empty() {
+            sink.event(Event::Message {
+                text: format!(
+                    "Erasing what the interrupted upgrade left behind: {}",
+                    stale.join(", ")
+                ),
+            });
+            let mut c = rpm(&self.root)?;
+            c.args(["-e", "--nodeps"]).args(&stale);
+            self.run(c, "rpm", &mut Progress::new(0), sink)?;
+        }
+        // A cut retry (rpm -U --replacepkgs) leaves two records of one
+        // NEVRA, which `rpm -e` cannot tell apart. Upgrading the record
+        // only, from the payload's header, replaces both with one: no file
+        // and no scriptlet is touched, and a cut here leaves two again,
+        // never none.
+        let doubled: Vec<&PathBuf> = doubled_targets(&text, &self.targets)
+            .into_iter()
+            .filter_map(|i| self.target_files.get(i))
+            .collect();
+        if doubled.is_empty() {
+            return Ok(());
+        }
+        sink.event(Event::Message {
+            text: "Merging package records a cut reinstall left twice".into(),
+        });
+        let mut c = rpm(&self.root)?;
+        c.args(["-U", "--justdb", "--noscripts", "--nodeps", "--replacepkgs"]);
+        if force_debian() {
+            c.arg("--force-debian");
+        }
+        c.args(doubled);
         self.run(c, "rpm", &mut Progress::new(0), sink)
     }
 
@@ -770,6 +876,25 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn older_instances_of_the_update_are_leftovers() {
+        let t = |n: &str, v: &str| (n.to_string(), v.to_string());
+        let targets = vec![t("a", "2.0-1"), t("b", "2.0-1"), t("d", "2.0-1")];
+        // a: cut between install and erase; b: done; c: not in the update;
+        // d: the new one never got in, so the old one is all there is.
+        let text = "a 2.0-1 a-2.0-1.noarch\na 1.0-1 a-1.0-1.noarch\nb 2.0-1 b-2.0-1.noarch\nc 1-1 c-1-1.noarch\nc 2-1 c-2-1.noarch\nd 1.0-1 d-1.0-1.noarch\n";
+        assert_eq!(
+            super::leftover_instances(text, &targets),
+            vec!["a-1.0-1.noarch".to_string()]
+        );
+        // Two of one NEVRA: `rpm -e` cannot pick one of them.
+        let same = "a 2.0-1 a-2.0-1.noarch\na 1.0-1 a-1.0-1.noarch\na 1.0-1 a-1.0-1.noarch\n";
+        assert!(super::leftover_instances(same, &targets).is_empty());
+        let twice = "a 2.0-1 a-2.0-1.noarch\nb 2.0-1 b-2.0-1.noarch\nb 2.0-1 b-2.0-1.noarch\n";
+        assert_eq!(super::doubled_targets(twice, &targets), vec![1]);
+        assert!(super::doubled_targets(text, &targets).is_empty());
+    }
+
     use super::*;
 
     #[test]
