@@ -342,11 +342,7 @@ impl Dpkg {
             before,
             seen: Vec::new(),
             required: super::installed_bytes(files),
-            packages: files
-                .iter()
-                .enumerate()
-                .filter_map(|(i, f)| Some((f.package.clone()?, i)))
-                .collect(),
+            packages: super::package_indexes(files),
             verified: false,
         })
     }

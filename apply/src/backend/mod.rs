@@ -296,6 +296,16 @@ pub trait Backend {
     }
 }
 
+/// Each payload package's name and its index in the manifest's files
+/// (detached signatures and programs have no package).
+pub fn package_indexes(files: &[crate::manifest::PayloadFile]) -> Vec<(String, usize)> {
+    files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((f.package.clone()?, i)))
+        .collect()
+}
+
 /// Bytes the payload needs installed, from the packages' installed sizes
 /// (KiB): package managers unpack the new files beside the old ones before
 /// they remove them, so the whole new size, not the difference.

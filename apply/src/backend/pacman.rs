@@ -480,11 +480,7 @@ impl Kind for PacmanKind {
             limits: t.limits,
             before: installed_versions(t.root)?,
             required: super::installed_bytes(files),
-            packages: files
-                .iter()
-                .enumerate()
-                .filter_map(|(i, f)| Some((f.package.clone()?, i)))
-                .collect(),
+            packages: super::package_indexes(files),
             verified: false,
             unrecorded: Vec::new(),
         }))
