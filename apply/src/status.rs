@@ -263,20 +263,14 @@ fn changes_text(p: &Prepared) -> String {
         .collect()
 }
 
-/// Whether the last record is a failed attempt at the prepared update
-/// that changed the package database: its plan, read against today's
-/// database, would then say nothing true ("hello 4.0 -> 4.0").
-fn failed_here(last: Option<&ResultRecord>, prepared_id: &str) -> bool {
-    last.is_some_and(|r| {
-        r.id.as_deref() == Some(prepared_id)
-            && matches!(r.outcome, Outcome::Failure | Outcome::Interrupted)
-    })
-}
-
-/// For a prepared update whose attempt failed: that it failed, each
-/// package's state now, and what to do next.
+/// For a prepared update whose attempt failed and changed the package
+/// database (its plan, read against today's database, would say nothing
+/// true: "hello 4.0 -> 4.0"): that it failed, each package's state now,
+/// and what to do next.
 fn failed_attempt(r: &ResultRecord, prepared_id: &str) -> Option<String> {
-    if !failed_here(Some(r), prepared_id) {
+    let failed_here = r.id.as_deref() == Some(prepared_id)
+        && matches!(r.outcome, Outcome::Failure | Outcome::Interrupted);
+    if !failed_here {
         return None;
     }
     let when = r.finished.as_deref().unwrap_or(&r.started);
