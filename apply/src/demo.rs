@@ -247,7 +247,7 @@ fn prepare_and_trigger(root: &Root, config: &Config, v2: Vec<PathBuf>) -> anyhow
         reinstall: false,
     };
     let m = prepare::prepare(root, config, request)?;
-    let n = crate::summary::count(m.files.len(), "package", "packages");
+    let n = system_update_events::text::count(m.files.len(), "package", "packages");
     say(&format!("   manifest {} ({n})", m.id));
     say("2. system-update trigger --no-reboot: /system-update -> /var/lib/system-update");
     let arm = trigger::Arm {

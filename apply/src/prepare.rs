@@ -11,10 +11,10 @@ use crate::lock::{self, LockError};
 use crate::manifest::{self, Manifest, ManifestError, PackageSignature, PayloadFile};
 use crate::paths::{self, Root};
 use crate::signature::{self, SignError, Verified};
-use crate::summary::count;
 use crate::timefmt;
 use crate::trigger;
 use crate::updatedir;
+use system_update_events::text::count;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {

@@ -228,7 +228,7 @@ impl Seen {
             clean(&p.title),
             clean(&p.id),
             p.backend,
-            crate::summary::count(p.files.len(), "file", "files"),
+            system_update_events::text::count(p.files.len(), "file", "files"),
             self.after.as_str(),
             if self.signed { "signed" } else { "not signed" }
         );

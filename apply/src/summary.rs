@@ -11,6 +11,7 @@ use crate::manifest::Manifest;
 use crate::prepare::Cancelled;
 use crate::result::JSON_FORMAT;
 use crate::signature::Verified;
+use system_update_events::text::count;
 
 /// How the manifest is vouched for, as JSON says it.
 #[derive(Serialize)]
@@ -180,26 +181,9 @@ pub fn cancelled(done: &Cancelled, update_dir: &Path, json: bool) -> String {
     out
 }
 
-/// "1 file", "2 files".
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn to_json(v: &impl Serialize) -> String {
     // Serializing our own structs of strings and numbers cannot fail.
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
     s.push('\n');
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_say_one_and_many() {
-        assert_eq!(count(1, "file", "files"), "1 file");
-        assert_eq!(count(0, "file", "files"), "0 files");
-        assert_eq!(count(2, "package", "packages"), "2 packages");
-    }
 }

@@ -85,8 +85,20 @@ pub fn clean_to(s: &str, max: usize) -> String {
     out
 }
 
+/// "1 file", "2 files".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_say_one_and_many() {
+        assert_eq!(super::count(1, "file", "files"), "1 file");
+        assert_eq!(super::count(0, "file", "files"), "0 files");
+        assert_eq!(super::count(2, "package", "packages"), "2 packages");
+    }
+
     use super::*;
 
     #[test]
