@@ -1,6 +1,7 @@
 //! The attempt counter in the update directory: counted and fsynced before
 //! anything is touched, so a crash or power cut can never loop.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,12 @@ pub struct State {
     /// kept across cut attempts; the way out compares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_tree: Option<String>,
+    /// The update's packages and their versions before the first
+    /// transaction (a package not listed was not installed), kept across
+    /// cut attempts: a cut can remove a package's old entry before its new
+    /// one is written, and only this says it was there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +42,7 @@ const CORRUPT: State = State {
     attempts: 1,
     transaction_started: true,
     boot_tree: None,
+    before: None,
 };
 
 fn path(update_dir_host: &Path) -> PathBuf {

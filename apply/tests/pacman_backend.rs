@@ -286,6 +286,46 @@ fn at_the_limit_the_stale_lock_is_removed_and_never_a_loop() {
     pacman_install(&s, &other);
 }
 
+/// A cut after pacman removed the old version's files and entry and before
+/// it extracted the new: nothing on disk says hello was there (the crash
+/// campaign's pacman seed 20261213). At the limit, the versions kept from
+/// before the first transaction do, and hello is installed again.
+#[test]
+fn at_the_limit_a_package_whose_old_version_went_is_installed_again() {
+    if !ready() {
+        return;
+    }
+    let s = with_hello_1();
+    fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
+    let slow = "pre_upgrade() {\n  : > /in-script; sleep 60\n}\n";
+    let v2 = package(&s.debs, "hello", "2.0", Some(slow), &[]);
+    s.prepare_and_trigger(&[&v2]);
+    cut(&s);
+    // What pacman had done when the cut came: hello's entry and files gone.
+    for e in fs::read_dir(s.path("/var/lib/pacman/local")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("hello-") {
+            fs::remove_dir_all(e.path()).unwrap();
+        }
+    }
+    fs::remove_dir_all(s.path("/usr/share/hello")).unwrap();
+    assert_eq!(version(&s, "hello"), None);
+
+    let out = s.apply();
+    assert_eq!(code(&out), INTERRUPTED, "{}", show(&out));
+    assert_eq!(
+        version(&s, "hello").as_deref(),
+        Some("2.0-1"),
+        "{}",
+        show(&out)
+    );
+    let r = s.results();
+    let hello = &r["packages"][0];
+    assert_eq!(hello["before"], "1.0-1", "{r}");
+    assert_eq!(hello["after"], "2.0-1", "{r}");
+    assert!(!s.link_exists(), "never a boot loop");
+}
+
 /// The root's pacman.conf with one repository, `test`, made with repo-add
 /// from `pkgs`; `siglevel` as the admin set it.
 fn repository(s: &Scratch, pkgs: &[PathBuf], siglevel: &str) {

@@ -80,6 +80,7 @@ impl Attempt<'_> {
             attempt: state.attempts,
             limits: self.opts.limits,
             extra_args: &self.opts.backend_args,
+            first: state.before.as_ref(),
         })
     }
 }
@@ -202,7 +203,7 @@ pub fn attempt(
         let provider = provider.as_ref().map_err(Verdict::failure)?;
         check_space(at.root, provider, state, backend.as_ref())?;
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
-        mark_started(at.root, at.udh, state)?;
+        mark_started(at.root, at.udh, m, state)?;
         Ok(transaction(backend.as_mut(), sink))
     };
     match phases() {
@@ -306,13 +307,16 @@ pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phas
 
 /// From here on the database may be ours to repair: on disk before the
 /// backend starts.
-pub(super) fn mark_started(root: &Root, udh: &Path, state: &mut State) -> Phase<()> {
+pub(super) fn mark_started(root: &Root, udh: &Path, m: &Manifest, state: &mut State) -> Phase<()> {
     if !state.transaction_started {
         state.transaction_started = true;
         // Before anything is changed, and once: a later attempt would see
         // what a cut one already wrote. No fingerprint: a full reboot out.
         state.boot_tree = crate::boottree::fingerprint(root)
             .map_err(|why| tracing::warn!("boot files not recorded: {why}"))
+            .ok();
+        state.before = crate::backend::versions_of(m, root)
+            .map_err(|why| tracing::warn!("versions before the update not recorded: {why}"))
             .ok();
         attempts::store(udh, state).map_err(Verdict::failure)?;
     }

@@ -326,7 +326,7 @@ impl Dpkg {
     pub fn new(t: Transaction<'_>) -> Result<Dpkg, BackendError> {
         let root = t.root.clone();
         let files = &t.manifest.files;
-        let before = installed_versions(&root)?;
+        let before = super::before(&t, installed_versions(&root)?);
         Ok(Dpkg {
             debs: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
             names: if t.manifest.plan.is_empty() {

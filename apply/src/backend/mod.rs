@@ -12,7 +12,7 @@ pub mod process;
 pub mod rpm;
 pub mod rpmkeys;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub use system_update_events::{Event, PackageChange};
@@ -133,6 +133,45 @@ pub struct Transaction<'a> {
     /// Arguments for the backend's program (the demo's, for an unprivileged
     /// scratch root); each backend decides what they mean.
     pub extra_args: &'a [String],
+    /// The update's packages' versions before its first transaction, when
+    /// one ran ([`before`] prefers them to what a cut attempt left).
+    pub first: Option<&'a BTreeMap<String, String>>,
+}
+
+/// The versions the record starts from: `now` (read as the transaction
+/// opens), the update's packages as they were before its first
+/// transaction when one ran.
+pub fn before(t: &Transaction<'_>, mut now: HashMap<String, String>) -> HashMap<String, String> {
+    if let Some(first) = t.first {
+        for n in update_names(t.manifest) {
+            match first.get(&n) {
+                Some(v) => now.insert(n, v.clone()),
+                None => now.remove(&n),
+            };
+        }
+    }
+    now
+}
+
+/// The packages an update installs, upgrades or removes, by name.
+pub fn update_names(m: &Manifest) -> Vec<String> {
+    let mut names: Vec<String> = m.files.iter().filter_map(|f| f.package.clone()).collect();
+    for p in &m.plan {
+        if !names.contains(&p.name) {
+            names.push(p.name.clone());
+        }
+    }
+    names
+}
+
+/// The update's packages installed on `root` and their versions, as
+/// [`Transaction::first`] keeps them.
+pub fn versions_of(m: &Manifest, root: &Root) -> Result<BTreeMap<String, String>, BackendError> {
+    let now = m.backend.installed(root)?;
+    Ok(update_names(m)
+        .into_iter()
+        .filter_map(|n| Some((n.clone(), now.get(&n)?.clone())))
+        .collect())
 }
 
 /// What the core tells the admin about the repair at the attempt limit.

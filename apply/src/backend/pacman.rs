@@ -478,7 +478,7 @@ impl Kind for PacmanKind {
             names: files.iter().filter_map(|f| f.package.clone()).collect(),
             extra_args: t.extra_args.to_vec(),
             limits: t.limits,
-            before: installed_versions(t.root)?,
+            before: super::before(&t, installed_versions(t.root)?),
             required: super::installed_bytes(files),
             packages: super::package_indexes(files),
             verified: false,
@@ -612,9 +612,11 @@ impl Backend for PacmanBackend {
             return Ok(());
         }
         // At the limit only what evidently was installed before the cut
-        // (its unfinished entry was there, or files it brings are on disk)
-        // is installed again: a package the cut attempt never reached stays
-        // as it was.
+        // (its unfinished entry was there, files it brings are on disk, or
+        // it was installed before the first transaction: a cut between
+        // removing its old files and extracting the new leaves no other
+        // trace) is installed again: a package new to the system that the
+        // cut attempt never reached stays as it was.
         let mut again = Vec::new();
         for (n, i) in &self.packages {
             let Some((_, file)) = self.payload.get(*i) else {
@@ -628,7 +630,7 @@ impl Backend for PacmanBackend {
                     std::fs::symlink_metadata(self.root.host(&Path::new("/").join(p))).is_ok()
                 }))
             };
-            if removed.contains(n) || on_disk()? {
+            if removed.contains(n) || self.before.contains_key(n) || on_disk()? {
                 again.push(*i);
             }
         }

@@ -592,7 +592,7 @@ impl Rpm {
                 .collect(),
             extra_args: t.extra_args.to_vec(),
             limits: t.limits,
-            before: installed_versions(t.root)?,
+            before: super::before(&t, installed_versions(t.root)?),
             required: super::installed_bytes(files),
         })
     }
