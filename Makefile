@@ -75,11 +75,14 @@ mo:
 	done
 
 # What a person reads on the consoles and in plymouth: tr.s(), tr.f() and
-# n_() in the UI's sources. Lifetimes ('a) make xgettext's C lexer warn.
+# n_() in the UI's sources, and the messages the apply service and its
+# backends declare with m_() (events::words). Lifetimes ('a) make
+# xgettext's C lexer warn.
 update-po:
-	xgettext --from-code=UTF-8 -L C -k -ks -kf -kn_ --package-name=system-update \
+	xgettext --from-code=UTF-8 -L C -k -ks -kf -kn_ -km_ --package-name=system-update \
 		--msgid-bugs-address=none -o po/system-update.pot \
-		tui/src/fullscreen.rs tui/src/plain.rs tui/src/plymouth.rs tui/src/i18n.rs 2>/dev/null
+		tui/src/fullscreen.rs tui/src/plain.rs tui/src/plymouth.rs tui/src/i18n.rs \
+		$$(grep -rl --include='*.rs' 'm_("' apply/src | sort) 2>/dev/null
 	for l in $(LINGUAS); do msgmerge -q -U --backup=none po/$$l.po po/system-update.pot || exit 1; done
 
 completions:

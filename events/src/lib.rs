@@ -7,6 +7,9 @@
 //! checks [`FORMAT`] (carried by [`Versioned`]) before trusting the keys.
 
 pub mod text;
+pub mod words;
+
+pub use words::{m_, Msg, Text};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -83,16 +86,28 @@ pub struct PackageChange {
 pub enum Event {
     /// The update begins; `title` names it ("Debian security update").
     Started { title: String },
-    /// Step `index` (1-based) of `total`, e.g. "Installing hello 2.0".
+    /// Step `index` (1-based) of `total`, e.g. "Installing hello 2.0";
+    /// `id` and `args` as in [`Text`] (build it with [`Event::step`]).
     Step {
         index: u32,
         total: u32,
         name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
     },
     /// Overall progress, 0.0 to 100.0.
     Progress { percent: f32 },
-    /// What is happening right now, one line.
-    Message { text: String },
+    /// What is happening right now, one line; `id` and `args` as in
+    /// [`Text`] (build it with [`Event::message`]).
+    Message {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
+    },
     /// One line of the backend's output, for the log tail.
     Log { line: String },
     /// A package the transaction touched (sent once the program ended; the
@@ -110,6 +125,40 @@ pub enum Event {
         action: AfterAction,
         remaining: Duration,
     },
+}
+
+impl Event {
+    pub fn message(t: Text) -> Event {
+        Event::Message {
+            text: t.english,
+            id: t.id,
+            args: t.args,
+        }
+    }
+
+    pub fn step(index: u32, total: u32, t: Text) -> Event {
+        Event::Step {
+            index,
+            total,
+            name: t.english,
+            id: t.id,
+            args: t.args,
+        }
+    }
+
+    /// The words of a step or a message.
+    pub fn words(&self) -> Option<Text> {
+        let (english, id, args) = match self {
+            Event::Step { name, id, args, .. } => (name, id, args),
+            Event::Message { text, id, args } => (text, id, args),
+            _ => return None,
+        };
+        Some(Text {
+            english: english.clone(),
+            id: id.clone(),
+            args: args.clone(),
+        })
+    }
 }
 
 /// An event with the format it is written in, for a stream read by another
@@ -138,13 +187,11 @@ mod tests {
     fn events_round_trip_with_their_format() {
         let all = [
             Event::Started { title: "t".into() },
-            Event::Step {
-                index: 1,
-                total: 2,
-                name: "Unpacking a".into(),
-            },
+            Event::step(1, 2, m_("Unpacking {}").with(&[&"a"])),
+            Event::step(1, 2, Text::foreign("Copying")),
             Event::Progress { percent: 50.0 },
-            Event::Message { text: "m".into() },
+            Event::message(Text::foreign("m")),
+            Event::message(m_("Checking the keyring").text()),
             Event::Log { line: "l".into() },
             Event::Package(PackageChange {
                 name: "a".into(),
@@ -168,6 +215,21 @@ mod tests {
             let back: Versioned = serde_json::from_str(&json).unwrap();
             assert_eq!(back.event, e);
         }
+    }
+
+    #[test]
+    fn words_keep_format_1_and_add_their_id() {
+        let j = serde_json::to_string(&Event::message(Text::foreign("m"))).unwrap();
+        assert_eq!(j, r#"{"event":"message","text":"m"}"#);
+        let old: Event =
+            serde_json::from_str(r#"{"event":"step","index":1,"total":2,"name":"x"}"#).unwrap();
+        assert_eq!(old.words(), Some(Text::foreign("x")));
+        let j =
+            serde_json::to_string(&Event::step(1, 2, m_("Unpacking {}").with(&[&"a"]))).unwrap();
+        assert_eq!(
+            j,
+            r#"{"event":"step","index":1,"total":2,"name":"Unpacking a","id":"Unpacking {}","args":["a"]}"#
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use system_update_tui::Text;
 use system_update_tui::{Event, Outcome, Output, Ui, UiMode, UiOptions};
 
 struct Console {
@@ -156,17 +157,18 @@ fn main() {
     });
     for k in 0..ticks {
         if k % 500 == 0 {
-            ui.send(Event::Step {
-                index: (k / 500 + 1) as u32,
-                total: (ticks / 500 + 1) as u32,
-                name: format!("Installing package-{} 2.0", k / 500),
-            });
+            ui.send(Event::step(
+                (k / 500 + 1) as u32,
+                (ticks / 500 + 1) as u32,
+                Text::foreign(format!("Installing package-{} 2.0", k / 500)),
+            ));
             events += 1;
         }
         let ev = match k % 10 {
-            0 => Event::Message {
-                text: format!("Unpacking package-{} ({k}) ...", k / 500),
-            },
+            0 => Event::message(Text::foreign(format!(
+                "Unpacking package-{} ({k}) ...",
+                k / 500
+            ))),
             1 | 5 => Event::Progress {
                 percent: k as f32 * 100.0 / ticks as f32,
             },

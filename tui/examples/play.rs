@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use system_update_tui::Text;
 use system_update_tui::{AfterAction, Event, Outcome, Output, Ui, UiMode, UiOptions};
 
 fn main() {
@@ -44,17 +45,17 @@ fn main() {
     let n = pkgs.len() as u32;
     for (i, p) in pkgs.iter().enumerate() {
         let i = i as u32;
-        ui.send(Event::Step {
-            index: i + 1,
-            total: n,
-            name: format!("Installing {p}"),
-        });
+        ui.send(Event::step(
+            i + 1,
+            n,
+            Text::foreign(format!("Installing {p}")),
+        ));
         for k in 0..20u32 {
             let pct = (i * 20 + k) as f32 * 100.0 / (n * 20) as f32;
             ui.send(Event::Progress { percent: pct });
-            ui.send(Event::Message {
-                text: format!("Unpacking {p} ({k}/20)"),
-            });
+            ui.send(Event::message(Text::foreign(format!(
+                "Unpacking {p} ({k}/20)"
+            ))));
             ui.send(Event::Log {
                 line: format!("Preparing to unpack .../{p}_2.0_amd64.deb, part {k} ..."),
             });

@@ -286,14 +286,14 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
     let step = match &m.step {
         Some(s) => tr.f(
             "Step {} of {}: {}",
-            &[&s.index, &s.total, &tr.message(&s.name)],
+            &[&s.index, &s.total, &tr.text(&s.name)],
         ),
         None => tr.s("Preparing the update").to_string(),
     };
     let message = m
         .message
-        .as_deref()
-        .map(|t| tr.message(t).into_owned())
+        .as_ref()
+        .map(|t| tr.text(t).into_owned())
         .unwrap_or_default();
     let elapsed = format_duration(m.elapsed(view.now));
     let left = match m.eta(view.now) {

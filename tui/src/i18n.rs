@@ -4,11 +4,14 @@
 //! The events stay English (the journal and the log are for admins); the
 //! renderers translate when they draw, each for its console: one whose
 //! font or charset cannot show the language (a VT without a Unicode font,
-//! a vt220 serial line) keeps English, in ASCII. Messages from the apply
-//! service are matched whole or against [`RUNTIME`]'s templates, whose
-//! `{}` stand for what varies (a package name, a count).
+//! a vt220 serial line) keeps English, in ASCII. Steps and messages from
+//! the apply service carry their message id (the English template, `{}`
+//! for what varies) and arguments: translated by id, never by matching
+//! English text, so a backend declares its messages in its own module.
 
 use std::borrow::Cow;
+
+use crate::event::{words::fill, Text};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -22,35 +25,6 @@ static CATALOG: OnceLock<crate::mo::Catalog> = OnceLock::new();
 pub const fn n_(s: &str) -> &str {
     s
 }
-
-/// What the apply service and its backends put into events, translated
-/// when shown: exact texts, and templates whose `{}` match anything.
-pub const RUNTIME: &[&str] = &[
-    n_("Verifying the update"),
-    n_("Taking a snapshot"),
-    n_("Rolling back to the snapshot taken before the update"),
-    n_("Repairing the package database after the interrupted update"),
-    n_("Recovering the interrupted update (dpkg --configure -a)"),
-    n_("Verifying the packages"),
-    n_("Preparing the transaction"),
-    n_("Removing the old versions"),
-    n_("Checking the keyring"),
-    n_("Checking the packages' integrity"),
-    n_("Loading the packages"),
-    n_("Checking for file conflicts"),
-    n_("Checking the disk space"),
-    n_("Installing {} package(s) with {}"),
-    n_("Installing {} and removing {} package(s) with apt"),
-    n_("Unpacking {}"),
-    n_("Configuring {}"),
-    n_("Removing {}"),
-    n_("Processing triggers for {}"),
-    n_("Processing {}"),
-    n_("Installing {}"),
-    n_("Upgrading {}"),
-    n_("Reinstalling {}"),
-    n_("Downgrading {}"),
-];
 
 /// Locale names to try for `locale` ("de_DE.UTF-8@euro" -> the whole,
 /// "de_DE.UTF-8", "de_DE", "de"); none for C and POSIX.
@@ -135,66 +109,26 @@ impl Tr {
 
     /// `msgid` translated, its `{}` filled with `args` in order.
     pub fn f(&self, msgid: &str, args: &[&dyn std::fmt::Display]) -> String {
-        fill(self.s(msgid), args.iter().map(|a| a.to_string()))
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        fill(self.s(msgid), &args)
     }
 
-    /// A message from an event: translated whole, or by the template of
-    /// [`RUNTIME`] it matches; else as it came.
-    pub fn message<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if !self.0 {
-            return Cow::Borrowed(text);
-        }
-        let whole = self.s(text);
-        if !std::ptr::eq(whole, text) {
-            return Cow::Owned(whole.to_string());
-        }
-        for t in RUNTIME.iter().filter(|t| t.contains("{}")) {
-            if let Some(args) = matches(t, text) {
-                return Cow::Owned(fill(self.s(t), args.into_iter().map(str::to_string)));
-            }
-        }
-        Cow::Borrowed(text)
-    }
-}
-
-/// `template`'s `{}` replaced, in order, by `args`.
-fn fill(template: &str, mut args: impl Iterator<Item = String>) -> String {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(i) = rest.find("{}") {
-        out.push_str(&rest[..i]);
-        out.push_str(&args.next().unwrap_or_default());
-        rest = &rest[i + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// What `text` has where `template` has `{}`, if it matches.
-fn matches<'a>(template: &str, text: &'a str) -> Option<Vec<&'a str>> {
-    let parts: Vec<&str> = template.split("{}").collect();
-    let mut rest = text.strip_prefix(parts[0])?;
-    let mut args = Vec::new();
-    for (i, lit) in parts.iter().enumerate().skip(1) {
-        let last = i == parts.len() - 1;
-        let at = if last {
-            if !rest.ends_with(lit) {
-                return None;
-            }
-            rest.len() - lit.len()
-        } else if lit.is_empty() {
-            return None;
-        } else {
-            rest.find(lit)?
+    /// A step's or a message's words: translated by their id, filled with
+    /// their arguments; the English when there is no id, no translation,
+    /// or one that does not take the arguments.
+    pub fn text<'a>(&self, t: &'a Text) -> Cow<'a, str> {
+        let Some(id) = t.id.as_deref().filter(|_| self.0) else {
+            return Cow::Borrowed(&t.english);
         };
-        let arg = &rest[..at];
-        if arg.is_empty() {
-            return None;
+        let tr = self.s(id);
+        if std::ptr::eq(tr, id) {
+            return Cow::Borrowed(&t.english);
         }
-        args.push(arg);
-        rest = &rest[at + lit.len()..];
+        match t.fill_in(tr) {
+            Some(s) => Cow::Owned(s),
+            None => Cow::Borrowed(&t.english),
+        }
     }
-    Some(args)
 }
 
 /// Where catalogues are looked for: `SYSTEM_UPDATE_LOCALEDIR` first (tests,
@@ -222,24 +156,10 @@ mod tests {
     }
 
     #[test]
-    fn templates_match_and_fill() {
-        assert_eq!(
-            matches("Unpacking {}", "Unpacking openssl"),
-            Some(vec!["openssl"])
-        );
-        assert_eq!(
-            matches(
-                "Installing {} package(s) with {}",
-                "Installing 3 package(s) with dpkg"
-            ),
-            Some(vec!["3", "dpkg"])
-        );
-        assert_eq!(matches("Unpacking {}", "Unpacking "), None);
-        assert_eq!(matches("Unpacking {}", "Configuring x"), None);
-        assert_eq!(
-            fill("{} von {}", ["1".to_string(), "2".to_string()].into_iter()),
-            "1 von 2"
-        );
-        assert_eq!(Tr::english().message("Unpacking x"), "Unpacking x");
+    fn english_words_stay_english() {
+        let t = crate::event::m_("Unpacking {}").with(&[&"x"]);
+        assert_eq!(Tr::english().text(&t), "Unpacking x");
+        let template = "{} of {}";
+        assert_eq!(Tr::english().f(template, &[&1, &2]), "1 of 2");
     }
 }

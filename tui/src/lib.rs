@@ -19,7 +19,7 @@ pub mod quiet;
 mod runtime;
 mod term;
 
-pub use event::{AfterAction, Event, Outcome};
+pub use event::{AfterAction, Event, Outcome, Text};
 pub use model::Model;
 pub use runtime::Renderer;
 pub use term::restore_terminals;

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::event::Text;
 use crate::event::{AfterAction, Event, Outcome};
 
 /// Log lines kept for the tail; a 200x60 screen shows about 45.
@@ -19,7 +20,7 @@ const STEP_HISTORY: usize = 32;
 pub struct Step {
     pub index: u32,
     pub total: u32,
-    pub name: String,
+    pub name: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub struct Model {
     pub steps_seen: u64,
     pub recent_steps: VecDeque<Step>,
     pub percent: f32,
-    pub message: Option<String>,
+    pub message: Option<Text>,
     /// `steps_seen` when the message came: a renderer that missed steps
     /// prints it among them where it belongs.
     pub message_steps: u64,
@@ -96,11 +97,11 @@ impl Model {
                 self.title = Some(clean(title));
                 self.started_at = Some(now);
             }
-            Event::Step { index, total, name } => {
+            Event::Step { index, total, .. } => {
                 let step = Step {
                     index: *index,
                     total: *total,
-                    name: clean(name),
+                    name: words(event),
                 };
                 self.steps_seen += 1;
                 if self.recent_steps.len() == STEP_HISTORY {
@@ -121,8 +122,8 @@ impl Model {
                 }
                 self.last_progress_at = Some(now);
             }
-            Event::Message { text } => {
-                self.message = Some(clean(text));
+            Event::Message { .. } => {
+                self.message = Some(words(event));
                 self.message_steps = self.steps_seen;
             }
             Event::Log { line } => {
@@ -192,6 +193,11 @@ impl Model {
             remaining.saturating_sub(now.saturating_duration_since(at)),
         ))
     }
+}
+
+/// A step's or a message's words, cleaned for a screen.
+fn words(event: &Event) -> Text {
+    event.words().unwrap_or_default().map(clean)
 }
 
 /// The one cleaner of text for a terminal lives below the records and
@@ -278,14 +284,7 @@ mod tests {
         let t = Instant::now();
         let mut m = Model::new();
         for i in 1..=100 {
-            m.apply(
-                &Event::Step {
-                    index: i,
-                    total: 100,
-                    name: format!("s{i}"),
-                },
-                t,
-            );
+            m.apply(&Event::step(i, 100, Text::foreign(format!("s{i}"))), t);
         }
         assert_eq!(m.steps_seen, 100);
         assert_eq!(m.recent_steps.len(), STEP_HISTORY);

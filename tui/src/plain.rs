@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::event::{AfterAction, Outcome};
+use crate::event::{AfterAction, Outcome, Text};
 use crate::model::{ceil_secs, format_duration, Model};
 use crate::RenderError;
 
@@ -17,7 +17,7 @@ pub struct PlainLines {
     title_done: bool,
     steps_done: u64,
     bucket: Option<u32>,
-    message: Option<String>,
+    message: Option<Text>,
     finish_done: bool,
     countdown_done: bool,
 }
@@ -103,7 +103,7 @@ impl PlainLines {
             .zip(first..)
             .filter(|(_, n)| *n > self.steps_done)
             .map(|(s, n)| {
-                let name = self.tr.message(&s.name);
+                let name = self.tr.text(&s.name);
                 (n, format!("[{}/{}] {name}", s.index, s.total))
             })
             .collect();
@@ -117,9 +117,12 @@ impl PlainLines {
             return None;
         }
         self.message = m.message.clone();
-        let msg = m.message.as_deref().filter(|t| !t.is_empty())?;
-        let said = m.step.as_ref().is_some_and(|s| s.name == msg);
-        (!said).then(|| self.tr.message(msg).into_owned())
+        let msg = m.message.as_ref().filter(|t| !t.english.is_empty())?;
+        let said = m
+            .step
+            .as_ref()
+            .is_some_and(|s| s.name.english == msg.english);
+        (!said).then(|| self.tr.text(msg).into_owned())
     }
 }
 
@@ -197,12 +200,8 @@ mod tests {
     fn a_slow_renderer_prints_a_message_where_it_came_among_the_steps() {
         let t = Instant::now();
         let mut m = Model::new();
-        let step = |index, name: &str| Event::Step {
-            index,
-            total: 3,
-            name: name.into(),
-        };
-        let say = |text: &str| Event::Message { text: text.into() };
+        let step = |index, name: &str| Event::step(index, 3, Text::foreign(name));
+        let say = |text: &str| Event::message(Text::foreign(text));
         // All before the first frame, as at 10 frames a second.
         for e in [
             say("Installing 3 package(s) with dpkg"),
@@ -252,11 +251,7 @@ mod tests {
             m.apply(&Event::Progress { percent: i as f32 }, t);
             if i % 50 == 0 {
                 m.apply(
-                    &Event::Step {
-                        index: i / 50 + 1,
-                        total: 3,
-                        name: format!("step {i}"),
-                    },
+                    &Event::step(i / 50 + 1, 3, Text::foreign(format!("step {i}"))),
                     t,
                 );
             }

@@ -120,7 +120,7 @@ pub fn message_for(m: &Model, now: Instant) -> String {
     match &m.step {
         Some(st) => tr.f(
             "{}: {} ({}/{}), {} %. Do not turn off the computer.",
-            &[&title, &tr.message(&st.name), &st.index, &st.total, &pct],
+            &[&title, &tr.text(&st.name), &st.index, &st.total, &pct],
         ),
         None => tr.f("{}: preparing. Do not turn off the computer.", &[&title]),
     }

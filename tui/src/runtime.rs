@@ -510,7 +510,7 @@ mod tests {
 
     impl Renderer for Recorder {
         fn render(&mut self, model: &Model, _now: Instant) -> Result<u64, RenderError> {
-            lock(&self.0).push(model.step.as_ref().map(|s| s.name.clone()));
+            lock(&self.0).push(model.step.as_ref().map(|s| s.name.english.clone()));
             Ok(0)
         }
         fn tick(&self, _model: &Model) -> Option<Duration> {
@@ -546,11 +546,11 @@ mod tests {
             .iter()
             .enumerate()
         {
-            shared.send(Event::Step {
-                index: i as u32 + 1,
-                total: 3,
-                name: (*name).into(),
-            });
+            shared.send(Event::step(
+                i as u32 + 1,
+                3,
+                crate::event::Text::foreign(*name),
+            ));
         }
         // No event follows: the renderer must come back by itself.
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+use system_update_tui::event::m_;
 use system_update_tui::fullscreen::{draw, Branding, Theme, View};
 use system_update_tui::i18n::{self, Tr};
 use system_update_tui::{AfterAction, Event, Model, Outcome};
@@ -46,24 +47,13 @@ fn model(base: Instant, finish: Option<Outcome>) -> Model {
         },
         t(0),
     );
+    m.apply(&Event::message(m_("Verifying the update").text()), t(1));
     m.apply(
-        &Event::Message {
-            text: "Verifying the update".into(),
-        },
-        t(1),
-    );
-    m.apply(
-        &Event::Step {
-            index: 2,
-            total: 4,
-            name: "Unpacking openssl".into(),
-        },
+        &Event::step(2, 4, m_("Unpacking {}").with(&[&"openssl"])),
         t(2),
     );
     m.apply(
-        &Event::Message {
-            text: "Configuring openssl".into(),
-        },
+        &Event::message(m_("Configuring {}").with(&[&"openssl"])),
         t(3),
     );
     m.apply(&Event::Progress { percent: 40.0 }, t(4));

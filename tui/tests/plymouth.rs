@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::FakeTerminal;
+use system_update_tui::Text;
 use system_update_tui::{Event, Outcome, Output, Tuning, Ui, UiMode, UiOptions};
 
 fn ping() -> bool {
@@ -107,11 +108,7 @@ fn real_plymouthd_gets_messages_and_progress_then_dies() {
     ui.send(Event::Started {
         title: "Plymouth test".into(),
     });
-    ui.send(Event::Step {
-        index: 1,
-        total: 2,
-        name: "Installing hello 2.0".into(),
-    });
+    ui.send(Event::step(1, 2, Text::foreign("Installing hello 2.0")));
     // A fast update: 200 progress events in about a second.
     for i in 0..200 {
         ui.send(Event::Progress {
@@ -151,9 +148,7 @@ fn real_plymouthd_gets_messages_and_progress_then_dies() {
     let _ = daemon.0.kill();
     let _ = daemon.0.wait();
     ui.send(Event::Progress { percent: 75.0 });
-    ui.send(Event::Message {
-        text: "after plymouth".into(),
-    });
+    ui.send(Event::message(Text::foreign("after plymouth")));
     assert!(
         console.wait_for("System update: Plymouth test", Duration::from_secs(10)),
         "no console fallback:\n{}",

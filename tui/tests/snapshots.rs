@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use system_update_tui::fullscreen::{draw, Branding, Theme, View};
+use system_update_tui::Text;
 use system_update_tui::{AfterAction, Event, Model, Outcome};
 
 fn at(base: Instant, s: u64) -> Instant {
@@ -35,17 +36,11 @@ fn in_progress(base: Instant) -> Model {
         );
     }
     m.apply(
-        &Event::Step {
-            index: 3,
-            total: 7,
-            name: "Installing openssl 3.0.15-1~deb12u1".into(),
-        },
+        &Event::step(3, 7, Text::foreign("Installing openssl 3.0.15-1~deb12u1")),
         at(base, 20),
     );
     m.apply(
-        &Event::Message {
-            text: "Setting up openssl (3.0.15-1~deb12u1) ...".into(),
-        },
+        &Event::message(Text::foreign("Setting up openssl (3.0.15-1~deb12u1) ...")),
         at(base, 20),
     );
     m.apply(&Event::Progress { percent: 42.5 }, at(base, 41));

@@ -9,20 +9,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::FakeTerminal;
+use system_update_tui::Text;
 use system_update_tui::{AfterAction, Event, Outcome, Output, Ui, UiMode, UiOptions};
 
 fn play_until_half(ui: &Ui, title: &str) {
     ui.send(Event::Started {
         title: title.into(),
     });
-    ui.send(Event::Step {
-        index: 2,
-        total: 3,
-        name: "Installing hello 2.0".into(),
-    });
-    ui.send(Event::Message {
-        text: "Unpacking hello (2.0) over (1.0) ...".into(),
-    });
+    ui.send(Event::step(2, 3, Text::foreign("Installing hello 2.0")));
+    ui.send(Event::message(Text::foreign(
+        "Unpacking hello (2.0) over (1.0) ...",
+    )));
     for i in 0..20 {
         ui.send(Event::Log {
             line: format!("log line {i}"),

@@ -9,6 +9,7 @@ mod phases;
 mod record;
 mod reporter;
 mod rollback;
+mod said;
 mod ui;
 mod update;
 

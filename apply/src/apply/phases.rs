@@ -19,6 +19,7 @@ use crate::space;
 use crate::trigger;
 
 use super::record::Run;
+use super::said;
 use super::*;
 
 /// Phase 1, claim the trigger: it must be ours, and we must hold the lock.
@@ -161,9 +162,7 @@ pub fn repair(
         return "; the update could not be read, so the package manager's own repair was not run: check the package database".into();
     };
     let says = m.backend.repair();
-    sink.event(Event::Message {
-        text: "Repairing the package database after the interrupted update".into(),
-    });
+    sink.event(Event::message(said::REPAIRING.text()));
     let repaired = at.open(m, state).and_then(|mut b| {
         // The checked payload, held open, for a repair that needs a package
         // again (dpkg's reinstreq); a payload that fails the check is not
@@ -254,9 +253,7 @@ pub fn verify(
     backend: &mut dyn Backend,
     sink: &mut dyn Sink,
 ) -> Phase<Vec<VerifiedFile>> {
-    sink.event(Event::Message {
-        text: "Verifying the update".into(),
-    });
+    sink.event(Event::message(said::VERIFYING.text()));
     let failed = |e: String| Verdict::new(Outcome::VerificationFailed, e);
     let verified = m.open_verified(udh).map_err(|e| failed(e.to_string()))?;
     let paths: Vec<(String, PathBuf)> = verified
@@ -293,9 +290,7 @@ pub fn check_space(
 
 /// Phase 5b: the snapshot point (a no-op record when there is none).
 pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phase<SnapshotRecord> {
-    sink.event(Event::Message {
-        text: "Taking a snapshot".into(),
-    });
+    sink.event(Event::message(said::SNAPSHOT.text()));
     let rec = provider.take(id).map_err(Verdict::failure)?;
     match (&rec.name, &rec.note) {
         (Some(name), _) => tracing::info!("snapshot {name} taken"),

@@ -86,8 +86,10 @@ impl Drop for Reporter<'_> {
 impl Sink for Reporter<'_> {
     fn event(&mut self, event: Event) {
         match &event {
-            Event::Step { index, total, name } => tracing::info!("[{index}/{total}] {name}"),
-            Event::Message { text } => tracing::info!("{text}"),
+            Event::Step {
+                index, total, name, ..
+            } => tracing::info!("[{index}/{total}] {name}"),
+            Event::Message { text, .. } => tracing::info!("{text}"),
             Event::Package(p) => {
                 tracing::info!(
                     "{}: {} -> {}",

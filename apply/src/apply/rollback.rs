@@ -20,6 +20,7 @@ use crate::timefmt;
 use crate::trigger;
 
 use super::leave::{after_action, countdown};
+use super::said;
 use super::ui::start_ui;
 use super::*;
 
@@ -141,9 +142,7 @@ pub(super) fn roll_back_after_boot(
             record.title.as_deref().unwrap_or("the last update")
         ),
     });
-    ui.send(Event::Message {
-        text: "Rolling back to the snapshot taken before the update".into(),
-    });
+    ui.send(Event::message(said::ROLLING_BACK.text()));
     let outcome = match snapshot::select(root, config.snapshot) {
         Ok(p) if roll_back(root, &config.update_dir, &p, &state.id, &mut record) => {
             Outcome::RolledBackAfterBoot

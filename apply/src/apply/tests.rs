@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use system_update_tui::{Event, Output};
+use system_update_tui::{Event, Output, Text};
 
 use super::phases::*;
 use super::*;
@@ -29,11 +29,7 @@ impl Backend for Fake {
         Ok(())
     }
     fn install(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
-        sink.event(Event::Step {
-            index: 1,
-            total: 1,
-            name: "Installing a".into(),
-        });
+        sink.event(Event::step(1, 1, Text::foreign("Installing a")));
         match self.fail {
             Some(why) => Err(BackendError::Failed(why.into())),
             None => Ok(()),

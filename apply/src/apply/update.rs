@@ -25,6 +25,7 @@ use super::phases::{self, Attempt};
 use super::record::Run;
 use super::reporter::{open_log, Reporter};
 use super::rollback;
+use super::said;
 use super::{ApplyError, ApplyOptions, Verdict};
 
 pub(super) struct Update<'a> {
@@ -265,9 +266,7 @@ impl<'a> Update<'a> {
             return false;
         };
         if self.rolls_back(outcome) {
-            sink.event(Event::Message {
-                text: "Rolling back to the snapshot taken before the update".into(),
-            });
+            sink.event(Event::message(said::ROLLING_BACK.text()));
         }
         rollback::roll_back(
             self.root,

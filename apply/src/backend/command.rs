@@ -12,6 +12,7 @@ use super::{
     Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Repair, Sink, Transaction,
 };
 use crate::paths::Root;
+use system_update_events::Text;
 
 /// A program of the update's own: no package database, so nothing is ever
 /// stale and there is nothing to repair but the program itself.
@@ -115,15 +116,14 @@ pub fn parse_line(line: &str) -> Option<Event> {
             .map(|p| Event::Progress {
                 percent: p.clamp(0.0, 100.0),
             }),
-        "message" => Some(Event::Message {
-            text: rest.to_string(),
-        }),
+        // The program's own words: not ours to translate.
+        "message" => Some(Event::message(Text::foreign(rest))),
         "step" => {
             let mut it = rest.splitn(3, ' ');
             let index = it.next()?.parse().ok()?;
             let total = it.next()?.parse().ok()?;
-            let name = it.next().unwrap_or("").to_string();
-            Some(Event::Step { index, total, name })
+            let name = it.next().unwrap_or("");
+            Some(Event::step(index, total, Text::foreign(name)))
         }
         _ => None,
     }
@@ -210,17 +210,11 @@ mod tests {
         );
         assert_eq!(
             parse_line("message Copying files"),
-            Some(Event::Message {
-                text: "Copying files".into()
-            })
+            Some(Event::message(Text::foreign("Copying files")))
         );
         assert_eq!(
             parse_line("step 2 5 Installing kernel"),
-            Some(Event::Step {
-                index: 2,
-                total: 5,
-                name: "Installing kernel".into()
-            })
+            Some(Event::step(2, 5, Text::foreign("Installing kernel")))
         );
         assert_eq!(parse_line("progress x"), None);
         // Found by the property test: NaN passed the clamp.
@@ -257,7 +251,7 @@ mod props {
         #[test]
         fn steps_round_trip(i in any::<u32>(), n in any::<u32>(), name in "[ -~]{0,40}") {
             let ev = parse_line(&format!("step {i} {n} {name}"));
-            prop_assert_eq!(ev, Some(Event::Step { index: i, total: n, name }));
+            prop_assert_eq!(ev, Some(Event::step(i, n, Text::foreign(name))));
         }
     }
 }

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::manifest;
 use crate::paths::Root;
+use system_update_events::{m_, Msg, Text};
 
 /// dpkg's database of installed packages.
 pub const STATUS: &str = "/var/lib/dpkg/status";
@@ -133,6 +134,15 @@ impl Kind for DpkgKind {
 }
 
 /// Maintainer scripts expect the sbin directories whoever runs us.
+// What dpkg's steps and messages say, translated by their id.
+const UNPACKING: Msg = m_("Unpacking {}");
+const CONFIGURING: Msg = m_("Configuring {}");
+const TRIGGERS: Msg = m_("Processing triggers for {}");
+const PROCESSING: Msg = m_("Processing {}");
+const RECOVERING: Msg = m_("Recovering the interrupted update (dpkg --configure -a)");
+const APT_INSTALLING: Msg = m_("Installing {} and removing {} package(s) with apt");
+const REINSTALLING: Msg = m_("Reinstalling what the interrupted update left half unpacked: {}");
+
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub struct Dpkg {
@@ -403,12 +413,9 @@ impl Dpkg {
             .iter()
             .filter(|p| p.action == Action::Remove)
             .count();
-        sink.event(Event::Message {
-            text: format!(
-                "Installing {} and removing {removals} package(s) with apt",
-                self.plan.len() - removals
-            ),
-        });
+        sink.event(Event::message(
+            APT_INSTALLING.with(&[&(self.plan.len() - removals), &removals]),
+        ));
         let (cmd, _config) =
             apt::replay(&self.root, &self.plan, links.dir(), &self.extra_args)?.into_parts();
         let mut errors = Vec::new();
@@ -424,7 +431,7 @@ impl Dpkg {
                 if let Some(e) = l.strip_prefix("pmerror:") {
                     errors.push(e.splitn(3, ':').last().unwrap_or(e).to_string());
                 } else if let Some((pct, text)) = apt::parse_status(&l) {
-                    sink.event(Event::Message { text });
+                    sink.event(Event::message(Text::foreign(text)));
                     if pct > last {
                         last = pct;
                         sink.event(Event::Progress { percent: pct });
@@ -517,20 +524,13 @@ impl Backend for Dpkg {
                 .filter_map(|(_, i)| self.debs.get(*i).cloned())
                 .collect();
             if !debs.is_empty() {
-                sink.event(Event::Message {
-                    text: format!(
-                        "Reinstalling what the interrupted update left half unpacked: {}",
-                        need.join(", ")
-                    ),
-                });
+                sink.event(Event::message(REINSTALLING.with(&[&need.join(", ")])));
                 let mut c = self.command();
                 c.args(["--unpack"]).args(&debs);
                 self.run(c, sink, 0)?;
             }
         }
-        sink.event(Event::Message {
-            text: "Recovering the interrupted update (dpkg --configure -a)".into(),
-        });
+        sink.event(Event::message(RECOVERING.text()));
         let mut c = self.command();
         c.args(["--configure", "-a"]);
         self.run(c, sink, 0)
@@ -543,9 +543,9 @@ impl Backend for Dpkg {
         let mut c = self.command();
         c.arg("--install").args(&self.debs);
         let total = u32::try_from(self.debs.len()).unwrap_or(u32::MAX);
-        sink.event(Event::Message {
-            text: format!("Installing {total} package(s) with dpkg"),
-        });
+        sink.event(Event::message(
+            super::said::INSTALLING.with(&[&total, &"dpkg"]),
+        ));
         self.run(c, sink, total)
     }
 
@@ -622,26 +622,22 @@ impl Progress {
         if let Some(rest) = line.strip_prefix("processing: ") {
             let mut it = rest.splitn(2, ": ");
             let (action, pkg) = (it.next().unwrap_or(""), bare(it.next().unwrap_or("")));
-            let verb = match action {
-                "install" | "upgrade" => "Unpacking",
-                "configure" => "Configuring",
-                "remove" | "purge" => "Removing",
-                "trigproc" => "Processing triggers for",
-                _ => "Processing",
+            let said = match action {
+                "install" | "upgrade" => UNPACKING,
+                "configure" => CONFIGURING,
+                "remove" | "purge" => super::said::REMOVING,
+                "trigproc" => TRIGGERS,
+                _ => PROCESSING,
             };
-            let name = format!("{verb} {pkg}");
+            let name = said.with(&[&pkg]);
             if action != "trigproc" && !self.packages.iter().any(|p| p == pkg) {
                 self.packages.push(pkg.to_string());
             }
             if self.total > 0 && matches!(action, "install" | "upgrade" | "configure") {
                 self.step = (self.step + 1).min(2 * self.total);
-                ev.push(Event::Step {
-                    index: self.step,
-                    total: 2 * self.total,
-                    name,
-                });
+                ev.push(Event::step(self.step, 2 * self.total, name));
             } else {
-                ev.push(Event::Message { text: name });
+                ev.push(Event::message(name));
             }
         } else if let Some(rest) = line.strip_prefix("status: ") {
             // "status: pkg: state" or "status: pkg : error : message".
@@ -714,11 +710,7 @@ mod tests {
             all.extend(p.feed(l));
         }
         assert!(all.contains(&Event::Progress { percent: 50.0 }));
-        assert!(all.contains(&Event::Step {
-            index: 2,
-            total: 2,
-            name: "Configuring foo".into()
-        }));
+        assert!(all.contains(&Event::step(2, 2, CONFIGURING.with(&[&"foo"]))));
         assert_eq!(p.packages, vec!["foo".to_string()]);
         assert_eq!(p.errors.len(), 1);
         assert!(p.errors[0].starts_with("foo: installed foo package post-installation"));

@@ -11,6 +11,7 @@ pub mod pacmankeys;
 pub mod process;
 pub mod rpm;
 pub mod rpmkeys;
+mod said;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -439,14 +440,10 @@ struct NamingSink<'a> {
 impl Sink for NamingSink<'_> {
     fn event(&mut self, event: Event) {
         let event = match event {
-            Event::Message { text } => Event::Message {
-                text: unname(&text, self.names),
-            },
-            Event::Step { index, total, name } => Event::Step {
-                index,
-                total,
-                name: unname(&name, self.names),
-            },
+            Event::Message { .. } => Event::message(words(&event).map(|s| unname(s, self.names))),
+            Event::Step { index, total, .. } => {
+                Event::step(index, total, words(&event).map(|s| unname(s, self.names)))
+            }
             Event::Log { line } => Event::Log {
                 line: unname(&line, self.names),
             },
@@ -458,6 +455,10 @@ impl Sink for NamingSink<'_> {
     fn output(&mut self, line: &str) {
         self.sink.output(&unname(line, self.names));
     }
+}
+
+fn words(e: &Event) -> system_update_events::Text {
+    e.words().unwrap_or_default()
 }
 
 fn unname_error(e: BackendError, names: &[(String, String)]) -> BackendError {

@@ -13,13 +13,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::process::{self, Limits, Line};
+use super::said;
 use super::{
     Action, Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Planned, Repair,
     Request, Resolved, Sink, Transaction,
 };
 use crate::paths::Root;
+use system_update_events::{m_, Msg};
 
 /// Install scripts expect the sbin directories whoever runs us.
+// What pacman's repair says, translated by its id.
+const STALE_LOCK: Msg = m_("Removed the stale lock of the interrupted update (db.lck)");
+const UNFINISHED: Msg = m_("Removed the unfinished database entry {}");
+const AGAIN: Msg = m_("Installing again what the interrupted update left unrecorded");
+
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const DBPATH: &str = "/var/lib/pacman";
@@ -545,9 +552,7 @@ impl Backend for PacmanBackend {
             })?;
         match std::fs::remove_file(&lock) {
             Ok(()) => {
-                sink.event(Event::Message {
-                    text: "Removed the stale lock of the interrupted update (db.lck)".into(),
-                });
+                sink.event(Event::message(STALE_LOCK.text()));
                 tracing::info!("{}: stale lock removed", lock.display());
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -581,9 +586,7 @@ impl Backend for PacmanBackend {
             if missing("desc") || missing("files") {
                 std::fs::remove_dir_all(&dir)
                     .map_err(|source| BackendError::Read { path: dir, source })?;
-                sink.event(Event::Message {
-                    text: format!("Removed the unfinished database entry {entry}"),
-                });
+                sink.event(Event::message(UNFINISHED.with(&[&entry])));
                 if let Some((n, _)) = split_entry(&entry) {
                     removed.push(n.to_string());
                 }
@@ -637,9 +640,7 @@ impl Backend for PacmanBackend {
         if again.is_empty() {
             return Ok(());
         }
-        sink.event(Event::Message {
-            text: "Installing again what the interrupted update left unrecorded".into(),
-        });
+        sink.event(Event::message(AGAIN.text()));
         self.upgrade(Some(&again), sink)
     }
 
@@ -712,9 +713,7 @@ impl PacmanBackend {
             .map(|(_, f)| f)
             .collect();
         let total = u32::try_from(packages.len()).unwrap_or(u32::MAX);
-        sink.event(Event::Message {
-            text: format!("Installing {total} package(s) with pacman"),
-        });
+        sink.event(Event::message(said::INSTALLING.with(&[&total, &"pacman"])));
         let mut overwrite = Vec::new();
         for f in self.unrecorded_files() {
             overwrite.extend(self.paths_in(&f)?);
@@ -801,15 +800,15 @@ impl Progress {
             return ev;
         }
         let check = match l {
-            "checking keyring..." => Some((2.0, "Checking the keyring")),
-            "checking package integrity..." => Some((4.0, "Checking the packages' integrity")),
-            "loading package files..." => Some((6.0, "Loading the packages")),
-            "checking for file conflicts..." => Some((8.0, "Checking for file conflicts")),
-            "checking available disk space..." => Some((9.0, "Checking the disk space")),
+            "checking keyring..." => Some((2.0, m_("Checking the keyring"))),
+            "checking package integrity..." => Some((4.0, m_("Checking the packages' integrity"))),
+            "loading package files..." => Some((6.0, m_("Loading the packages"))),
+            "checking for file conflicts..." => Some((8.0, m_("Checking for file conflicts"))),
+            "checking available disk space..." => Some((9.0, m_("Checking the disk space"))),
             _ => None,
         };
         if let Some((pct, text)) = check {
-            ev.push(Event::Message { text: text.into() });
+            ev.push(Event::message(text.text()));
             ev.extend(self.percent(pct));
             return ev;
         }
@@ -832,21 +831,17 @@ impl Progress {
             }
             self.current = Some(pkg.to_string());
             if verb == "removing" || self.total == 0 {
-                ev.push(Event::Message {
-                    text: format!("Removing {pkg}"),
-                });
+                ev.push(Event::message(said::REMOVING.with(&[&pkg])));
                 return ev;
             }
             // The previous package is done once the next one starts.
             ev.extend(self.percent(10.0 + 90.0 * self.step as f32 / self.total as f32));
             self.step = (self.step + 1).min(self.total);
-            let mut name = verb.to_string();
-            name[..1].make_ascii_uppercase();
-            ev.push(Event::Step {
-                index: self.step,
-                total: self.total,
-                name: format!("{name} {pkg}"),
-            });
+            ev.push(Event::step(
+                self.step,
+                self.total,
+                said::doing(verb).with(&[&pkg]),
+            ));
             return ev;
         }
         ev
@@ -885,11 +880,11 @@ mod tests {
         ] {
             all.extend(p.feed(l));
         }
-        assert!(all.contains(&Event::Step {
-            index: 2,
-            total: 2,
-            name: "Installing needs".into()
-        }));
+        assert!(all.contains(&Event::step(
+            2,
+            2,
+            said::doing("installing").with(&[&"needs"])
+        )));
         assert!(all.contains(&Event::Progress { percent: 55.0 }));
         assert_eq!(p.errors, ["needs: its install script failed"]);
     }

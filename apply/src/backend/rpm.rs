@@ -16,13 +16,23 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use super::process::{self, Limits, Line};
+use super::said;
 use super::{
     Action, Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Planned, Repair,
     Request, Resolved, Sink, Transaction,
 };
 use crate::paths::Root;
+use system_update_events::{m_, Msg};
 
 /// Scriptlets expect the sbin directories whoever runs us.
+// What rpm's messages say, translated by their id.
+const REBUILDING: Msg =
+    m_("Checking the package database after the interrupted update (rpm --rebuilddb)");
+const ERASING_STALE: Msg = m_("Erasing what the interrupted upgrade left behind: {}");
+const MERGING: Msg = m_("Merging package records a cut reinstall left twice");
+const REMOVING_OLD: Msg = m_("Removing the old versions");
+const PREPARING: Msg = m_("Preparing the transaction");
+
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where the database is inside a root: newer distributions moved it to
@@ -637,10 +647,7 @@ impl Rpm {
 
 impl Backend for Rpm {
     fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
-        sink.event(Event::Message {
-            text: "Checking the package database after the interrupted update (rpm --rebuilddb)"
-                .into(),
-        });
+        sink.event(Event::message(REBUILDING.text()));
         let mut c = rpm(&self.root)?;
         c.arg("--rebuilddb");
         self.run(c, "rpm", &mut Progress::new(0), sink)?;
@@ -657,12 +664,7 @@ impl Backend for Rpm {
         let text = run_query(q, "-qa")?;
         let stale = leftover_instances(&text, &self.targets);
         if !stale.is_empty() {
-            sink.event(Event::Message {
-                text: format!(
-                    "Erasing what the interrupted upgrade left behind: {}",
-                    stale.join(", ")
-                ),
-            });
+            sink.event(Event::message(ERASING_STALE.with(&[&stale.join(", ")])));
             let mut c = rpm(&self.root)?;
             c.args(["-e", "--nodeps"]).args(&stale);
             self.run(c, "rpm", &mut Progress::new(0), sink)?;
@@ -679,9 +681,7 @@ impl Backend for Rpm {
         if doubled.is_empty() {
             return Ok(());
         }
-        sink.event(Event::Message {
-            text: "Merging package records a cut reinstall left twice".into(),
-        });
+        sink.event(Event::message(MERGING.text()));
         let mut c = rpm(&self.root)?;
         c.args(["-U", "--justdb", "--noscripts", "--nodeps", "--replacepkgs"]);
         if force_debian() {
@@ -726,9 +726,7 @@ impl Backend for Rpm {
             c.args(&self.extra_args).arg("--").args(&self.files);
             (c, "rpm")
         };
-        sink.event(Event::Message {
-            text: format!("Installing {total} package(s) with {program}"),
-        });
+        sink.event(Event::message(said::INSTALLING.with(&[&total, &program])));
         let result = self.run(c, program, &mut Progress::new(total), sink);
         drop(links);
         result
@@ -798,13 +796,13 @@ impl Progress {
         }
     }
 
-    fn start(&mut self, what: &str, name: &str) -> Event {
+    fn start(&mut self, verb: &str, name: &str) -> Event {
         self.step = (self.step + 1).min(self.total.max(1));
-        Event::Step {
-            index: self.step,
-            total: self.total.max(1),
-            name: format!("{what} {name}"),
-        }
+        Event::step(
+            self.step,
+            self.total.max(1),
+            said::doing(verb).with(&[&name]),
+        )
     }
 
     fn feed(&mut self, line: &str) -> Vec<Event> {
@@ -826,9 +824,7 @@ impl Progress {
             }
             "Cleaning up / removing..." => {
                 self.phase = Phase::CleaningUp;
-                ev.push(Event::Message {
-                    text: "Removing the old versions".into(),
-                });
+                ev.push(Event::message(REMOVING_OLD.text()));
                 return ev;
             }
             _ => {}
@@ -856,16 +852,10 @@ impl Progress {
         let pct: Option<f32> = pct.trim().parse().ok();
         match (head, self.phase) {
             ("", _) => {}
-            ("Verifying...", _) => ev.push(Event::Message {
-                text: "Verifying the packages".into(),
-            }),
-            ("Preparing...", _) => ev.push(Event::Message {
-                text: "Preparing the transaction".into(),
-            }),
+            ("Verifying...", _) => ev.push(Event::message(said::VERIFYING.text())),
+            ("Preparing...", _) => ev.push(Event::message(PREPARING.text())),
             (name, Phase::Installing) if self.total > 0 => ev.push(self.start("Installing", name)),
-            (name, _) => ev.push(Event::Message {
-                text: format!("Removing {name}"),
-            }),
+            (name, _) => ev.push(Event::message(said::REMOVING.with(&[&name]))),
         }
         if let Some(p) = pct {
             ev.extend(self.percent(p));
@@ -918,11 +908,11 @@ mod tests {
         ] {
             all.extend(p.feed(l));
         }
-        assert!(all.contains(&Event::Step {
-            index: 2,
-            total: 2,
-            name: "Installing world-1.0-1".into()
-        }));
+        assert!(all.contains(&Event::step(
+            2,
+            2,
+            said::doing("Installing").with(&[&"world-1.0-1"])
+        )));
         assert!(all.contains(&Event::Progress { percent: 45.0 }));
         assert!(all.contains(&Event::Progress { percent: 100.0 }));
         assert_eq!(
@@ -937,11 +927,11 @@ mod tests {
         let ev = p.feed("  Upgrading        : hello-2.0-1.noarch                  1/2 ");
         assert_eq!(
             ev[0],
-            Event::Step {
-                index: 1,
-                total: 1,
-                name: "Upgrading hello-2.0-1.noarch".into()
-            }
+            Event::step(
+                1,
+                1,
+                said::doing("Upgrading").with(&[&"hello-2.0-1.noarch"])
+            )
         );
     }
 
