@@ -12,6 +12,15 @@ use crate::config::Config;
 use crate::paths::{self, Root};
 use crate::snapshot::{self, Provider, SnapshotChoice, SnapshotError};
 
+/// Tells the cleanup after the next normal boot that there are snapshots
+/// to prune (system-update-cleanup-snapshots.service checks for the file).
+pub fn mark_pending(root: &Root) {
+    let path = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
+    if let Err(e) = atomic::write(&path, b"", 0o644) {
+        tracing::warn!("{}: {e}", path.display());
+    }
+}
+
 pub enum Cleaned {
     /// Snapshots are not possible on this root: why.
     Nothing(String),

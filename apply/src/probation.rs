@@ -655,7 +655,7 @@ impl<'a> Check<'a> {
             tracing::info!("probation = false: update {id}'s boot is not checked");
             let _ = end(root).map_err(|e| tracing::error!("{e}"));
             self.finish(Verdict::Off, None);
-            crate::apply::mark_cleanup_pending(root);
+            crate::cleanup::mark_pending(root);
             return Some(crate::exit::OK);
         }
         if let Marker::Stray(why) = marker(root) {
@@ -685,7 +685,7 @@ impl<'a> Check<'a> {
         say(&said);
         self.finish(Verdict::Confirmed, None);
         if state.can_roll_back {
-            crate::apply::mark_cleanup_pending(self.root);
+            crate::cleanup::mark_pending(self.root);
         }
         crate::exit::OK
     }

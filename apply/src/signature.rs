@@ -14,7 +14,6 @@ use std::process::Command;
 use base64::Engine;
 use minisign_verify::{PublicKey, Signature};
 
-use crate::manifest::{Manifest, ManifestError};
 use crate::paths::{self, Root};
 
 /// Directories of trusted public keys (`*.pub`, minisign's format), inside
@@ -249,7 +248,7 @@ pub fn verify(
 }
 
 /// Reads the signature beside the manifest in `dir`; `None` when there is none.
-fn read_signature(dir: &Path) -> Result<Option<(String, PathBuf)>, SignatureError> {
+pub fn read_signature(dir: &Path) -> Result<Option<(String, PathBuf)>, SignatureError> {
     let p = path(dir);
     let f = match open_nofollow(&p, false) {
         Ok(f) => f,
@@ -265,48 +264,6 @@ fn read_signature(dir: &Path) -> Result<Option<(String, PathBuf)>, SignatureErro
         message,
     })?;
     Ok(Some((text, p)))
-}
-
-/// A manifest whose signature was checked, with the texts that were.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub manifest: Manifest,
-    pub verified: Verified,
-    pub text: String,
-    pub signature: Option<String>,
-}
-
-/// The manifest in `dir`, read once, its signature verified against the
-/// keys trusted under `root`, then parsed.
-pub fn load_manifest(root: &Root, dir: &Path, require: bool) -> Result<Loaded, ManifestError> {
-    // Whoever can write a directory on the way can swap what is in it.
-    if let Ok(inside) = dir.strip_prefix(root.dir()) {
-        crate::untrusted::check_path_secure(root.dir(), inside)
-            .map_err(ManifestError::Untrusted)?;
-    }
-    let (text, mpath) = Manifest::read_text(dir)?;
-    let sig = read_signature(dir)?;
-    // The keys are only read when they matter: a broken key directory does
-    // not stop an unsigned update that nobody asked to be signed.
-    let keys = if sig.is_some() || require {
-        trusted_keys(root)?
-    } else {
-        Vec::new()
-    };
-    let verified = verify(
-        text.as_bytes(),
-        sig.as_ref().map(|(t, p)| (t.as_str(), p.as_path())),
-        &keys,
-        require,
-        &mpath,
-    )?;
-    let manifest = Manifest::parse(&text, &mpath)?;
-    Ok(Loaded {
-        manifest,
-        verified,
-        text,
-        signature: sig.map(|(t, _)| t),
-    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -318,7 +318,7 @@ pub fn arm(
     let _lock = crate::prepare::lock_root(root)?;
     clear_foreign(root, &config.update_dir, req.replace_foreign)?;
     let udh = root.host(&config.update_dir);
-    let loaded = crate::signature::load_manifest(root, &udh, config.require_signature)?;
+    let loaded = crate::manifest::load(root, &udh, config.require_signature)?;
     let (m, verified) = (loaded.manifest, loaded.verified);
     m.verify_payload(&udh)?;
     // A key withdrawn since prepare shows now, not in the update boot.

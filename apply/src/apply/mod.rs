@@ -34,7 +34,7 @@ pub use phases::{
     attempt, check_space, claim, recover_or_check_stale, repair, take_snapshot, transaction,
     verify, Attempt,
 };
-pub use rollback::{config_failed, mark_cleanup_pending};
+pub use rollback::config_failed;
 pub use ui::{ui_locale, user_locale};
 
 #[derive(Debug, thiserror::Error)]

@@ -77,7 +77,7 @@ impl Attempt<'_> {
         m.backend.open(Transaction {
             root: self.root,
             update_dir: self.udh,
-            manifest: m,
+            payload: m.payload(),
             attempt: state.attempts,
             limits: self.opts.limits,
             extra_args: &self.opts.backend_args,
@@ -310,7 +310,7 @@ pub(super) fn mark_started(root: &Root, udh: &Path, m: &Manifest, state: &mut St
         state.boot_tree = crate::boottree::fingerprint(root)
             .map_err(|why| tracing::warn!("boot files not recorded: {why}"))
             .ok();
-        state.before = crate::backend::versions_of(m, root)
+        state.before = crate::backend::versions_of(m.backend, m.payload(), root)
             .map_err(|why| tracing::warn!("versions before the update not recorded: {why}"))
             .ok();
         attempts::store(udh, state).map_err(Verdict::failure)?;

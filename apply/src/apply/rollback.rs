@@ -9,10 +9,11 @@ use std::sync::Arc;
 use system_update_tui::Event;
 
 use crate::atomic;
+use crate::cleanup;
 use crate::config::{AfterAction, Config, ConfigError};
 use crate::exit;
 use crate::lock::LockError;
-use crate::paths::{self, Root};
+use crate::paths::Root;
 use crate::power;
 use crate::result::{self, Outcome, ResultRecord};
 use crate::snapshot::{self, Provider, SnapshotRecord};
@@ -328,18 +329,9 @@ pub(super) fn roll_back(
     if let Err(e) = trigger::remove_ours(&new_root, ud) {
         tracing::error!("cannot remove the trigger from the restored root: {e}");
     }
-    mark_cleanup_pending(&new_root);
+    cleanup::mark_pending(&new_root);
     if let Err(e) = restored.finish() {
         tracing::error!("{e}");
     }
     true
-}
-
-/// Tells the cleanup after the next normal boot that there are snapshots
-/// to prune (system-update-cleanup-snapshots.service checks for the file).
-pub fn mark_cleanup_pending(root: &Root) {
-    let path = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
-    if let Err(e) = atomic::write(&path, b"", 0o644) {
-        tracing::warn!("{}: {e}", path.display());
-    }
 }

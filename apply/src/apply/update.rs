@@ -62,7 +62,7 @@ impl<'a> Update<'a> {
     ) -> Result<Update<'a>, ApplyError> {
         let udh = root.host(&config.update_dir);
         let mut signed = false;
-        let manifest = signature::load_manifest(root, &udh, config.require_signature).map(|l| {
+        let manifest = crate::manifest::load(root, &udh, config.require_signature).map(|l| {
             tracing::info!("manifest {}: {}", l.manifest.id, l.verified);
             signed = matches!(l.verified, signature::Verified::Signed(_));
             l.manifest
@@ -253,7 +253,7 @@ impl<'a> Update<'a> {
             .as_ref()
             .is_some_and(|s| s.provider != "none");
         if !rolled_back && !on_probation && snapshot {
-            rollback::mark_cleanup_pending(self.root);
+            crate::cleanup::mark_pending(self.root);
         }
         rolled_back
     }

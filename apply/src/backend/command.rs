@@ -62,8 +62,11 @@ impl Kind for CommandKind {
         Ok(Box::new(CommandBackend::new(
             t.root.clone(),
             t.update_dir,
-            t.manifest.command.clone().unwrap_or_default(),
-            t.manifest.id.clone(),
+            t.payload
+                .command
+                .map(<[String]>::to_vec)
+                .unwrap_or_default(),
+            t.payload.id.to_string(),
             t.attempt,
             t.limits,
         )))

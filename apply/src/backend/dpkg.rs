@@ -10,7 +10,6 @@ use super::{
     apt, Action, Backend, BackendError, Event, Kind, PackageChange, PackageInfo, Planned, Repair,
     Request, Resolved, Sink, Transaction,
 };
-use crate::manifest;
 use crate::paths::Root;
 use system_update_events::{m_, Msg, Text};
 
@@ -252,7 +251,7 @@ pub fn parse_status(text: &str) -> HashMap<String, String> {
 
 pub fn fingerprint(root: &Root) -> Result<String, BackendError> {
     let path = root.host(Path::new(STATUS));
-    manifest::sha256_file(&path)
+    crate::digest::sha256_file(&path)
         .map(|h| format!("sha256:{h}"))
         .map_err(|source| BackendError::Read { path, source })
 }
@@ -335,16 +334,16 @@ fn bare(pkg: &str) -> &str {
 impl Dpkg {
     pub fn new(t: Transaction<'_>) -> Result<Dpkg, BackendError> {
         let root = t.root.clone();
-        let files = &t.manifest.files;
+        let files = t.payload.files;
         let before = super::before(&t, installed_versions(&root)?);
         Ok(Dpkg {
             debs: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),
-            names: if t.manifest.plan.is_empty() {
+            names: if t.payload.plan.is_empty() {
                 files.iter().filter_map(|f| f.package.clone()).collect()
             } else {
-                t.manifest.plan.iter().map(|p| p.name.clone()).collect()
+                t.payload.plan.iter().map(|p| p.name.clone()).collect()
             },
-            plan: t.manifest.plan.clone(),
+            plan: t.payload.plan.to_vec(),
             file_names: files.iter().map(|f| f.name.clone()).collect(),
             root,
             extra_args: t.extra_args.to_vec(),

@@ -16,10 +16,11 @@ mod said;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+pub use crate::payload::{Action, Planned};
 pub use system_update_events::{Event, PackageChange};
 
-use crate::manifest::Manifest;
 use crate::paths::Root;
+use crate::payload::PayloadFile;
 use crate::privdir::PrivateDir;
 use process::Limits;
 
@@ -84,36 +85,6 @@ pub enum Request {
     Install(Vec<String>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    Install,
-    Upgrade,
-    Remove,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Install => "install",
-            Action::Upgrade => "upgrade",
-            Action::Remove => "remove",
-        }
-    }
-}
-
-/// One change of a planned transaction.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Planned {
-    pub name: String,
-    pub action: Action,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-}
-
 /// A plan resolved from the repositories, its packages downloaded.
 pub struct Resolved {
     pub plan: Vec<Planned>,
@@ -122,12 +93,39 @@ pub struct Resolved {
     pub checked_by: String,
 }
 
+/// What an update brings, as a backend reads it from the manifest.
+#[derive(Clone, Copy)]
+pub struct Payload<'a> {
+    pub id: &'a str,
+    pub files: &'a [PayloadFile],
+    pub plan: &'a [Planned],
+    /// The program a command update runs.
+    pub command: Option<&'a [String]>,
+}
+
+impl Payload<'_> {
+    /// The packages the update installs, upgrades or removes, by name.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .files
+            .iter()
+            .filter_map(|f| f.package.clone())
+            .collect();
+        for p in self.plan {
+            if !names.contains(&p.name) {
+                names.push(p.name.clone());
+            }
+        }
+        names
+    }
+}
+
 /// What the core hands a backend for one transaction.
 pub struct Transaction<'a> {
     pub root: &'a Root,
     /// The update directory, as a path on the host.
     pub update_dir: &'a Path,
-    pub manifest: &'a Manifest,
+    pub payload: Payload<'a>,
     /// This attempt's number, 1-based.
     pub attempt: u32,
     pub limits: Limits,
@@ -144,7 +142,7 @@ pub struct Transaction<'a> {
 /// transaction when one ran.
 pub fn before(t: &Transaction<'_>, mut now: HashMap<String, String>) -> HashMap<String, String> {
     if let Some(first) = t.first {
-        for n in update_names(t.manifest) {
+        for n in t.payload.names() {
             match first.get(&n) {
                 Some(v) => now.insert(n, v.clone()),
                 None => now.remove(&n),
@@ -154,22 +152,16 @@ pub fn before(t: &Transaction<'_>, mut now: HashMap<String, String>) -> HashMap<
     now
 }
 
-/// The packages an update installs, upgrades or removes, by name.
-pub fn update_names(m: &Manifest) -> Vec<String> {
-    let mut names: Vec<String> = m.files.iter().filter_map(|f| f.package.clone()).collect();
-    for p in &m.plan {
-        if !names.contains(&p.name) {
-            names.push(p.name.clone());
-        }
-    }
-    names
-}
-
 /// The update's packages installed on `root` and their versions, as
 /// [`Transaction::first`] keeps them.
-pub fn versions_of(m: &Manifest, root: &Root) -> Result<BTreeMap<String, String>, BackendError> {
-    let now = m.backend.installed(root)?;
-    Ok(update_names(m)
+pub fn versions_of(
+    kind: BackendKind,
+    payload: Payload<'_>,
+    root: &Root,
+) -> Result<BTreeMap<String, String>, BackendError> {
+    let now = kind.installed(root)?;
+    Ok(payload
+        .names()
         .into_iter()
         .filter_map(|n| Some((n.clone(), now.get(&n)?.clone())))
         .collect())
@@ -338,7 +330,7 @@ pub trait Backend {
 
 /// Each payload package's name and its index in the manifest's files
 /// (detached signatures and programs have no package).
-pub fn package_indexes(files: &[crate::manifest::PayloadFile]) -> Vec<(String, usize)> {
+pub fn package_indexes(files: &[PayloadFile]) -> Vec<(String, usize)> {
     files
         .iter()
         .enumerate()
@@ -349,7 +341,7 @@ pub fn package_indexes(files: &[crate::manifest::PayloadFile]) -> Vec<(String, u
 /// Bytes the payload needs installed, from the packages' installed sizes
 /// (KiB): package managers unpack the new files beside the old ones before
 /// they remove them, so the whole new size, not the difference.
-pub fn installed_bytes(files: &[crate::manifest::PayloadFile]) -> u64 {
+pub fn installed_bytes(files: &[PayloadFile]) -> u64 {
     files
         .iter()
         .filter_map(|f| f.installed_size)

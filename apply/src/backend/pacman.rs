@@ -475,7 +475,7 @@ impl Kind for PacmanKind {
     }
 
     fn open(&self, t: Transaction<'_>) -> Result<Box<dyn Backend>, BackendError> {
-        let files = &t.manifest.files;
+        let files = t.payload.files;
         Ok(Box::new(PacmanBackend {
             root: t.root.clone(),
             payload: files

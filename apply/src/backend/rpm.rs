@@ -585,7 +585,7 @@ pub struct Rpm {
 
 impl Rpm {
     fn new(t: Transaction<'_>) -> Result<Rpm, BackendError> {
-        let files = &t.manifest.files;
+        let files = t.payload.files;
         Ok(Rpm {
             root: t.root.clone(),
             files: files.iter().map(|f| t.update_dir.join(&f.name)).collect(),

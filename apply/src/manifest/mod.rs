@@ -2,11 +2,10 @@
 //! verification before anything is changed.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::paths;
 
@@ -23,35 +22,12 @@ pub const SCHEMA: u32 = 4;
 /// The oldest schema this version reads.
 pub const SCHEMA_MIN: u32 = 2;
 
+mod load;
+
 pub use crate::backend::BackendKind;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PayloadFile {
-    /// A plain file name inside the update directory.
-    pub name: String,
-    pub sha256: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub package: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// The package's Installed-Size in KiB, for the free-space check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub installed_size: Option<u64>,
-    /// What the boot checks of the package's own signature (against the
-    /// root's keys) before the transaction; covered by the manifest's
-    /// signature like the checksum.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<PackageSignature>,
-}
-
-/// What a payload file's package signature must be at boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PackageSignature {
-    /// Present and made by a key the root trusts.
-    Required,
-}
+pub use crate::digest::{hex_digest, sha256_file, sha256_reader, Hashing};
+pub use crate::payload::{PackageSignature, PayloadFile};
+pub use load::{load, Loaded};
 
 /// The lowest schema that holds `files`: 4 only when one requires a
 /// package signature (see [`SCHEMA`]).
@@ -131,12 +107,22 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 impl Manifest {
+    /// What the update brings, as its backend reads it.
+    pub fn payload(&self) -> crate::backend::Payload<'_> {
+        crate::backend::Payload {
+            id: &self.id,
+            files: &self.files,
+            plan: &self.plan,
+            command: self.command.as_deref(),
+        }
+    }
+
     pub fn path(update_dir_host: &Path) -> PathBuf {
         update_dir_host.join(paths::MANIFEST_NAME)
     }
 
     /// Reads and checks the manifest's structure (not the payload nor the
-    /// signature: `signature::load_manifest` does that).
+    /// signature: [`load`] does that).
     pub fn load(update_dir_host: &Path) -> Result<Manifest, ManifestError> {
         let (text, path) = Self::read_text(update_dir_host)?;
         Self::parse(&text, &path)
@@ -321,65 +307,6 @@ impl VerifiedFile {
         use std::os::fd::AsRawFd;
         PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
     }
-}
-
-/// The SHA-256 of what is left to read of `f`.
-pub fn sha256_reader(f: &mut File) -> io::Result<String> {
-    let mut h = Hashing::new(f);
-    io::copy(&mut h, &mut io::sink())?;
-    Ok(h.finish().0)
-}
-
-/// A reader that hashes what passes through it, so that a copy is checked
-/// as it is made: the bytes hashed are the bytes written.
-pub struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Hashing<R> {
-    pub fn new(inner: R) -> Hashing<R> {
-        Hashing {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// The SHA-256 (hex) of what was read, and how many bytes.
-    pub fn finish(self) -> (String, u64) {
-        (hex(&self.hasher.finalize()), self.count)
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// The SHA-256 of a payload file, read through one descriptor opened as
-/// untrusted::open_regular opens it (a link, a FIFO or /dev/zero is refused
-/// instead of followed, read forever or waited on).
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let (mut f, _) = crate::untrusted::open_regular(path, true).map_err(|e| match e {
-        crate::untrusted::UntrustedError::Io { source, .. } => source,
-        other => io::Error::other(other.to_string()),
-    })?;
-    sha256_reader(&mut f)
-}
-
-/// The hex of a finished SHA-256.
-pub fn hex_digest(h: Sha256) -> String {
-    hex(&h.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,449 @@
+//! `prepare` and `cancel`: the update directory's contents.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::atomic;
+use crate::backend::{Action, BackendError, BackendKind, GuessError, Request};
+use crate::config::Config;
+use crate::local::{self, LocalError, LocalState};
+use crate::lock::{self, LockError};
+use crate::manifest::{self, Manifest, ManifestError, PayloadFile};
+use crate::paths::{self, Root};
+use crate::signature::{self, SignError, Verified};
+use crate::timefmt;
+use crate::trigger;
+use crate::updatedir;
+use system_update_events::text::count;
+
+mod import;
+mod sources;
+
+pub use import::{import, Import};
+use sources::{check, Sources};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("{0}: an update is already prepared; use --force to replace it, or system-update cancel --purge")]
+    AlreadyPrepared(PathBuf),
+    #[error("{dir}: holds files that are not part of a prepared update ({entries}); nothing was changed: move them away, or set another update-dir in /etc/system-update.toml")]
+    NotOurs { dir: PathBuf, entries: String },
+    #[error("nothing to prepare: give package files, or --command PROGRAM")]
+    Nothing,
+    #[error(transparent)]
+    Guess(#[from] GuessError),
+    #[error("--backend {0} takes package files, not --command")]
+    FilesNotCommand(&'static str),
+    #[error("{0}: no package database of a backend that resolves updates here; give --backend, or package files")]
+    NoPackageManager(PathBuf),
+    #[error("{0}")]
+    NoSpace(String),
+    /// Not an error to the admin: the system is up to date.
+    #[error(
+        "nothing to do: the repositories have nothing newer for this system; nothing was prepared"
+    )]
+    NothingToDo,
+    #[error("{0}: not a regular file")]
+    NotAFile(PathBuf),
+    #[error("{0}: no such file")]
+    NoSuchFile(PathBuf),
+    #[error("{0}: two payload files have this name; rename one")]
+    DuplicateName(String),
+    #[error("{file}: a package for {arch}, but {root} installs only {fits}; nothing was prepared: give the package built for this root's architecture")]
+    Architecture {
+        file: PathBuf,
+        arch: String,
+        root: PathBuf,
+        fits: String,
+    },
+    #[error(
+        "{package} is given twice, as {first} and {second}; nothing was prepared: give one of them"
+    )]
+    DuplicatePackage {
+        package: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{file}: {package} {version} is already installed on {root}, so this would only reinstall it; nothing was prepared: give --reinstall if that is what you want")]
+    Reinstall {
+        file: PathBuf,
+        package: String,
+        version: String,
+        root: PathBuf,
+    },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The update to import does not verify (signature, checksums, names).
+    #[error(transparent)]
+    Verify(#[from] ManifestError),
+    #[error(
+        "{0}: this is the update directory itself; give the directory the update was copied to"
+    )]
+    FromUpdateDir(PathBuf),
+    #[error("{0}: no manifest.toml here; give the directory that holds the update (its manifest.toml, signature and payload)")]
+    FromNoManifest(PathBuf),
+    #[error(transparent)]
+    Replay(#[from] crate::replay::ReplayError),
+    /// An imported update's required package signature does not verify
+    /// with this root's keys.
+    #[error(transparent)]
+    PackageSignature(BackendError),
+}
+
+impl From<LocalError> for PrepareError {
+    fn from(e: LocalError) -> PrepareError {
+        match e {
+            LocalError::Io { path, source } => PrepareError::Io { path, source },
+            LocalError::Missing(path) | LocalError::Invalid { path, .. } => PrepareError::Io {
+                path,
+                source: io::Error::other("cannot write the local state"),
+            },
+        }
+    }
+}
+
+pub struct PrepareRequest {
+    pub backend: Option<BackendKind>,
+    pub force: bool,
+    pub title: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub files: Vec<PathBuf>,
+    /// minisign secret key to sign the manifest with.
+    pub sign: Option<PathBuf>,
+    /// Resolve the update from the distribution's repositories instead of
+    /// taking `files`.
+    pub resolve: Option<Request>,
+    /// Accept a package whose version is the one installed.
+    pub reinstall: bool,
+}
+
+/// Where the packages of a resolved update are downloaded before they are
+/// copied in like hand-given files; removed when dropped. On the running
+/// system /var/tmp (a full upgrade may not fit a tmpfs /tmp).
+fn staging(root: &Root) -> Result<crate::privdir::PrivateDir, PrepareError> {
+    let base = if root.is_live() {
+        PathBuf::from("/var/tmp")
+    } else {
+        std::env::temp_dir()
+    };
+    crate::privdir::PrivateDir::new_in(&base, "download").map_err(io_err(&base))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
+    move |source| PrepareError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn lock_path(root: &Root) -> PathBuf {
+    root.host(&Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME))
+}
+
+/// Takes the lock of `root`, its path first checked to stay in the root.
+pub fn lock_root(root: &Root) -> Result<lock::Lock, LockError> {
+    let inside = Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME);
+    let path = root.confined(&inside).map_err(|source| LockError::Open {
+        path: lock_path(root),
+        source,
+    })?;
+    lock::try_lock(&path)
+}
+
+/// Empties the update directory of what is ours (updatedir::clear),
+/// keeping the directory; `also`: files copied in before the manifest.
+fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
+    let c = updatedir::clear(dir, also, false).map_err(io_err(dir))?;
+    if c.left.is_empty() {
+        Ok(())
+    } else {
+        Err(PrepareError::NotOurs {
+            dir: dir.to_path_buf(),
+            entries: c.left.join(", "),
+        })
+    }
+}
+
+/// A file given on the command line: "no such file" when it is not there,
+/// "not a regular file" when it is something else.
+fn regular_file(p: &Path) -> Result<(), PrepareError> {
+    match std::fs::metadata(p) {
+        Ok(md) if md.is_file() => Ok(()),
+        Ok(_) => Err(PrepareError::NotAFile(p.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(PrepareError::NoSuchFile(p.to_path_buf()))
+        }
+        Err(e) => Err(io_err(p)(e)),
+    }
+}
+
+/// Refuses a directory that holds anything but a prepared update of ours:
+/// an update-dir that names the wrong directory must cost nothing.
+fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
+    let foreign = updatedir::foreign_entries(dir).map_err(io_err(dir))?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(PrepareError::NotOurs {
+        dir: dir.to_path_buf(),
+        entries: foreign.join(", "),
+    })
+}
+
+/// Empties the update directory for a new update. What replaces an armed
+/// update must be triggered on its own: the old trigger (and with it its
+/// after-action) goes first, so the next boot never installs what nobody
+/// triggered.
+fn make_room(root: &Root, config: &Config, udh: &Path) -> Result<(), PrepareError> {
+    refuse_foreign(udh)?;
+    trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
+    atomic::create_dir_all(udh, 0o755).map_err(io_err(udh))?;
+    clear_dir(udh, &[])
+}
+
+pub fn prepare(
+    root: &Root,
+    config: &Config,
+    mut req: PrepareRequest,
+) -> Result<Manifest, PrepareError> {
+    let _lock = lock_root(root)?;
+    let udh = root.host(&config.update_dir);
+    let mpath = Manifest::path(&udh);
+    if mpath.exists() && !req.force {
+        return Err(PrepareError::AlreadyPrepared(mpath));
+    }
+    let resolved = resolve(root, &mut req)?;
+    let backend = choose_backend(&req)?;
+    let sources = Sources::gather(&req, backend)?;
+    if let Some(key) = &req.sign {
+        // Before the update directory is emptied.
+        regular_file(key)?;
+    }
+    let checked = check(root, backend, &sources, &resolved, req.reinstall)?;
+    let db_fingerprint = backend.fingerprint(root)?;
+    check_room(root, &udh, sources.download(), checked.installed())?;
+    make_room(root, config, &udh)?;
+    let files = sources.copy_into(&udh, &checked)?;
+    let m = manifest_of(backend, req.title, sources.argv, files, resolved);
+    let local = LocalState {
+        db_fingerprint,
+        ..LocalState::default()
+    };
+    write(root, config, &udh, &m, &local, req.sign.as_deref())?;
+    Ok(m)
+}
+
+/// An update resolved from the repositories: its plan and who checked it;
+/// the downloaded files, in a staging directory kept until they are copied.
+#[derive(Default)]
+pub(super) struct Resolution {
+    plan: Vec<crate::backend::Planned>,
+    pub(super) checked_by: Option<String>,
+    _staging: Option<crate::privdir::PrivateDir>,
+}
+
+impl Resolution {
+    pub(super) fn removals(&self) -> Vec<String> {
+        self.plan
+            .iter()
+            .filter(|p| p.action == Action::Remove)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+}
+
+/// `prepare --upgrade`/`--install`: the plan and its downloaded files,
+/// which then go on as files given by hand would.
+fn resolve(root: &Root, req: &mut PrepareRequest) -> Result<Resolution, PrepareError> {
+    let Some(request) = req.resolve.take() else {
+        return Ok(Resolution::default());
+    };
+    let kind = match req.backend {
+        Some(b) => b,
+        None => BackendKind::managing(root)
+            .ok_or_else(|| PrepareError::NoPackageManager(root.dir().to_path_buf()))?,
+    };
+    kind.check_database(root)?;
+    let staging = staging(root)?;
+    let r = kind.resolve(root, &request, staging.path())?;
+    if r.plan.is_empty() {
+        return Err(PrepareError::NothingToDo);
+    }
+    req.files = r.files;
+    req.backend = Some(kind);
+    Ok(Resolution {
+        plan: r.plan,
+        checked_by: Some(r.checked_by),
+        _staging: Some(staging),
+    })
+}
+
+fn choose_backend(req: &PrepareRequest) -> Result<BackendKind, PrepareError> {
+    Ok(match (req.backend, &req.command) {
+        (Some(b), Some(_)) if !b.takes_command() => {
+            return Err(PrepareError::FilesNotCommand(b.name()))
+        }
+        (Some(b), _) => b,
+        (None, Some(_)) => BackendKind::command(),
+        (None, None) => BackendKind::guess(&req.files)?,
+    })
+}
+
+fn manifest_of(
+    backend: BackendKind,
+    title: Option<String>,
+    argv: Option<Vec<String>>,
+    files: Vec<PayloadFile>,
+    resolved: Resolution,
+) -> Manifest {
+    let plan = resolved.plan;
+    let title = title.unwrap_or_else(|| match (&backend, &argv) {
+        (b, Some(a)) if b.takes_command() => format!("Update by {}", a[0]),
+        _ if !plan.is_empty() => format!(
+            "Update of {} from the repositories",
+            count(plan.len(), "package", "packages")
+        ),
+        _ if files.len() == 1 => format!(
+            "Update of {}",
+            files[0].package.as_deref().unwrap_or(&files[0].name)
+        ),
+        _ => format!("Update of {}", count(files.len(), "package", "packages")),
+    });
+    Manifest {
+        schema: manifest::schema_for(&files),
+        id: format!("{}-{}", timefmt::now_compact(), std::process::id()),
+        title,
+        backend,
+        created: timefmt::now_rfc3339(),
+        command: argv,
+        files,
+        plan,
+        resolved_by: resolved.checked_by,
+    }
+}
+
+/// The manifest, its signature when asked for, and the local state.
+fn write(
+    root: &Root,
+    config: &Config,
+    udh: &Path,
+    m: &Manifest,
+    local: &LocalState,
+    sign: Option<&Path>,
+) -> Result<(), PrepareError> {
+    let text = m.to_toml();
+    let sig = match sign {
+        Some(key) => Some(sign_text(udh, &text, key, &m.id)?),
+        None => None,
+    };
+    finish(udh, &text, sig.as_deref(), local)?;
+    if sig.is_some() {
+        warn_if_untrusted(root, udh, config);
+    }
+    Ok(())
+}
+
+/// Room for the payload in the update directory and, where that is on the
+/// root's filesystem, for the packages installed as well (the boot checks
+/// again, with a snapshot's margin); nothing is written when it does not fit.
+fn check_room(root: &Root, udh: &Path, download: u64, installed: u64) -> Result<(), PrepareError> {
+    use std::os::unix::fs::MetadataExt;
+    let existing = udh
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| root.dir());
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let same_fs = dev(existing).is_some() && dev(existing) == dev(root.dir());
+    let needed = download
+        .saturating_add(if same_fs { installed } else { 0 })
+        .saturating_add(crate::space::BASE_MARGIN);
+    let free = crate::space::available(existing).map_err(io_err(existing))?;
+    if needed <= free {
+        return Ok(());
+    }
+    Err(PrepareError::NoSpace(format!(
+        "not enough free space on {} for the update: {} needed ({} to keep the packages until the update boot{}), {} available; nothing was prepared. Free some space, or set another update-dir in /etc/system-update.toml",
+        existing.display(),
+        crate::space::human(needed),
+        crate::space::human(download),
+        if same_fs {
+            format!(", {} to install them", crate::space::human(installed))
+        } else {
+            String::new()
+        },
+        crate::space::human(free)
+    )))
+}
+
+/// Signs `text` (the manifest as it will be written) with minisign;
+/// returns the signature file's contents.
+fn sign_text(udh: &Path, text: &str, key: &Path, id: &str) -> Result<Vec<u8>, PrepareError> {
+    let pid = std::process::id();
+    let tmp = udh.join(format!(".sign-{pid}.toml"));
+    let tmp_sig = udh.join(format!(".sign-{pid}.minisig"));
+    let result = (|| {
+        atomic::write(&tmp, text.as_bytes(), 0o600).map_err(io_err(&tmp))?;
+        signature::sign(key, &tmp, &tmp_sig, &format!("system-update manifest {id}"))?;
+        std::fs::read(&tmp_sig).map_err(io_err(&tmp_sig))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(&tmp_sig);
+    result
+}
+
+/// Writes the local state, the signature and, last, the manifest: its
+/// presence means "complete", and a signature never sits beside a manifest
+/// it was not made for longer than a crash between two renames.
+fn finish(
+    udh: &Path,
+    text: &str,
+    sig: Option<&[u8]>,
+    local: &LocalState,
+) -> Result<(), PrepareError> {
+    local::store(udh, local)?;
+    let sig_path = signature::path(udh);
+    match sig {
+        Some(s) => atomic::write(&sig_path, s, 0o644).map_err(io_err(&sig_path))?,
+        None => atomic::remove(&sig_path).map_err(io_err(&sig_path))?,
+    }
+    let mpath = Manifest::path(udh);
+    atomic::write(&mpath, text.as_bytes(), 0o644).map_err(io_err(&mpath))?;
+    updatedir::done(udh).map_err(io_err(udh))
+}
+
+/// After `--sign`: says so when this machine would refuse the signature
+/// (its public key not trusted here), which is fine for an update made for
+/// other machines.
+fn warn_if_untrusted(root: &Root, udh: &Path, config: &Config) {
+    if let Err(e) = crate::manifest::load(root, udh, config.require_signature) {
+        tracing::warn!("this machine would not accept the update: {e}");
+    }
+}
+
+/// What `cancel` did.
+pub struct Cancelled {
+    /// Trigger links removed (paths inside the root).
+    pub links: Vec<PathBuf>,
+    /// With --purge: what was removed of the update directory, what was
+    /// left there because it is not ours.
+    pub purged: Option<updatedir::Cleared>,
+}
+
+pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Cancelled, PrepareError> {
+    let _lock = lock_root(root)?;
+    let links = trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
+    let purged = if purge {
+        let udh = root.host(&config.update_dir);
+        // Only what is ours, never a recursive delete: see updatedir.
+        Some(updatedir::clear(&udh, &[], true).map_err(io_err(&udh))?)
+    } else {
+        None
+    };
+    Ok(Cancelled { links, purged })
+}
