@@ -148,7 +148,34 @@ fn signal_group(pgid: i32, sig: nix::sys::signal::Signal) {
 
 /// Runs `cmd` (stdin /dev/null, stdout and stderr into one pipe, a progress
 /// pipe on descriptor 3) and hands every line to `on_line`.
-pub fn run(mut cmd: Command, limits: Limits, on_line: &mut dyn FnMut(Line)) -> io::Result<Ended> {
+pub fn run(cmd: Command, limits: Limits, on_line: &mut dyn FnMut(Line)) -> io::Result<Ended> {
+    let (rx, readers, pgid) = start(cmd)?;
+    let mut w = Watch::new(limits, pgid);
+    while w.open > 0 || w.status.is_none() {
+        match w.next(&rx) {
+            Next::Heard(Msg::Line(l)) => {
+                w.last_heard = Instant::now();
+                on_line(l);
+            }
+            Next::Heard(Msg::Eof) => w.open -= 1,
+            Next::Heard(Msg::Exited(s)) => {
+                w.status = Some(s);
+                w.drain_until = Some(Instant::now() + DRAIN);
+            }
+            Next::Silence if w.status.is_some() => break,
+            Next::Silence => w.on_silence(),
+            Next::Gone => break,
+        }
+    }
+    w.end(readers)
+}
+
+/// Spawns `cmd` leading a process group of its own, its output and progress
+/// read by two threads and its exit waited for by a third, all into one
+/// channel; returns the channel, the readers and the group.
+fn start(
+    mut cmd: Command,
+) -> io::Result<(mpsc::Receiver<Msg>, [std::thread::JoinHandle<()>; 2], i32)> {
     let (out_r, out_w) = pipe()?;
     let (prog_r, prog_w) = pipe()?;
     let err_w = out_w.try_clone()?;
@@ -176,34 +203,63 @@ pub fn run(mut cmd: Command, limits: Limits, on_line: &mut dyn FnMut(Line)) -> i
     // Our copies of the write ends must go, or the readers never see EOF.
     drop(cmd);
     drop(prog_w);
-
     let (tx, rx) = mpsc::sync_channel(CHANNEL);
-    let t1 = {
+    let read = |fd: OwnedFd, progress: bool| {
         let tx = tx.clone();
-        std::thread::spawn(move || reader(out_r, false, tx))
+        std::thread::spawn(move || reader(fd, progress, tx))
     };
-    let t2 = {
-        let tx = tx.clone();
-        std::thread::spawn(move || reader(prog_r, true, tx))
-    };
+    let readers = [read(out_r, false), read(prog_r, true)];
     std::thread::spawn(move || {
         let _ = tx.send(Msg::Exited(child.wait()));
     });
+    Ok((rx, readers, pgid))
+}
 
-    let mut open = 2;
-    let mut status = None;
-    let mut drain_until: Option<Instant> = None;
-    let mut last_heard = Instant::now();
-    // Set once the group got SIGTERM for stalling: (when, how long it was silent).
-    let mut stalled: Option<(Instant, Duration)> = None;
-    let mut killed = false;
-    while open > 0 || status.is_none() {
-        let now = Instant::now();
-        let mut wake = drain_until;
-        if status.is_none() {
-            let stall_at = match (stalled, limits.stall) {
-                (Some((at, _)), _) if !killed => Some(at + KILL_GRACE),
-                (None, Some(limit)) => Some(last_heard + limit),
+enum Next {
+    Heard(Msg),
+    /// Nothing came before the next deadline.
+    Silence,
+    /// Every sender is gone.
+    Gone,
+}
+
+/// What `run` knows of its child: open streams, the exit status once it
+/// came, and the stall watch.
+struct Watch {
+    limits: Limits,
+    pgid: i32,
+    open: u32,
+    status: Option<io::Result<ExitStatus>>,
+    drain_until: Option<Instant>,
+    last_heard: Instant,
+    /// Set once the group got SIGTERM for stalling: (when, how long it was
+    /// silent).
+    stalled: Option<(Instant, Duration)>,
+    killed: bool,
+}
+
+impl Watch {
+    fn new(limits: Limits, pgid: i32) -> Watch {
+        Watch {
+            limits,
+            pgid,
+            open: 2,
+            status: None,
+            drain_until: None,
+            last_heard: Instant::now(),
+            stalled: None,
+            killed: false,
+        }
+    }
+
+    /// When to stop waiting for the next message: the end of the drain
+    /// after the exit, or the next step of the stall watch.
+    fn wake(&self) -> Option<Instant> {
+        let mut wake = self.drain_until;
+        if self.status.is_none() {
+            let stall_at = match (self.stalled, self.limits.stall) {
+                (Some((at, _)), _) if !self.killed => Some(at + KILL_GRACE),
+                (None, Some(limit)) => Some(self.last_heard + limit),
                 _ => None,
             };
             wake = match (wake, stall_at) {
@@ -211,61 +267,58 @@ pub fn run(mut cmd: Command, limits: Limits, on_line: &mut dyn FnMut(Line)) -> i
                 (a, b) => a.or(b),
             };
         }
-        let msg = match wake {
-            Some(w) => match rx.recv_timeout(w.saturating_duration_since(now)) {
-                Ok(m) => Some(m),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        wake
+    }
+
+    fn next(&self, rx: &mpsc::Receiver<Msg>) -> Next {
+        match self.wake() {
+            Some(w) => match rx.recv_timeout(w.saturating_duration_since(Instant::now())) {
+                Ok(m) => Next::Heard(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => Next::Silence,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Next::Gone,
             },
-            None => match rx.recv() {
-                Ok(m) => Some(m),
-                Err(_) => break,
-            },
-        };
-        match msg {
-            Some(Msg::Line(l)) => {
-                last_heard = Instant::now();
-                on_line(l);
-            }
-            Some(Msg::Eof) => open -= 1,
-            Some(Msg::Exited(s)) => {
-                status = Some(s);
-                drain_until = Some(Instant::now() + DRAIN);
-            }
-            None if status.is_some() => break,
-            None => match (stalled, limits.stall) {
-                (None, Some(limit)) if last_heard.elapsed() >= limit => {
-                    tracing::error!(
-                        "the backend wrote nothing for {}; killing its process group {pgid}",
-                        human(limit)
-                    );
-                    signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
-                    stalled = Some((Instant::now(), limit));
-                }
-                (Some((at, _)), _) if !killed && at.elapsed() >= KILL_GRACE => {
-                    signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-                    killed = true;
-                }
-                _ => {}
-            },
+            None => rx.recv().map_or(Next::Gone, Next::Heard),
         }
     }
-    if let Some((_, limit)) = stalled {
-        // Whatever is left of the group goes with it.
-        signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-        if open == 0 {
-            let _ = t1.join();
-            let _ = t2.join();
+
+    /// A silent child: SIGTERM to its group at the stall limit, SIGKILL a
+    /// grace period later.
+    fn on_silence(&mut self) {
+        match (self.stalled, self.limits.stall) {
+            (None, Some(limit)) if self.last_heard.elapsed() >= limit => {
+                tracing::error!(
+                    "the backend wrote nothing for {}; killing its process group {}",
+                    human(limit),
+                    self.pgid
+                );
+                signal_group(self.pgid, nix::sys::signal::Signal::SIGTERM);
+                self.stalled = Some((Instant::now(), limit));
+            }
+            (Some((at, _)), _) if !self.killed && at.elapsed() >= KILL_GRACE => {
+                signal_group(self.pgid, nix::sys::signal::Signal::SIGKILL);
+                self.killed = true;
+            }
+            _ => {}
         }
-        return Ok(Ended::Stalled(limit));
     }
-    if open == 0 {
-        let _ = t1.join();
-        let _ = t2.join();
+
+    fn end(self, readers: [std::thread::JoinHandle<()>; 2]) -> io::Result<Ended> {
+        if self.stalled.is_some() {
+            // Whatever is left of the group goes with it.
+            signal_group(self.pgid, nix::sys::signal::Signal::SIGKILL);
+        }
+        if self.open == 0 {
+            for r in readers {
+                let _ = r.join();
+            }
+        }
+        if let Some((_, limit)) = self.stalled {
+            return Ok(Ended::Stalled(limit));
+        }
+        self.status
+            .unwrap_or_else(|| Err(io::Error::other("lost track of the child process")))
+            .map(Ended::Exited)
     }
-    status
-        .unwrap_or_else(|| Err(io::Error::other("lost track of the child process")))
-        .map(Ended::Exited)
 }
 
 /// 3600 s -> "60 min", 90 s -> "90 s".

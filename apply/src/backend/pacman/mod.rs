@@ -21,12 +21,20 @@ use super::{
 use crate::paths::Root;
 use system_update_events::{m_, Msg};
 
-/// Install scripts expect the sbin directories whoever runs us.
+mod progress;
+mod query;
+#[cfg(test)]
+mod tests;
+
+use progress::Progress;
+use query::*;
+
 // What pacman's repair says, translated by its id.
 const STALE_LOCK: Msg = m_("Removed the stale lock of the interrupted update (db.lck)");
 const UNFINISHED: Msg = m_("Removed the unfinished database entry {}");
 const AGAIN: Msg = m_("Installing again what the interrupted update left unrecorded");
 
+/// Install scripts expect the sbin directories whoever runs us.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const DBPATH: &str = "/var/lib/pacman";
@@ -40,217 +48,6 @@ const MINIMAL_CONFIG: &str = "[options]\nArchitecture = auto\n";
 
 pub struct PacmanKind;
 pub static KIND: PacmanKind = PacmanKind;
-
-/// "hello-2.0-1" (a directory in local/) -> ("hello", "2.0-1").
-fn split_entry(entry: &str) -> Option<(&str, &str)> {
-    let mut it = entry.rsplitn(3, '-');
-    let rel = it.next()?;
-    let ver = it.next()?;
-    let name = it.next()?;
-    if name.is_empty() || ver.is_empty() || rel.is_empty() {
-        return None;
-    }
-    Some((name, &entry[name.len() + 1..]))
-}
-
-/// The database directory inside the root: the root's pacman.conf DBPath,
-/// else pacman's default.
-fn dbpath(root: &Root) -> Result<PathBuf, BackendError> {
-    Ok(conf_values(&config_text(root)?, "DBPath")
-        .pop()
-        .map_or_else(|| PathBuf::from(DBPATH), PathBuf::from))
-}
-
-/// The keyring directory inside the root: the root's pacman.conf GPGDir,
-/// else pacman's default.
-fn gpgdir(root: &Root) -> Result<PathBuf, BackendError> {
-    Ok(conf_values(&config_text(root)?, "GPGDir")
-        .pop()
-        .map_or_else(|| PathBuf::from(GPGDIR), PathBuf::from))
-}
-
-/// The local database's entries, sorted.
-fn local_entries(root: &Root) -> Result<Vec<String>, BackendError> {
-    let dir = root.host(&dbpath(root)?.join("local"));
-    let rd = std::fs::read_dir(&dir).map_err(|source| BackendError::Read {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut names: Vec<String> = rd
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort_unstable();
-    Ok(names)
-}
-
-pub fn installed_versions(root: &Root) -> Result<HashMap<String, String>, BackendError> {
-    Ok(local_entries(root)?
-        .iter()
-        .filter_map(|e| split_entry(e))
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect())
-}
-
-/// A package's .PKGINFO (`key = value` lines) to fields; size in bytes.
-pub fn parse_pkginfo(text: &str) -> Result<PackageInfo, String> {
-    let field = |key: &str| {
-        text.lines().find_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().to_string())
-        })
-    };
-    let (Some(package), Some(version)) = (
-        field("pkgname").filter(|s| !s.is_empty()),
-        field("pkgver").filter(|s| !s.is_empty()),
-    ) else {
-        return Err("no pkgname or pkgver in .PKGINFO".into());
-    };
-    let installed_size = match field("size") {
-        None => None,
-        Some(s) => Some(
-            s.parse::<u64>()
-                .map_err(|_| format!("size {s:?} is not a number"))?
-                .div_ceil(1024),
-        ),
-    };
-    Ok(PackageInfo {
-        package,
-        version,
-        installed_size,
-        arch: field("arch").filter(|s| !s.is_empty()),
-    })
-}
-
-/// The values of `key` in the `[options]` section of a pacman.conf, each
-/// line's words (`Architecture = x86_64 x86_64_v3`) in order.
-pub fn conf_values(text: &str, key: &str) -> Vec<String> {
-    let mut section = "";
-    let mut out = Vec::new();
-    for l in text.lines().map(str::trim) {
-        if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            section = s;
-            continue;
-        }
-        match l.split_once('=') {
-            Some((k, v)) if section == "options" && k.trim() == key => {
-                out.extend(v.split_whitespace().map(str::to_string));
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The root's own pacman.conf, never through a link that could lead out
-/// of an image's root; `None` when it has none.
-fn own_config(root: &Root) -> Option<PathBuf> {
-    root.confined(Path::new(CONFIG))
-        .ok()
-        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
-}
-
-/// The root's pacman.conf as text; empty when it has none (the defaults).
-fn config_text(root: &Root) -> Result<String, BackendError> {
-    match own_config(root) {
-        Some(p) => {
-            std::fs::read_to_string(&p).map_err(|source| BackendError::Read { path: p, source })
-        }
-        None => Ok(String::new()),
-    }
-}
-
-/// What the root's pacman installs: its pacman.conf's Architecture (`auto`
-/// or none: the machine's, as pacman says) and `any`.
-fn architectures(root: &Root) -> Result<Vec<String>, BackendError> {
-    let mut arches = vec!["any".to_string()];
-    for a in conf_values(&config_text(root)?, "Architecture") {
-        arches.push(if a == "auto" { super::machine()? } else { a });
-    }
-    if arches.len() == 1 {
-        arches.push(super::machine()?);
-    }
-    Ok(arches)
-}
-
-/// pacman with every path inside the root; dropping it removes the
-/// private directory of the minimal configuration, if one was written.
-struct Pacman {
-    cmd: Command,
-    _config: Option<crate::privdir::PrivateDir>,
-}
-
-/// `cache`: where -Sw downloads to; else the root's own cache.
-fn pacman_with(root: &Root, cache: Option<&Path>) -> Result<Pacman, BackendError> {
-    let mut cmd = Command::new("pacman");
-    let in_root = |p: &str| root.host(Path::new(p));
-    let own = own_config(root);
-    let mut temp = None;
-    let config = match own {
-        Some(own) => own,
-        None => {
-            let dir = super::private_dir("pacman")?;
-            let p = dir.path().join("pacman.conf");
-            std::fs::write(&p, MINIMAL_CONFIG).map_err(|source| BackendError::Read {
-                path: p.clone(),
-                source,
-            })?;
-            temp = Some(dir);
-            p
-        }
-    };
-    cmd.arg("--config").arg(config);
-    if !root.is_live() {
-        cmd.arg("--root")
-            .arg(root.dir())
-            .arg("--dbpath")
-            .arg(root.host(&dbpath(root)?))
-            .arg("--cachedir")
-            .arg(cache.map_or_else(|| in_root("/var/cache/pacman/pkg"), Path::to_path_buf))
-            .arg("--logfile")
-            .arg(in_root("/var/log/pacman.log"))
-            .arg("--gpgdir")
-            .arg(root.host(&gpgdir(root)?))
-            .arg("--hookdir")
-            .arg(in_root("/etc/pacman.d/hooks"));
-    }
-    cmd.env("PATH", PATH).env("LC_ALL", "C");
-    Ok(Pacman { cmd, _config: temp })
-}
-
-fn pacman(root: &Root) -> Result<Pacman, BackendError> {
-    pacman_with(root, None)
-}
-
-/// Runs a prepared pacman; its output, or its error lines on failure.
-fn output(mut p: Pacman, what: &str) -> Result<String, BackendError> {
-    let out = p.cmd.output().map_err(|source| BackendError::Spawn {
-        program: "pacman".into(),
-        source,
-    })?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        return Ok(text);
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = text
-        .lines()
-        .chain(err.lines())
-        .map(|l| l.trim().trim_start_matches(":: "))
-        .filter(|l| {
-            l.starts_with("error: ") || l.starts_with("unable to") || l.contains("conflict")
-        })
-        .collect();
-    Err(BackendError::Failed(format!(
-        "pacman {what}: {}; nothing was prepared",
-        if lines.is_empty() {
-            err.trim().to_string()
-        } else {
-            lines.join("; ")
-        }
-    )))
-}
 
 impl Kind for PacmanKind {
     fn name(&self) -> &'static str {
@@ -514,6 +311,92 @@ pub struct PacmanBackend {
 }
 
 impl PacmanBackend {
+    fn remove_stale_lock(&self, sink: &mut dyn Sink) -> Result<(), BackendError> {
+        // Never through a link in an image that could lead to the host's.
+        let lock = self
+            .root
+            .confined(&dbpath(&self.root)?.join("db.lck"))
+            .map_err(|source| BackendError::Read {
+                path: self.root.host(Path::new(DBPATH)),
+                source,
+            })?;
+        match std::fs::remove_file(&lock) {
+            Ok(()) => {
+                sink.event(Event::message(STALE_LOCK.text()));
+                tracing::info!("{}: stale lock removed", lock.display());
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(BackendError::Read { path: lock, source }),
+        }
+    }
+
+    /// A cut while pacman wrote or removed an entry of the local database
+    /// leaves its directory without `desc` or `files`: pacman cannot use it
+    /// (pacman -Dk: "description file is missing", "file list is missing")
+    /// and never removes it, not even when the retry installs the package
+    /// again. Such entries of the update's packages go, so the database
+    /// lists only what pacman can act on (found by the crash campaign,
+    /// issue 24). Returns the packages whose entry went.
+    fn remove_unfinished_entries(&self, sink: &mut dyn Sink) -> Result<Vec<String>, BackendError> {
+        let mut removed = Vec::new();
+        for entry in local_entries(&self.root)? {
+            let Some((n, _)) = split_entry(&entry) else {
+                continue;
+            };
+            if !self.names.iter().any(|x| x == n) {
+                continue;
+            }
+            let rel = dbpath(&self.root)?.join("local").join(&entry);
+            let dir = self
+                .root
+                .confined(&rel)
+                .map_err(|source| BackendError::Read {
+                    path: self.root.host(&rel),
+                    source,
+                })?;
+            let missing = |f: &str| {
+                std::fs::symlink_metadata(dir.join(f))
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            };
+            if missing("desc") || missing("files") {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|source| BackendError::Read { path: dir, source })?;
+                sink.event(Event::message(UNFINISHED.with(&[&entry])));
+                removed.push(n.to_string());
+            }
+        }
+        tracing::debug!("unfinished entries removed: {removed:?}");
+        Ok(removed)
+    }
+
+    /// At the limit only what evidently was installed before the cut (its
+    /// unfinished entry was there, files it brings are on disk, or it was
+    /// installed before the first transaction: a cut between removing its
+    /// old files and extracting the new leaves no other trace) is installed
+    /// again: a package new to the system that the cut attempt never
+    /// reached stays as it was. Returns indexes into the payload.
+    fn to_install_again(&self, removed: &[String]) -> Result<Vec<usize>, BackendError> {
+        let mut again = Vec::new();
+        for (n, i) in &self.packages {
+            let Some((_, file)) = self.payload.get(*i) else {
+                continue;
+            };
+            if !self.unrecorded.contains(n) {
+                continue;
+            }
+            let on_disk = || -> Result<bool, BackendError> {
+                Ok(self.paths_in(file)?.iter().any(|p| {
+                    std::fs::symlink_metadata(self.root.host(&Path::new("/").join(p))).is_ok()
+                }))
+            };
+            if removed.contains(n) || self.before.contains_key(n) || on_disk()? {
+                again.push(*i);
+            }
+        }
+        Ok(again)
+    }
+
     fn run(
         &self,
         cmd: Command,
@@ -542,69 +425,19 @@ impl Backend for PacmanBackend {
     /// A pacman killed mid-transaction leaves its lock; at boot, with our
     /// own lock held, no other pacman runs, so the lock is stale.
     fn recover(&mut self, sink: &mut dyn Sink) -> Result<(), BackendError> {
-        // Never through a link in an image that could lead to the host's.
-        let lock = self
-            .root
-            .confined(&dbpath(&self.root)?.join("db.lck"))
-            .map_err(|source| BackendError::Read {
-                path: self.root.host(Path::new(DBPATH)),
-                source,
-            })?;
-        match std::fs::remove_file(&lock) {
-            Ok(()) => {
-                sink.event(Event::message(STALE_LOCK.text()));
-                tracing::info!("{}: stale lock removed", lock.display());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(BackendError::Read { path: lock, source }),
-        }
-        // A cut while pacman wrote or removed an entry of the local
-        // database leaves its directory without `desc` or `files`: pacman
-        // cannot use it (pacman -Dk: "description file is missing", "file
-        // list is missing") and never removes it, not even when the retry
-        // installs the package again. Such entries of the update's
-        // packages go, so the database lists only what pacman can act on
-        // (found by the crash campaign, issue 24).
-        let mut removed = Vec::new();
-        for entry in local_entries(&self.root)? {
-            let ours = split_entry(&entry).is_some_and(|(n, _)| self.names.iter().any(|x| x == n));
-            if !ours {
-                continue;
-            }
-            let rel = dbpath(&self.root)?.join("local").join(&entry);
-            let dir = self
-                .root
-                .confined(&rel)
-                .map_err(|source| BackendError::Read {
-                    path: self.root.host(&rel),
-                    source,
-                })?;
-            let missing = |f: &str| {
-                std::fs::symlink_metadata(dir.join(f))
-                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-            };
-            if missing("desc") || missing("files") {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|source| BackendError::Read { path: dir, source })?;
-                sink.event(Event::message(UNFINISHED.with(&[&entry])));
-                if let Some((n, _)) = split_entry(&entry) {
-                    removed.push(n.to_string());
-                }
-            }
-        }
+        self.remove_stale_lock(sink)?;
+        let removed = self.remove_unfinished_entries(sink)?;
         // A package left with no entry at all (the old one removed, the new
-        // one cut while written) is installed again from the update's
-        // checked file, as dpkg's repair unpacks a package again. Without
-        // the checked files (a retry, which installs everything next) this
-        // is left to the install.
-        // Also a package whose old entry went completely before the cut:
-        // pacman removes it, extracts the new files, then writes the new
-        // entry. Any of the update's packages with no entry after a cut is
-        // one of these or one new to the system, and for both the files
-        // the update brings may be overwritten (pacman checked conflicts
-        // before it extracted anything).
+        // one cut while written, or the old one gone completely before the
+        // cut: pacman removes it, extracts the new files, then writes the
+        // new entry) is installed again from the update's checked file, as
+        // dpkg's repair unpacks a package again. Any of the update's
+        // packages with no entry after a cut is one of these or one new to
+        // the system, and for both the files the update brings may be
+        // overwritten (pacman checked conflicts before it extracted
+        // anything). Without the checked files (a retry, which installs
+        // everything next) this is left to the install.
         let now = installed_versions(&self.root)?;
-        tracing::debug!("unfinished entries removed: {removed:?}");
         self.unrecorded = self
             .names
             .iter()
@@ -614,29 +447,7 @@ impl Backend for PacmanBackend {
         if !self.verified {
             return Ok(());
         }
-        // At the limit only what evidently was installed before the cut
-        // (its unfinished entry was there, files it brings are on disk, or
-        // it was installed before the first transaction: a cut between
-        // removing its old files and extracting the new leaves no other
-        // trace) is installed again: a package new to the system that the
-        // cut attempt never reached stays as it was.
-        let mut again = Vec::new();
-        for (n, i) in &self.packages {
-            let Some((_, file)) = self.payload.get(*i) else {
-                continue;
-            };
-            if !self.unrecorded.contains(n) {
-                continue;
-            }
-            let on_disk = || -> Result<bool, BackendError> {
-                Ok(self.paths_in(file)?.iter().any(|p| {
-                    std::fs::symlink_metadata(self.root.host(&Path::new("/").join(p))).is_ok()
-                }))
-            };
-            if removed.contains(n) || self.before.contains_key(n) || on_disk()? {
-                again.push(*i);
-            }
-        }
+        let again = self.to_install_again(&removed)?;
         if again.is_empty() {
             return Ok(());
         }
@@ -748,196 +559,4 @@ fn glob_escape(path: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// Turns pacman's `--noprogressbar` output into progress events: the
-/// checks take the first 10 %, each package an equal share of the rest.
-struct Progress {
-    total: u32,
-    step: u32,
-    current: Option<String>,
-    errors: Vec<String>,
-    last: f32,
-}
-
-impl Progress {
-    fn new(total: u32) -> Progress {
-        Progress {
-            total,
-            step: 0,
-            current: None,
-            errors: Vec::new(),
-            last: -1.0,
-        }
-    }
-
-    fn percent(&mut self, p: f32) -> Option<Event> {
-        let p = p.clamp(0.0, 100.0);
-        (p > self.last).then(|| {
-            self.last = p;
-            Event::Progress { percent: p }
-        })
-    }
-
-    fn feed(&mut self, line: &str) -> Vec<Event> {
-        let mut ev = Vec::new();
-        let l = line.trim();
-        if let Some(e) = l.strip_prefix("error: ") {
-            self.errors.push(match (&self.current, e) {
-                (Some(pkg), "command failed to execute correctly") => {
-                    format!("{pkg}: its install script failed")
-                }
-                _ => e.to_string(),
-            });
-            return ev;
-        }
-        if let Some(rest) = l.strip_prefix("Packages (") {
-            // "Packages (2) hello-2.0-1  needs-1.0-1": pacman's own count
-            // (dependencies included).
-            if let Some(n) = rest.split(')').next().and_then(|n| n.parse::<u32>().ok()) {
-                self.total = self.total.max(n);
-            }
-            return ev;
-        }
-        let check = match l {
-            "checking keyring..." => Some((2.0, m_("Checking the keyring"))),
-            "checking package integrity..." => Some((4.0, m_("Checking the packages' integrity"))),
-            "loading package files..." => Some((6.0, m_("Loading the packages"))),
-            "checking for file conflicts..." => Some((8.0, m_("Checking for file conflicts"))),
-            "checking available disk space..." => Some((9.0, m_("Checking the disk space"))),
-            _ => None,
-        };
-        if let Some((pct, text)) = check {
-            ev.push(Event::message(text.text()));
-            ev.extend(self.percent(pct));
-            return ev;
-        }
-        for verb in [
-            "installing",
-            "upgrading",
-            "reinstalling",
-            "downgrading",
-            "removing",
-        ] {
-            let Some(pkg) = l
-                .strip_prefix(verb)
-                .and_then(|r| r.strip_prefix(' '))
-                .and_then(|r| r.strip_suffix("..."))
-            else {
-                continue;
-            };
-            if pkg.is_empty() || pkg.contains(' ') {
-                continue;
-            }
-            self.current = Some(pkg.to_string());
-            if verb == "removing" || self.total == 0 {
-                ev.push(Event::message(said::REMOVING.with(&[&pkg])));
-                return ev;
-            }
-            // The previous package is done once the next one starts.
-            ev.extend(self.percent(10.0 + 90.0 * self.step as f32 / self.total as f32));
-            self.step = (self.step + 1).min(self.total);
-            ev.push(Event::step(
-                self.step,
-                self.total,
-                said::doing(verb).with(&[&pkg]),
-            ));
-            return ev;
-        }
-        ev
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_overwrite_glob_matches_only_its_path() {
-        assert_eq!(
-            super::glob_escape("usr/share/a/version"),
-            "usr/share/a/version"
-        );
-        assert_eq!(
-            super::glob_escape("usr/a[1]*?\\b"),
-            "usr/a\\[1\\]\\*\\?\\\\b"
-        );
-    }
-
-    use super::*;
-
-    #[test]
-    fn progress_from_pacman_output() {
-        let mut p = Progress::new(1);
-        let mut all = Vec::new();
-        for l in [
-            "loading packages...",
-            "Packages (2) hello-2.0-1  needs-1.0-1",
-            "checking package integrity...",
-            ":: Processing package changes...",
-            "upgrading hello...",
-            "installing needs...",
-            "needs: post_install failing",
-            "error: command failed to execute correctly",
-        ] {
-            all.extend(p.feed(l));
-        }
-        assert!(all.contains(&Event::step(
-            2,
-            2,
-            said::doing("installing").with(&[&"needs"])
-        )));
-        assert!(all.contains(&Event::Progress { percent: 55.0 }));
-        assert_eq!(p.errors, ["needs: its install script failed"]);
-    }
-
-    #[test]
-    fn entries_and_pkginfo() {
-        assert_eq!(split_entry("hello-2.0-1"), Some(("hello", "2.0-1")));
-        assert_eq!(
-            split_entry("lib32-foo-bar-1:2.0-3"),
-            Some(("lib32-foo-bar", "1:2.0-3"))
-        );
-        assert_eq!(split_entry("broken"), None);
-        let f = parse_pkginfo("# x\npkgname = hello\npkgver = 2.0-1\nsize = 3000\n").unwrap();
-        assert_eq!((f.package.as_str(), f.version.as_str()), ("hello", "2.0-1"));
-        assert_eq!(f.installed_size, Some(3));
-        assert!(parse_pkginfo("pkgname = x\n").is_err());
-        let conf = "[options]\nArchitecture = x86_64 x86_64_v3\n#Architecture = arm\n[core]\nArchitecture = no\n";
-        assert_eq!(conf_values(conf, "Architecture"), ["x86_64", "x86_64_v3"]);
-    }
-}
-
-#[cfg(test)]
-mod props {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn progress_stays_in_range_and_only_grows(
-            total in 0u32..10,
-            lines in proptest::collection::vec(
-                prop_oneof![
-                    any::<String>(),
-                    "(installing|upgrading|removing|reinstalling) [a-z]{1,6}\\.\\.\\.",
-                    "Packages \\([0-9]{1,3}\\) [a-z -]{0,20}",
-                    Just("checking package integrity...".to_string()),
-                    Just("error: command failed to execute correctly".to_string()),
-                ],
-                0..40,
-            ),
-        ) {
-            let mut p = Progress::new(total);
-            let mut last = -1.0f32;
-            for l in &lines {
-                let r = crate::backend::check_progress(&p.feed(l), &mut last);
-                prop_assert!(r.is_ok(), "{:?} after {:?}", r, l);
-            }
-        }
-
-        #[test]
-        fn parsers_never_panic(text in any::<String>()) {
-            let _ = parse_pkginfo(&text);
-            let _ = split_entry(&text);
-        }
-    }
 }
