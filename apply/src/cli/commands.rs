@@ -240,6 +240,8 @@ fn trigger_cmd(root: &Root, config: &Config, a: &TriggerArgs) -> anyhow::Result<
             return Ok(trigger_status(&e));
         }
     };
+    // pending 1 for the monitoring before the machine goes away.
+    crate::metrics::refresh(root, config);
     let way = (!a.no_reboot && root.is_live()).then(|| way_into_the_update(mode));
     let now = match &way {
         None => "none",
