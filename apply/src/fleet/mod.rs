@@ -134,8 +134,13 @@ pub struct FleetStatus {
 /// The longest halt reason written or shown.
 const REASON_MAX: usize = 500;
 
+/// At most `max` characters, control characters shown as '?': values in
+/// etcd are anyone's in the group, and they reach a terminal.
 fn short(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    text.chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The group's keys read in one round trip.
@@ -221,9 +226,9 @@ pub fn take_slot(cfg: &FleetConfig, machine_id: &str) -> Result<Gate, FleetError
         if let Some(h) = st.held.iter().find(|h| h.machine == machine_id) {
             return Ok(Gate::Proceed { slot: h.slot });
         }
-        let in_range = st.held.iter().filter(|h| h.slot < cfg.slots).count();
+        // Holders of slots past fleet-slots (it was lowered) count too.
         let free = (0..cfg.slots).find(|n| !st.held.iter().any(|h| h.slot == *n));
-        let Some(n) = free.filter(|_| in_range < cfg.slots as usize) else {
+        let Some(n) = free.filter(|_| st.held.len() < cfg.slots as usize) else {
             return Ok(Gate::Wait {
                 reason: holders_text(&st),
             });
@@ -308,4 +313,47 @@ pub fn resume(cfg: &FleetConfig) -> Result<Option<Halt>, FleetError> {
         cfg.client().delete(&cfg.halted_key())?;
     }
     Ok(st.halted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_halt_written_by_someone_else_is_shown_safely() {
+        let h = halt_of("\u{1b}[2Jstop\neverything");
+        assert_eq!(h.machine, "unknown");
+        assert_eq!(h.reason, "?[2Jstop?everything");
+        let long = format!(
+            "{{\"machine\":\"{}\",\"reason\":\"r\",\"since\":\"\"}}",
+            "m".repeat(500)
+        );
+        assert_eq!(halt_of(&long).machine.len(), 64);
+        assert!(halt_text(&halt_of(&long)).ends_with(": r"));
+    }
+
+    #[test]
+    fn slots_beyond_the_count_are_shown_and_odd_keys_ignored() {
+        let cfg = FleetConfig {
+            endpoints: vec![],
+            group: "g".into(),
+            slots: 1,
+        };
+        let kv = |k: &str, v: &str| Kv {
+            key: format!("/system-update/fleet/g/{k}"),
+            value: v.into(),
+        };
+        let st = status_of(
+            &cfg,
+            &[kv("slots/3", "a"), kv("slots/x", "b"), kv("other", "c")],
+        );
+        assert_eq!(
+            st.held,
+            vec![Holder {
+                slot: 3,
+                machine: "a".into()
+            }]
+        );
+        assert!(st.halted.is_none());
+    }
 }
