@@ -217,6 +217,13 @@ fn unlock_frees_a_dead_machines_slot() {
         show(&o)
     );
     assert!(proceeds(&fleet::take_slot(&c, &id(1)).unwrap()));
+    let o = su(&root, &["fleet", "status"]);
+    let mine = format!("slot 0: {} (this machine)", id(1));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&mine),
+        "{}",
+        show(&o)
+    );
     // Nothing held: said, and a failure.
     let o = su(&root, &["fleet", "unlock", &id(3)]);
     assert_eq!(common::code(&o), 1, "{}", show(&o));

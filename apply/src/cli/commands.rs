@@ -330,7 +330,7 @@ fn fleet_cmd(root: &Root, config: &Config, action: &super::FleetCmd) -> anyhow::
     use crate::fleet::FleetError;
     let mut halted = None;
     let done = crate::fleet::FleetConfig::from_config(config)
-        .and_then(|cfg| fleet_action(&cfg, action, &mut halted));
+        .and_then(|cfg| fleet_action(root, &cfg, action, &mut halted));
     crate::metrics::refresh_knowing(root, config, halted);
     match done {
         Ok(text) => {
@@ -349,6 +349,7 @@ fn fleet_cmd(root: &Root, config: &Config, action: &super::FleetCmd) -> anyhow::
 
 /// One fleet command's text; `halted` is set when etcd said it.
 fn fleet_action(
+    root: &Root,
     cfg: &crate::fleet::FleetConfig,
     action: &super::FleetCmd,
     halted: &mut Option<bool>,
@@ -359,7 +360,8 @@ fn fleet_action(
         FleetCmd::Status(a) => {
             let st = fleet::status(cfg)?;
             *halted = Some(st.halted.is_some());
-            report::status(cfg, &st, a.json)
+            let me = fleet::machine::machine_id(root).ok();
+            report::status(cfg, &st, me.as_deref(), a.json)
         }
         FleetCmd::Unlock { id, json } => report::unlocked(cfg, id, fleet::unlock(cfg, id)?, *json),
         FleetCmd::Resume(a) => {

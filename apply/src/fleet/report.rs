@@ -6,7 +6,8 @@ use serde_json::json;
 use super::{halt_text, FleetConfig, FleetStatus, Halt};
 use crate::result::JSON_FORMAT;
 
-pub fn status(cfg: &FleetConfig, st: &FleetStatus, json: bool) -> String {
+/// `me`: this machine's id, marked among the holders when known.
+pub fn status(cfg: &FleetConfig, st: &FleetStatus, me: Option<&str>, json: bool) -> String {
     if json {
         let mut v = serde_json::to_value(st).unwrap_or_default();
         v["format"] = json!(JSON_FORMAT);
@@ -20,7 +21,12 @@ pub fn status(cfg: &FleetConfig, st: &FleetStatus, json: bool) -> String {
         st.slots
     );
     for h in &st.held {
-        out += &format!("  slot {}: {}\n", h.slot, h.machine);
+        let mine = if me == Some(h.machine.as_str()) {
+            " (this machine)"
+        } else {
+            ""
+        };
+        out += &format!("  slot {}: {}{mine}\n", h.slot, h.machine);
     }
     match &st.halted {
         Some(h) => {
