@@ -266,6 +266,13 @@ fn etcd_gone_is_an_error_said_plainly_and_quickly() {
     assert!(fleet::settle(&c, &id(0), &Settled::Confirmed).is_err());
     let o = su(&root, &["fleet", "status"]);
     assert_eq!(common::code(&o), 1, "{}", show(&o));
+    // Another endpoint that answers is used.
+    let other = Etcd::start();
+    let both = FleetConfig {
+        endpoints: vec![etcd.url.clone(), other.url.clone()],
+        ..c.clone()
+    };
+    assert!(proceeds(&fleet::take_slot(&both, &id(0)).unwrap()));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("etcd is unreachable"),
         "{}",

@@ -252,4 +252,18 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, FleetError::Unreachable { .. }), "{e}");
     }
+
+    #[test]
+    fn an_endpoint_that_never_answers_gives_up_at_the_deadline() {
+        // Connections are queued by the kernel, never accepted or answered.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoints = vec![format!("http://{}", silent.local_addr().unwrap())];
+        let e = Client {
+            endpoints: &endpoints,
+        }
+        .range_prefix("/x/")
+        .unwrap_err();
+        assert!(matches!(e, FleetError::Unreachable { .. }), "{e}");
+        assert!(e.to_string().contains("timeout"), "{e}");
+    }
 }
