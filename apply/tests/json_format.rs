@@ -1,5 +1,5 @@
 //! The JSON that `prepare`, `trigger`, `status`, `results`, `history`,
-//! `log` and `cancel` print is an
+//! `log`, `cancel` and `fleet` print is an
 //! interface: one key style (snake_case) and a `format` version that changes
 //! whenever a key does. The keys seen in a real update are compared with the
 //! list recorded for the current format, `json-format-N.keys` beside this
@@ -7,6 +7,7 @@
 //! Needs root (dpkg into a scratch root).
 
 mod common;
+mod etcd;
 
 use std::collections::BTreeSet;
 
@@ -48,6 +49,39 @@ fn json(s: &common::Scratch, args: &[&str], name: &str, out: &mut BTreeSet<Strin
     out.extend(k.into_iter().map(|k| format!("{name}: {k}")));
 }
 
+/// The `fleet` commands' JSON, against a real etcd: a slot held, the group
+/// halted, resumed, a slot unlocked.
+fn fleet_json(s: &common::Scratch, seen: &mut BTreeSet<String>) {
+    use system_update::fleet::{self, FleetConfig, Settled};
+    let etcd = etcd::Etcd::start();
+    let cfg = FleetConfig {
+        endpoints: vec![etcd.url.clone()],
+        group: "default".into(),
+        slots: 2,
+    };
+    let config = format!("fleet-endpoints = [{:?}]\nfleet-slots = 2\n", etcd.url);
+    std::fs::write(s.path("/etc/system-update.toml"), config).unwrap();
+    let (a, b) = (
+        "0123456789abcdef0123456789abcdef",
+        "fedcba9876543210fedcba9876543210",
+    );
+    fleet::take_slot(&cfg, a).unwrap();
+    fleet::take_slot(&cfg, b).unwrap();
+    json(s, &["fleet", "status", "--json"], "fleet-status", seen);
+    fleet::settle(
+        &cfg,
+        a,
+        &Settled::Failed {
+            reason: "test".into(),
+        },
+    )
+    .unwrap();
+    json(s, &["fleet", "status", "--json"], "fleet-status", seen);
+    json(s, &["fleet", "resume", "--json"], "fleet-resume", seen);
+    json(s, &["fleet", "unlock", "--json", b], "fleet-unlock", seen);
+    std::fs::remove_file(s.path("/etc/system-update.toml")).unwrap();
+}
+
 #[test]
 fn json_keys_are_snake_case_and_match_the_format() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -75,6 +109,7 @@ fn json_keys_are_snake_case_and_match_the_format() {
     json(&s, &["history", "--json"], "history", &mut seen);
     json(&s, &["log", "--json"], "log", &mut seen);
     json(&s, &["cancel", "--json", "--purge"], "cancel", &mut seen);
+    fleet_json(&s, &mut seen);
 
     for k in &seen {
         let last = k.rsplit(['.', ' ']).next().unwrap_or("");

@@ -101,7 +101,10 @@ pub fn run(
 ) -> Result<i32, ApplyError> {
     // A boot on probation that was not confirmed: its rollback first.
     let stray_sent_here = match rollback::due(root, config, opts, stop)? {
-        rollback::AfterBoot::Done(code) => return Ok(code),
+        rollback::AfterBoot::Done(code) => {
+            crate::metrics::refresh(root, config);
+            return Ok(code);
+        }
         rollback::AfterBoot::Stray { sent_here } => sent_here,
         rollback::AfterBoot::NotDue => false,
     };
@@ -122,6 +125,8 @@ pub fn run(
     let leaving = update.way_out(&verdict, stop);
     update.record(verdict, &mut sink);
     let rolled_back = update.end(&mut sink);
+    // Once the record is whole and the trigger gone.
+    crate::metrics::refresh(root, config);
     drop(sink);
     Ok(update.leave(ui, leaving, rolled_back, stop))
 }

@@ -155,6 +155,7 @@ fn with_config(root: &Root, cmd: Cmd) -> anyhow::Result<i32> {
             Ok(crate::probation::check_boot(root, &config, &stop))
         }
         Cmd::Cleanup { boot } => cleanup_cmd(root, &config, boot),
+        Cmd::Fleet { action } => fleet_cmd(root, &config, &action),
         // Carried out before the configuration is read.
         Cmd::Results(_) | Cmd::History(_) | Cmd::Log { .. } => Ok(exit::OK),
         Cmd::Demo(_) | Cmd::Completions { .. } => Ok(exit::OK),
@@ -239,6 +240,8 @@ fn trigger_cmd(root: &Root, config: &Config, a: &TriggerArgs) -> anyhow::Result<
             return Ok(trigger_status(&e));
         }
     };
+    // pending 1 for the monitoring before the machine goes away.
+    crate::metrics::refresh(root, config);
     let way = (!a.no_reboot && root.is_live()).then(|| way_into_the_update(mode));
     let now = match &way {
         None => "none",
@@ -319,4 +322,52 @@ fn cleanup_cmd(root: &Root, config: &Config, boot: bool) -> anyhow::Result<i32> 
         }
     }
     Ok(exit::OK)
+}
+
+/// `fleet status|unlock|resume`: the only command line that reaches the
+/// network code (with `auto`).
+fn fleet_cmd(root: &Root, config: &Config, action: &super::FleetCmd) -> anyhow::Result<i32> {
+    use crate::fleet::FleetError;
+    let mut halted = None;
+    let done = crate::fleet::FleetConfig::from_config(config)
+        .and_then(|cfg| fleet_action(root, &cfg, action, &mut halted));
+    crate::metrics::refresh_knowing(root, config, halted);
+    match done {
+        Ok(text) => {
+            print(&text);
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("system-update: fleet: {e}");
+            Ok(match e {
+                FleetError::NotConfigured | FleetError::BadId(_) => exit::USAGE,
+                _ => exit::FAILURE,
+            })
+        }
+    }
+}
+
+/// One fleet command's text; `halted` is set when etcd said it.
+fn fleet_action(
+    root: &Root,
+    cfg: &crate::fleet::FleetConfig,
+    action: &super::FleetCmd,
+    halted: &mut Option<bool>,
+) -> Result<String, crate::fleet::FleetError> {
+    use super::FleetCmd;
+    use crate::fleet::{self, report};
+    Ok(match action {
+        FleetCmd::Status(a) => {
+            let st = fleet::status(cfg)?;
+            *halted = Some(st.halted.is_some());
+            let me = fleet::machine::machine_id(root).ok();
+            report::status(cfg, &st, me.as_deref(), a.json)
+        }
+        FleetCmd::Unlock { id, json } => report::unlocked(cfg, id, fleet::unlock(cfg, id)?, *json),
+        FleetCmd::Resume(a) => {
+            let was = fleet::resume(cfg)?;
+            *halted = Some(false);
+            report::resumed(cfg, was.as_ref(), a.json)
+        }
+    })
 }

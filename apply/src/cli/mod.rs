@@ -70,6 +70,12 @@ pub enum Cmd {
         #[arg(long)]
         boot: bool,
     },
+    /// Show or steer this machine's fleet group in etcd (fleet-endpoints
+    /// in /etc/system-update.toml).
+    Fleet {
+        #[command(subcommand)]
+        action: FleetCmd,
+    },
     /// Play a whole offline update on a scratch root, with the UI.
     Demo(DemoArgs),
     /// Print the shell completion script for SHELL (make install installs
@@ -79,6 +85,22 @@ pub enum Cmd {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Show the group's slots, who holds them, and whether it is halted.
+    Status(JsonArg),
+    /// Free the slots a machine holds (one that died during its update).
+    Unlock {
+        /// The machine's id (32 hex digits), as `fleet status` lists it.
+        id: String,
+        /// Print JSON (its schema is in system-update(8)) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift the group's halt: its members may arm updates again.
+    Resume(JsonArg),
 }
 
 #[derive(Debug, Args)]

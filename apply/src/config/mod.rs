@@ -140,6 +140,15 @@ pub struct Config {
     pub must_run: Vec<String>,
     /// Boots that may try to be confirmed; the next one rolls back.
     pub probation_boots: u32,
+    /// etcd's client URLs (http://host:port); empty: no fleet.
+    pub fleet_endpoints: Vec<String>,
+    /// The fleet group this machine belongs to.
+    pub fleet_group: String,
+    /// How many of the group may be updating at once.
+    pub fleet_slots: u32,
+    /// The Prometheus text file written after each result (absolute path
+    /// inside the root); none by default.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -172,6 +181,10 @@ impl Default for Config {
             health_timeout: 300,
             must_run: Vec::new(),
             probation_boots: 2,
+            fleet_endpoints: Vec::new(),
+            fleet_group: "default".to_string(),
+            fleet_slots: 1,
+            metrics_file: None,
         }
     }
 }
@@ -191,7 +204,7 @@ pub const STALL_TIMEOUT_MAX: u64 = 86_400;
 /// Every number in the file and the values it may take, inclusive, as
 /// system-update.toml(5) lists them: a value outside is refused when the
 /// file is read, before it can reach a deadline, a loop or a count.
-pub const RANGES: [(&str, u64, u64); 9] = [
+pub const RANGES: [(&str, u64, u64); 10] = [
     ("attempt-limit", 1, 10),
     ("keep-snapshots", 0, 100),
     ("keep-failed", 0, 100),
@@ -201,6 +214,7 @@ pub const RANGES: [(&str, u64, u64); 9] = [
     ("final-screen-failure", 0, FINAL_SCREEN_MAX),
     ("health-timeout", 1, HEALTH_TIMEOUT_MAX),
     ("probation-boots", 1, 10),
+    ("fleet-slots", 1, 1000),
 ];
 
 /// Whether `name` is a unit name systemd would take: a known suffix and
@@ -298,7 +312,7 @@ fn located(text: &str, e: &toml::de::Error) -> String {
 
 impl Config {
     /// The numbers in RANGES' order, widened without loss.
-    fn numbers(&self) -> [u64; 9] {
+    fn numbers(&self) -> [u64; 10] {
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         [
             u64::from(self.attempt_limit),
@@ -310,6 +324,7 @@ impl Config {
             self.final_screen_failure,
             self.health_timeout,
             u64::from(self.probation_boots),
+            u64::from(self.fleet_slots),
         ]
     }
 
@@ -401,11 +416,57 @@ impl Config {
                 )));
             }
         }
+        check_fleet(&config).map_err(invalid)?;
         Ok(Config {
             update_dir,
             ..config
         })
     }
+}
+
+/// Most fleet endpoints; the longest one, and the longest group name.
+const FLEET_ENDPOINTS_MAX: usize = 16;
+const FLEET_TEXT_MAX: usize = 200;
+const FLEET_GROUP_MAX: usize = 64;
+
+/// fleet-endpoints are plain http URLs (no TLS stack in here), the group
+/// a name that fits in an etcd key, metrics-file an absolute path.
+fn check_fleet(c: &Config) -> Result<(), String> {
+    if c.fleet_endpoints.len() > FLEET_ENDPOINTS_MAX {
+        return Err(format!(
+            "fleet-endpoints: at most {FLEET_ENDPOINTS_MAX} URLs"
+        ));
+    }
+    for e in &c.fleet_endpoints {
+        let host = e.strip_prefix("http://").unwrap_or("");
+        if host.is_empty() || e.len() > FLEET_TEXT_MAX || !e.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "fleet-endpoints: {e:?} is not an etcd client URL: give http://HOST:PORT \
+                 (https is not spoken: put a local TLS proxy in front of etcd)"
+            ));
+        }
+    }
+    let g = &c.fleet_group;
+    if g.is_empty()
+        || g.len() > FLEET_GROUP_MAX
+        || !g
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        || g.starts_with('.')
+    {
+        return Err(format!(
+            "fleet-group {g:?}: give a name of 1 to {FLEET_GROUP_MAX} letters, digits, '.', '_' or '-'"
+        ));
+    }
+    if c.metrics_file
+        .as_ref()
+        .is_some_and(|p| !p.is_absolute() || p.as_os_str().len() > 4096)
+    {
+        return Err("metrics-file must be an absolute path, such as \
+                    /var/lib/prometheus/node-exporter/system-update.prom"
+            .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -191,6 +191,46 @@ mod bounds {
         assert_eq!(e.matches("system-update.toml").count(), 1, "{e}");
         assert!(e.contains("a directory"), "{e}");
     }
+
+    #[test]
+    fn fleet_keys_are_checked() {
+        let c = Config::default();
+        assert!(c.fleet_endpoints.is_empty());
+        assert_eq!((c.fleet_group.as_str(), c.fleet_slots), ("default", 1));
+        let c = Config::parse(
+            "fleet-endpoints = [\"http://10.0.0.1:2379\", \"http://etcd2:2379\"]\n\
+             fleet-group = \"kiosks-3\"\nfleet-slots = 5\nmetrics-file = \"/var/lib/m.prom\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.fleet_endpoints.len(), 2);
+        assert_eq!((c.fleet_group.as_str(), c.fleet_slots), ("kiosks-3", 5));
+        assert_eq!(
+            c.metrics_file.as_deref(),
+            Some(Path::new("/var/lib/m.prom"))
+        );
+        for (bad, said) in [
+            (
+                "fleet-endpoints = [\"https://e:2379\"]",
+                "https is not spoken",
+            ),
+            ("fleet-endpoints = [\"e:2379\"]", "not an etcd client URL"),
+            ("fleet-endpoints = [\"http://\"]", "not an etcd client URL"),
+            ("fleet-group = \"a/b\"", "fleet-group \"a/b\""),
+            ("fleet-group = \"\"", "fleet-group \"\""),
+            ("fleet-slots = 0", "fleet-slots = 0 is out of range"),
+            ("fleet-slots = 1001", "from 1 to 1000"),
+            (
+                "metrics-file = \"m.prom\"",
+                "metrics-file must be an absolute path",
+            ),
+        ] {
+            let e = Config::parse(&format!("{bad}\n"), Path::new("x"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(said), "{bad}: {e}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -597,6 +597,7 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
     };
     let mut check = Check::new(root, &state);
     if let Some(code) = check.not_checked(config) {
+        crate::metrics::refresh(root, config);
         return code;
     }
     if let Err(code) = count_boot(root, &mut state, &mut check) {
@@ -610,10 +611,12 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
             return crate::exit::OK;
         }
     };
-    match health {
+    let code = match health {
         Ok(()) => check.confirmed(&state, &target),
         Err(why) => check.not_confirmed(&mut state, why),
-    }
+    };
+    crate::metrics::refresh(root, config);
+    code
 }
 
 /// One boot's check: the update on probation and the record of it.
