@@ -84,6 +84,37 @@ impl ResultRecord {
     }
 }
 
+/// What a record's error says when the disk was full: the words of
+/// ENOSPC, which is what every tool prints then.
+pub const DISK_FULL: &str = "No space left on device";
+
+/// What to do about a full disk, for `results` and `status`.
+pub const DISK_FULL_ADVICE: &str = "free some space on the root file system, then prepare the update again (system-update prepare --force)";
+
+/// A failure's error on a full disk: what was said and the cause.
+pub fn disk_full_error(said: &str, root: &Path, free: u64) -> String {
+    let said = said.trim_end_matches('.');
+    let sep = if said.is_empty() { "" } else { ". " };
+    let cause = if said.contains(DISK_FULL) {
+        String::new()
+    } else {
+        format!("{DISK_FULL} (ENOSPC), ")
+    };
+    format!(
+        "{said}{sep}The disk was full: {cause}{} free on {}",
+        crate::space::human(free),
+        root.display()
+    )
+}
+
+impl ResultRecord {
+    /// A failure because the disk was full.
+    pub fn disk_full(&self) -> bool {
+        self.outcome != Outcome::Success
+            && self.error.as_deref().is_some_and(|e| e.contains(DISK_FULL))
+    }
+}
+
 impl ResultError {
     /// The reader may not read it (EACCES): a question of who asks.
     pub fn is_denied(&self) -> bool {
@@ -167,29 +198,14 @@ fn describe_raw(r: &ResultRecord) -> String {
     if let Some(e) = &r.error {
         s += &format!("  error:    {e}\n");
     }
+    if r.disk_full() {
+        s += &format!("  to do:    {DISK_FULL_ADVICE}\n");
+    }
     if let Some(l) = &r.log {
         s += &format!("  log:      {}\n", l.display());
     }
     if let Some(snap) = &r.snapshot {
-        s += &match (&snap.name, snap.rolled_back) {
-            (Some(name), true) => format!(
-                "  snapshot: {name} ({}); rolled back, the failed state is kept as {}\n",
-                snap.provider,
-                snap.failed_state.as_deref().unwrap_or("-")
-            ),
-            (Some(name), false) => format!("  snapshot: {name} ({})\n", snap.provider),
-            (None, _) => String::new(),
-        };
-        s += &match (snap.snapper_pre, snap.snapper_post) {
-            (Some(pre), Some(post)) => {
-                format!("  snapper:  pre {pre}, post {post} (snapper status {pre}..{post})\n")
-            }
-            (Some(pre), None) => format!("  snapper:  pre {pre}, no post snapshot\n"),
-            _ => String::new(),
-        };
-        if let Some(note) = &snap.note {
-            s += &format!("  snapshot: {note}\n");
-        }
+        s += &describe_snapshot(snap);
     }
     // Nothing to say of a run that rebooted nothing (--root, --no-reboot).
     if let Some(l) = r
@@ -223,6 +239,36 @@ fn describe_raw(r: &ResultRecord) -> String {
             None | Some("installed" | "removed" | "not-installed") => s.push('\n'),
             Some(st) => s += &format!(" ({st})\n"),
         }
+    }
+    s
+}
+
+/// The record's snapshot lines.
+fn describe_snapshot(snap: &SnapshotRecord) -> String {
+    let mut s = String::new();
+    s += &match (&snap.name, snap.rolled_back) {
+        (Some(name), true) => match &snap.failed_state {
+            Some(f) => format!(
+                "  snapshot: {name} ({}); rolled back, the failed state is kept as {f}\n",
+                snap.provider
+            ),
+            None => format!(
+                "  snapshot: {name} ({}); rolled back, the failed state is not kept\n",
+                snap.provider
+            ),
+        },
+        (Some(name), false) => format!("  snapshot: {name} ({})\n", snap.provider),
+        (None, _) => String::new(),
+    };
+    s += &match (snap.snapper_pre, snap.snapper_post) {
+        (Some(pre), Some(post)) => {
+            format!("  snapper:  pre {pre}, post {post} (snapper status {pre}..{post})\n")
+        }
+        (Some(pre), None) => format!("  snapper:  pre {pre}, no post snapshot\n"),
+        _ => String::new(),
+    };
+    if let Some(note) = &snap.note {
+        s += &format!("  snapshot: {note}\n");
     }
     s
 }

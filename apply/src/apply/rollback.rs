@@ -145,7 +145,7 @@ pub(super) fn roll_back_after_boot(
         text: "Rolling back to the snapshot taken before the update".into(),
     });
     let outcome = match snapshot::select(root, config.snapshot) {
-        Ok(p) if roll_back(root, &config.update_dir, &p, &state.id, &mut record) => {
+        Ok(p) if roll_back(root, &config.update_dir, &p, &state.id, &mut record, None) => {
             Outcome::RolledBackAfterBoot
         }
         Ok(_) => stays(root, &mut record),
@@ -255,6 +255,7 @@ pub(super) fn roll_back(
     provider: &Provider,
     id: &str,
     record: &mut ResultRecord,
+    full: Option<u64>,
 ) -> bool {
     let note = |record: &mut ResultRecord, provider: &str, note: String| {
         tracing::warn!("{note}");
@@ -310,18 +311,10 @@ pub(super) fn roll_back(
 
     let new_root = Root::new(restored.root());
     if let Some(log) = &record.log {
-        let (from, to) = (root.host(log), new_root.host(log));
-        let group = atomic::log_group(restored.root());
-        let copied = to
-            .parent()
-            .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
-            .and_then(|_| atomic::copy_mode(&from, &to, atomic::private_mode(group)));
-        if let Err(e) = copied {
-            tracing::warn!(
-                "{}: cannot copy the log into the restored root: {e}",
-                to.display()
-            );
-        }
+        copy_log(root, &new_root, log);
+    }
+    if let Some(free) = full {
+        drop_failed(&restored, record, free);
     }
     if let Err(e) = result::store(&new_root, record) {
         tracing::error!("{e}");
@@ -334,6 +327,51 @@ pub(super) fn roll_back(
         tracing::error!("{e}");
     }
     true
+}
+
+/// The failed attempt's log, copied into the restored root: the next boot
+/// runs that one.
+fn copy_log(root: &Root, new_root: &Root, log: &Path) {
+    let (from, to) = (root.host(log), new_root.host(log));
+    let group = atomic::log_group(new_root.dir());
+    let copied = to
+        .parent()
+        .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
+        .and_then(|_| atomic::copy_mode(&from, &to, atomic::private_mode(group)));
+    if let Err(e) = copied {
+        tracing::warn!(
+            "{}: cannot copy the log into the restored root: {e}",
+            to.display()
+        );
+    }
+}
+
+/// A failure that filled the disk: its failed state holds what filled it
+/// and is not kept at the cost of the next boot's free space (its record
+/// and log are in the restored root by now). btrfs frees its blocks in
+/// the background, after a reboot too: nothing to wait for here (this
+/// process still holds files of it open, which defers that).
+fn drop_failed(restored: &snapshot::Restored, record: &mut ResultRecord, free: u64) {
+    let failed = restored.failed_state().display().to_string();
+    let Some(snap) = record.snapshot.as_mut() else {
+        return;
+    };
+    match restored.drop_failed() {
+        Ok(()) => {
+            tracing::info!("the failed state {failed} was deleted: the disk was full");
+            snap.failed_state = None;
+            snap.note = Some(format!(
+                "the failed state {failed} was deleted: it held what filled the disk ({} free); the record and the log are kept",
+                crate::space::human(free)
+            ));
+        }
+        Err(e) => {
+            tracing::error!("the disk stays full: {e}");
+            snap.note = Some(format!(
+                "the disk was full and the failed state {failed} could not be deleted ({e}): delete it to free the space (system-update cleanup)"
+            ));
+        }
+    }
 }
 
 /// Tells the cleanup after the next normal boot that there are snapshots

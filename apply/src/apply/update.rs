@@ -80,7 +80,11 @@ impl<'a> Update<'a> {
             local,
             state,
             provider: snapshot::select(root, config.snapshot),
-            run: Run { root, record },
+            run: Run {
+                root,
+                record,
+                full: None,
+            },
             log,
             manifest,
         })
@@ -219,7 +223,8 @@ impl<'a> Update<'a> {
     pub(super) fn record(&mut self, verdict: Verdict, sink: &mut Reporter<'_>) {
         self.run.end(verdict);
         sink.finish_log();
-        if self.state.transaction_started {
+        // A post snapshot of a full disk would keep what filled it.
+        if self.state.transaction_started && self.run.full.is_none() {
             let id = self.id().map(str::to_string);
             phases::close_pair(&self.provider, id.as_deref(), &mut self.run);
         }
@@ -239,6 +244,9 @@ impl<'a> Update<'a> {
         if outcome == Outcome::Success && !self.config.keep_update {
             leave::clear_applied(&self.udh);
         }
+        // The record is written; a rollback's copy of it and of the log
+        // into the restored root may need the space.
+        crate::reserve::release(self.root);
         let rolled_back = self.roll_back(outcome, sink);
         // A boot on probation with a snapshot to go back to keeps it until
         // it is confirmed (system-update probation marks the cleanup then).
@@ -275,6 +283,7 @@ impl<'a> Update<'a> {
             p,
             &id,
             &mut self.run.record,
+            self.run.full,
         )
     }
 

@@ -178,6 +178,12 @@ impl Restored {
         &self.inner.failed
     }
 
+    /// Deletes the kept failed state (its blocks come free in the
+    /// background).
+    pub fn drop_failed(&self) -> Result<(), SnapshotError> {
+        Ok(self.inner.drop_failed()?)
+    }
+
     /// Flushes everything written into the restored root and unmounts.
     pub fn finish(self) -> Result<(), SnapshotError> {
         Ok(self.inner.finish()?)
