@@ -91,6 +91,17 @@ pub fn shrink(root: &Root) -> bool {
     (0..PARTS).rev().any(|part| remove(root, part))
 }
 
+/// The last part left, for a record to be written into
+/// (result::store_reserved); None when none is.
+pub fn take(root: &Root) -> Option<PathBuf> {
+    (0..PARTS).rev().find_map(|part| {
+        let p = path(root, part).ok()?;
+        std::fs::symlink_metadata(&p)
+            .is_ok_and(|m| m.is_file())
+            .then_some(p)
+    })
+}
+
 /// Gives back all of it, at once.
 pub fn release(root: &Root) {
     for part in 0..PARTS {
@@ -116,4 +127,49 @@ fn remove(root: &Root, part: usize) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(root: &Root) -> Vec<u64> {
+        (0..PARTS)
+            .filter_map(|part| {
+                let p = path(root, part).ok()?;
+                Some(std::fs::symlink_metadata(p).ok()?.len())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn made_then_given_back_a_part_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path());
+        make(&root);
+        assert_eq!(parts(&root), vec![RESERVE / PARTS as u64; PARTS]);
+        // A second attempt reuses it.
+        make(&root);
+        assert_eq!(parts(&root).len(), PARTS);
+        assert!(shrink(&root));
+        assert_eq!(parts(&root).len(), PARTS - 1);
+        release(&root);
+        assert!(parts(&root).is_empty());
+        assert!(!shrink(&root), "nothing left to give");
+    }
+
+    #[test]
+    fn a_link_in_its_place_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::new(d.path().join("root"));
+        let results = root.host(Path::new(paths::RESULTS_DIR));
+        std::fs::create_dir_all(&results).unwrap();
+        let target = d.path().join("elsewhere");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, results.join(format!("{NAME}.0"))).unwrap();
+        make(&root);
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        release(&root);
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    }
 }

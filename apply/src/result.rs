@@ -150,6 +150,28 @@ pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
     crate::history::store(root, record, &data)
 }
 
+/// As `store`, written into two parts of the space reserve (the record
+/// and its history copy): for a disk filled since the transaction began.
+pub fn store_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+    let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
+    data.push(b'\n');
+    let group = atomic::log_group(root.dir());
+    for target in [path(root), crate::history::path(root, record)] {
+        let io_err = |source| ResultError::Io {
+            path: target.clone(),
+            source,
+        };
+        let spare = crate::reserve::take(root)
+            .ok_or_else(|| io_err(io::Error::other("no space reserved for it is left")))?;
+        if let Some(dir) = target.parent() {
+            atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+        }
+        atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
+            .map_err(io_err)?;
+    }
+    Ok(())
+}
+
 pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
     match read(
         root,
@@ -276,6 +298,34 @@ fn describe_snapshot(snap: &SnapshotRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_named_once_and_says_what_to_do() {
+        let e = disk_full_error("dpkg exited with status 2.", Path::new("/"), 1 << 20);
+        assert_eq!(
+            e,
+            "dpkg exited with status 2. The disk was full: No space left on device (ENOSPC), 1.0 MiB free on /"
+        );
+        let e = disk_full_error("x: No space left on device", Path::new("/"), 0);
+        assert_eq!(
+            e,
+            "x: No space left on device. The disk was full: 0 B free on /"
+        );
+        let mut r = ResultRecord::begun(Some("u1".into()), None, "then".into());
+        r.outcome = Outcome::Failure;
+        r.error = Some(e);
+        assert!(r.disk_full());
+        let text = describe(&r);
+        assert!(
+            text.contains(&format!("  to do:    {DISK_FULL_ADVICE}\n")),
+            "{text}"
+        );
+        r.outcome = Outcome::Success;
+        assert!(!r.disk_full());
+        r.outcome = Outcome::Failure;
+        r.error = Some("dpkg exited with status 1".into());
+        assert!(!describe(&r).contains("to do:"));
+    }
 
     #[test]
     fn outcome_names_match_serde() {

@@ -84,6 +84,7 @@ impl<'a> Update<'a> {
                 root,
                 record,
                 full: None,
+                for_rollback: false,
             },
             log,
             manifest,
@@ -221,7 +222,10 @@ impl<'a> Update<'a> {
     /// Record: the verdict into the record, the log whole (before anything
     /// copies it), snapper's post snapshot, the history pruned.
     pub(super) fn record(&mut self, verdict: Verdict, sink: &mut Reporter<'_>) {
-        self.run.end(verdict);
+        // The next boot reads the restored root's record: the space
+        // reserved is for the rollback then.
+        self.run.for_rollback = self.rolls_back(verdict.outcome);
+        self.run.end(verdict, self.state.transaction_started);
         sink.finish_log();
         // A post snapshot of a full disk would keep what filled it.
         if self.state.transaction_started && self.run.full.is_none() {
@@ -244,10 +248,10 @@ impl<'a> Update<'a> {
         if outcome == Outcome::Success && !self.config.keep_update {
             leave::clear_applied(&self.udh);
         }
-        // The record is written; a rollback's copy of it and of the log
-        // into the restored root may need the space.
-        crate::reserve::release(self.root);
         let rolled_back = self.roll_back(outcome, sink);
+        // Not needed any more (after a rollback of a real boot, the running
+        // root is still the failed one, where it is).
+        crate::reserve::release(self.root);
         // A boot on probation with a snapshot to go back to keeps it until
         // it is confirmed (system-update probation marks the cleanup then).
         let record = &self.run.record;
@@ -277,14 +281,23 @@ impl<'a> Update<'a> {
                 text: "Rolling back to the snapshot taken before the update".into(),
             });
         }
-        rollback::roll_back(
-            self.root,
-            &self.config.update_dir,
-            p,
-            &id,
-            &mut self.run.record,
-            self.run.full,
-        )
+        // On a full disk even the snapshot may not fit: the space reserved
+        // is given back a part at a time until it does.
+        loop {
+            let full = self.run.full;
+            let record = &mut self.run.record;
+            if rollback::roll_back(&self.config.update_dir, p, &id, record, full) {
+                return true;
+            }
+            if !self.run.for_rollback || full.is_none() || !crate::reserve::shrink(self.root) {
+                break;
+            }
+            tracing::info!("trying the rollback again with more of the space reserved");
+        }
+        // This root stays: its record says why it was not rolled back.
+        self.run.for_rollback = false;
+        self.run.store();
+        false
     }
 
     /// Leave: the final screen, its countdown and the after-action; the

@@ -178,6 +178,12 @@ impl Restored {
         &self.inner.failed
     }
 
+    /// The failed state as mounted now: the running root's files, whatever
+    /// path the running root has.
+    pub fn failed_root(&self) -> PathBuf {
+        self.inner.failed_root()
+    }
+
     /// Deletes the kept failed state (its blocks come free in the
     /// background).
     pub fn drop_failed(&self) -> Result<(), SnapshotError> {

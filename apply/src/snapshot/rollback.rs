@@ -123,6 +123,11 @@ pub struct Restored {
 }
 
 impl Restored {
+    /// The kept failed state, as mounted now (under the private top level).
+    pub fn failed_root(&self) -> PathBuf {
+        self.top.path().join(&self.failed)
+    }
+
     /// Deletes the failed state (a full disk: it holds what filled it).
     pub fn drop_failed(&self) -> Result<()> {
         let path = self.top.path().join(&self.failed);
