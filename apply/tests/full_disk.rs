@@ -152,6 +152,7 @@ fn rolled_back_with_room(case: Case) {
         assert!(out.status.success(), "btrfs {args:?}: {}", show(&out));
     }
     let free = free_bytes(&s.root);
+    eprintln!("full_disk {case:?}: {free} bytes free after the rollback");
     let usage = Command::new("btrfs")
         .args(["filesystem", "usage"])
         .arg(s.top())
