@@ -92,6 +92,39 @@ pub fn write_owned(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> i
     result
 }
 
+/// As `write_owned`, with `spare` (a file of ours, already allocated: the
+/// space reserve) as the temporary file: `data`, up to its size, needs no
+/// new data blocks, so this works on a full disk where another writer
+/// would take any block freed for it. `spare` is gone afterwards.
+pub fn write_over(
+    spare: &Path,
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    group: Option<u32>,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(spare)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{}: not a regular file",
+            spare.display()
+        )));
+    }
+    if let Some(g) = group {
+        std::os::unix::fs::fchown(&f, None, Some(g))?;
+    }
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    f.write_all_at(data, 0)?;
+    f.set_len(data.len() as u64)?;
+    f.sync_all()?;
+    fs::rename(spare, path)?;
+    fsync_dir(parent(path))
+}
+
 /// Creates `dir` and its missing parents with exactly `mode` each,
 /// whatever the umask (existing ones are left as they are).
 pub fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {

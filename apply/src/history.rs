@@ -47,6 +47,11 @@ fn file_name(rec: &ResultRecord) -> String {
 
 /// Writes (or replaces) `rec`'s entry: called whenever the last result is
 /// stored, so the history always holds what `last.json` says.
+/// Where `rec`'s copy in the history is.
+pub fn path(root: &Root, rec: &ResultRecord) -> PathBuf {
+    dir(root).join(file_name(rec))
+}
+
 pub fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError> {
     let d = dir(root);
     let p = d.join(file_name(rec));

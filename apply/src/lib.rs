@@ -31,6 +31,7 @@ pub mod prepare;
 pub mod privdir;
 pub mod probation;
 pub mod replay;
+pub mod reserve;
 pub mod result;
 pub mod signature;
 pub mod snapshot;

@@ -84,6 +84,37 @@ impl ResultRecord {
     }
 }
 
+/// What a record's error says when the disk was full: the words of
+/// ENOSPC, which is what every tool prints then.
+pub const DISK_FULL: &str = "No space left on device";
+
+/// What to do about a full disk, for `results` and `status`.
+pub const DISK_FULL_ADVICE: &str = "free some space on the root file system, then prepare the update again (system-update prepare --force)";
+
+/// A failure's error on a full disk: what was said and the cause.
+pub fn disk_full_error(said: &str, root: &Path, free: u64) -> String {
+    let said = said.trim_end_matches('.');
+    let sep = if said.is_empty() { "" } else { ". " };
+    let cause = if said.contains(DISK_FULL) {
+        String::new()
+    } else {
+        format!("{DISK_FULL} (ENOSPC), ")
+    };
+    format!(
+        "{said}{sep}The disk was full: {cause}{} free on {}",
+        crate::space::human(free),
+        root.display()
+    )
+}
+
+impl ResultRecord {
+    /// A failure because the disk was full.
+    pub fn disk_full(&self) -> bool {
+        self.outcome != Outcome::Success
+            && self.error.as_deref().is_some_and(|e| e.contains(DISK_FULL))
+    }
+}
+
 impl ResultError {
     /// The reader may not read it (EACCES): a question of who asks.
     pub fn is_denied(&self) -> bool {
@@ -117,6 +148,28 @@ pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
     let group = atomic::log_group(root.dir());
     atomic::write_owned(&p, &data, atomic::private_mode(group), group).map_err(io_err)?;
     crate::history::store(root, record, &data)
+}
+
+/// As `store`, written into two parts of the space reserve (the record
+/// and its history copy): for a disk filled since the transaction began.
+pub fn store_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+    let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
+    data.push(b'\n');
+    let group = atomic::log_group(root.dir());
+    for target in [path(root), crate::history::path(root, record)] {
+        let io_err = |source| ResultError::Io {
+            path: target.clone(),
+            source,
+        };
+        let spare = crate::reserve::take(root)
+            .ok_or_else(|| io_err(io::Error::other("no space reserved for it is left")))?;
+        if let Some(dir) = target.parent() {
+            atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+        }
+        atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
+            .map_err(io_err)?;
+    }
+    Ok(())
 }
 
 pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
@@ -167,29 +220,14 @@ fn describe_raw(r: &ResultRecord) -> String {
     if let Some(e) = &r.error {
         s += &format!("  error:    {e}\n");
     }
+    if r.disk_full() {
+        s += &format!("  to do:    {DISK_FULL_ADVICE}\n");
+    }
     if let Some(l) = &r.log {
         s += &format!("  log:      {}\n", l.display());
     }
     if let Some(snap) = &r.snapshot {
-        s += &match (&snap.name, snap.rolled_back) {
-            (Some(name), true) => format!(
-                "  snapshot: {name} ({}); rolled back, the failed state is kept as {}\n",
-                snap.provider,
-                snap.failed_state.as_deref().unwrap_or("-")
-            ),
-            (Some(name), false) => format!("  snapshot: {name} ({})\n", snap.provider),
-            (None, _) => String::new(),
-        };
-        s += &match (snap.snapper_pre, snap.snapper_post) {
-            (Some(pre), Some(post)) => {
-                format!("  snapper:  pre {pre}, post {post} (snapper status {pre}..{post})\n")
-            }
-            (Some(pre), None) => format!("  snapper:  pre {pre}, no post snapshot\n"),
-            _ => String::new(),
-        };
-        if let Some(note) = &snap.note {
-            s += &format!("  snapshot: {note}\n");
-        }
+        s += &describe_snapshot(snap);
     }
     // Nothing to say of a run that rebooted nothing (--root, --no-reboot).
     if let Some(l) = r
@@ -227,9 +265,67 @@ fn describe_raw(r: &ResultRecord) -> String {
     s
 }
 
+/// The record's snapshot lines.
+fn describe_snapshot(snap: &SnapshotRecord) -> String {
+    let mut s = String::new();
+    s += &match (&snap.name, snap.rolled_back) {
+        (Some(name), true) => match &snap.failed_state {
+            Some(f) => format!(
+                "  snapshot: {name} ({}); rolled back, the failed state is kept as {f}\n",
+                snap.provider
+            ),
+            None => format!(
+                "  snapshot: {name} ({}); rolled back, the failed state is not kept\n",
+                snap.provider
+            ),
+        },
+        (Some(name), false) => format!("  snapshot: {name} ({})\n", snap.provider),
+        (None, _) => String::new(),
+    };
+    s += &match (snap.snapper_pre, snap.snapper_post) {
+        (Some(pre), Some(post)) => {
+            format!("  snapper:  pre {pre}, post {post} (snapper status {pre}..{post})\n")
+        }
+        (Some(pre), None) => format!("  snapper:  pre {pre}, no post snapshot\n"),
+        _ => String::new(),
+    };
+    if let Some(note) = &snap.note {
+        s += &format!("  snapshot: {note}\n");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_named_once_and_says_what_to_do() {
+        let e = disk_full_error("dpkg exited with status 2.", Path::new("/"), 1 << 20);
+        assert_eq!(
+            e,
+            "dpkg exited with status 2. The disk was full: No space left on device (ENOSPC), 1.0 MiB free on /"
+        );
+        let e = disk_full_error("x: No space left on device", Path::new("/"), 0);
+        assert_eq!(
+            e,
+            "x: No space left on device. The disk was full: 0 B free on /"
+        );
+        let mut r = ResultRecord::begun(Some("u1".into()), None, "then".into());
+        r.outcome = Outcome::Failure;
+        r.error = Some(e);
+        assert!(r.disk_full());
+        let text = describe(&r);
+        assert!(
+            text.contains(&format!("  to do:    {DISK_FULL_ADVICE}\n")),
+            "{text}"
+        );
+        r.outcome = Outcome::Success;
+        assert!(!r.disk_full());
+        r.outcome = Outcome::Failure;
+        r.error = Some("dpkg exited with status 1".into());
+        assert!(!describe(&r).contains("to do:"));
+    }
 
     #[test]
     fn outcome_names_match_serde() {

@@ -15,6 +15,24 @@ pub fn available(path: &Path) -> std::io::Result<u64> {
     Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
 }
 
+/// Below this much free space after a failed transaction, the disk is
+/// taken as full: the failure was (or would soon be) "No space left on
+/// device", and what filled it must not stay at the cost of the next boot.
+pub const FULL_BELOW: u64 = BASE_MARGIN;
+
+/// The free bytes of `path`'s file system when it is full (below
+/// FULL_BELOW); None when there is room or the figure cannot be read.
+pub fn full(path: &Path) -> Option<u64> {
+    available(path).ok().filter(|&free| free < FULL_BELOW)
+}
+
+/// Commits `path`'s file system: btrfs counts freed blocks as free only
+/// once its transaction is on disk.
+pub fn sync_fs(path: &Path) -> std::io::Result<()> {
+    let dir = std::fs::File::open(path)?;
+    nix::unistd::syncfs(&dir).map_err(std::io::Error::from)
+}
+
 /// 1536 -> "1.5 KiB".
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -291,7 +291,10 @@ fn failed_attempt(r: &ResultRecord, prepared_id: &str) -> Option<String> {
         let before = p.before.as_deref().unwrap_or("not installed");
         s += &format!("  {}: was {}, now {now}\n", clean(&p.name), clean(before));
     }
-    s += if r.snapshot.as_ref().is_some_and(|sn| sn.rolled_back) {
+    s += if r.disk_full() {
+        "  The disk was full: free some space on the root file system, then \
+         system-update prepare --force (or system-update cancel --purge to drop it).\n"
+    } else if r.snapshot.as_ref().is_some_and(|sn| sn.rolled_back) {
         "  The root was rolled back to its snapshot: system-update trigger tries it again; \
          system-update cancel --purge drops it.\n"
     } else {

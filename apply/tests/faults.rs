@@ -1285,6 +1285,14 @@ fn full_disk(b: Backend, fs_kind: Fs, seed: u64) -> Vec<String> {
         at.as_secs_f64() * 1e3
     );
     eprintln!("faults: {head}");
+    eprintln!(
+        "DEBUG {head} {}",
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.starts_with(" INFO"))
+            .collect::<Vec<_>>()
+            .join(" // ")
+    );
     let mut broken = Vec::new();
     if link_exists(&root) {
         broken.push(format!("the trigger is still there: {}", show(&out)));
@@ -1341,21 +1349,24 @@ fn full_disk_all(fs_kind: Fs) {
     );
 }
 
-/// Seed 1 fills the disk mid-transaction. dpkg: the record says only
-/// "dpkg exited with status 2" (the log has "No space left on device");
-/// pacman and command: the record cannot be written, so `results` says
-/// "attempt 1 did not finish" (issue 25).
+/// Seed 1 fills the disk mid-transaction from beside the update (a writer
+/// that goes on until ENOSPC): the record must be written and say so
+/// (issue 25; before, dpkg's said only "dpkg exited with status 2" and
+/// pacman's and command's could not be written at all).
 #[test]
-#[ignore = "issue 25: seed 1, the record on a full ext4 says interrupted or not why"]
 fn full_disk_ext4() {
     full_disk_all(Fs::Ext4);
 }
 
-/// Seed 1 fills the disk mid-transaction: the record cannot be written
-/// (issue 25), and what the next boot sees is the stale "interrupted"
-/// record of a root that was not rolled back (dpkg, rpm, command).
+/// The same on btrfs, where the failure is also rolled back (before, the
+/// record was not written and what the next boot saw was the stale
+/// "interrupted" record of a root that was not rolled back). Passes on an
+/// idle machine; under load the filler, a thread beside apply, is still
+/// writing when the rollback runs and takes every block given back, and
+/// btrfs then has no metadata space for the snapshot's swap. A writer that
+/// filled the disk and stopped (the issue's case) is tested in full_disk.rs.
 #[test]
-#[ignore = "issue 25: seed 1, on a full btrfs the record is not written and the root not rolled back"]
+#[ignore = "issue 25: a writer still filling a btrfs beside the rollback wins the race under load"]
 fn full_disk_btrfs() {
     full_disk_all(Fs::Btrfs);
 }

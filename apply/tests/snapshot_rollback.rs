@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{foo_v1_in, show, Deb, Scratch};
+use common::{configure_snapper, foo_v1_in, show, Deb, Scratch};
 
 const FAILING: &str = "echo 'postinst: exploding on purpose' >&2\nexit 1";
 
@@ -289,29 +289,6 @@ fn interrupted_at_the_attempt_limit_rolls_back() {
     let r = s.results();
     assert_eq!(r["outcome"], "interrupted", "{r}");
     assert_eq!(r["snapshot"]["rolled_back"], true, "{r}");
-}
-
-/// Sets snapper up for the scratch root as `snapper create-config /` does
-/// (which itself refuses to run unless the host's / is btrfs): the root
-/// configuration from snapper's template, listed in SNAPPER_CONFIGS, and
-/// `.snapshots` as a subvolume nested in the root.
-fn configure_snapper(s: &Scratch) {
-    let template = fs::read_to_string("/usr/share/snapper/config-templates/default")
-        .expect("snapper's config template (apt install snapper)");
-    let config: String = template
-        .lines()
-        .map(|l| match l.split_once('=') {
-            Some(("SUBVOLUME", _)) => "SUBVOLUME=\"/\"".to_string(),
-            Some(("FSTYPE", _)) => "FSTYPE=\"btrfs\"".to_string(),
-            _ => l.to_string(),
-        })
-        .map(|l| l + "\n")
-        .collect();
-    fs::create_dir_all(s.path("/etc/snapper/configs")).unwrap();
-    fs::write(s.path("/etc/snapper/configs/root"), config).unwrap();
-    fs::create_dir_all(s.path("/etc/default")).unwrap();
-    fs::write(s.path("/etc/default/snapper"), "SNAPPER_CONFIGS=\"root\"\n").unwrap();
-    btrfs(&["-q", "subvolume", "create"], &s.path("/.snapshots"));
 }
 
 /// Our snapshots in snapper's history: (number, type, pre-number, userdata).

@@ -202,6 +202,8 @@ pub fn attempt(
         let provider = provider.as_ref().map_err(Verdict::failure)?;
         check_space(at.root, provider, state, backend.as_ref())?;
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
+        // After the snapshot, which must not share its blocks.
+        crate::reserve::make(at.root);
         mark_started(at.root, at.udh, m, state)?;
         Ok(transaction(backend.as_mut(), sink))
     };

@@ -145,7 +145,7 @@ pub(super) fn roll_back_after_boot(
     });
     ui.send(Event::message(said::ROLLING_BACK.text()));
     let outcome = match snapshot::select(root, config.snapshot) {
-        Ok(p) if roll_back(root, &config.update_dir, &p, &state.id, &mut record) => {
+        Ok(p) if roll_back(&config.update_dir, &p, &state.id, &mut record, None) => {
             Outcome::RolledBackAfterBoot
         }
         Ok(_) => stays(root, &mut record),
@@ -250,11 +250,11 @@ fn stays(root: &Root, record: &mut ResultRecord) -> Outcome {
 /// what happened: the restored root is where the next boot looks for the
 /// result, the log and (absent) trigger. Returns whether it rolled back.
 pub(super) fn roll_back(
-    root: &Root,
     ud: &Path,
     provider: &Provider,
     id: &str,
     record: &mut ResultRecord,
+    full: Option<u64>,
 ) -> bool {
     let note = |record: &mut ResultRecord, provider: &str, note: String| {
         tracing::warn!("{note}");
@@ -309,22 +309,13 @@ pub(super) fn roll_back(
     }
 
     let new_root = Root::new(restored.root());
+    let failed_root = Root::new(restored.failed_root());
     if let Some(log) = &record.log {
-        let (from, to) = (root.host(log), new_root.host(log));
-        let group = atomic::log_group(restored.root());
-        let copied = to
-            .parent()
-            .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
-            .and_then(|_| atomic::copy_mode(&from, &to, atomic::private_mode(group)));
-        if let Err(e) = copied {
-            tracing::warn!(
-                "{}: cannot copy the log into the restored root: {e}",
-                to.display()
-            );
-        }
+        copy_log(&failed_root, &new_root, log);
     }
-    if let Err(e) = result::store(&new_root, record) {
-        tracing::error!("{e}");
+    match full {
+        Some(free) => store_dropping_failed(&restored, &new_root, &failed_root, record, free),
+        None => store_restored(&new_root, &failed_root, record),
     }
     if let Err(e) = trigger::remove_ours(&new_root, ud) {
         tracing::error!("cannot remove the trigger from the restored root: {e}");
@@ -334,4 +325,71 @@ pub(super) fn roll_back(
         tracing::error!("{e}");
     }
     true
+}
+
+/// The record, written into the restored root; on a full disk with the
+/// failed root's space reserve given back a part at a time (deleting the
+/// failed state frees nothing while this process has files open in it).
+fn store_restored(new_root: &Root, failed_root: &Root, record: &ResultRecord) {
+    loop {
+        match result::store(new_root, record) {
+            Ok(()) => return,
+            Err(_) if crate::reserve::shrink(failed_root) => {}
+            Err(e) => return tracing::error!("{e}"),
+        }
+    }
+}
+
+/// The failed attempt's log, copied into the restored root: the next boot
+/// runs that one.
+fn copy_log(failed_root: &Root, new_root: &Root, log: &Path) {
+    let (from, to) = (failed_root.host(log), new_root.host(log));
+    let group = atomic::log_group(new_root.dir());
+    let copied = to
+        .parent()
+        .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
+        .and_then(|_| atomic::copy_mode(&from, &to, atomic::private_mode(group)));
+    if let Err(e) = copied {
+        tracing::warn!(
+            "{}: cannot copy the log into the restored root: {e}",
+            to.display()
+        );
+    }
+}
+
+/// A failure that filled the disk: its failed state holds what filled it
+/// and is not kept at the cost of the next boot's free space. Its record
+/// and log go into the restored root first (the record already saying
+/// the failed state is gone), then it is deleted. btrfs frees its blocks
+/// in the background, after a reboot too: nothing waits for that (this
+/// process still holds files of it open, which defers it).
+fn store_dropping_failed(
+    restored: &snapshot::Restored,
+    new_root: &Root,
+    failed_root: &Root,
+    record: &mut ResultRecord,
+    free: u64,
+) {
+    let failed = restored.failed_state().display().to_string();
+    if let Some(snap) = record.snapshot.as_mut() {
+        snap.failed_state = None;
+        snap.note = Some(format!(
+            "the failed state {failed} was deleted: it held what filled the disk ({} free); the record and the log are kept",
+            crate::space::human(free)
+        ));
+    }
+    store_restored(new_root, failed_root, record);
+    match restored.drop_failed() {
+        Ok(()) => tracing::info!("the failed state {failed} was deleted: the disk was full"),
+        Err(e) => {
+            tracing::error!("the disk stays full: {e}");
+            if let Some(snap) = record.snapshot.as_mut() {
+                snap.failed_state = Some(failed.clone());
+                snap.note = Some(format!(
+                    "the disk was full and the failed state {failed} could not be deleted ({e}): delete it to free the space (system-update cleanup)"
+                ));
+            }
+            store_restored(new_root, failed_root, record);
+        }
+    }
 }

@@ -81,7 +81,12 @@ impl<'a> Update<'a> {
             local,
             state,
             provider: snapshot::select(root, config.snapshot),
-            run: Run { root, record },
+            run: Run {
+                root,
+                record,
+                full: None,
+                for_rollback: false,
+            },
             log,
             manifest,
         })
@@ -218,9 +223,13 @@ impl<'a> Update<'a> {
     /// Record: the verdict into the record, the log whole (before anything
     /// copies it), snapper's post snapshot, the history pruned.
     pub(super) fn record(&mut self, verdict: Verdict, sink: &mut Reporter<'_>) {
-        self.run.end(verdict);
+        // The next boot reads the restored root's record: the space
+        // reserved is for the rollback then.
+        self.run.for_rollback = self.rolls_back(verdict.outcome);
+        self.run.end(verdict, self.state.transaction_started);
         sink.finish_log();
-        if self.state.transaction_started {
+        // A post snapshot of a full disk would keep what filled it.
+        if self.state.transaction_started && self.run.full.is_none() {
             let id = self.id().map(str::to_string);
             phases::close_pair(&self.provider, id.as_deref(), &mut self.run);
         }
@@ -241,6 +250,9 @@ impl<'a> Update<'a> {
             leave::clear_applied(&self.udh);
         }
         let rolled_back = self.roll_back(outcome, sink);
+        // Not needed any more (after a rollback of a real boot, the running
+        // root is still the failed one, where it is).
+        crate::reserve::release(self.root);
         // A boot on probation with a snapshot to go back to keeps it until
         // it is confirmed (system-update probation marks the cleanup then).
         let record = &self.run.record;
@@ -268,13 +280,23 @@ impl<'a> Update<'a> {
         if self.rolls_back(outcome) {
             sink.event(Event::message(said::ROLLING_BACK.text()));
         }
-        rollback::roll_back(
-            self.root,
-            &self.config.update_dir,
-            p,
-            &id,
-            &mut self.run.record,
-        )
+        // On a full disk even the snapshot may not fit: the space reserved
+        // is given back a part at a time until it does.
+        loop {
+            let full = self.run.full;
+            let record = &mut self.run.record;
+            if rollback::roll_back(&self.config.update_dir, p, &id, record, full) {
+                return true;
+            }
+            if !self.run.for_rollback || full.is_none() || !crate::reserve::shrink(self.root) {
+                break;
+            }
+            tracing::info!("trying the rollback again with more of the space reserved");
+        }
+        // This root stays: its record says why it was not rolled back.
+        self.run.for_rollback = false;
+        self.run.store();
+        false
     }
 
     /// Leave: the final screen, its countdown and the after-action; the

@@ -178,6 +178,18 @@ impl Restored {
         &self.inner.failed
     }
 
+    /// The failed state as mounted now: the running root's files, whatever
+    /// path the running root has.
+    pub fn failed_root(&self) -> PathBuf {
+        self.inner.failed_root()
+    }
+
+    /// Deletes the kept failed state (its blocks come free in the
+    /// background).
+    pub fn drop_failed(&self) -> Result<(), SnapshotError> {
+        Ok(self.inner.drop_failed()?)
+    }
+
     /// Flushes everything written into the restored root and unmounts.
     pub fn finish(self) -> Result<(), SnapshotError> {
         Ok(self.inner.finish()?)

@@ -123,6 +123,20 @@ pub struct Restored {
 }
 
 impl Restored {
+    /// The kept failed state, as mounted now (under the private top level).
+    pub fn failed_root(&self) -> PathBuf {
+        self.top.path().join(&self.failed)
+    }
+
+    /// Deletes the failed state (a full disk: it holds what filled it).
+    pub fn drop_failed(&self) -> Result<()> {
+        let path = self.top.path().join(&self.failed);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Error::NotSubvolume(path.clone()));
+        };
+        btrfs::delete(parent, name)
+    }
+
     /// Flushes the filesystem and unmounts the top level.
     pub fn finish(self) -> Result<()> {
         let f = fs::File::open(self.top.path()).map_err(io_err(self.top.path(), "open"))?;

@@ -106,6 +106,56 @@ impl Scratch {
         Scratch::populate(dir, root, Some(mount))
     }
 
+    /// A scratch root in the directory `@` of a small fresh loop-mounted
+    /// file system (`mib` MiB): ext4 with no blocks reserved for root (so
+    /// root can fill it too), or btrfs (mixed block groups, as small
+    /// file systems are made) with the root as the subvolume `@`.
+    pub fn on_small_fs(btrfs: bool, mib: u64) -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("fs.img");
+        fs::File::create(&img).unwrap().set_len(mib << 20).unwrap();
+        let (mkfs, opts): (&str, [&std::ffi::OsStr; 3]) = if btrfs {
+            (
+                "mkfs.btrfs",
+                ["-q".as_ref(), "--mixed".as_ref(), "-f".as_ref()],
+            )
+        } else {
+            ("mkfs.ext4", ["-q".as_ref(), "-m".as_ref(), "0".as_ref()])
+        };
+        let mut args = opts.to_vec();
+        args.push(img.as_os_str());
+        run(mkfs, &args);
+        let top = dir.path().join("top");
+        fs::create_dir(&top).unwrap();
+        let device = run(
+            "losetup",
+            &["--find".as_ref(), "--show".as_ref(), img.as_os_str()],
+        );
+        let device = PathBuf::from(device.trim());
+        run("mount", &[device.as_os_str(), top.as_os_str()]);
+        // The loop device goes away with the last unmount.
+        run("losetup", &["--detach".as_ref(), device.as_os_str()]);
+        let mount = Mount {
+            point: top.clone(),
+            device: Some(device),
+        };
+        let root = top.join("@");
+        if btrfs {
+            run(
+                "btrfs",
+                &[
+                    "-q".as_ref(),
+                    "subvolume".as_ref(),
+                    "create".as_ref(),
+                    root.as_os_str(),
+                ],
+            );
+        } else {
+            fs::create_dir(&root).unwrap();
+        }
+        Scratch::populate(dir, root, Some(mount))
+    }
+
     /// A scratch root on a tmpfs of `mib` MiB, to run out of space.
     pub fn on_tmpfs(mib: u64) -> Scratch {
         let dir = tempfile::tempdir().unwrap();
@@ -318,6 +368,7 @@ pub struct Deb<'a> {
     /// (path inside the package, contents)
     pub files: Vec<(&'a str, &'a str)>,
     pub postinst: Option<&'a str>,
+    pub preinst: Option<&'a str>,
     /// Installed-Size in KiB, claimed in the control file.
     pub installed_size: Option<u64>,
     /// More control fields (Depends, Conflicts, Replaces, ...).
@@ -333,6 +384,7 @@ impl<'a> Deb<'a> {
             version,
             files: Vec::new(),
             postinst: None,
+            preinst: None,
             installed_size: None,
             fields: Vec::new(),
             arch: "all",
@@ -364,6 +416,11 @@ impl<'a> Deb<'a> {
         self
     }
 
+    pub fn preinst(mut self, script: &'a str) -> Self {
+        self.preinst = Some(script);
+        self
+    }
+
     /// Builds the package into `out_dir` and returns its path.
     pub fn build(&self, out_dir: &Path) -> PathBuf {
         let tree = out_dir.join(format!("tree-{}-{}", self.name, self.version));
@@ -386,8 +443,9 @@ impl<'a> Deb<'a> {
             ),
         )
         .unwrap();
-        if let Some(script) = self.postinst {
-            let p = tree.join("DEBIAN/postinst");
+        for (name, script) in [("postinst", self.postinst), ("preinst", self.preinst)] {
+            let Some(script) = script else { continue };
+            let p = tree.join("DEBIAN").join(name);
             fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
             fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
         }
@@ -522,4 +580,36 @@ fn skip(why: &str) -> bool {
     );
     eprintln!("skipped: {why}");
     false
+}
+
+/// Sets snapper up for the scratch root as `snapper create-config /` does
+/// (which itself refuses to run unless the host's / is btrfs): the root
+/// configuration from snapper's template, listed in SNAPPER_CONFIGS, and
+/// `.snapshots` as a subvolume nested in the root.
+pub fn configure_snapper(s: &Scratch) {
+    let template = fs::read_to_string("/usr/share/snapper/config-templates/default")
+        .expect("snapper's config template (apt install snapper)");
+    let config: String = template
+        .lines()
+        .map(|l| match l.split_once('=') {
+            Some(("SUBVOLUME", _)) => "SUBVOLUME=\"/\"".to_string(),
+            Some(("FSTYPE", _)) => "FSTYPE=\"btrfs\"".to_string(),
+            _ => l.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    fs::create_dir_all(s.path("/etc/snapper/configs")).unwrap();
+    fs::write(s.path("/etc/snapper/configs/root"), config).unwrap();
+    fs::create_dir_all(s.path("/etc/default")).unwrap();
+    fs::write(s.path("/etc/default/snapper"), "SNAPPER_CONFIGS=\"root\"\n").unwrap();
+    let snapshots = s.path("/.snapshots");
+    run(
+        "btrfs",
+        &[
+            "-q".as_ref(),
+            "subvolume".as_ref(),
+            "create".as_ref(),
+            snapshots.as_os_str(),
+        ],
+    );
 }
