@@ -37,3 +37,4 @@ pub mod timefmt;
 pub mod trigger;
 pub mod untrusted;
 pub mod updatedir;
+pub mod window;
