@@ -33,6 +33,7 @@ pub mod snapshot;
 pub mod space;
 pub mod status;
 pub mod summary;
+pub mod supply;
 pub mod timefmt;
 pub mod trigger;
 pub mod untrusted;
