@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::paths::{self, Root};
 use crate::snapshot::SnapshotChoice;
 
+mod unattended;
+pub use unattended::{check_windows, AutoPrepare, WhenUsers, WINDOWS_MAX};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {message}; fix or remove the file")]
@@ -140,6 +143,18 @@ pub struct Config {
     pub must_run: Vec<String>,
     /// Boots that may try to be confirmed; the next one rolls back.
     pub probation_boots: u32,
+    /// Maintenance windows in which `auto` may arm an update (window.rs);
+    /// none: `auto` arms nothing.
+    pub window: Vec<String>,
+    /// What `auto` prepares from the repositories.
+    pub auto_prepare: AutoPrepare,
+    /// Whether `auto` waits for logged-in users to leave.
+    pub when_users: WhenUsers,
+    /// Percent of battery charge below which nothing is installed unless
+    /// on mains.
+    pub min_battery: u8,
+    /// Minutes logged-in users are warned before `auto` reboots; 0: none.
+    pub reboot_warning: u64,
 }
 
 impl Default for Config {
@@ -172,6 +187,11 @@ impl Default for Config {
             health_timeout: 300,
             must_run: Vec::new(),
             probation_boots: 2,
+            window: Vec::new(),
+            auto_prepare: AutoPrepare::Upgrade,
+            when_users: WhenUsers::Warn,
+            min_battery: crate::supply::DEFAULT_MIN_BATTERY,
+            reboot_warning: 5,
         }
     }
 }
@@ -191,7 +211,7 @@ pub const STALL_TIMEOUT_MAX: u64 = 86_400;
 /// Every number in the file and the values it may take, inclusive, as
 /// system-update.toml(5) lists them: a value outside is refused when the
 /// file is read, before it can reach a deadline, a loop or a count.
-pub const RANGES: [(&str, u64, u64); 9] = [
+pub const RANGES: [(&str, u64, u64); 11] = [
     ("attempt-limit", 1, 10),
     ("keep-snapshots", 0, 100),
     ("keep-failed", 0, 100),
@@ -201,7 +221,12 @@ pub const RANGES: [(&str, u64, u64); 9] = [
     ("final-screen-failure", 0, FINAL_SCREEN_MAX),
     ("health-timeout", 1, HEALTH_TIMEOUT_MAX),
     ("probation-boots", 1, 10),
+    ("min-battery", 0, 100),
+    ("reboot-warning", 0, REBOOT_WARNING_MAX),
 ];
+
+/// Longest reboot-warning: an hour, in minutes.
+pub const REBOOT_WARNING_MAX: u64 = 60;
 
 /// Whether `name` is a unit name systemd would take: a known suffix and
 /// only the characters unit names may have (no path, no option, no space).
@@ -298,7 +323,7 @@ fn located(text: &str, e: &toml::de::Error) -> String {
 
 impl Config {
     /// The numbers in RANGES' order, widened without loss.
-    fn numbers(&self) -> [u64; 9] {
+    fn numbers(&self) -> [u64; 11] {
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         [
             u64::from(self.attempt_limit),
@@ -310,6 +335,8 @@ impl Config {
             self.final_screen_failure,
             self.health_timeout,
             u64::from(self.probation_boots),
+            u64::from(self.min_battery),
+            self.reboot_warning,
         ]
     }
 
@@ -394,6 +421,7 @@ impl Config {
                 )));
             }
         }
+        check_windows(&config.window).map_err(invalid)?;
         if let Some(a) = &config.ui_accent {
             if system_update_tui::fullscreen::Branding::parse_accent(a).is_none() {
                 return Err(invalid(format!(
