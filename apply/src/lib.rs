@@ -19,6 +19,7 @@ pub mod local;
 pub mod lock;
 pub mod logcap;
 pub mod logging;
+pub mod logind;
 pub mod manifest;
 pub mod osinfo;
 pub mod paths;
