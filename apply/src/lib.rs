@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod atomic;
 pub mod attempts;
+pub mod auto;
 pub mod backend;
 pub mod boottree;
 pub mod cleanup;
