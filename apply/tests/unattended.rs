@@ -62,6 +62,7 @@ fn a_battery_at_min_battery_is_enough() {
     let out = s.apply();
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert_eq!(s.results()["outcome"], "success");
+    assert_eq!(s.version("foo").as_deref(), Some("2"));
 }
 
 /// The root's config with these lines, as an admin writes it.
