@@ -198,7 +198,11 @@ proptest! {
                 let len = end.duration_since(start).as_mins();
                 prop_assert!(len >= i64::from(window.length) - 60, "{len} minutes");
                 prop_assert!(len <= i64::from(window.length) + 60, "{len} minutes");
-                prop_assert!(s.is_open(start).is_some());
+                // Open through its whole span, past midnight too.
+                let mid = start + SignedDuration::from_secs(end.duration_since(start).as_secs() / 2);
+                for t in [start, mid, end - SignedDuration::from_secs(1)] {
+                    prop_assert!(s.is_open(t).is_some_and(|close| close >= end), "{t}");
+                }
                 let before = start - SignedDuration::from_secs(1);
                 prop_assert!(s.next_open(before).is_some_and(|t| t <= start));
             }
