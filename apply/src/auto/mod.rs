@@ -76,6 +76,16 @@ fn prepared(root: &Root, config: &Config) -> anyhow::Result<Result<String, Strin
             "the prepared update cannot be read: {e}; remove it with system-update cancel --purge"
         ),
     }
+    from_repositories(root, config, false)
+}
+
+/// Prepares from the repositories as auto-prepare says (`force`: over the
+/// update prepared, which is stale). `Ok(Err(why))`: nothing to prepare.
+fn from_repositories(
+    root: &Root,
+    config: &Config,
+    force: bool,
+) -> anyhow::Result<Result<String, String>> {
     let safe = match config.auto_prepare {
         AutoPrepare::None => return Ok(Err("nothing is prepared (auto-prepare is none)".into())),
         AutoPrepare::Safe => true,
@@ -83,7 +93,7 @@ fn prepared(root: &Root, config: &Config) -> anyhow::Result<Result<String, Strin
     };
     let req = crate::prepare::PrepareRequest {
         backend: None,
-        force: false,
+        force,
         title: None,
         command: None,
         files: Vec::new(),
@@ -208,8 +218,22 @@ fn arm(root: &Root, config: &Config, pass: &Pass, mut a: Answer) -> anyhow::Resu
         reboot_mode: config.reboot_mode,
         replace_foreign: false,
     };
-    crate::trigger::arm(root, config, &req)
-        .map_err(|e| anyhow::anyhow!("arming the update: {e}"))?;
+    match crate::trigger::arm(root, config, &req) {
+        // The package database moved on since the update was prepared
+        // (an admin's install): prepared again, when auto prepares.
+        Err(crate::trigger::TriggerError::Stale(why))
+            if config.auto_prepare != AutoPrepare::None =>
+        {
+            tracing::info!("the prepared update is stale ({why}): preparing it again");
+            match from_repositories(root, config, true)? {
+                Ok(id) => a.prepared = Some(id),
+                Err(why) => return Ok(a.nothing(why)),
+            }
+            crate::trigger::arm(root, config, &req)
+        }
+        armed => armed,
+    }
+    .map_err(|e| anyhow::anyhow!("arming the update: {e}"))?;
     a.action = "armed";
     if pass.no_reboot || !root.is_live() {
         a.reason = "armed: it is applied at the next boot".into();
