@@ -95,7 +95,7 @@ $(RELEASE)/%.service: units/%.service.in
 	mkdir -p $(RELEASE)
 	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@
 
-install: $(if $(NOBUILD),,build) $(RELEASE)/system-update-apply.service $(RELEASE)/system-update-cleanup-snapshots.service $(RELEASE)/system-update-probation.service
+install: $(if $(NOBUILD),,build) $(RELEASE)/system-update-apply.service $(RELEASE)/system-update-cleanup-snapshots.service $(RELEASE)/system-update-probation.service $(RELEASE)/system-update-auto.service
 	install -Dm755 $(RELEASE)/system-update-generator $(DESTDIR)$(SYSTEMD_SYSTEM_GENERATOR_DIR)/system-update-generator
 	install -Dm755 $(RELEASE)/system-update $(DESTDIR)$(BINDIR)/system-update
 	install -Dm644 $(RELEASE)/system-update-apply.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-apply.service
@@ -106,6 +106,9 @@ install: $(if $(NOBUILD),,build) $(RELEASE)/system-update-apply.service $(RELEAS
 	ln -sfn ../system-update-cleanup-snapshots.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/multi-user.target.wants/system-update-cleanup-snapshots.service
 	install -Dm644 $(RELEASE)/system-update-probation.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-probation.service
 	ln -sfn ../system-update-probation.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/multi-user.target.wants/system-update-probation.service
+	# Unattended updates: installed, never enabled (the administrator's choice).
+	install -Dm644 $(RELEASE)/system-update-auto.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-auto.service
+	install -Dm644 units/system-update-auto.timer $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-auto.timer
 ifeq ($(WITH_TARGETS),yes)
 	for u in $(OWN_UNITS); do install -Dm644 units/$$u $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/$$u || exit 1; done
 endif
@@ -136,6 +139,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-probation.service
 	-rmdir $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/multi-user.target.wants 2>/dev/null
 	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-cleanup-snapshots.service
+	rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-auto.service $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/system-update-auto.timer
 ifeq ($(WITH_TARGETS),yes)
 	for u in $(OWN_UNITS); do rm -f $(DESTDIR)$(SYSTEMD_SYSTEM_UNIT_DIR)/$$u; done
 endif

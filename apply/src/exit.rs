@@ -15,6 +15,9 @@ pub const INTERRUPTED: i32 = 5;
 /// The update was installed but its first boot was not healthy, and the
 /// pre-update snapshot was put back (`rolled-back-after-boot`).
 pub const ROLLED_BACK_AFTER_BOOT: i32 = 6;
+/// Too little power in the update boot: nothing was changed, the update
+/// stays prepared and is armed again later (`deferred`).
+pub const DEFERRED: i32 = 7;
 
 use crate::result::Outcome;
 
@@ -26,5 +29,6 @@ pub fn for_outcome(o: Outcome) -> i32 {
         Outcome::Stale => STALE,
         Outcome::Interrupted => INTERRUPTED,
         Outcome::RolledBackAfterBoot => ROLLED_BACK_AFTER_BOOT,
+        Outcome::Deferred => DEFERRED,
     }
 }

@@ -57,8 +57,24 @@ impl Root {
         inside: &Path,
         flags: nix::fcntl::OFlag,
     ) -> std::io::Result<std::fs::File> {
+        self.open_resolved(inside, flags | nix::fcntl::OFlag::O_NOFOLLOW)
+    }
+
+    /// Opens `inside` for reading, a link in its last component followed
+    /// too, inside the root (/etc/localtime is one). Without openat2, only
+    /// on the running system, where every link stays within /.
+    pub fn open_following_in(&self, inside: &Path) -> std::io::Result<std::fs::File> {
+        use nix::fcntl::OFlag;
+        self.open_resolved(inside, OFlag::O_RDONLY | OFlag::O_NONBLOCK)
+    }
+
+    fn open_resolved(
+        &self,
+        inside: &Path,
+        flags: nix::fcntl::OFlag,
+    ) -> std::io::Result<std::fs::File> {
         use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
-        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let flags = flags | OFlag::O_CLOEXEC;
         let dir = nix::fcntl::open(
             &self.dir,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -76,6 +92,12 @@ impl Root {
         match nix::fcntl::openat2(&dir, rel, how) {
             Ok(fd) => Ok(std::fs::File::from(fd)),
             Err(nix::errno::Errno::ENOSYS) => {
+                if !flags.contains(OFlag::O_NOFOLLOW) && !self.is_live() {
+                    return Err(std::io::Error::other(format!(
+                        "{}: a link is not followed inside --root without openat2 (Linux 5.6)",
+                        self.host(inside).display()
+                    )));
+                }
                 let host = self.confined(inside)?;
                 let fd = nix::fcntl::open(&host, flags, nix::sys::stat::Mode::empty())?;
                 Ok(std::fs::File::from(fd))

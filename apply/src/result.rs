@@ -15,7 +15,7 @@ pub use system_update_events::{Outcome, PackageChange};
 /// Version of the JSON this program writes (result records, `status`,
 /// `results`, `history`, `log`): raised whenever a key changes meaning or
 /// goes away. Keys are snake_case. The schema is in system-update(8).
-pub const JSON_FORMAT: u32 = 2;
+pub const JSON_FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultRecord {
@@ -336,6 +336,7 @@ mod tests {
             Outcome::VerificationFailed,
             Outcome::Stale,
             Outcome::RolledBackAfterBoot,
+            Outcome::Deferred,
         ] {
             assert_eq!(
                 serde_json::to_string(&o).unwrap(),

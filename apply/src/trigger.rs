@@ -364,3 +364,24 @@ pub fn arm(
         .map_err(io_err(root.host(Path::new(paths::TRIGGER_LINKS[0]))))?;
     Ok((m, verified))
 }
+
+/// Soft-reboot where systemd can and the mode allows, else a full reboot
+/// (why goes to the journal); with the line that tells the person.
+pub fn way_in(mode: crate::config::RebootMode) -> (crate::power::Action, Option<String>) {
+    let supported = match mode {
+        crate::config::RebootMode::Auto => crate::legs::soft_reboot_supported(),
+        crate::config::RebootMode::AlwaysReboot => Err("reboot-mode always-reboot".into()),
+    };
+    let way = crate::legs::way_in(mode, &supported);
+    match (&way, &supported) {
+        (crate::power::Action::SoftReboot, Ok(v)) => (
+            way,
+            Some(format!("Soft-rebooting into the update (systemd {v}).\n")),
+        ),
+        (_, Err(why)) => {
+            tracing::info!("a full reboot into the update: {why}");
+            (way, None)
+        }
+        _ => (way, None),
+    }
+}

@@ -460,3 +460,36 @@ fn a_relative_root_replays_the_repository_plan() {
     assert_eq!(deb_version(&s, "hello").as_deref(), Some("2.0"));
     assert_eq!(deb_version(&s, "oldlib"), None);
 }
+
+/// `auto` with auto-prepare = "upgrade" (issue 22): outside the window it
+/// prepares from the repository and arms nothing; an install meanwhile
+/// makes that plan stale, and inside the window it is prepared again and
+/// armed, and installs.
+#[test]
+fn auto_prepares_from_the_repository_and_prepares_a_stale_plan_again() {
+    if !ready() {
+        return;
+    }
+    let (s, _key, _repo) = upgrade_case();
+    let conf = s.path("/etc/system-update.toml");
+    fs::write(&conf, "window = [\"Sat 02:00-05:00\"]\n").unwrap();
+    let auto = |now: &str| -> serde_json::Value {
+        let out = s.su(&["auto", "--json", "--now", now]);
+        assert_eq!(code(&out), OK, "{}", show(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let a = auto("2026-12-07T12:00:00Z");
+    assert_eq!(a["action"], "waiting", "{a}");
+    let first = a["prepared"].as_str().unwrap().to_string();
+    assert!(!s.link_exists());
+    let other = Deb::new("other", "1").build(&s.debs);
+    s.dpkg_install(&other);
+    let a = auto("2026-12-12T03:00:00Z");
+    assert_eq!(a["action"], "armed", "{a}");
+    assert_ne!(a["prepared"].as_str().unwrap(), first, "{a}");
+    assert!(s.link_exists());
+    let out = s.apply();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(deb_version(&s, "hello").as_deref(), Some("2.0"));
+    assert_eq!(deb_version(&s, "other").as_deref(), Some("1"));
+}

@@ -1,5 +1,5 @@
 //! The JSON that `prepare`, `trigger`, `status`, `results`, `history`,
-//! `log`, `cancel` and `fleet` print is an
+//! `log`, `cancel`, `fleet` and `auto` print is an
 //! interface: one key style (snake_case) and a `format` version that changes
 //! whenever a key does. The keys seen in a real update are compared with the
 //! list recorded for the current format, `json-format-N.keys` beside this
@@ -107,6 +107,19 @@ fn json_keys_are_snake_case_and_match_the_format() {
     json(&s, &["status", "--json"], "status", &mut seen);
     json(&s, &["results", "--json"], "results", &mut seen);
     json(&s, &["history", "--json"], "history", &mut seen);
+    let conf = s.path("/etc/system-update.toml");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(
+        &conf,
+        "auto-prepare = \"none\"\nwindow = [\"02:00-03:00\"]\n",
+    )
+    .unwrap();
+    json(
+        &s,
+        &["auto", "--json", "--now", "2026-12-05T12:00:00Z"],
+        "auto",
+        &mut seen,
+    );
     json(&s, &["log", "--json"], "log", &mut seen);
     json(&s, &["cancel", "--json", "--purge"], "cancel", &mut seen);
     fleet_json(&s, &mut seen);

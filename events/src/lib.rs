@@ -36,6 +36,9 @@ pub enum Outcome {
     /// must-run unit failed, the health target was not reached in time, or
     /// the boot never got that far): the pre-update snapshot was put back.
     RolledBackAfterBoot,
+    /// Not begun, nothing changed: too little power (on battery below
+    /// min-battery). The update stays prepared and no attempt is counted.
+    Deferred,
 }
 
 impl Outcome {
@@ -47,6 +50,7 @@ impl Outcome {
             Outcome::VerificationFailed => "verification-failed",
             Outcome::Stale => "stale",
             Outcome::RolledBackAfterBoot => "rolled-back-after-boot",
+            Outcome::Deferred => "deferred",
         }
     }
 

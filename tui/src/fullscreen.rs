@@ -360,6 +360,7 @@ fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>, lines: Vec<Li
     let (title, color) = match fin.outcome {
         Outcome::Success => (n_("UPDATE SUCCEEDED"), Color::Green),
         Outcome::RolledBackAfterBoot => (n_("UPDATE ROLLED BACK"), Color::Red),
+        Outcome::Deferred => (n_("UPDATE POSTPONED"), Color::Yellow),
         _ => (n_("UPDATE FAILED"), Color::Red),
     };
     let title = format!(" {} ", view.tr.s(title));
@@ -401,6 +402,10 @@ fn result_lines(view: &View<'_>) -> Vec<Line<'static>> {
             n_("The system did not start properly after the update. It was rolled back.")
         }
         (Outcome::RolledBackAfterBoot, true) => n_("The update was rolled back."),
+        (Outcome::Deferred, false) => {
+            n_("The update was postponed. Nothing was changed; it will be installed later.")
+        }
+        (Outcome::Deferred, true) => n_("The update was postponed."),
         (_, false) => n_("The update failed. The system was not fully updated."),
         (_, true) => n_("The update failed."),
     };

@@ -140,6 +140,7 @@ pub fn outcome_lines(m: &Model, now: Instant, tr: crate::i18n::Tr) -> Vec<String
             &[&format_duration(m.elapsed(now))],
         ),
         Outcome::RolledBackAfterBoot => tr.f("UPDATE ROLLED BACK: {}", &[&detail()]),
+        Outcome::Deferred => tr.f("UPDATE POSTPONED: {}", &[&detail()]),
         _ => tr.f("UPDATE FAILED: {}", &[&detail()]),
     }];
     if let Some(p) = &f.log_path {

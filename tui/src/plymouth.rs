@@ -93,6 +93,10 @@ pub fn message_for(m: &Model, now: Instant) -> String {
                 "UPDATE ROLLED BACK: {}",
                 &[&f.detail.as_deref().unwrap_or(tr.s("see the log"))],
             ),
+            Outcome::Deferred => tr.f(
+                "UPDATE POSTPONED: {}",
+                &[&f.detail.as_deref().unwrap_or(tr.s("see the log"))],
+            ),
             _ => tr.f(
                 "UPDATE FAILED: {}",
                 &[&f.detail.as_deref().unwrap_or(tr.s("see the log"))],

@@ -31,8 +31,8 @@ use crate::paths::Root;
 use crate::result::{Outcome, ResultError};
 
 pub use phases::{
-    attempt, check_space, claim, recover_or_check_stale, repair, take_snapshot, transaction,
-    verify, Attempt,
+    attempt, check_space, claim, enough_power, recover_or_check_stale, repair, take_snapshot,
+    transaction, verify, Attempt,
 };
 pub use rollback::config_failed;
 pub use ui::{ui_locale, user_locale};

@@ -1,6 +1,6 @@
 //! The phases of one attempt, each ending the update with a `Verdict` or
-//! handing on what it found: claim, count, the limit and its repair,
-//! recover or check stale, verify, space, snapshot, transaction.
+//! handing on what it found: claim, power, count, the limit and its
+//! repair, recover or check stale, verify, space, snapshot, transaction.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,30 @@ impl Attempt<'_> {
 
 /// Counted and on disk before anything is touched: a power cut from here
 /// on counts against the limit.
+/// Phase 2, power, before anything changes: on batteries below
+/// `min_battery` the update is `deferred`: not begun, no attempt counted,
+/// kept prepared for a later boot. Sysfs that cannot be read is taken as
+/// mains: a broken power_supply class must not hold every update back.
+pub fn enough_power(root: &Root, min_battery: u8) -> Phase<()> {
+    let power = match crate::supply::read(root) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("power supplies not read ({e}): going on as on mains");
+            return Ok(());
+        }
+    };
+    let said = power.describe(min_battery);
+    if power.enough(min_battery) {
+        tracing::info!("power: {said}");
+        return Ok(());
+    }
+    tracing::warn!("power: {said}; the update is deferred");
+    Err(Verdict::new(
+        Outcome::Deferred,
+        format!("Not enough power to install the update: {said}. Nothing was changed; the update stays prepared."),
+    ))
+}
+
 pub(super) fn count_attempt(
     udh: &Path,
     state: &mut State,

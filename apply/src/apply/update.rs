@@ -122,6 +122,13 @@ impl<'a> Update<'a> {
             udh: &self.udh,
             opts: self.opts,
         };
+        // A transaction begun before goes on whatever the power: a system
+        // left half-updated is worse than a flat battery.
+        if !self.state.transaction_started {
+            if let Err(deferred) = phases::enough_power(self.root, self.config.min_battery) {
+                return Ok(deferred);
+            }
+        }
         if self.state.attempts >= self.config.attempt_limit {
             let limit = phases::Limit {
                 ud: &self.config.update_dir,

@@ -61,27 +61,6 @@ fn prepare_request(a: PrepareArgs) -> prepare::PrepareRequest {
     }
 }
 
-/// Soft-reboot where systemd can and the mode allows, else a full reboot
-/// (why goes to the journal); with the line that tells the person.
-fn way_into_the_update(mode: crate::config::RebootMode) -> (power::Action, Option<String>) {
-    let supported = match mode {
-        crate::config::RebootMode::Auto => crate::legs::soft_reboot_supported(),
-        crate::config::RebootMode::AlwaysReboot => Err("reboot-mode always-reboot".into()),
-    };
-    let way = crate::legs::way_in(mode, &supported);
-    match (&way, &supported) {
-        (power::Action::SoftReboot, Ok(v)) => (
-            way,
-            Some(format!("Soft-rebooting into the update (systemd {v}).\n")),
-        ),
-        (_, Err(why)) => {
-            tracing::info!("a full reboot into the update: {why}");
-            (way, None)
-        }
-        _ => (way, None),
-    }
-}
-
 /// Carries out one command line; returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     if let (Some(dir), Some(why)) = (&cli.root, root_refused(&cli.command)) {
@@ -156,6 +135,7 @@ fn with_config(root: &Root, cmd: Cmd) -> anyhow::Result<i32> {
         }
         Cmd::Cleanup { boot } => cleanup_cmd(root, &config, boot),
         Cmd::Fleet { action } => fleet_cmd(root, &config, &action),
+        Cmd::Auto(a) => auto_cmd(root, &config, &a),
         // Carried out before the configuration is read.
         Cmd::Results(_) | Cmd::History(_) | Cmd::Log { .. } => Ok(exit::OK),
         Cmd::Demo(_) | Cmd::Completions { .. } => Ok(exit::OK),
@@ -242,7 +222,7 @@ fn trigger_cmd(root: &Root, config: &Config, a: &TriggerArgs) -> anyhow::Result<
     };
     // pending 1 for the monitoring before the machine goes away.
     crate::metrics::refresh(root, config);
-    let way = (!a.no_reboot && root.is_live()).then(|| way_into_the_update(mode));
+    let way = (!a.no_reboot && root.is_live()).then(|| trigger::way_in(mode));
     let now = match &way {
         None => "none",
         Some((power::Action::SoftReboot, _)) => "soft-reboot",
@@ -307,6 +287,27 @@ fn apply_cmd(root: &Root, config: &Config, a: &super::ApplyArgs) -> anyhow::Resu
         limits: config.backend_limits(),
     };
     Ok(apply::run(root, config, &opts, &stop)?)
+}
+
+fn auto_cmd(root: &Root, config: &Config, a: &super::AutoArgs) -> anyhow::Result<i32> {
+    let pass = crate::auto::Pass {
+        now: a.now.unwrap_or_else(jiff::Timestamp::now),
+        no_reboot: a.no_reboot,
+    };
+    let ran = crate::auto::run(root, config, &pass);
+    crate::metrics::refresh(root, config);
+    match ran {
+        Ok(answer) => {
+            tracing::info!("auto: {}: {}", answer.action, answer.reason);
+            print(&answer.render(a.json));
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            tracing::error!("auto: {e:#}");
+            eprintln!("system-update: auto: {e:#}");
+            Ok(exit::FAILURE)
+        }
+    }
 }
 
 fn cleanup_cmd(root: &Root, config: &Config, boot: bool) -> anyhow::Result<i32> {

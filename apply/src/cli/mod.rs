@@ -76,6 +76,10 @@ pub enum Cmd {
         #[command(subcommand)]
         action: FleetCmd,
     },
+    /// One pass of unattended updates (what system-update-auto.timer
+    /// runs): prepare, and inside a maintenance window arm the update and
+    /// reboot into it, unless something says not now.
+    Auto(AutoArgs),
     /// Play a whole offline update on a scratch root, with the UI.
     Demo(DemoArgs),
     /// Print the shell completion script for SHELL (make install installs
@@ -200,6 +204,20 @@ impl TriggerArgs {
             None
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct AutoArgs {
+    /// Arm the update but do not reboot into it (never under --root).
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// Judge the windows at this time (RFC 3339) instead of the clock:
+    /// for tests only.
+    #[arg(long, hide = true, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
+    /// Print JSON (its schema is in system-update(8)) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::paths::{self, Root};
 use crate::snapshot::SnapshotChoice;
 
+mod unattended;
+pub use unattended::{check_windows, AutoPrepare, WhenUsers, WINDOWS_MAX};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {message}; fix or remove the file")]
@@ -149,6 +152,18 @@ pub struct Config {
     /// The Prometheus text file written after each result (absolute path
     /// inside the root); none by default.
     pub metrics_file: Option<PathBuf>,
+    /// Maintenance windows in which `auto` may arm an update (window.rs);
+    /// none: `auto` arms nothing.
+    pub window: Vec<String>,
+    /// What `auto` prepares from the repositories.
+    pub auto_prepare: AutoPrepare,
+    /// Whether `auto` waits for logged-in users to leave.
+    pub when_users: WhenUsers,
+    /// Percent of battery charge below which nothing is installed unless
+    /// on mains.
+    pub min_battery: u8,
+    /// Minutes logged-in users are warned before `auto` reboots; 0: none.
+    pub reboot_warning: u64,
 }
 
 impl Default for Config {
@@ -185,6 +200,11 @@ impl Default for Config {
             fleet_group: "default".to_string(),
             fleet_slots: 1,
             metrics_file: None,
+            window: Vec::new(),
+            auto_prepare: AutoPrepare::Upgrade,
+            when_users: WhenUsers::Warn,
+            min_battery: crate::supply::DEFAULT_MIN_BATTERY,
+            reboot_warning: 5,
         }
     }
 }
@@ -204,7 +224,7 @@ pub const STALL_TIMEOUT_MAX: u64 = 86_400;
 /// Every number in the file and the values it may take, inclusive, as
 /// system-update.toml(5) lists them: a value outside is refused when the
 /// file is read, before it can reach a deadline, a loop or a count.
-pub const RANGES: [(&str, u64, u64); 10] = [
+pub const RANGES: [(&str, u64, u64); 12] = [
     ("attempt-limit", 1, 10),
     ("keep-snapshots", 0, 100),
     ("keep-failed", 0, 100),
@@ -215,7 +235,12 @@ pub const RANGES: [(&str, u64, u64); 10] = [
     ("health-timeout", 1, HEALTH_TIMEOUT_MAX),
     ("probation-boots", 1, 10),
     ("fleet-slots", 1, 1000),
+    ("min-battery", 0, 100),
+    ("reboot-warning", 0, REBOOT_WARNING_MAX),
 ];
+
+/// Longest reboot-warning: an hour, in minutes.
+pub const REBOOT_WARNING_MAX: u64 = 60;
 
 /// Whether `name` is a unit name systemd would take: a known suffix and
 /// only the characters unit names may have (no path, no option, no space).
@@ -312,7 +337,7 @@ fn located(text: &str, e: &toml::de::Error) -> String {
 
 impl Config {
     /// The numbers in RANGES' order, widened without loss.
-    fn numbers(&self) -> [u64; 10] {
+    fn numbers(&self) -> [u64; 12] {
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         [
             u64::from(self.attempt_limit),
@@ -325,6 +350,8 @@ impl Config {
             self.health_timeout,
             u64::from(self.probation_boots),
             u64::from(self.fleet_slots),
+            u64::from(self.min_battery),
+            self.reboot_warning,
         ]
     }
 
@@ -409,6 +436,7 @@ impl Config {
                 )));
             }
         }
+        check_windows(&config.window).map_err(invalid)?;
         if let Some(a) = &config.ui_accent {
             if system_update_tui::fullscreen::Branding::parse_accent(a).is_none() {
                 return Err(invalid(format!(

@@ -613,3 +613,35 @@ pub fn configure_snapper(s: &Scratch) {
         ],
     );
 }
+
+/// A power supply in the root's sysfs as the kernel lays it out: the class
+/// entry a link into /sys/devices, its attributes files there.
+pub fn fake_power_supply(s: &Scratch, name: &str, attrs: &[(&str, &str)]) {
+    let dev = s.path(&format!("/sys/devices/platform/power_supply/{name}"));
+    fs::create_dir_all(&dev).unwrap();
+    for (k, v) in attrs {
+        fs::write(dev.join(k), format!("{v}\n")).unwrap();
+    }
+    let class = s.path("/sys/class/power_supply");
+    fs::create_dir_all(&class).unwrap();
+    let link = class.join(name);
+    if link.symlink_metadata().is_err() {
+        let target = format!("../../devices/platform/power_supply/{name}");
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+}
+
+/// A laptop on battery at `percent`, its adapter unplugged.
+pub fn on_battery(s: &Scratch, percent: u8) {
+    let p = percent.to_string();
+    fake_power_supply(
+        s,
+        "BAT0",
+        &[
+            ("type", "Battery"),
+            ("capacity", &p),
+            ("status", "Discharging"),
+        ],
+    );
+    fake_power_supply(s, "AC", &[("type", "Mains"), ("online", "0")]);
+}
