@@ -3,12 +3,12 @@
 //! each update's log, as `system-update history` and `system-update log`
 //! show them (what `dnf5 offline log` and `pkcon offline-get-results` give).
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
 use crate::paths::{self, Root};
-use crate::result::{ResultError, ResultRecord};
+use crate::result::{self, ResultError, ResultRecord};
 
 /// Under the results directory.
 pub const HISTORY_DIR: &str = "history";
@@ -45,14 +45,13 @@ fn file_name(rec: &ResultRecord) -> String {
     }
 }
 
-/// Writes (or replaces) `rec`'s entry: called whenever the last result is
-/// stored, so the history always holds what `last.json` says.
 /// Where `rec`'s copy in the history is.
 pub fn path(root: &Root, rec: &ResultRecord) -> PathBuf {
     dir(root).join(file_name(rec))
 }
 
-pub fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError> {
+/// Writes (or replaces) `rec`'s entry.
+fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError> {
     let d = dir(root);
     let p = d.join(file_name(rec));
     let io_err = |source| ResultError::Io {
@@ -62,6 +61,49 @@ pub fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultE
     atomic::create_dir_all(&d, 0o755).map_err(io_err)?;
     let group = atomic::log_group(root.dir());
     atomic::write_owned(&p, data, atomic::private_mode(group), group).map_err(io_err)
+}
+
+/// The record as the last result (`last.json`) and as its entry in the
+/// history, so the history always holds what `last.json` says.
+pub fn keep(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+    let p = result::path(root);
+    let io_err = |source| ResultError::Io {
+        path: p.clone(),
+        source,
+    };
+    root.confined(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
+        .map_err(io_err)?;
+    if let Some(dir) = p.parent() {
+        atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+    }
+    let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
+    data.push(b'\n');
+    // Records quote errors, which quote maintainer scripts: not for everyone.
+    let group = atomic::log_group(root.dir());
+    atomic::write_owned(&p, &data, atomic::private_mode(group), group).map_err(io_err)?;
+    store(root, record, &data)
+}
+
+/// As `keep`, written into two parts of the space reserve (the record
+/// and its history copy): for a disk filled since the transaction began.
+pub fn keep_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+    let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
+    data.push(b'\n');
+    let group = atomic::log_group(root.dir());
+    for target in [result::path(root), path(root, record)] {
+        let io_err = |source| ResultError::Io {
+            path: target.clone(),
+            source,
+        };
+        let spare = crate::reserve::take(root)
+            .ok_or_else(|| io_err(io::Error::other("no space reserved for it is left")))?;
+        if let Some(dir) = target.parent() {
+            atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+        }
+        atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
+            .map_err(io_err)?;
+    }
+    Ok(())
 }
 
 /// Every record in the history, newest first, with its file. A record that

@@ -84,11 +84,6 @@ impl HeadTail {
         let tail = std::mem::take(&mut self.tail);
         (summary, Vec::from(tail))
     }
-
-    /// Lines left out so far (not counting those still in the tail).
-    pub fn omitted(&self) -> (u64, u64) {
-        (self.omitted_lines, self.omitted_bytes)
-    }
 }
 
 #[cfg(test)]

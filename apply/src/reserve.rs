@@ -92,7 +92,7 @@ pub fn shrink(root: &Root) -> bool {
 }
 
 /// The last part left, for a record to be written into
-/// (result::store_reserved); None when none is.
+/// (history::keep_reserved); None when none is.
 pub fn take(root: &Root) -> Option<PathBuf> {
     (0..PARTS).rev().find_map(|part| {
         let p = path(root, part).ok()?;

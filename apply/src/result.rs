@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::paths::{self, Root};
 use crate::snapshot::SnapshotRecord;
 
@@ -43,7 +42,64 @@ pub struct ResultRecord {
     pub legs: Option<crate::legs::Legs>,
     /// The first boot after the update: on probation, confirmed or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probation: Option<crate::probation::Record>,
+    pub probation: Option<ProbationRecord>,
+}
+
+/// What the result record says of the probation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Waiting for the first boot to be confirmed.
+    Pending,
+    Confirmed,
+    /// Not confirmed, and no snapshot to go back to: reported only.
+    Failed,
+    /// Not confirmed; the rollback follows at the next boot.
+    RollingBack,
+    /// Not confirmed; the pre-update snapshot was put back.
+    RolledBack,
+    /// `probation = false` when the boot came: not checked.
+    Off,
+}
+
+/// The probation's part of the result record (probation.rs writes it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct ProbationRecord {
+    pub verdict: Verdict,
+    pub boots: u32,
+    pub limit: u32,
+    /// The target that was waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Why the boot was not confirmed (a failed unit's name), or why
+    /// there is no rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the verdict was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl ProbationRecord {
+    pub fn describe(&self) -> String {
+        let v = match self.verdict {
+            Verdict::Pending => "pending",
+            Verdict::Confirmed => "confirmed",
+            Verdict::Failed => "not confirmed",
+            Verdict::RollingBack => "not confirmed, rolling back at the next boot",
+            Verdict::RolledBack => "not confirmed, rolled back",
+            Verdict::Off => "off",
+        };
+        let mut s = format!("{v} (boot {} of at most {})", self.boots, self.limit);
+        if let Some(t) = &self.target {
+            s += &format!(", health target {t}");
+        }
+        if let Some(r) = &self.reason {
+            s += &format!(": {r}");
+        }
+        s
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,47 +185,6 @@ impl ResultError {
 
 pub fn path(root: &Root) -> PathBuf {
     root.host(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
-}
-
-pub fn store(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
-    let p = path(root);
-    let io_err = |source| ResultError::Io {
-        path: p.clone(),
-        source,
-    };
-    root.confined(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
-        .map_err(io_err)?;
-    if let Some(dir) = p.parent() {
-        atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
-    }
-    let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
-    data.push(b'\n');
-    // Records quote errors, which quote maintainer scripts: not for everyone.
-    let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, &data, atomic::private_mode(group), group).map_err(io_err)?;
-    crate::history::store(root, record, &data)
-}
-
-/// As `store`, written into two parts of the space reserve (the record
-/// and its history copy): for a disk filled since the transaction began.
-pub fn store_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
-    let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
-    data.push(b'\n');
-    let group = atomic::log_group(root.dir());
-    for target in [path(root), crate::history::path(root, record)] {
-        let io_err = |source| ResultError::Io {
-            path: target.clone(),
-            source,
-        };
-        let spare = crate::reserve::take(root)
-            .ok_or_else(|| io_err(io::Error::other("no space reserved for it is left")))?;
-        if let Some(dir) = target.parent() {
-            atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
-        }
-        atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
-            .map_err(io_err)?;
-    }
-    Ok(())
 }
 
 pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {

@@ -88,7 +88,6 @@ impl fmt::Display for Verified {
 #[derive(Debug, Clone)]
 pub struct TrustedKey {
     pub id: KeyId,
-    pub path: PathBuf,
     key: PublicKey,
 }
 
@@ -198,7 +197,7 @@ pub fn trusted_keys(root: &Root) -> Result<Vec<TrustedKey>, SignatureError> {
             let text = read_small(f, &md, &path).map_err(bad)?;
             let key = PublicKey::decode(&text).map_err(|e| bad(e.to_string()))?;
             let id = key_id_of(&text).ok_or_else(|| bad("no key id".into()))?;
-            keys.push(TrustedKey { id, path, key });
+            keys.push(TrustedKey { id, key });
         }
     }
     Ok(keys)
@@ -320,7 +319,6 @@ mod tests {
     fn key(text: &str) -> TrustedKey {
         TrustedKey {
             id: key_id_of(text).unwrap(),
-            path: PathBuf::from("k.pub"),
             key: PublicKey::decode(text).unwrap(),
         }
     }

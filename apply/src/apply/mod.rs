@@ -30,12 +30,8 @@ use crate::lock::LockError;
 use crate::paths::Root;
 use crate::result::{Outcome, ResultError};
 
-pub use phases::{
-    attempt, check_space, claim, enough_power, recover_or_check_stale, repair, take_snapshot,
-    transaction, verify, Attempt,
-};
+pub use phases::claim;
 pub use rollback::config_failed;
-pub use ui::{ui_locale, user_locale};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {

@@ -23,7 +23,7 @@ impl Run<'_> {
     /// that space given back a part at a time (btrfs may lack the
     /// metadata space even for that).
     pub(super) fn store(&self) {
-        let Err(e) = result::store(self.root, &self.record) else {
+        let Err(e) = crate::history::keep(self.root, &self.record) else {
             return;
         };
         if self.for_rollback {
@@ -31,7 +31,7 @@ impl Run<'_> {
         }
         tracing::warn!("{e}; writing it into the space reserved for it");
         loop {
-            match result::store_reserved(self.root, &self.record) {
+            match crate::history::keep_reserved(self.root, &self.record) {
                 Ok(()) => return,
                 Err(_) if reserve::shrink(self.root) => {}
                 Err(e) => return tracing::error!("{e}"),

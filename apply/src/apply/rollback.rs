@@ -44,7 +44,7 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
             rec.outcome = Outcome::Failure;
             rec.finished = Some(now);
             rec.error = Some(err.to_string());
-            if let Err(e) = result::store(root, &rec) {
+            if let Err(e) = crate::history::keep(root, &rec) {
                 tracing::error!("{e}");
             }
             exit::USAGE
@@ -240,7 +240,7 @@ fn stays(root: &Root, record: &mut ResultRecord) -> Outcome {
     record.error = Some(format!(
         "{error} The rollback failed, so the updated system stays: {why}"
     ));
-    if let Err(e) = result::store(root, record) {
+    if let Err(e) = crate::history::keep(root, record) {
         tracing::error!("{e}");
     }
     Outcome::Failure
@@ -332,7 +332,7 @@ pub(super) fn roll_back(
 /// failed state frees nothing while this process has files open in it).
 fn store_restored(new_root: &Root, failed_root: &Root, record: &ResultRecord) {
     loop {
-        match result::store(new_root, record) {
+        match crate::history::keep(new_root, record) {
             Ok(()) => return,
             Err(_) if crate::reserve::shrink(failed_root) => {}
             Err(e) => return tracing::error!("{e}"),

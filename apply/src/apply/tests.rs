@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use system_update_tui::{Event, Output, Text};
 
 use super::phases::*;
+use super::ui::{ui_locale, user_locale};
 use super::*;
 use crate::attempts::State;
 use crate::backend::BackendKind;

@@ -131,7 +131,10 @@ fn with_config(root: &Root, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Apply(a) => apply_cmd(root, &config, &a),
         Cmd::Probation => {
             let stop = stop_flag()?;
-            Ok(crate::probation::check_boot(root, &config, &stop))
+            let code = crate::probation::check_boot(root, &config, &stop);
+            // The verdict, or that there was none, for the monitoring.
+            crate::metrics::refresh(root, &config);
+            Ok(code)
         }
         Cmd::Cleanup { boot } => cleanup_cmd(root, &config, boot),
         Cmd::Fleet { action } => fleet_cmd(root, &config, &action),

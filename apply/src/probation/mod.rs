@@ -30,7 +30,11 @@ use crate::atomic;
 use crate::config::{Config, DEFAULT_HEALTH_TARGET};
 use crate::paths::Root;
 use crate::result::{self, ResultRecord};
+pub use crate::result::{ProbationRecord as Record, Verdict};
 use crate::timefmt;
+
+mod health;
+pub use health::*;
 
 /// The probation of the last update (inside the root).
 pub const STATE: &str = "/var/lib/system-update-results/probation.json";
@@ -59,62 +63,6 @@ pub struct State {
     /// Why the last boot was not confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-}
-
-/// What the result record says of the probation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Waiting for the first boot to be confirmed.
-    Pending,
-    Confirmed,
-    /// Not confirmed, and no snapshot to go back to: reported only.
-    Failed,
-    /// Not confirmed; the rollback follows at the next boot.
-    RollingBack,
-    /// Not confirmed; the pre-update snapshot was put back.
-    RolledBack,
-    /// `probation = false` when the boot came: not checked.
-    Off,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub struct Record {
-    pub verdict: Verdict,
-    pub boots: u32,
-    pub limit: u32,
-    /// The target that was waited for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// Why the boot was not confirmed (a failed unit's name), or why
-    /// there is no rollback.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// When the verdict was reached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<String>,
-}
-
-impl Record {
-    pub fn describe(&self) -> String {
-        let v = match self.verdict {
-            Verdict::Pending => "pending",
-            Verdict::Confirmed => "confirmed",
-            Verdict::Failed => "not confirmed",
-            Verdict::RollingBack => "not confirmed, rolling back at the next boot",
-            Verdict::RolledBack => "not confirmed, rolled back",
-            Verdict::Off => "off",
-        };
-        let mut s = format!("{v} (boot {} of at most {})", self.boots, self.limit);
-        if let Some(t) = &self.target {
-            s += &format!(", health target {t}");
-        }
-        if let Some(r) = &self.reason {
-            s += &format!(": {r}");
-        }
-        s
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -355,7 +303,7 @@ pub fn fail_without_rollback(root: &Root, state: &State, why: &str) {
                 reason: Some(reason),
                 at: Some(timefmt::now_rfc3339()),
             });
-            if let Err(e) = result::store(root, &r) {
+            if let Err(e) = crate::history::keep(root, &r) {
                 tracing::error!("{e}");
             }
         }
@@ -373,207 +321,13 @@ pub fn record(root: &Root, id: &str, probation: Record) {
     match result::load(root) {
         Ok(Some(mut r)) if r.id.as_deref() == Some(id) => {
             r.probation = Some(probation);
-            if let Err(e) = result::store(root, &r) {
+            if let Err(e) = crate::history::keep(root, &r) {
                 tracing::error!("{e}");
             }
         }
         Ok(_) => tracing::warn!("the last result record is not update {id}'s; not updating it"),
         Err(e) => tracing::error!("{e}"),
     }
-}
-
-/// One unit as `systemctl show` tells it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct UnitState {
-    pub id: String,
-    pub load: String,
-    pub active: String,
-    pub sub: String,
-    pub result: String,
-}
-
-/// `systemctl show -p Id,LoadState,...` of several units: blocks of
-/// key=value lines, separated by empty lines, in the order asked.
-pub fn parse_show(text: &str) -> Vec<UnitState> {
-    text.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .map(|block| {
-            let kv: HashMap<&str, &str> = block.lines().filter_map(|l| l.split_once('=')).collect();
-            let get = |k: &str| kv.get(k).copied().unwrap_or_default().to_string();
-            UnitState {
-                id: get("Id"),
-                load: get("LoadState"),
-                active: get("ActiveState"),
-                sub: get("SubState"),
-                result: get("Result"),
-            }
-        })
-        .collect()
-}
-
-fn systemctl(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("systemctl")
-        .args(args)
-        .env("SYSTEMD_PAGER", "")
-        .output()
-        .map_err(|e| format!("systemctl: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "systemctl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn show(units: &[String]) -> Result<Vec<UnitState>, String> {
-    let mut args = vec![
-        "show",
-        "-p",
-        "Id,LoadState,ActiveState,SubState,Result",
-        "--",
-    ];
-    args.extend(units.iter().map(String::as_str));
-    let states = parse_show(&systemctl(&args)?);
-    if states.len() != units.len() {
-        return Err(format!(
-            "systemctl show: {} answers for {} units",
-            states.len(),
-            units.len()
-        ));
-    }
-    Ok(states)
-}
-
-/// The units the health target requires (its hooks), from `Requires=` and
-/// `Wants=` less sysinit.target.
-fn hooks(target: &str) -> Vec<String> {
-    systemctl(&["show", "-p", "Requires,Wants", "--value", "--", target])
-        .map(|t| {
-            t.split_whitespace()
-                .filter(|u| *u != "sysinit.target")
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// What is waited for: the configured target; boot-complete.target (the
-/// default) only where some unit hooks into it, multi-user.target
-/// otherwise, since an unhooked boot-complete.target says nothing.
-pub fn choose_target(configured: &str, hooks: &[String]) -> String {
-    if configured == DEFAULT_HEALTH_TARGET && hooks.is_empty() {
-        FALLBACK_TARGET.to_string()
-    } else {
-        configured.to_string()
-    }
-}
-
-/// The verdict on one look at the units: Some(Ok) confirmed, Some(Err)
-/// failed for good, None not yet.
-pub fn judge(
-    target: &UnitState,
-    must_run: &[UnitState],
-    required: &[UnitState],
-) -> Option<Result<(), String>> {
-    for u in must_run {
-        if u.load == "not-found" {
-            return Some(Err(format!("{} (must-run) does not exist", u.id)));
-        }
-        if u.active == "failed" {
-            return Some(Err(format!(
-                "{} (must-run) failed ({})",
-                u.id,
-                if u.result.is_empty() {
-                    "failed"
-                } else {
-                    &u.result
-                }
-            )));
-        }
-    }
-    if target.active != "active" {
-        if let Some(u) = required.iter().find(|u| u.active == "failed") {
-            return Some(Err(format!(
-                "{} failed, so {} was not reached",
-                u.id, target.id
-            )));
-        }
-        return None;
-    }
-    let up =
-        |u: &UnitState| u.active == "active" || (u.active == "inactive" && u.result == "success");
-    must_run.iter().all(up).then_some(Ok(()))
-}
-
-/// Why the time ran out: the target, or the must-run units not up.
-fn timed_out(target: &UnitState, must_run: &[UnitState], secs: u64) -> String {
-    if target.active != "active" {
-        return format!("{} was not reached within {secs} s", target.id);
-    }
-    let down: Vec<String> = must_run
-        .iter()
-        .filter(|u| u.active != "active")
-        .map(|u| format!("{} ({} {})", u.id, u.active, u.sub))
-        .collect();
-    format!("{} not running within {secs} s", down.join(", "))
-}
-
-/// Waits for the health target; Err says why the boot is not healthy.
-fn wait_healthy(
-    config: &Config,
-    target: &str,
-    required: &[String],
-    stop: &AtomicBool,
-) -> Result<Result<(), String>, ()> {
-    let units: Vec<String> = std::iter::once(target.to_string())
-        .chain(config.must_run.iter().cloned())
-        .chain(required.iter().cloned())
-        .collect();
-    let n = config.must_run.len();
-    let deadline = Instant::now() + Duration::from_secs(config.health_timeout);
-    let mut last_error = String::new();
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return Err(());
-        }
-        match show(&units) {
-            Ok(states) => {
-                let (t, rest) = states.split_at(1);
-                let (must, req) = rest.split_at(n);
-                if let Some(v) = judge(&t[0], must, req) {
-                    return Ok(v);
-                }
-                if Instant::now() >= deadline {
-                    return Ok(Err(timed_out(&t[0], must, config.health_timeout)));
-                }
-            }
-            Err(e) => {
-                if e != last_error {
-                    tracing::warn!("{e}");
-                    last_error = e;
-                }
-                if Instant::now() >= deadline {
-                    return Ok(Err(format!(
-                        "the units could not be checked within {} s: {last_error}",
-                        config.health_timeout
-                    )));
-                }
-            }
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// One line on stdout besides the journal: the unit sends it to the
-/// console too, where someone at a kiosk or a serial line sees why the
-/// machine restarts.
-fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "system-update: {line}");
-    let _ = out.flush();
 }
 
 /// `system-update probation`, early in every normal boot while an update
@@ -597,7 +351,6 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
     };
     let mut check = Check::new(root, &state);
     if let Some(code) = check.not_checked(config) {
-        crate::metrics::refresh(root, config);
         return code;
     }
     if let Err(code) = count_boot(root, &mut state, &mut check) {
@@ -611,12 +364,10 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
             return crate::exit::OK;
         }
     };
-    let code = match health {
+    match health {
         Ok(()) => check.confirmed(&state, &target),
         Err(why) => check.not_confirmed(&mut state, why),
-    };
-    crate::metrics::refresh(root, config);
-    code
+    }
 }
 
 /// One boot's check: the update on probation and the record of it.
@@ -797,7 +548,8 @@ pub fn status_line(root: &Root) -> Option<String> {
     ))
 }
 
-/// Where the state lives on the host (for `cancel`, tests).
+/// Where the state lives on the host.
+#[cfg(test)]
 pub fn state_path(root: &Root) -> PathBuf {
     root.host(Path::new(STATE))
 }
