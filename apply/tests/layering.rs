@@ -3,37 +3,12 @@
 //! source file over 600 lines (a file that grows past it becomes a
 //! folder). Read from the sources, as a reviewer would.
 
+mod sources;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-/// The production part of a file: tests.rs files and inline test modules
-/// left out.
-fn production(p: &Path) -> String {
-    if p.file_name().is_some_and(|n| n == "tests.rs") {
-        return String::new();
-    }
-    let text = fs::read_to_string(p).unwrap();
-    match text.find("#[cfg(test)]\nmod tests {") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
+use sources::{files, production, src};
 
 /// The top-level module a file belongs to ("backend" for
 /// backend/dpkg/mod.rs), None for lib.rs and main.rs.
@@ -66,8 +41,7 @@ fn uses(text: &str) -> BTreeSet<String> {
 }
 
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
-    let mut all = Vec::new();
-    files(&src(), &mut all);
+    let all = files(&src());
     let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for f in &all {
         if let Some(t) = top(f) {
@@ -130,8 +104,7 @@ fn no_module_imports_its_way_back_to_itself() {
 
 #[test]
 fn no_source_file_passes_600_lines() {
-    let mut all = Vec::new();
-    files(&src(), &mut all);
+    let all = files(&src());
     let long: Vec<String> = all
         .iter()
         .map(|f| (f, production(f).lines().count()))

@@ -4,35 +4,15 @@
 //! a renderer translates ids, so a message missing here would show in
 //! English on a German console without anybody noticing.
 
+mod sources;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use sources::{files, production, src};
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            sources(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-/// The production part of a source file: what comes before its tests.
-fn production(p: &Path) -> String {
-    if p.file_name().is_some_and(|n| n == "tests.rs") {
-        return String::new();
-    }
-    let text = fs::read_to_string(p).unwrap();
-    // An inline test module; `mod tests;` lives in tests.rs, skipped above.
-    match text.find("#[cfg(test)]\nmod tests {") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }
 
 /// The string literal after each `m_(` (escapes as Rust and gettext share
@@ -103,10 +83,8 @@ fn catalogue(p: &Path) -> Vec<(String, String)> {
 }
 
 fn all_declared() -> Vec<(PathBuf, String)> {
-    let mut files = Vec::new();
-    sources(&workspace().join("apply/src"), &mut files);
     let mut out = Vec::new();
-    for f in files {
+    for f in files(&src()) {
         for m in declared(&production(&f)) {
             out.push((f.clone(), m));
         }
@@ -157,10 +135,8 @@ fn every_declared_message_is_in_the_template_and_translated() {
 #[test]
 fn only_other_programs_words_go_without_an_id() {
     let allowed = ["backend/command.rs", "backend/dpkg/mod.rs"];
-    let mut files = Vec::new();
-    sources(&workspace().join("apply/src"), &mut files);
     let mut found = Vec::new();
-    for f in files {
+    for f in files(&src()) {
         let text = production(&f);
         let n = text.matches("Text::foreign(").count();
         let name = f.to_string_lossy();
