@@ -46,17 +46,6 @@ impl Action {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PowerError {
-    #[error("cannot {action}: logind ({logind}), systemctl ({systemctl}) and reboot(2) ({syscall}) all failed")]
-    AllFailed {
-        action: &'static str,
-        logind: String,
-        systemctl: String,
-        syscall: String,
-    },
-}
-
 /// How the action was queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -115,7 +104,7 @@ fn via_syscall(action: Action) -> Result<(), String> {
 
 /// Queues the action; returns once systemd has it (or never, for reboot(2)).
 /// A soft-reboot systemd refuses becomes a full reboot.
-pub fn request(action: Action) -> Result<Method, PowerError> {
+pub fn request(action: Action) -> anyhow::Result<Method> {
     if action == Action::SoftReboot {
         match via_systemctl(action) {
             Ok(()) => return Ok(Method::Systemctl),
@@ -142,10 +131,8 @@ pub fn request(action: Action) -> Result<Method, PowerError> {
         Ok(()) => return Ok(Method::Syscall),
         Err(e) => e,
     };
-    Err(PowerError::AllFailed {
-        action: action.verb(),
-        logind,
-        systemctl,
-        syscall,
-    })
+    anyhow::bail!(
+        "cannot {}: logind ({logind}), systemctl ({systemctl}) and reboot(2) ({syscall}) all failed",
+        action.verb()
+    )
 }

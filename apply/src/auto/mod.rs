@@ -14,6 +14,7 @@ mod fleet;
 
 pub use answer::Answer;
 
+use anyhow::Context;
 use jiff::Timestamp;
 
 use crate::config::{AutoPrepare, Config, WhenUsers};
@@ -290,7 +291,7 @@ fn arm(root: &Root, config: &Config, pass: &Pass, mut a: Answer) -> anyhow::Resu
         return Ok(a);
     }
     let (way, _) = crate::trigger::way_in(config.reboot_mode);
-    crate::power::request(way).map_err(|e| anyhow::anyhow!("rebooting into the update: {e}"))?;
+    crate::power::request(way).context("rebooting into the update")?;
     a.reboot = "now";
     a.reason = "armed; rebooting into the update".into();
     Ok(a)
