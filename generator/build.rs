@@ -4,6 +4,13 @@
 use std::process::Command;
 
 fn main() {
+    // Root-only tests: see apply/build.rs.
+    println!("cargo::rustc-check-cfg=cfg(root_tests)");
+    println!("cargo::rerun-if-env-changed=USER");
+    println!("cargo::rerun-if-env-changed=SUDO_UID");
+    if effective_uid() == Some(0) {
+        println!("cargo::rustc-cfg=root_tests");
+    }
     println!("cargo:rerun-if-env-changed=SYSTEMD_SYSTEM_UNIT_DIR");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG");
     let dir = std::env::var("SYSTEMD_SYSTEM_UNIT_DIR")
@@ -28,4 +35,10 @@ fn pkg_config_unit_dir() -> Option<String> {
     }
     let dir = String::from_utf8(out.stdout).ok()?.trim().to_owned();
     (!dir.is_empty()).then_some(dir)
+}
+
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    uids.split_whitespace().nth(1)?.parse().ok()
 }

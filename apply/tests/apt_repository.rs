@@ -145,6 +145,7 @@ fn upgrade_case() -> (Scratch, Key, PathBuf) {
     (s, key, repo)
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_upgrade_from_the_repository_pulls_in_a_dependency_and_removes_the_obsolete() {
     if !ready() {
@@ -185,6 +186,7 @@ fn an_upgrade_from_the_repository_pulls_in_a_dependency_and_removes_the_obsolete
     assert!(!log.contains("Get:"), "{log}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_unsatisfiable_install_is_refused_at_prepare() {
     if !ready() {
@@ -208,6 +210,7 @@ fn an_unsatisfiable_install_is_refused_at_prepare() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_repository_whose_signature_does_not_verify_is_refused() {
     if !ready() {
@@ -226,6 +229,7 @@ fn a_repository_whose_signature_does_not_verify_is_refused() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_plan_made_stale_by_another_install_is_refused_at_boot() {
     if !ready() {
@@ -242,6 +246,7 @@ fn a_plan_made_stale_by_another_install_is_refused_at_boot() {
     assert_eq!(deb_version(&s, "oldlib").as_deref(), Some("1.0"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_up_to_date_system_has_nothing_to_prepare() {
     if !ready() {
@@ -264,6 +269,7 @@ fn an_up_to_date_system_has_nothing_to_prepare() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_hand_given_deb_with_a_missing_dependency_is_refused() {
     if !ready() {
@@ -285,6 +291,7 @@ fn a_hand_given_deb_with_a_missing_dependency_is_refused() {
     assert!(err.contains("it would remove oldlib"), "{err}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn after_a_failure_the_result_says_the_real_state() {
     if !ready() {
@@ -301,6 +308,7 @@ fn after_a_failure_the_result_says_the_real_state() {
     assert!(text.contains("foo 1 -> 2 (half-configured)"), "{text}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_root_without_a_repository_is_told_so() {
     if !ready() {
@@ -325,6 +333,7 @@ fn a_root_without_a_repository_is_told_so() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn apt_reads_the_roots_configuration_not_the_hosts() {
     if !ready() {
@@ -348,6 +357,7 @@ fn apt_reads_the_roots_configuration_not_the_hosts() {
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_unsigned_repository_is_not_said_to_be_signed() {
     if !ready() {
@@ -374,6 +384,7 @@ fn an_unsigned_repository_is_not_said_to_be_signed() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn apts_methods_keep_their_sandbox_user() {
     if !ready() {
@@ -400,6 +411,7 @@ fn apts_methods_keep_their_sandbox_user() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_repository_of_another_distribution_is_refused() {
     if !ready() {
@@ -449,6 +461,7 @@ fn a_repository_of_another_distribution_is_refused() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_relative_root_replays_the_repository_plan() {
     if !ready() {
@@ -465,6 +478,7 @@ fn a_relative_root_replays_the_repository_plan() {
 /// prepares from the repository and arms nothing; an install meanwhile
 /// makes that plan stale, and inside the window it is prepared again and
 /// armed, and installs.
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn auto_prepares_from_the_repository_and_prepares_a_stale_plan_again() {
     if !ready() {

@@ -17,6 +17,7 @@ fn change(name: &str, before: Option<&str>, after: Option<&str>) -> PackageChang
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn dpkg_says_which_package_put_files_in_boot() {
     if !common::root_or_skip("dpkg chroots") {
@@ -61,6 +62,7 @@ fn dpkg_says_which_package_put_files_in_boot() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_unreadable_file_list_means_a_full_reboot() {
     if !common::root_or_skip("dpkg chroots") {

@@ -5,6 +5,7 @@ mod common;
 
 use common::{show, with_foo_v1};
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn trigger_poweroff_without_rebooting_now() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -28,6 +29,7 @@ fn trigger_poweroff_without_rebooting_now() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn apply_on_another_root_draws_on_the_invoking_output() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -49,6 +51,7 @@ fn apply_on_another_root_draws_on_the_invoking_output() {
     assert_eq!(s.version("foo").as_deref(), Some("2"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn logs_redirected_to_a_file_carry_no_escapes() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -68,6 +71,7 @@ fn logs_redirected_to_a_file_carry_no_escapes() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn trigger_with_nothing_prepared_is_not_a_verification_failure() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -85,6 +89,7 @@ fn trigger_with_nothing_prepared_is_not_a_verification_failure() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn history_keeps_the_newest_records_and_log_shows_each_update() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -168,6 +173,7 @@ fn history_keeps_the_newest_records_and_log_shows_each_update() {
     assert!(lines.iter().any(|x| x.contains("foo")), "{l}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn status_lists_every_planned_change() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -190,6 +196,7 @@ fn status_lists_every_planned_change() {
     assert_eq!(changes[1]["before"], serde_json::Value::Null);
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_error_is_printed_once() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -209,6 +216,7 @@ fn an_error_is_printed_once() {
     assert_eq!(stderr.matches(serde_msg).count(), 1, "{stderr}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn permission_denied_says_to_run_as_root() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -232,6 +240,7 @@ fn permission_denied_says_to_run_as_root() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_successful_update_leaves_nothing_prepared() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -258,6 +267,7 @@ fn a_successful_update_leaves_nothing_prepared() {
     assert!(s.update_dir().join("manifest.toml").is_file());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_missing_file_is_no_such_file() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {
@@ -355,6 +365,7 @@ fn zsh_and_fish_scripts_parse() {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn records_unreadable_to_the_user_are_not_said_to_be_absent() {
     if !common::root_or_skip("dpkg chroots into the scratch root, files of root") {

@@ -61,6 +61,7 @@ fn proceeds(g: &Gate) -> bool {
     matches!(g, Gate::Proceed { .. })
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn six_machines_two_slots_never_more_than_two_hold() {
     if !ready() {
@@ -124,6 +125,7 @@ fn six_machines_two_slots_never_more_than_two_hold() {
     assert!(fleet::status(&c).unwrap().held.is_empty());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_failure_halts_the_group_until_resume() {
     if !ready() {
@@ -198,6 +200,7 @@ fn a_failure_halts_the_group_until_resume() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn unlock_frees_a_dead_machines_slot() {
     if !ready() {
@@ -244,6 +247,7 @@ fn unlock_frees_a_dead_machines_slot() {
     assert_eq!(fleet::status(&c).unwrap().held[0].machine, id(1));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn etcd_gone_is_an_error_said_plainly_and_quickly() {
     if !ready() {
@@ -286,6 +290,7 @@ fn etcd_gone_is_an_error_said_plainly_and_quickly() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_machine_without_a_fleet_or_an_id_is_told_what_to_do() {
     if !ready() {

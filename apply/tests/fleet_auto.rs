@@ -68,6 +68,7 @@ fn apply(s: &Scratch, ok: bool) {
     assert_eq!(code(&out) == 0, ok, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_fleet_updates_two_at_a_time_and_one_failure_halts_it() {
     if !ready() {

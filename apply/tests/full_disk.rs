@@ -165,11 +165,13 @@ fn rolled_back_with_room(case: Case) {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn full_btrfs_rolls_back_records_why_and_frees_the_space() {
     rolled_back_with_room(Case::Btrfs);
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn full_btrfs_with_snapper_rolls_back_records_why_and_frees_the_space() {
     rolled_back_with_room(Case::Snapper);
@@ -177,6 +179,7 @@ fn full_btrfs_with_snapper_rolls_back_records_why_and_frees_the_space() {
 
 /// ext4 without root's reserve: no snapshot, so nothing to roll back, but
 /// the record is written, true, and says what to do.
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn full_ext4_without_reserve_records_why() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {

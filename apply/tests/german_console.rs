@@ -82,6 +82,7 @@ fn assert_german(text: &str, german: &[&str]) {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn apply_on_the_invoking_terminal_speaks_the_users_language() {
     if !common::root_or_skip("dpkg chroots into the scratch root")
@@ -104,6 +105,7 @@ fn apply_on_the_invoking_terminal_speaks_the_users_language() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_german_root_does_not_choose_the_invoking_terminals_language() {
     if !common::root_or_skip("dpkg chroots into the scratch root")

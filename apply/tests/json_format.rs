@@ -82,6 +82,7 @@ fn fleet_json(s: &common::Scratch, seen: &mut BTreeSet<String>) {
     std::fs::remove_file(s.path("/etc/system-update.toml")).unwrap();
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn json_keys_are_snake_case_and_match_the_format() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {

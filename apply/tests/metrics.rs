@@ -81,6 +81,7 @@ fn metrics(s: &common::Scratch) -> BTreeMap<String, f64> {
     parse(&text)
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_parser_refuses_what_a_collector_would() {
     assert_eq!(parse("# TYPE a gauge\na{x=\"1\"} 2\n")["a{x=\"1\"}"], 2.0);
@@ -94,6 +95,7 @@ fn the_parser_refuses_what_a_collector_would() {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_update_leaves_its_outcome_in_the_metrics_file() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {

@@ -24,6 +24,7 @@ fn generator() -> Option<std::path::PathBuf> {
     p.is_file().then_some(p)
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn happy_path_upgrades_v1_to_v2() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -84,6 +85,7 @@ fn happy_path_upgrades_v1_to_v2() {
     assert_eq!(st["last_result"]["outcome"], "success");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn failing_postinst_is_a_failure_and_not_retried() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -123,6 +125,7 @@ fn assert_untouched(s: &Scratch) {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn link_to_another_directory_is_not_ours() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -145,6 +148,7 @@ fn link_to_another_directory_is_not_ours() {
     assert!(s.results().is_null());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn dangling_link_is_not_ours() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -159,6 +163,7 @@ fn dangling_link_is_not_ours() {
     assert!(s.results().is_null());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn etc_system_update_is_honoured() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -190,6 +195,7 @@ fn bad_input(spoil: impl FnOnce(&Scratch), expect_in_error: &str) {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn missing_manifest() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -201,6 +207,7 @@ fn missing_manifest() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn corrupted_payload() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -225,6 +232,7 @@ fn edit_manifest(s: &Scratch, from: &str, to: &str) {
     fs::write(&p, text.replace(from, to)).unwrap();
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn unknown_manifest_version() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -233,6 +241,7 @@ fn unknown_manifest_version() {
     bad_input(|s| edit_manifest(s, "schema = 3", "schema = 7"), "schema 7");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn manifest_path_outside_update_dir() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -252,6 +261,7 @@ fn manifest_path_outside_update_dir() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn config_with_unknown_key() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -278,6 +288,7 @@ fn config_with_unknown_key() {
     assert_eq!(code(&out), USAGE);
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn two_applies_at_once_exactly_one_acts() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -303,6 +314,7 @@ fn two_applies_at_once_exactly_one_acts() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn database_changed_since_prepare_is_stale() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -321,6 +333,7 @@ fn database_changed_since_prepare_is_stale() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn trigger_refuses_a_stale_plan() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -335,6 +348,7 @@ fn trigger_refuses_a_stale_plan() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn kill_9_then_the_next_attempt_recovers() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -356,6 +370,7 @@ fn kill_9_then_the_next_attempt_recovers() {
     assert_eq!(log.matches("== ").count(), 2, "{log}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn attempt_limit_reached_is_interrupted() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -433,6 +448,7 @@ fn command_backend_reports_progress_and_decides_outcome() {
     assert!(r["error"].as_str().unwrap().contains("status 3"), "{r}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn prepare_refuses_a_second_update_unless_forced() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -465,6 +481,7 @@ fn prepare_refuses_unknown_files() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn cancel_removes_trigger_and_purge_the_update() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -488,6 +505,7 @@ fn usage_error_is_2() {
     assert_eq!(code(&s.su(&["trigger", "--reboot", "--poweroff"])), USAGE);
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn many_packages_in_one_update() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -528,6 +546,7 @@ fn wait_for(path: &Path, child: &mut std::process::Child) {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn sigterm_does_not_cut_the_transaction() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -568,6 +587,7 @@ fn foreign_arch() -> &'static str {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_package_for_another_architecture_is_refused_at_prepare() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -602,6 +622,7 @@ fn a_package_for_another_architecture_is_refused_at_prepare() {
 
 /// The log, the events and the error name the package files, never the
 /// descriptors dpkg runs them from.
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn messages_name_the_package_files_not_descriptors() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -636,6 +657,7 @@ fn messages_name_the_package_files_not_descriptors() {
     assert!(!said.contains("/proc/self/fd/"), "{said}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -668,6 +690,7 @@ fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     assert_eq!(r["packages"].as_array().map(Vec::len), Some(1), "{r}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_root_without_a_dpkg_database_is_refused_at_prepare() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -686,6 +709,7 @@ fn a_root_without_a_dpkg_database_is_refused_at_prepare() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_update_imported_into_a_root_without_its_database_is_refused() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -710,6 +734,7 @@ fn an_update_imported_into_a_root_without_its_database_is_refused() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_relative_root_works_from_another_directory() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -747,6 +772,7 @@ fn root_is_refused_where_it_does_not_apply() {
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn prepare_force_disarms_the_trigger_of_what_it_replaces() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -786,6 +812,7 @@ fn prepare_force_disarms_the_trigger_of_what_it_replaces() {
     assert_eq!(s.version("other").as_deref(), Some("1.0"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn trigger_leaves_another_tools_trigger_alone_unless_told() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -833,6 +860,7 @@ fn trigger_leaves_another_tools_trigger_alone_unless_told() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn status_after_a_failed_update_says_so_and_what_next() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -853,6 +881,7 @@ fn status_after_a_failed_update_says_so_and_what_next() {
     assert!(!text.contains("foo 2 -> 2"), "{text}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_boot_files_are_fingerprinted_before_the_transaction() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {

@@ -93,6 +93,7 @@ fn log_dir(s: &Scratch) -> PathBuf {
     s.path("/var/log/system-update")
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_outcome_of_a_full_screen_update_stays_on_the_terminal() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -125,6 +126,7 @@ fn steps(text: &str) -> Vec<String> {
         .collect()
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn plain_lines_on_a_terminal_say_each_step_once_in_order() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {

@@ -119,6 +119,7 @@ fn with_hello_1() -> Scratch {
     s
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_pacman_update_installs_and_reports_the_versions() {
     if !ready() {
@@ -146,6 +147,7 @@ fn a_pacman_update_installs_and_reports_the_versions() {
     assert!(log.contains("upgraded hello (1.0-1 -> 2.0-1)"), "{log}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_failing_install_script_fails_the_update() {
     if !ready() {
@@ -175,6 +177,7 @@ fn a_failing_install_script_fails_the_update() {
     assert!(log.contains("post_upgrade: broken on purpose"), "{log}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_corrupted_package_is_never_installed() {
     if !ready() {
@@ -193,6 +196,7 @@ fn a_corrupted_package_is_never_installed() {
     assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_changed_local_database_makes_the_plan_stale() {
     if !ready() {
@@ -212,6 +216,7 @@ fn a_changed_local_database_makes_the_plan_stale() {
     assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn what_cannot_install_is_refused_at_prepare() {
     if !ready() {
@@ -241,6 +246,7 @@ fn cut(s: &Scratch) {
 
 const SLOW_ONCE: &str = "post_upgrade() {\n  if [ ! -e /slow-once ]; then : > /slow-once; : > /in-script; sleep 60; fi\n  : > /script-done\n}\n";
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_power_cut_leaves_the_lock_and_the_next_attempt_finishes() {
     if !ready() {
@@ -264,6 +270,7 @@ fn a_power_cut_leaves_the_lock_and_the_next_attempt_finishes() {
     assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn at_the_limit_the_stale_lock_is_removed_and_never_a_loop() {
     if !ready() {
@@ -290,6 +297,7 @@ fn at_the_limit_the_stale_lock_is_removed_and_never_a_loop() {
 /// it extracted the new: nothing on disk says hello was there (the crash
 /// campaign's pacman seed 20261213). At the limit, the versions kept from
 /// before the first transaction do, and hello is installed again.
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn at_the_limit_a_package_whose_old_version_went_is_installed_again() {
     if !ready() {
@@ -353,6 +361,7 @@ fn repository(s: &Scratch, pkgs: &[PathBuf], siglevel: &str) {
     .unwrap();
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_upgrade_from_a_repository_brings_the_new_dependency() {
     if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
@@ -384,6 +393,7 @@ fn an_upgrade_from_a_repository_brings_the_new_dependency() {
     assert_eq!(version(&s, "libhello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_repository_without_the_required_signature_is_refused() {
     if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
@@ -405,6 +415,7 @@ fn a_repository_without_the_required_signature_is_refused() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_package_for_another_architecture_is_refused_at_prepare() {
     if !ready() {
@@ -430,6 +441,7 @@ fn a_package_for_another_architecture_is_refused_at_prepare() {
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     if !ready() {
@@ -455,6 +467,7 @@ fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_database_is_found_where_the_roots_pacman_conf_says() {
     if !ready() {
@@ -489,6 +502,7 @@ fn the_database_is_found_where_the_roots_pacman_conf_says() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
     if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
@@ -509,6 +523,7 @@ fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_relative_root_works_from_another_directory() {
     if !ready() {
@@ -632,6 +647,7 @@ fn manifest_text(s: &Scratch) -> String {
     fs::read_to_string(s.update_dir().join("manifest.toml")).unwrap()
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_required_signature_travels_with_the_package_and_is_checked_again_at_boot() {
     if !signing_ready() {
@@ -673,6 +689,7 @@ fn a_required_signature_travels_with_the_package_and_is_checked_again_at_boot() 
     assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn local_packages_follow_the_roots_local_file_sig_level() {
     if !signing_ready() {
@@ -710,6 +727,7 @@ fn local_packages_follow_the_roots_local_file_sig_level() {
     refused(&unsigned, "not signed");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_tampered_signed_package_is_refused_at_prepare() {
     if !signing_ready() {
@@ -739,6 +757,7 @@ fn a_tampered_signed_package_is_refused_at_prepare() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn signed_packages_from_a_repository_keep_their_signatures() {
     if !(signing_ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
@@ -787,6 +806,7 @@ fn signed_packages_from_a_repository_keep_their_signatures() {
     assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn pacman_itself_checks_at_boot_and_its_messages_name_the_files() {
     if !ready() {

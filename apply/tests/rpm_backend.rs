@@ -156,6 +156,7 @@ fn with_hello_1() -> Scratch {
     s
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_rpm_update_installs_and_reports_the_versions() {
     if !ready() {
@@ -186,6 +187,7 @@ fn an_rpm_update_installs_and_reports_the_versions() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_failing_scriptlet_fails_the_update() {
     if !ready() {
@@ -210,6 +212,7 @@ fn a_failing_scriptlet_fails_the_update() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_corrupted_rpm_is_never_installed() {
     if !ready() {
@@ -229,6 +232,7 @@ fn a_corrupted_rpm_is_never_installed() {
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("1.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_changed_rpm_database_makes_the_plan_stale() {
     if !ready() {
@@ -246,6 +250,7 @@ fn a_changed_rpm_database_makes_the_plan_stale() {
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("1.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn what_cannot_install_is_refused_at_prepare() {
     if !ready() {
@@ -264,6 +269,7 @@ fn what_cannot_install_is_refused_at_prepare() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn packages_of_two_package_managers_are_refused() {
     if !ready() {
@@ -278,6 +284,7 @@ fn packages_of_two_package_managers_are_refused() {
     assert!(err.contains("one package manager"), "{err}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_power_cut_mid_transaction_then_the_next_attempt_finishes() {
     if !ready() {
@@ -301,6 +308,7 @@ fn a_power_cut_mid_transaction_then_the_next_attempt_finishes() {
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_roots_own_dnf_runs_the_transaction() {
     if !(ready() && common::tool_or_skip("dnf", "dnf")) {
@@ -324,6 +332,7 @@ fn the_roots_own_dnf_runs_the_transaction() {
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
     if !(ready()
@@ -375,6 +384,7 @@ fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
     assert_eq!(rpm_version(&s, "libhello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_package_for_another_architecture_is_refused_at_prepare() {
     if !ready() {
@@ -396,6 +406,7 @@ fn a_package_for_another_architecture_is_refused_at_prepare() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     if !ready() {
@@ -421,6 +432,7 @@ fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_database_is_found_where_the_roots_rpm_keeps_it() {
     if !ready() {
@@ -470,6 +482,7 @@ fn the_database_is_found_where_the_roots_rpm_keeps_it() {
     assert!(!s.path("/var/lib/rpm").exists(), "nothing created: {err}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
     if !(ready()
@@ -509,6 +522,7 @@ fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_relative_root_works_from_another_directory() {
     if !ready() {
@@ -593,6 +607,7 @@ fn manifest_text(s: &Scratch) -> String {
     fs::read_to_string(s.update_dir().join("manifest.toml")).unwrap()
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_required_signature_is_checked_at_prepare_and_again_at_boot() {
     if !signing_ready() {
@@ -636,6 +651,7 @@ fn a_required_signature_is_checked_at_prepare_and_again_at_boot() {
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn local_packages_follow_the_roots_pkgverify_level() {
     if !signing_ready() {
@@ -673,6 +689,7 @@ fn local_packages_follow_the_roots_pkgverify_level() {
     refused(&untrusted, "NOKEY");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_tampered_signed_package_is_refused_at_prepare() {
     if !signing_ready() {
@@ -697,6 +714,7 @@ fn a_tampered_signed_package_is_refused_at_prepare() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
     if !(signing_ready()
@@ -753,6 +771,7 @@ fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
     assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_imported_update_is_checked_against_this_roots_keys() {
     if !signing_ready() {
@@ -793,6 +812,7 @@ fn an_imported_update_is_checked_against_this_roots_keys() {
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn trigger_refuses_a_required_signature_the_root_no_longer_trusts() {
     if !signing_ready() {

@@ -111,6 +111,7 @@ fn trigger(s: &Scratch) -> std::process::Output {
     s.su(&["trigger", "--no-reboot"])
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn signed_update_end_to_end() {
     if !is_root() {
@@ -166,6 +167,7 @@ fn signed_update_end_to_end() {
     assert!(s.path("/etc/system-update").symlink_metadata().is_err());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn local_state_lost_after_trigger_is_stale_at_apply() {
     if !is_root() {
@@ -184,6 +186,7 @@ fn local_state_lost_after_trigger_is_stale_at_apply() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn unsigned_refused_under_require_signature() {
     if !is_root() {
@@ -209,6 +212,7 @@ fn unsigned_refused_under_require_signature() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn signature_by_another_key_is_refused_naming_both() {
     if !is_root() {
@@ -237,6 +241,7 @@ fn signature_by_another_key_is_refused_naming_both() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn tampered_manifest_is_refused_at_trigger() {
     if !is_root() {
@@ -260,6 +265,7 @@ fn tampered_manifest_is_refused_at_trigger() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn manifest_swapped_after_trigger_is_refused_at_apply() {
     if !is_root() {
@@ -298,6 +304,7 @@ fn manifest_swapped_after_trigger_is_refused_at_apply() {
     assert!(!s.path("/swapped-ran").exists(), "the swapped command ran");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn key_directory_writable_by_others_is_refused() {
     if !is_root() {
@@ -335,6 +342,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn removable_media_prepared_on_a_signed_on_a_applied_on_b() {
     if !is_root() {
@@ -385,6 +393,7 @@ fn removable_media_prepared_on_a_signed_on_a_applied_on_b() {
     assert!(!b.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn import_refuses_unsigned_mismatched_and_outside_names() {
     if !is_root() {
@@ -478,6 +487,7 @@ fn prepare_signed_again(s: &Scratch, k: &Key, deb: &Path) {
     assert_eq!(code(&out), OK, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn old_manifest_asks_to_prepare_again() {
     if !is_root() {
@@ -503,6 +513,7 @@ fn old_manifest_asks_to_prepare_again() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn import_checks_space_first_and_never_waits_on_a_fifo() {
     if !is_root() {
@@ -555,6 +566,7 @@ fn import_checks_space_first_and_never_waits_on_a_fifo() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_older_or_applied_signed_update_is_refused_unless_allowed() {
     if !is_root() {

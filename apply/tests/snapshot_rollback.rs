@@ -35,6 +35,7 @@ fn update_id(s: &Scratch) -> String {
         .expect("id in the manifest")
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn failure_rolls_back_a_named_root_subvolume() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -124,6 +125,7 @@ fn failure_rolls_back_a_named_root_subvolume() {
     assert!(before.exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn failure_rolls_back_the_default_subvolume_and_a_subvolid_fstab() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -156,6 +158,7 @@ fn failure_rolls_back_the_default_subvolume_and_a_subvolid_fstab() {
     assert_eq!(s.results()["snapshot"]["rolled_back"], true);
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -194,6 +197,7 @@ fn success_keeps_the_snapshot_and_retention_prunes_old_ones() {
     assert!(!pending.exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn explicit_btrfs_on_another_filesystem_fails_before_any_change() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -214,6 +218,7 @@ fn explicit_btrfs_on_another_filesystem_fails_before_any_change() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn not_enough_space_fails_before_any_change() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -264,6 +269,7 @@ fn not_enough_space_fails_before_any_change() {
     assert_eq!(s.audit(), "");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn interrupted_at_the_attempt_limit_rolls_back() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -311,6 +317,7 @@ fn snapper_list(s: &Scratch) -> Vec<serde_json::Value> {
         .collect()
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn failure_with_snapper_rolls_back_from_its_pre_snapshot_and_keeps_the_pair() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -391,6 +398,7 @@ fn failure_with_snapper_rolls_back_from_its_pre_snapshot_and_keeps_the_pair() {
     assert!(!s.top().join(&failed).exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn success_with_snapper_closes_the_pair_and_retention_keeps_the_newest() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -434,6 +442,7 @@ fn success_with_snapper_closes_the_pair_and_retention_keeps_the_newest() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn explicit_snapper_without_a_configuration_fails_before_any_change() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -459,6 +468,7 @@ fn explicit_snapper_without_a_configuration_fails_before_any_change() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn auto_falls_back_to_a_native_snapshot_when_snapper_is_broken() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -485,6 +495,7 @@ fn auto_falls_back_to_a_native_snapshot_when_snapper_is_broken() {
     assert_eq!(s.version("foo").as_deref(), Some("1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn interrupted_at_the_limit_with_snapper_closes_the_pair_and_rolls_back() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -527,6 +538,7 @@ fn boot_not_confirmed(s: &Scratch, why: &str) {
     fs::write(s.path(DUE), b"").unwrap();
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn probation_rolls_back_an_unhealthy_boot() {
     if !common::root_or_skip("loop devices, mounts and dpkg chroots") {
@@ -586,6 +598,7 @@ fn probation_rolls_back_an_unhealthy_boot() {
     assert_eq!(s.version("foo").as_deref(), Some("1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_due_rollback_without_a_snapshot_ends_the_probation_and_keeps_the_system() {
     if !common::root_or_skip("dpkg chroots") {

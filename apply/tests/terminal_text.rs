@@ -104,6 +104,7 @@ fn a_payload_name_in_an_error_is_cleaned() {
     assert_clean(&out, "prepare");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_title_at_prepare_and_trigger_is_cleaned() {
     if !common::root_or_skip("dpkg chroots") {

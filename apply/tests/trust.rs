@@ -24,6 +24,7 @@ fn arm_by_hand(s: &Scratch) {
     std::os::unix::fs::symlink("/var/lib/system-update", s.path("/system-update")).unwrap();
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_manifest_id_that_climbs_out_is_refused_everywhere() {
     if !root_only() {
@@ -61,6 +62,7 @@ fn config(s: &Scratch, text: &str) {
     fs::write(s.path("/etc/system-update.toml"), text).unwrap();
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn system_directories_are_never_the_update_directory() {
     if !root_only() {
@@ -91,6 +93,7 @@ fn system_directories_are_never_the_update_directory() {
     assert!(s.path("/etc/system-update.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn prepare_refuses_a_directory_that_holds_anything_else() {
     if !root_only() {
@@ -115,6 +118,7 @@ fn prepare_refuses_a_directory_that_holds_anything_else() {
     assert!(!s.path("/srv/data/manifest.toml").exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn cancel_purge_removes_only_the_prepared_update() {
     if !root_only() {
@@ -157,6 +161,7 @@ fn cancel_purge_removes_only_the_prepared_update() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_manifest_others_can_write_never_runs() {
     if !root_only() {
@@ -218,6 +223,7 @@ fn a_manifest_others_can_write_never_runs() {
     assert!(!marker.exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn special_files_are_refused_not_followed() {
     if !root_only() {
@@ -250,6 +256,7 @@ fn special_files_are_refused_not_followed() {
     assert_eq!(s.version("foo").as_deref(), Some("1"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_config_broken_after_trigger_cannot_loop() {
     if !root_only() {
@@ -306,6 +313,7 @@ fn su_umask0(s: &Scratch, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn modes_are_explicit_and_logs_private_whatever_the_umask() {
     if !root_only() {
@@ -353,6 +361,7 @@ fn modes_are_explicit_and_logs_private_whatever_the_umask() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn planted_links_are_never_written_through() {
     if !root_only() {
@@ -412,6 +421,7 @@ fn a_root_that_does_not_exist_is_an_error_and_builds_nothing() {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn results_print_no_escape_sequences() {
     if !root_only() {
@@ -450,6 +460,7 @@ fn results_print_no_escape_sequences() {
     }
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn what_is_verified_is_what_runs() {
     if !root_only() {
@@ -526,6 +537,7 @@ fn what_is_verified_is_what_runs() {
     assert!(!ran.contains("bad"), "a swapped program ran: {ran}");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn links_in_an_image_never_lead_out_of_it() {
     if !root_only() {
@@ -633,6 +645,7 @@ fn an_images_links_never_lead_its_records_and_logs_to_the_hosts() {
     assert_ne!(code(&out), 0, "{}", show(&out));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn status_never_reads_an_update_directory_through_an_images_link() {
     if !root_only() {

@@ -9,6 +9,7 @@ use common::{code, on_battery, show, with_foo_v1};
 
 const DEFERRED: i32 = 7;
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn too_little_power_defers_the_update_without_counting_it() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -51,6 +52,7 @@ fn too_little_power_defers_the_update_without_counting_it() {
     assert_eq!(s.version("foo").as_deref(), Some("2"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_battery_at_min_battery_is_enough() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -85,6 +87,7 @@ const IN_WINDOW: &str = "2026-12-05T02:30:00Z";
 const OUTSIDE: &str = "2026-12-07T12:00:00Z";
 const WINDOWS: &str = "window = [\"Sat,Sun 02:00-05:00\"]\nauto-prepare = \"none\"\n";
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn auto_arms_an_admins_prepared_update_inside_a_window() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -106,6 +109,7 @@ fn auto_arms_an_admins_prepared_update_inside_a_window() {
     assert_eq!(s.version("foo").as_deref(), Some("2"));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn auto_never_stacks_on_a_pending_update() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -141,6 +145,7 @@ fn auto_never_stacks_on_a_pending_update() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn auto_outside_a_window_arms_nothing_and_says_when() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
@@ -169,6 +174,7 @@ fn auto_outside_a_window_arms_nothing_and_says_when() {
     assert!(!s.link_exists());
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn auto_on_battery_waits_and_nothing_prepared_is_nothing() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {

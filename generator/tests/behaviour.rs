@@ -264,6 +264,7 @@ fn log_levels() {
     assert_eq!(stderr(&o), "");
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn logs_to_the_kernel_log_with_a_priority() {
     use std::io::{Read, Seek, SeekFrom};

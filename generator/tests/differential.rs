@@ -308,6 +308,7 @@ fn compare(systemd: &Systemd) -> usize {
     compared
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn same_output_as_systemds_generator() {
     if !root_or_skip("the differential test chroots into scratch roots") {

@@ -59,6 +59,7 @@ fn without_plymouth_the_console_ui_is_used() {
     ui.finish();
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn real_plymouthd_gets_messages_and_progress_then_dies() {
     if !common::root_or_skip("plymouthd opens the terminal and its socket") {

@@ -74,6 +74,7 @@ fn subvol_create(p: &Path) {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn ioctls() {
     if !root_or_skip() {
@@ -141,6 +142,7 @@ fn ioctls() {
     ));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn layouts_that_cannot_roll_back_say_why() {
     if !root_or_skip() {
@@ -174,6 +176,7 @@ fn layouts_that_cannot_roll_back_say_why() {
     );
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn children_listed_past_one_search_buffer_and_names_exchanged() {
     if !root_or_skip() {
@@ -218,6 +221,7 @@ fn children_listed_past_one_search_buffer_and_names_exchanged() {
     ));
 }
 
+#[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn rollback_after_a_cut_rollback_keeps_both_failed_states_and_nested_subvolumes() {
     if !root_or_skip() {
