@@ -5,6 +5,8 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[allow(unused_imports)]
+pub use system_update_test_support::root_or_skip;
 
 pub const OURS: &str = env!("CARGO_BIN_EXE_system-update-generator");
 
@@ -105,20 +107,4 @@ pub fn scratch() -> (tempfile::TempDir, PathBuf) {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// True when root; otherwise says why the test is skipped (`cargo test` as
-/// a contributor). Under tests/check (SYSTEM_UPDATE_TEST_ALL=1), where we
-/// are root, a skip is a failure.
-pub fn root_or_skip(why: &str) -> bool {
-    // SAFETY: geteuid() has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var_os("SYSTEM_UPDATE_TEST_ALL").is_none(),
-        "tests/check runs every test, but this one needs root ({why})"
-    );
-    eprintln!("skipped: needs root ({why})");
-    false
 }

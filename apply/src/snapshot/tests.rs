@@ -18,18 +18,8 @@ impl Drop for Fs {
     }
 }
 
-/// Loop devices and mounts need root; `cargo test` as a contributor skips
-/// (tests/check, SYSTEM_UPDATE_TEST_ALL=1, as root, never does).
 fn root_or_skip() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("SYSTEM_UPDATE_TEST_ALL").is_none(),
-        "tests/check runs every test, but this one needs root (loop devices, mounts)"
-    );
-    eprintln!("skipped: needs root (loop devices, mounts)");
-    false
+    system_update_test_support::root_or_skip("loop devices, mounts")
 }
 
 fn run(cmd: &str, args: &[&OsStr]) {

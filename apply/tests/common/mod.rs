@@ -8,6 +8,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+#[allow(unused_imports)]
+pub use system_update_test_support::{root_or_skip, tool_or_skip};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_system-update");
 
@@ -549,37 +551,6 @@ pub const SLOW_ONCE: &str =
 /// The exit status, -1 for a signal.
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
-}
-
-/// True when root; otherwise says why the test is skipped. The tests that
-/// need root (dpkg chroots into scratch roots, files of root and of nobody,
-/// loop devices) call it first.
-pub fn root_or_skip(why: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    skip(&format!("needs root ({why})"))
-}
-
-/// True when `program` is installed; otherwise says which package has it.
-pub fn tool_or_skip(program: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
-    found
-        || skip(&format!(
-            "needs {program} (apt install {package}; tests/install-deps installs it)"
-        ))
-}
-
-/// Skips with a message; under `tests/check` (SYSTEM_UPDATE_TEST_ALL=1),
-/// where everything is installed and we are root, a skip is a failure.
-fn skip(why: &str) -> bool {
-    assert!(
-        std::env::var_os("SYSTEM_UPDATE_TEST_ALL").is_none(),
-        "tests/check runs every test, but this one {why}"
-    );
-    eprintln!("skipped: {why}");
-    false
 }
 
 /// Sets snapper up for the scratch root as `snapper create-config /` does

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+#[allow(unused_imports)]
+pub use system_update_test_support::root_or_skip;
 
 pub struct FakeTerminal {
     pub slave_path: PathBuf,
@@ -172,20 +174,4 @@ impl Drop for FakeTerminal {
             let _ = r.join();
         }
     }
-}
-
-/// True when root; otherwise says why the test is skipped (`cargo test` as
-/// a contributor). Under tests/check (SYSTEM_UPDATE_TEST_ALL=1), where we
-/// are root, a skip is a failure.
-pub fn root_or_skip(why: &str) -> bool {
-    // SAFETY: geteuid() has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var_os("SYSTEM_UPDATE_TEST_ALL").is_none(),
-        "tests/check runs every test, but this one needs root ({why})"
-    );
-    eprintln!("skipped: needs root ({why})");
-    false
 }
