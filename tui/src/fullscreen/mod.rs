@@ -21,6 +21,7 @@ use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
 
 use crate::caps::{Caps, Colors};
 use crate::event::{AfterAction, Outcome};
+use crate::glyphs::Glyphs;
 use crate::i18n::n_;
 use crate::model::{ceil_secs, format_duration, Model};
 use crate::term::TermGuard;
@@ -30,32 +31,25 @@ use crate::RenderError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
     pub color: bool,
-    pub unicode: bool,
+    pub glyphs: Glyphs,
 }
 
 impl Theme {
+    /// What the terminal type says; a VT's font may say more (see
+    /// [`FullscreenRenderer::set_glyphs`]).
     pub fn for_caps(caps: &Caps) -> Theme {
         Theme {
             color: caps.colors != Colors::None,
-            unicode: caps.unicode,
+            glyphs: if caps.unicode {
+                Glyphs::UNICODE
+            } else {
+                Glyphs::ASCII
+            },
         }
     }
 
     fn border(&self) -> border::Set<'static> {
-        if self.unicode {
-            border::PLAIN
-        } else {
-            border::Set {
-                top_left: "+",
-                top_right: "+",
-                bottom_left: "+",
-                bottom_right: "+",
-                vertical_left: "|",
-                vertical_right: "|",
-                horizontal_top: "-",
-                horizontal_bottom: "-",
-            }
-        }
+        self.glyphs.border
     }
 
     fn fg(&self, c: Color) -> Style {
@@ -316,11 +310,7 @@ fn gauge_line(width: u16, percent: f32, t: Theme) -> Line<'static> {
     let bar_w = usize::from(width).saturating_sub(label.len() + 2);
     let filled = ((bar_w as f32) * percent / 100.0).floor() as usize;
     let filled = filled.min(bar_w);
-    let (full, empty) = if t.unicode {
-        ("█", "░")
-    } else {
-        ("#", "-")
-    };
+    let (full, empty) = (t.glyphs.full, t.glyphs.empty);
     let fill_style = if t.color {
         Style::new().fg(Color::Green)
     } else {
@@ -556,9 +546,19 @@ impl FullscreenRenderer {
         })
     }
 
+    /// The terminal's descriptor (for ioctls on it).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Whether key presses on this terminal count (see `key_pressed`).
     pub fn set_keyboard(&mut self, keyboard: bool) {
         self.keyboard = keyboard;
+    }
+
+    /// The glyphs the terminal's font has (a VT's Unicode map).
+    pub fn set_glyphs(&mut self, glyphs: Glyphs) {
+        self.theme.glyphs = glyphs;
     }
 
     /// What the screen says of the machine (see [`Branding`]).
