@@ -70,6 +70,10 @@ pub enum Cmd {
         #[arg(long)]
         boot: bool,
     },
+    /// Give the consoles back the kernel's console level and systemd's
+    /// status output that an apply which died left lowered (what
+    /// system-update-apply.service runs after it stops).
+    RestoreConsole,
     /// Play a whole offline update on a scratch root, with the UI.
     Demo(DemoArgs),
     /// Print the shell completion script for SHELL (make install installs

@@ -12,439 +12,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratatui::backend::CrosstermBackend;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::symbols::border;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph, Wrap};
-use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
-use crate::caps::{Caps, Colors};
-use crate::event::{AfterAction, Outcome};
+use crate::caps::Caps;
 use crate::glyphs::Glyphs;
-use crate::i18n::n_;
-use crate::model::{ceil_secs, format_duration, Model};
+use crate::model::Model;
 use crate::term::TermGuard;
 use crate::RenderError;
 
-/// How a screen looks: colours and glyphs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Theme {
-    pub color: bool,
-    pub glyphs: Glyphs,
-}
+mod repaint;
+mod view;
 
-impl Theme {
-    /// What the terminal type says; a VT's font may say more (see
-    /// [`FullscreenRenderer::set_glyphs`]).
-    pub fn for_caps(caps: &Caps) -> Theme {
-        Theme {
-            color: caps.colors != Colors::None,
-            glyphs: if caps.unicode {
-                Glyphs::UNICODE
-            } else {
-                Glyphs::ASCII
-            },
-        }
-    }
-
-    fn border(&self) -> border::Set<'static> {
-        self.glyphs.border
-    }
-
-    fn fg(&self, c: Color) -> Style {
-        if self.color {
-            Style::new().fg(c)
-        } else {
-            Style::new()
-        }
-    }
-
-    /// The header bar and banners: reverse video works everywhere.
-    fn banner(&self, bg: Color) -> Style {
-        if self.color {
-            Style::new()
-                .fg(Color::White)
-                .bg(bg)
-                .add_modifier(Modifier::BOLD)
-        } else {
-            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-        }
-    }
-}
-
-/// What the screen says of the machine besides the update: the operating
-/// system's name (os-release's PRETTY_NAME) and what the admin set (a
-/// title in place of "System update", a footer line such as a kiosk's
-/// "call extension 123", the header's colour).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Branding {
-    pub system: Option<String>,
-    pub title: Option<String>,
-    pub footer: Option<String>,
-    pub accent: Option<Color>,
-}
-
-impl Branding {
-    /// A colour name (`blue`, `cyan`, `green`, `magenta`, `red`, `yellow`,
-    /// `white`, `black`, `gray`, `dark-gray`, `light-*`) or `#rrggbb`.
-    pub fn parse_accent(s: &str) -> Option<Color> {
-        let s = s.trim();
-        if let Some(hex) = s.strip_prefix('#') {
-            if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                let v = u32::from_str_radix(hex, 16).ok()?;
-                return Some(Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8));
-            }
-            return None;
-        }
-        Some(match s.to_ascii_lowercase().replace('_', "-").as_str() {
-            "black" => Color::Black,
-            "red" => Color::Red,
-            "green" => Color::Green,
-            "yellow" => Color::Yellow,
-            "blue" => Color::Blue,
-            "magenta" => Color::Magenta,
-            "cyan" => Color::Cyan,
-            "gray" | "grey" => Color::Gray,
-            "dark-gray" | "dark-grey" => Color::DarkGray,
-            "light-red" => Color::LightRed,
-            "light-green" => Color::LightGreen,
-            "light-yellow" => Color::LightYellow,
-            "light-blue" => Color::LightBlue,
-            "light-magenta" => Color::LightMagenta,
-            "light-cyan" => Color::LightCyan,
-            "white" => Color::White,
-            _ => return None,
-        })
-    }
-}
-
-/// Everything `draw` needs besides the frame.
-pub struct View<'a> {
-    pub model: &'a Model,
-    pub now: Instant,
-    pub host: &'a str,
-    pub theme: Theme,
-    pub branding: &'a Branding,
-    /// The screen's width in columns (the text chooses its long or short
-    /// form by it).
-    pub width: u16,
-    /// The language this console shows.
-    pub tr: crate::i18n::Tr,
-}
-
-/// Paints the whole screen.
-pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
-    let area = frame.area();
-    frame.render_widget(Clear, area);
-    let m = view.model;
-    let t = view.theme;
-    // The last row stays empty: the cursor is left there at the end, so
-    // console output that follows does not scroll the final screen away.
-    let admin_footer = view.branding.footer.as_deref().filter(|f| !f.is_empty());
-    // The final screen takes the rows its text needs, wrapped to the width
-    // (a long error on a narrow screen), at the log's expense.
-    let fixed = 4 + u16::from(admin_footer.is_some());
-    let result = m.is_finished().then(|| result_lines(view));
-    let status_h = match &result {
-        Some(lines) => {
-            let needed = wrapped_rows(lines, area.width.saturating_sub(4)) + 2;
-            needed.clamp(4, area.height.saturating_sub(fixed).max(4))
-        }
-        None => 6,
-    };
-    let [header, system, status, log_area, footer, extra, _] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Length(status_h),
-        Constraint::Min(0),
-        Constraint::Length(1),
-        Constraint::Length(u16::from(admin_footer.is_some())),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-
-    draw_header(frame, header, view);
-    if let Some(name) = &view.branding.system {
-        frame.render_widget(
-            Paragraph::new(Line::styled(
-                format!(" {}", crate::model::clean(name)),
-                Style::new().add_modifier(Modifier::DIM),
-            )),
-            system,
-        );
-    }
-    if let Some(text) = admin_footer {
-        frame.render_widget(
-            Paragraph::new(Line::styled(
-                format!(" {}", crate::model::clean(text)),
-                t.fg(view.branding.accent.unwrap_or(Color::Cyan))
-                    .add_modifier(Modifier::BOLD),
-            )),
-            extra,
-        );
-    }
-    match result {
-        Some(lines) => draw_result(frame, status, view, lines),
-        None => draw_status(frame, status, view),
-    }
-    if log_area.height >= 3 {
-        draw_log(frame, log_area, view);
-    }
-
-    // The long form when it fits, else the short one.
-    let ((long, short), style) = match m.finish.as_ref().map(|f| f.outcome) {
-        None => (
-            (
-                n_("Do not turn off the computer until the update is finished."),
-                n_("Do not turn off the computer."),
-            ),
-            t.fg(Color::Yellow).add_modifier(Modifier::BOLD),
-        ),
-        Some(Outcome::Success) => (
-            (n_("The update is finished."), n_("Finished.")),
-            t.fg(Color::Green),
-        ),
-        Some(_) => (
-            (
-                n_("The update did not complete. The full log says why."),
-                n_("The update did not complete."),
-            ),
-            t.fg(Color::Red).add_modifier(Modifier::BOLD),
-        ),
-    };
-    let long = view.tr.s(long);
-    let text = if long.chars().count() < usize::from(area.width) {
-        long
-    } else {
-        view.tr.s(short)
-    };
-    frame.render_widget(
-        Paragraph::new(Line::styled(format!(" {text}"), style)),
-        footer,
-    );
-}
-
-fn draw_header(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
-    let tr = view.tr;
-    let title = view
-        .model
-        .title
-        .as_deref()
-        .unwrap_or_else(|| tr.s("System update"));
-    let heading = view
-        .branding
-        .title
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .map(crate::model::clean);
-    let heading = heading.as_deref().unwrap_or_else(|| tr.s("System update"));
-    let style = view
-        .theme
-        .banner(view.branding.accent.unwrap_or(Color::Blue));
-    frame.render_widget(Block::new().style(style), area);
-    let host = format!("{} ", view.host);
-    let host_w = u16::try_from(host.chars().count()).unwrap_or(u16::MAX);
-    // A gap of one column at least: on a narrow screen the title is cut
-    // before the host name, never run into it.
-    let [left, _, right] = Layout::horizontal([
-        Constraint::Min(1),
-        Constraint::Length(1),
-        Constraint::Length(host_w.min(area.width / 3)),
-    ])
-    .areas(area);
-    frame.render_widget(
-        Paragraph::new(format!(" {heading}: {title}")).style(style),
-        left,
-    );
-    frame.render_widget(
-        Paragraph::new(host)
-            .style(style)
-            .alignment(Alignment::Right),
-        right,
-    );
-}
-
-fn draw_status(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
-    let m = view.model;
-    let t = view.theme;
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_set(t.border())
-        .padding(Padding::horizontal(1))
-        .title(format!(" {} ", view.tr.s("Progress")));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-
-    let tr = view.tr;
-    let step = match &m.step {
-        Some(s) => tr.f(
-            "Step {} of {}: {}",
-            &[&s.index, &s.total, &tr.message(&s.name)],
-        ),
-        None => tr.s("Preparing the update").to_string(),
-    };
-    let message = m
-        .message
-        .as_deref()
-        .map(|t| tr.message(t).into_owned())
-        .unwrap_or_default();
-    let elapsed = format_duration(m.elapsed(view.now));
-    let left = match m.eta(view.now) {
-        Some(d) => tr.f("about {} left", &[&format_duration(d)]),
-        None => tr.s("estimating time left").to_string(),
-    };
-    let lines = vec![
-        Line::styled(step, Style::new().add_modifier(Modifier::BOLD)),
-        Line::raw(message),
-        gauge_line(inner.width, m.percent, t),
-        Line::raw(tr.f("Elapsed {}, {}", &[&elapsed, &left])),
-    ];
-    frame.render_widget(Paragraph::new(lines), inner);
-}
-
-/// `[#####-----]  42 %`: our own bar rather than ratatui's Gauge, whose
-/// full block glyph the VT font may lack.
-fn gauge_line(width: u16, percent: f32, t: Theme) -> Line<'static> {
-    let label = format!(" {:3.0} %", percent.floor());
-    let bar_w = usize::from(width).saturating_sub(label.len() + 2);
-    let filled = ((bar_w as f32) * percent / 100.0).floor() as usize;
-    let filled = filled.min(bar_w);
-    let (full, empty) = (t.glyphs.full, t.glyphs.empty);
-    let fill_style = if t.color {
-        Style::new().fg(Color::Green)
-    } else {
-        Style::new().add_modifier(Modifier::BOLD)
-    };
-    Line::from(vec![
-        Span::raw("["),
-        Span::styled(full.repeat(filled), fill_style),
-        Span::raw(empty.repeat(bar_w - filled)),
-        Span::raw("]"),
-        Span::styled(label, Style::new().add_modifier(Modifier::BOLD)),
-    ])
-}
-
-/// Rows `lines` take wrapped at `width` columns (word wrapping can take a
-/// row more per line than the characters say: counted generously).
-fn wrapped_rows(lines: &[Line<'_>], width: u16) -> u16 {
-    let w = usize::from(width.max(1));
-    let rows: usize = lines
-        .iter()
-        .map(|l| {
-            let n = l.width();
-            if n <= w {
-                1
-            } else {
-                n.div_ceil(w) + 1
-            }
-        })
-        .sum();
-    u16::try_from(rows).unwrap_or(u16::MAX)
-}
-
-fn draw_result(frame: &mut Frame<'_>, area: Rect, view: &View<'_>, lines: Vec<Line<'static>>) {
-    let m = view.model;
-    let t = view.theme;
-    let Some(fin) = &m.finish else { return };
-    let (title, color) = match fin.outcome {
-        Outcome::Success => (n_("UPDATE SUCCEEDED"), Color::Green),
-        Outcome::RolledBackAfterBoot => (n_("UPDATE ROLLED BACK"), Color::Red),
-        _ => (n_("UPDATE FAILED"), Color::Red),
-    };
-    let title = format!(" {} ", view.tr.s(title));
-    let banner = t.banner(color);
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_set(t.border())
-        .padding(Padding::horizontal(1))
-        .border_style(t.fg(color).add_modifier(Modifier::BOLD))
-        .title(Line::styled(title, banner));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
-}
-
-/// The final screen's text, most important first: what happened, why,
-/// when the machine restarts; then how long it took and where the log is,
-/// which a short screen may cut.
-fn result_lines(view: &View<'_>) -> Vec<Line<'static>> {
-    let m = view.model;
-    let t = view.theme;
-    let Some(fin) = &m.finish else {
-        return Vec::new();
-    };
-    let color = if fin.outcome.is_success() {
-        Color::Green
-    } else {
-        Color::Red
-    };
-    let banner = t.banner(color);
-    let mut lines = Vec::new();
-    // A narrow screen gets the short headline: the error needs the rows.
-    let tr = view.tr;
-    let narrow = view.width < 56;
-    let headline = match (fin.outcome, narrow) {
-        (Outcome::Success, false) => n_("The update was installed successfully."),
-        (Outcome::Success, true) => n_("The update was installed."),
-        (Outcome::RolledBackAfterBoot, false) => {
-            n_("The system did not start properly after the update. It was rolled back.")
-        }
-        (Outcome::RolledBackAfterBoot, true) => n_("The update was rolled back."),
-        (_, false) => n_("The update failed. The system was not fully updated."),
-        (_, true) => n_("The update failed."),
-    };
-    lines.push(Line::styled(tr.s(headline).to_string(), banner));
-    match (&fin.detail, fin.outcome) {
-        (Some(d), o) if !o.is_success() => lines.push(Line::styled(
-            tr.f("Error: {}", &[d]),
-            t.fg(Color::Red).add_modifier(Modifier::BOLD),
-        )),
-        (Some(d), _) => lines.push(Line::raw(d.clone())),
-        (None, _) => {}
-    }
-    if let Some((action, left)) = m.countdown(view.now) {
-        let what = match action {
-            AfterAction::Reboot => Some(n_("Restarting in {} s.")),
-            AfterAction::PowerOff => Some(n_("Powering off in {} s.")),
-            AfterAction::None => None,
-        };
-        if let Some(what) = what {
-            lines.push(Line::styled(
-                tr.f(what, &[&ceil_secs(left)]),
-                Style::new().add_modifier(Modifier::BOLD),
-            ));
-        }
-    }
-    lines.push(Line::raw(
-        tr.f("Took {}", &[&format_duration(m.elapsed(view.now))]),
-    ));
-    if let Some(p) = &fin.log_path {
-        lines.push(Line::raw(tr.f("Full log: {}", &[&p.display()])));
-    }
-    lines
-}
-
-fn draw_log(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
-    let t = view.theme;
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_set(t.border())
-        .padding(Padding::horizontal(1))
-        .title(format!(" {} ", view.tr.s("Log")));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let n = usize::from(inner.height);
-    let skip = view.model.log.len().saturating_sub(n);
-    let lines: Vec<Line<'_>> = view
-        .model
-        .log
-        .iter()
-        .skip(skip)
-        .map(|l| Line::styled(l.as_str(), t.fg(Color::Gray)))
-        .collect();
-    frame.render_widget(Paragraph::new(lines), inner);
-}
+pub use view::{draw, Branding, Theme, View};
 
 /// Buffers one frame and writes it in one go, counting bytes: crossterm
 /// would otherwise issue a write(2) per escape sequence.
@@ -494,6 +74,11 @@ pub struct FullscreenRenderer {
     budget: f64,
     /// The final screen has been painted whole once.
     final_painted: bool,
+    /// Painted whole every so often (a console others may write on; not
+    /// the alternate screen of a terminal emulator, which is ours alone).
+    periodic: bool,
+    last_whole: Option<Instant>,
+    whole_every: Duration,
     discard: Arc<AtomicBool>,
     /// Drawn on the alternate screen, which leaving takes away.
     alternate_screen: bool,
@@ -540,6 +125,9 @@ impl FullscreenRenderer {
             tr: crate::i18n::Tr::for_console(caps.shows_language()),
             budget: crate::runtime::CONSOLE_BUDGET,
             final_painted: false,
+            periodic: !alternate_screen,
+            last_whole: None,
+            whole_every: repaint::MIN_INTERVAL,
             discard,
             alternate_screen,
             outcome: Vec::new(),
@@ -634,12 +222,21 @@ impl crate::runtime::Renderer for FullscreenRenderer {
         self.follow_size()?;
         let before = self.written.load(Ordering::Relaxed);
         // Others may have written on a console (the kernel, systemd) and
-        // scrolled it under us: the last screen is painted whole, not as
-        // differences from what we believe is there.
-        if model.is_finished() && !self.final_painted {
-            self.repaint_whole()?;
-            self.final_painted = true;
+        // scrolled it under us: the last screen, and one every few seconds
+        // before it, is painted whole, not as differences from what we
+        // believe is there.
+        let periodic = self.periodic
+            && self
+                .last_whole
+                .is_some_and(|l| now.saturating_duration_since(l) >= self.whole_every);
+        let whole = periodic || (model.is_finished() && !self.final_painted);
+        if whole || self.last_whole.is_none() {
+            self.last_whole = Some(now);
         }
+        if whole {
+            self.repaint_whole()?;
+        }
+        self.final_painted |= model.is_finished();
         let view = View {
             model,
             now,
@@ -653,7 +250,11 @@ impl crate::runtime::Renderer for FullscreenRenderer {
         if model.is_finished() {
             self.outcome = crate::plain::outcome_lines(model, now, self.tr);
         }
-        Ok(self.written.load(Ordering::Relaxed) - before)
+        let bytes = self.written.load(Ordering::Relaxed) - before;
+        if whole {
+            self.whole_every = repaint::interval(bytes, self.budget);
+        }
+        Ok(bytes)
     }
 
     fn tick(&self, model: &Model) -> Option<Duration> {
