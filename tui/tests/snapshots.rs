@@ -223,3 +223,30 @@ fn a_font_without_blocks_gets_an_ascii_gauge_in_box_lines() {
     assert!(s.contains('┌') && s.contains('│'), "box lines kept:\n{s}");
     assert!(s.contains("[####"), "an ASCII gauge:\n{s}");
 }
+
+/// A kiosk's 1920x1080 VT (240x67 cells) shows the percentage in large
+/// digits, drawn with the gauge's glyph; an 80x24 screen does not.
+#[test]
+fn a_wide_screen_shows_the_percentage_in_large_digits() {
+    let base = Instant::now();
+    let m = in_progress(base);
+    let now = at(base, 41);
+    let none = Branding::default();
+    // "42%": the rows of the 4, the 2 and the percent sign, pixels doubled.
+    let top = "##  ##  ######  ##  ##";
+    let middle = "######  ######    ##  ";
+    for glyphs in [Glyphs::ASCII, Glyphs::UNICODE] {
+        let s = drawn(&m, now, (240, 67), glyphs, &none);
+        for row in [top, middle] {
+            let row = row.replace('#', glyphs.full);
+            assert!(s.contains(&row), "no {row:?} at 240x67:\n{s}");
+        }
+        assert!(s.contains(" 42 %"), "the gauge keeps its number:\n{s}");
+        let small = drawn(&m, now, (80, 24), glyphs, &none);
+        assert!(!small.contains(&top.replace('#', glyphs.full)), "{small}");
+    }
+    insta::assert_snapshot!(
+        "screen_progress_240x67_unicode",
+        drawn(&m, now, (240, 67), Glyphs::UNICODE, &none)
+    );
+}

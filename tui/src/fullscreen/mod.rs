@@ -21,6 +21,7 @@ use crate::model::Model;
 use crate::term::TermGuard;
 use crate::RenderError;
 
+mod digits;
 mod repaint;
 mod view;
 

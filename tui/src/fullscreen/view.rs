@@ -122,6 +122,16 @@ pub struct View<'a> {
     pub tr: crate::i18n::Tr,
 }
 
+/// The least screen that shows the percentage in large digits: a kiosk's
+/// 1920x1080 VT has 240x67 cells, 1024x768 has 128x48.
+pub const BIG_MIN: (u16, u16) = (120, 40);
+/// Rows the large digits take in the progress panel, a blank row included.
+const BIG_ROWS: u16 = super::digits::ROWS as u16 + 1;
+
+fn big_digits(area: Rect) -> bool {
+    area.width >= BIG_MIN.0 && area.height >= BIG_MIN.1
+}
+
 /// Paints the whole screen.
 pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     let area = frame.area();
@@ -140,6 +150,7 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
             let needed = wrapped_rows(lines, area.width.saturating_sub(4)) + 2;
             needed.clamp(4, area.height.saturating_sub(fixed).max(4))
         }
+        None if big_digits(area) => 6 + BIG_ROWS,
         None => 6,
     };
     let [header, system, status, log_area, footer, extra, _] = Layout::vertical([
@@ -289,7 +300,29 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         gauge_line(inner.width, m.percent, t),
         Line::raw(tr.f("Elapsed {}, {}", &[&elapsed, &left])),
     ];
-    frame.render_widget(Paragraph::new(lines), inner);
+    let [text, big] = Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(Paragraph::new(lines), text);
+    if big.height > super::digits::ROWS as u16 {
+        draw_big_percent(frame, big, m.percent, t);
+    }
+}
+
+/// The percentage in large digits, centred under the gauge.
+fn draw_big_percent(frame: &mut Frame<'_>, area: Rect, percent: f32, t: Theme) {
+    let text = format!("{:.0}%", percent.clamp(0.0, 100.0).floor());
+    let style = if t.color {
+        Style::new().fg(Color::Green)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    };
+    let rows: Vec<Line<'_>> = std::iter::once(Line::raw(""))
+        .chain(
+            super::digits::big(&text, t.glyphs.full)
+                .into_iter()
+                .map(|r| Line::styled(r, style)),
+        )
+        .collect();
+    frame.render_widget(Paragraph::new(rows).alignment(Alignment::Center), area);
 }
 
 /// `[#####-----]  42 %`: our own bar rather than ratatui's Gauge, whose
