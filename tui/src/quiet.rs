@@ -4,7 +4,7 @@
 //! renderer, which then draws its differences in the wrong places (seen on
 //! ttyS0 in a real boot), and a driver's message lands across the progress
 //! (seen on a VT). For the length of the update the kernel's console level
-//! drops to emergencies only and systemd is asked to stop printing status
+//! drops to alerts and emergencies only and systemd is asked to stop printing status
 //! (SIGRTMIN+21, as plymouth does); both come back at the end: by the guard
 //! when the UI ends, by `system-update restore-console` (the apply
 //! service's ExecStopPost) from the state file when the process died.
@@ -14,9 +14,10 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 const PRINTK: &str = "/proc/sys/kernel/printk";
-/// Only KERN_EMERG reaches the console: a driver's error (KERN_CRIT, as
-/// written to /dev/kmsg at `<2>`) goes to the journal alone.
-const QUIET_LEVEL: u32 = 1;
+/// Only KERN_EMERG and KERN_ALERT reach the console: a driver's error
+/// (KERN_CRIT, as written to /dev/kmsg at `<2>`, or worse) goes to the
+/// journal alone.
+const QUIET_LEVEL: u32 = 2;
 /// Where what to restore is kept (tmpfs, gone at the next boot).
 pub const STATE_FILE: &str = "/run/system-update/console-quiet";
 /// systemd 259's mute service: its socket, to say whether it is there.
