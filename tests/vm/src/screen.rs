@@ -109,21 +109,112 @@ pub fn to_png(ppm: &Path) -> Result<PathBuf> {
     Ok(png)
 }
 
-/// What tesseract reads in `ppm` (language `lang`: eng, deu). The picture
-/// is scaled up twice first: the VGA font's 16 pixels are small for it.
+/// What tesseract reads in `ppm` (language `lang`: eng, deu), read twice
+/// and joined: in grey (all text, the kernel's grey lines included) and with
+/// only bright pixels kept (white text on a coloured banner, which the grey
+/// picture's binarisation loses). Scaled up twice first: the console font's
+/// 16 pixels are small for tesseract.
 pub fn ocr(ppm: &Path, lang: &str) -> Result<String> {
+    let grey = ppm.with_extension("grey.pgm");
+    let bright = ppm.with_extension("bright.pam");
     let big = ppm.with_extension("x2.pnm");
-    run_into("pamscale", &[Path::new("2"), ppm], &big)?;
+    let mut text = String::new();
+    let r = (|| {
+        run_into("ppmtopgm", &[ppm], &grey)?;
+        run_into(
+            "pamthreshold",
+            &[Path::new("-simple"), Path::new("-threshold=0.8"), &grey],
+            &bright,
+        )?;
+        for picture in [&grey, &bright] {
+            run_into("pamscale", &[Path::new("2"), picture], &big)?;
+            text.push_str(&tesseract(&big, lang)?);
+        }
+        Ok(())
+    })();
+    for f in [&grey, &bright, &big] {
+        let _ = std::fs::remove_file(f);
+    }
+    r.map(|()| text)
+}
+
+fn tesseract(picture: &Path, lang: &str) -> Result<String> {
     let out = Command::new("tesseract")
-        .arg(&big)
+        .arg(picture)
         .args(["stdout", "-l", lang, "--psm", "6"])
+        // One thread: the machines booting beside use the other cores.
+        .env("OMP_THREAD_LIMIT", "1")
         .stderr(Stdio::null())
         .output()
-        .map_err(|e| io_err("tesseract", e));
-    let _ = std::fs::remove_file(&big);
-    let out = out?;
+        .map_err(|e| io_err("tesseract", e))?;
     if !out.status.success() {
-        return Err(err(format!("tesseract {}: {}", ppm.display(), out.status)));
+        return Err(err(format!(
+            "tesseract {}: {}",
+            picture.display(),
+            out.status
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether a screendump (binary PPM) shows the full-screen UI: its header
+/// bar, the VGA palette's blue, across most of the top row of cells.
+pub fn shows_ui_header(ppm: &[u8]) -> bool {
+    let Some((width, data)) = ppm_pixels(ppm) else {
+        return false;
+    };
+    // The middle of the first cell row (8 of 16 pixel rows).
+    let row = 8 * width * 3;
+    let Some(line) = data.get(row..row + width * 3) else {
+        return false;
+    };
+    let blue = line
+        .chunks(3)
+        .filter(|p| p[2] > 120 && p[0] < 60 && p[1] < 60)
+        .count();
+    blue * 2 > width
+}
+
+/// The width and pixel bytes of a binary PPM (`P6 W H 255`).
+fn ppm_pixels(ppm: &[u8]) -> Option<(usize, &[u8])> {
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while ppm.get(i)?.is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !ppm.get(i)?.is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(std::str::from_utf8(&ppm[start..i]).ok()?);
+    }
+    if fields[0] != "P6" || fields[3] != "255" {
+        return None;
+    }
+    let width: usize = fields[1].parse().ok()?;
+    Some((width, ppm.get(i + 1..)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ppm(width: usize, top: [u8; 3]) -> Vec<u8> {
+        let mut v = format!("P6\n{width} 32\n255\n").into_bytes();
+        for y in 0..32 {
+            for _ in 0..width {
+                v.extend_from_slice(if y < 16 { &top } else { &[0, 0, 0] });
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn the_header_bar_is_told_from_boot_messages() {
+        assert!(shows_ui_header(&ppm(64, [0, 0, 170])));
+        assert!(!shows_ui_header(&ppm(64, [170, 170, 170])));
+        assert!(!shows_ui_header(b"P6\n64 32\n255\n"));
+        assert!(!shows_ui_header(b"P5 garbage"));
+    }
 }

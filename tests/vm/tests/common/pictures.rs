@@ -14,8 +14,9 @@ pub struct Read {
     pub text: String,
 }
 
-/// Every distinct screendump of `boot` as PNG with its OCR text in `lang`;
-/// the PPMs are removed (a 1024x768 one is 2.3 MB).
+/// Every distinct screendump of `boot` that shows the UI's header, as PNG
+/// with its OCR text in `lang`; the PPMs are removed (a 1280x800 one is
+/// 3 MB), the boot's other pictures with them.
 pub fn read_all(boot: &Boot, lang: &str) -> Vec<Read> {
     let mut seen = HashSet::new();
     let mut reads = Vec::new();
@@ -25,7 +26,7 @@ pub fn read_all(boot: &Boot, lang: &str) -> Vec<Read> {
         };
         let mut h = DefaultHasher::new();
         bytes.hash(&mut h);
-        if bytes.len() < 64 || !seen.insert(h.finish()) {
+        if !screen::shows_ui_header(&bytes) || !seen.insert(h.finish()) {
             let _ = std::fs::remove_file(&ppm);
             continue;
         }
