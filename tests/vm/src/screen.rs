@@ -126,9 +126,11 @@ pub fn ocr(ppm: &Path, lang: &str) -> Result<String> {
             &[Path::new("-simple"), Path::new("-threshold=0.8"), &grey],
             &bright,
         )?;
-        for picture in [&grey, &bright] {
+        // The bright picture is sparse: read as scattered text (psm 11),
+        // which also reads the VGA font's "%" that a block of text misses.
+        for (picture, psm) in [(&grey, "6"), (&bright, "11")] {
             run_into("pamscale", &[Path::new("2"), picture], &big)?;
-            text.push_str(&tesseract(&big, lang)?);
+            text.push_str(&tesseract(&big, lang, psm)?);
         }
         Ok(())
     })();
@@ -138,10 +140,10 @@ pub fn ocr(ppm: &Path, lang: &str) -> Result<String> {
     r.map(|()| text)
 }
 
-fn tesseract(picture: &Path, lang: &str) -> Result<String> {
+fn tesseract(picture: &Path, lang: &str, psm: &str) -> Result<String> {
     let out = Command::new("tesseract")
         .arg(picture)
-        .args(["stdout", "-l", lang, "--psm", "6"])
+        .args(["stdout", "-l", lang, "--psm", psm])
         // One thread: the machines booting beside use the other cores.
         .env("OMP_THREAD_LIMIT", "1")
         .stderr(Stdio::null())
