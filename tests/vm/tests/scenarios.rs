@@ -281,6 +281,10 @@ fn vt_pictures_show_the_update(update: &Boot, after: &Boot) {
         noise.is_empty(),
         "the kernel message is on the screen in {noise:?}"
     );
+    assert!(
+        !update.text().contains("TEST kernel message"),
+        "the kernel message reached the serial console"
+    );
     pictures::keep(update, &progress.png, "vt-progress");
     pictures::keep(update, &done.png, "vt-final");
 }
