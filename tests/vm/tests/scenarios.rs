@@ -503,7 +503,7 @@ fn s6_etc_trigger() {
 fn s7_plymouth_shows_progress() {
     let mut m = machine("s7-plymouth");
     setup(&mut m, "update:vmtest-hello");
-    let update = update_boot(&mut m, "update", &BootSpec::plain().splash());
+    let update = update_boot(&mut m, "update", &BootSpec::plain().splash().vga());
     // The text theme prints display-message text on the serial console; these
     // wordings are the plymouth renderer's, not the full-screen UI's.
     let text = update.text();
@@ -523,6 +523,18 @@ fn s7_plymouth_shows_progress() {
         fullscreen, 0,
         "no full-screen UI on the console plymouth owns"
     );
+    // Plymouth's picture on the VT (issue 23; the image's theme is text):
+    // our message, read by OCR (which reads "vmtest" as "umtest").
+    let shot = pictures::newest_with(&update, "eng", 40, |t| {
+        t.contains("Update of") && t.contains("turn off the computer")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no picture of boot update shows our message (pictures beside {})",
+            update.log.display()
+        )
+    });
+    pictures::keep(&update, &shot.png, "plymouth");
     let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
     assert_eq!(outcome(&results(&after)), "success");
     assert_eq!(update_boots(&m), 1);

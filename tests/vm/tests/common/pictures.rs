@@ -62,3 +62,32 @@ pub fn keep(boot: &Boot, png: &Path, name: &str) {
         eprintln!("vm: screenshot {} -> {}", png.display(), dest.display());
     }
 }
+
+/// The newest screendump of `boot` whose OCR text (in `lang`) satisfies
+/// `wanted`; read newest first, at most `limit` distinct ones, each kept
+/// as PNG. The PPMs are removed.
+pub fn newest_with(
+    boot: &Boot,
+    lang: &str,
+    limit: usize,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<Read> {
+    let mut found = None;
+    let mut seen = HashSet::new();
+    for ppm in boot.shots().into_iter().rev() {
+        let fresh = std::fs::read(&ppm).is_ok_and(|b| {
+            let mut h = DefaultHasher::new();
+            b.hash(&mut h);
+            seen.insert(h.finish())
+        });
+        if found.is_none() && fresh && seen.len() <= limit {
+            let png = screen::to_png(&ppm).unwrap_or_else(|e| panic!("PNG: {e}"));
+            let text = screen::ocr(&ppm, lang).unwrap_or_else(|e| panic!("OCR: {e}"));
+            if wanted(&text) {
+                found = Some(Read { png, text });
+            }
+        }
+        let _ = std::fs::remove_file(&ppm);
+    }
+    found
+}
