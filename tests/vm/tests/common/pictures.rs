@@ -84,6 +84,8 @@ pub fn newest_with(
             let png = screen::to_png(&ppm).unwrap_or_else(|e| panic!("PNG: {e}"));
             let text = screen::ocr(&ppm, lang).unwrap_or_else(|e| panic!("OCR: {e}"));
             if wanted(&text) {
+                let note = format!("==> {}\n{}\n", png.display(), text.trim_end());
+                let _ = std::fs::write(boot.log.with_extension("").with_extension("ocr.txt"), note);
                 found = Some(Read { png, text });
             }
         }
