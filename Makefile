@@ -57,7 +57,7 @@ MO_DIR := $(RELEASE)/locale
 DEB_DESTDIR ?= $(TARGET_DIR)/debian
 CONFIG := $(DESTDIR)$(SYSCONFDIR)/system-update.toml
 
-.PHONY: all build completions mo update-po install uninstall deb check demo clean
+.PHONY: all build completions mo update-po install uninstall deb check demo clean screenshots
 
 all: build
 
@@ -167,6 +167,16 @@ deb:
 
 check:
 	tests/check
+
+# The kiosk's screen as the real-boot suite photographs it (issue 23): boots
+# scenario s2 with a VGA card (as root, like tests/vm/run) and copies its
+# OCR-checked screendumps of the VT into docs/. Every run of the suite keeps
+# them in $(VMTEST_WORK)/logs/screenshots/ too.
+VMTEST_WORK ?= tests/vm/work
+screenshots:
+	VMTEST_WORK=$(abspath $(VMTEST_WORK)) tests/vm/run s2_
+	cp $(VMTEST_WORK)/logs/screenshots/vt-progress.png docs/screenshot-vt-progress.png
+	cp $(VMTEST_WORK)/logs/screenshots/vt-final.png docs/screenshot-vt-final.png
 
 clean:
 	$(CARGO) clean

@@ -10,6 +10,7 @@ pub mod caps;
 pub mod consoles;
 pub use system_update_events as event;
 pub mod fullscreen;
+pub mod glyphs;
 pub mod i18n;
 pub mod mo;
 pub mod model;
@@ -18,6 +19,7 @@ pub mod plymouth;
 pub mod quiet;
 mod runtime;
 mod term;
+mod unimap;
 
 pub use event::{AfterAction, Event, Outcome, Text};
 pub use model::Model;

@@ -459,7 +459,37 @@ fn device_renderer(
     r.set_budget(budget);
     r.set_branding(branding);
     r.set_keyboard(consoles::has_keyboard(path));
+    if caps.linux_vt {
+        vt_glyphs(&mut r, path);
+    }
     Ok(Box::new(r))
+}
+
+/// Box and block glyphs where the VT's font has them (its Unicode map);
+/// a VT whose map cannot be read keeps ASCII.
+fn vt_glyphs(r: &mut FullscreenRenderer, path: &Path) {
+    match crate::unimap::read(r.fd()) {
+        Some(font) => {
+            let glyphs = crate::glyphs::Glyphs::for_font(&font);
+            tracing::info!(
+                "{}: console font maps {} code points; {}",
+                path.display(),
+                font.len(),
+                if glyphs == crate::glyphs::Glyphs::UNICODE {
+                    "box and block glyphs"
+                } else if glyphs.is_ascii() {
+                    "ASCII borders and gauge"
+                } else {
+                    "ASCII for the glyphs it lacks"
+                }
+            );
+            r.set_glyphs(glyphs);
+        }
+        None => tracing::info!(
+            "{}: console font map unreadable; ASCII borders and gauge",
+            path.display()
+        ),
+    }
 }
 
 fn stdout_renderer(

@@ -10,6 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use system_update_tui::event::m_;
 use system_update_tui::fullscreen::{draw, Branding, Theme, View};
+use system_update_tui::glyphs::Glyphs;
 use system_update_tui::i18n::{self, Tr};
 use system_update_tui::{AfterAction, Event, Model, Outcome};
 
@@ -86,7 +87,7 @@ fn screen(m: &Model, now: Instant, tr: Tr) -> String {
         host: "kiosk-07",
         theme: Theme {
             color: true,
-            unicode: true,
+            glyphs: Glyphs::UNICODE,
         },
         branding: &Branding::default(),
         width: 80,

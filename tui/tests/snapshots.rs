@@ -1,11 +1,13 @@
 //! Snapshots of the main screens (ratatui's TestBackend with insta): starting,
 //! in progress, failure, success; at 80x24 and 200x60; Unicode and ASCII.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use system_update_tui::fullscreen::{draw, Branding, Theme, View};
+use system_update_tui::glyphs::Glyphs;
 use system_update_tui::Text;
 use system_update_tui::{AfterAction, Event, Model, Outcome};
 
@@ -101,17 +103,26 @@ fn screen(m: &Model, now: Instant, w: u16, h: u16, unicode: bool) -> String {
 }
 
 fn branded(m: &Model, now: Instant, w: u16, h: u16, unicode: bool, branding: &Branding) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    let glyphs = if unicode {
+        Glyphs::UNICODE
+    } else {
+        Glyphs::ASCII
+    };
+    drawn(m, now, (w, h), glyphs, branding)
+}
+
+fn drawn(m: &Model, now: Instant, size: (u16, u16), glyphs: Glyphs, branding: &Branding) -> String {
+    let mut t = Terminal::new(TestBackend::new(size.0, size.1)).expect("test backend");
     let view = View {
         model: m,
         now,
         host: "kiosk-07",
         theme: Theme {
             color: true,
-            unicode,
+            glyphs,
         },
         branding,
-        width: w,
+        width: size.0,
         tr: system_update_tui::i18n::Tr::english(),
     };
     t.draw(|f| draw(f, &view)).expect("draw");
@@ -182,4 +193,55 @@ fn accents_parse_names_and_rgb() {
     );
     assert_eq!(Branding::parse_accent("#12345"), None);
     assert_eq!(Branding::parse_accent("chartreuse"), None);
+}
+
+/// A VT font with box lines but no block glyphs (its Unicode map lacks
+/// U+2588 and U+2591): the panels keep their lines, the gauge turns ASCII.
+#[test]
+fn a_font_without_blocks_gets_an_ascii_gauge_in_box_lines() {
+    let font: BTreeSet<u32> = (0x20..0x7f)
+        .chain("┌┐└┘│─".chars().map(u32::from))
+        .collect();
+    let base = Instant::now();
+    let m = in_progress(base);
+    let glyphs = Glyphs::for_font(&font);
+    let s = drawn(&m, at(base, 41), (80, 24), glyphs, &Branding::default());
+    let used: BTreeSet<u32> = s.chars().filter(|c| *c != '\n').map(u32::from).collect();
+    let missing: Vec<char> = used
+        .difference(&font)
+        .filter_map(|&c| char::from_u32(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "drew {missing:?}, not in the font:\n{s}"
+    );
+    assert!(s.contains('┌') && s.contains('│'), "box lines kept:\n{s}");
+    assert!(s.contains("[####"), "an ASCII gauge:\n{s}");
+}
+
+/// A kiosk's 1920x1080 VT (240x67 cells) shows the percentage in large
+/// digits, drawn with the gauge's glyph; an 80x24 screen does not.
+#[test]
+fn a_wide_screen_shows_the_percentage_in_large_digits() {
+    let base = Instant::now();
+    let m = in_progress(base);
+    let now = at(base, 41);
+    let none = Branding::default();
+    // "42%": the rows of the 4, the 2 and the percent sign, pixels doubled.
+    let top = "##  ##  ######  ##  ##";
+    let middle = "######  ######    ##  ";
+    for glyphs in [Glyphs::ASCII, Glyphs::UNICODE] {
+        let s = drawn(&m, now, (240, 67), glyphs, &none);
+        for row in [top, middle] {
+            let row = row.replace('#', glyphs.full);
+            assert!(s.contains(&row), "no {row:?} at 240x67:\n{s}");
+        }
+        assert!(s.contains(" 42 %"), "the gauge keeps its number:\n{s}");
+        let small = drawn(&m, now, (80, 24), glyphs, &none);
+        assert!(!small.contains(&top.replace('#', glyphs.full)), "{small}");
+    }
+    insta::assert_snapshot!(
+        "screen_progress_240x67_unicode",
+        drawn(&m, now, (240, 67), Glyphs::UNICODE, &none)
+    );
 }

@@ -325,6 +325,45 @@ fn final_screen_is_whole_after_others_scrolled_the_console() {
     );
 }
 
+/// A driver's message written across the progress (not scrolling it, as a
+/// kernel line in mid-screen does) is painted over while the update runs,
+/// though no cell under it changes.
+#[test]
+fn a_message_across_the_running_screen_is_painted_over() {
+    use std::io::Write;
+    let term = FakeTerminal::new((80, 24), Some((80, 24)));
+    let ui = Ui::start(UiOptions {
+        mode: UiMode::Fullscreen,
+        output: Output::Devices(vec![term.slave_path.clone()]),
+    });
+    play_until_half(&ui, "Painted update");
+    assert!(
+        term.wait_for("50 %", Duration::from_secs(5)),
+        "{}",
+        term.contents()
+    );
+    let mut tty = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&term.slave_path)
+        .expect("open the pty");
+    tty.write_all(b"\x1b[12;3H[   39.290751] TEST kernel message")
+        .expect("write");
+    assert!(term.wait_for("TEST kernel", Duration::from_secs(5)));
+    // The whole repaint comes within its interval (5 s on this line).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while term.contents().contains("TEST kernel") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never painted over:\n{}",
+            term.contents()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s = term.contents();
+    assert!(s.contains("50 %") && s.contains("Painted update"), "{s}");
+    finish_ok(ui);
+}
+
 #[test]
 fn a_key_on_a_terminal_with_a_keyboard_is_seen_on_the_final_screen() {
     let term = FakeTerminal::new((80, 24), Some((80, 24)));

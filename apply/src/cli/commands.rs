@@ -19,6 +19,7 @@ fn root_refused(cmd: &Cmd) -> Option<&'static str> {
         Cmd::Demo(_) => Some("demo builds its own scratch root (use --workdir)"),
         Cmd::Completions { .. } => Some("completions read no tree"),
         Cmd::Probation => Some("probation checks the boot that is running, which is /"),
+        Cmd::RestoreConsole => Some("restore-console acts on the running system's consoles"),
         _ => None,
     }
 }
@@ -83,12 +84,30 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Demo(args) => demo::run(&args, &stop_flag()?),
+        Cmd::RestoreConsole => restore_console(),
         // What happened needs no configuration: it must be readable when
         // the configuration is what went wrong.
         Cmd::Results(a) => printed(status::results(&root, a.json)),
         Cmd::History(a) => printed(status::history(&root, a.json)),
         Cmd::Log { id, json } => log(&root, id.as_deref(), json),
         cmd => with_config(&root, cmd),
+    }
+}
+
+/// Puts back what the UI's quieting of the consoles changed, when the
+/// apply that did it could not (it died): from the state file it keeps.
+fn restore_console() -> anyhow::Result<i32> {
+    let path = std::path::Path::new(system_update_tui::quiet::STATE_FILE);
+    match system_update_tui::quiet::restore_saved(path) {
+        Ok(Some(saved)) => {
+            tracing::info!("console restored after the UI: {saved:?}");
+            Ok(exit::OK)
+        }
+        Ok(None) => Ok(exit::OK),
+        Err(e) => {
+            eprintln!("system-update: {e}");
+            Ok(exit::FAILURE)
+        }
     }
 }
 
@@ -141,7 +160,7 @@ fn with_config(root: &Root, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Auto(a) => auto_cmd(root, &config, &a),
         // Carried out before the configuration is read.
         Cmd::Results(_) | Cmd::History(_) | Cmd::Log { .. } => Ok(exit::OK),
-        Cmd::Demo(_) | Cmd::Completions { .. } => Ok(exit::OK),
+        Cmd::Demo(_) | Cmd::Completions { .. } | Cmd::RestoreConsole => Ok(exit::OK),
     }
 }
 

@@ -80,6 +80,10 @@ pub enum Cmd {
     /// runs): prepare, and inside a maintenance window arm the update and
     /// reboot into it, unless something says not now.
     Auto(AutoArgs),
+    /// Give the consoles back the kernel's console level and systemd's
+    /// status output that an apply which died left lowered (what
+    /// system-update-apply.service runs after it stops).
+    RestoreConsole,
     /// Play a whole offline update on a scratch root, with the UI.
     Demo(DemoArgs),
     /// Print the shell completion script for SHELL (make install installs

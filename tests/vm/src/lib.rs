@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 /// Markers the guest prints on the serial console.
 pub const BOOTED_NORMAL: &str = "VMTEST-BOOTED multi-user";
 pub const BOOTED_UPDATE: &str = "VMTEST-BOOTED system-update";
+pub mod screen;
+
 /// Printed by the kernel as the last line of a reboot or a power-off.
 pub const KERNEL_REBOOT: &str = "reboot: Restarting system";
 pub const KERNEL_POWER_OFF: &str = "reboot: Power down";
@@ -253,6 +255,11 @@ pub struct BootSpec {
     /// qemu does not slow the line down, but the guest's termios says it,
     /// and the UI's byte budget follows that.
     pub serial_speed: Option<u32>,
+    /// A VGA card and tty1 as a console besides ttyS0, screendumps taken
+    /// through qemu's monitor (see `screen`), and `vmtest.vga` on the
+    /// command line (vmtest-hello 2's postinst then writes a kernel
+    /// message and takes its time, for the pictures).
+    pub vga: bool,
 }
 
 impl BootSpec {
@@ -272,6 +279,11 @@ impl BootSpec {
         self
     }
 
+    pub fn vga(mut self) -> BootSpec {
+        self.vga = true;
+        self
+    }
+
     pub fn serial_speed(mut self, bps: u32) -> BootSpec {
         self.serial_speed = Some(bps);
         self
@@ -279,8 +291,12 @@ impl BootSpec {
 
     fn cmdline(&self, disk: Disk) -> String {
         let mut words: Vec<String> = disk.root_words().iter().map(|w| w.to_string()).collect();
+        words.push("rw".to_string());
+        if self.vga {
+            // Before ttyS0, which stays /dev/console (the last one named).
+            words.extend(["console=tty1".to_string(), "vmtest.vga".to_string()]);
+        }
         words.extend([
-            "rw".to_string(),
             format!("console=ttyS0,{}", self.serial_speed.unwrap_or(115_200)),
             // A panic reboots at once, which ends qemu (-no-reboot).
             "panic=-1".to_string(),
@@ -346,6 +362,11 @@ impl Boot {
     /// The serial log as text, escape sequences and carriage returns removed.
     pub fn text(&self) -> String {
         strip_escapes(&self.serial)
+    }
+
+    /// The screendumps taken during this boot (a `vga` boot), in order.
+    pub fn shots(&self) -> Vec<PathBuf> {
+        screen::shots(&self.log)
     }
 
     pub fn kind(&self) -> Kind {
@@ -559,6 +580,9 @@ impl Machine {
         File::create(&report).map_err(|e| io_err(report.display(), e))?;
         let stderr = File::create(&stderr_path).map_err(|e| io_err(stderr_path.display(), e))?;
 
+        let monitor = spec
+            .vga
+            .then(|| self.logdir.join(format!("{n:02}.monitor")));
         let c = &self.config;
         let mut cmd = Command::new(&c.qemu);
         match c.accel {
@@ -570,15 +594,13 @@ impl Machine {
             .arg("-smp")
             .arg(c.smp.to_string())
             // No floppy, CD-ROM, parallel port or NIC: fewer drivers to probe.
-            .args([
-                "-nodefaults",
-                "-display",
-                "none",
-                "-vga",
-                "none",
-                "-monitor",
-                "none",
-            ])
+            .args(["-nodefaults", "-display", "none", "-vga"])
+            .arg(if spec.vga { "std" } else { "none" })
+            .arg("-monitor")
+            .arg(match &monitor {
+                Some(m) => format!("unix:{},server=on,wait=off", m.display()),
+                None => "none".to_string(),
+            })
             // A reboot ends qemu; the harness starts the next boot.
             .arg("-no-reboot")
             // ttyS0: the console, on our pipe. ttyS1: the guest's report.
@@ -612,6 +634,10 @@ impl Machine {
             .spawn()
             .map_err(|e| io_err(format!("{}", c.qemu.display()), e))?;
         let started = Instant::now();
+        if let Some(m) = monitor {
+            // Ends by itself when qemu closes the monitor.
+            drop(screen::start_shooting(m, self.logdir.clone(), base.clone()));
+        }
         let stdout = child
             .stdout
             .take()

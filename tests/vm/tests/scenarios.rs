@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 mod common;
+use common::pictures;
 use common::screen::{has_percent, screens};
 
 use system_update_vm_tests::{
@@ -246,6 +247,48 @@ fn ui_was_drawn(boot: &Boot, banner: &str) {
     );
 }
 
+/// The kiosk's monitor (issue 23): the VT of a `vga` boot as its
+/// screendumps show it, read by OCR: the title, a step, a percentage and
+/// the outcome; never the kernel message vmtest-hello 2's postinst writes
+/// meanwhile (`after`, the boot that follows, shows it was written).
+fn vt_pictures_show_the_update(update: &Boot, after: &Boot) {
+    let reads = pictures::read_all(update, "eng");
+    let progress = reads.iter().find(|r| {
+        r.text.contains("System update") && r.text.contains("Step") && has_percent(&r.text)
+    });
+    let done = reads.iter().find(|r| r.text.contains("UPDATE SUCCEEDED"));
+    let noise: Vec<String> = reads
+        .iter()
+        .filter(|r| r.text.contains("TEST kernel"))
+        .map(|r| r.png.display().to_string())
+        .collect();
+    let (journal, _) = section(after, "previous-boot");
+    assert!(
+        journal.contains("kmsg written at priority 2"),
+        "the update's postinst wrote its kernel message: {journal}"
+    );
+    let (Some(progress), Some(done)) = (progress, done) else {
+        panic!(
+            "boot {}: of {} pictures, one with the title, a step and a percentage: {}, one with the outcome: {} (OCR in {})",
+            update.label,
+            reads.len(),
+            progress.is_some(),
+            done.is_some(),
+            update.log.parent().map(|p| p.display().to_string()).unwrap_or_default()
+        )
+    };
+    assert!(
+        noise.is_empty(),
+        "the kernel message is on the screen in {noise:?}"
+    );
+    assert!(
+        !update.text().contains("TEST kernel message"),
+        "the kernel message reached the serial console"
+    );
+    pictures::keep(update, &progress.png, "vt-progress");
+    pictures::keep(update, &done.png, "vt-final");
+}
+
 fn update_boots(m: &Machine) -> usize {
     m.boots()
         .iter()
@@ -274,7 +317,12 @@ fn s2_dpkg_update_round_trip() {
         !setup.text().contains(&format!("VMTEST-STEP {step} failed")),
         "setup step did not fail"
     );
-    let update = update_boot(&mut m, "update", &BootSpec::plain().serial_speed(9600));
+    // A VGA card too: the VT is a second console, photographed (issue 23).
+    let update = update_boot(
+        &mut m,
+        "update",
+        &BootSpec::plain().serial_speed(9600).vga(),
+    );
     assert!(
         update.text().contains("console=ttyS0,9600"),
         "the kernel ran the console at 9600 baud"
@@ -290,6 +338,7 @@ fn s2_dpkg_update_round_trip() {
     );
     ui_was_drawn(&update, "UPDATE SUCCEEDED");
     let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
+    vt_pictures_show_the_update(&update, &after);
     let (journal, _) = section(&after, "previous-boot");
     assert!(
         journal.contains("/dev/ttyS0: 9600 bit/s, at most 480 B/s for the screen"),
@@ -454,7 +503,7 @@ fn s6_etc_trigger() {
 fn s7_plymouth_shows_progress() {
     let mut m = machine("s7-plymouth");
     setup(&mut m, "update:vmtest-hello");
-    let update = update_boot(&mut m, "update", &BootSpec::plain().splash());
+    let update = update_boot(&mut m, "update", &BootSpec::plain().splash().vga());
     // The text theme prints display-message text on the serial console; these
     // wordings are the plymouth renderer's, not the full-screen UI's.
     let text = update.text();
@@ -474,6 +523,18 @@ fn s7_plymouth_shows_progress() {
         fullscreen, 0,
         "no full-screen UI on the console plymouth owns"
     );
+    // Plymouth's picture on the VT (issue 23; the image's theme is text):
+    // our message, read by OCR (which reads "vmtest" as "umtest").
+    let shot = pictures::newest_with(&update, "eng", 40, |t| {
+        t.contains("Update of") && t.contains("turn off the computer")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no picture of boot update shows our message (pictures beside {})",
+            update.log.display()
+        )
+    });
+    pictures::keep(&update, &shot.png, "plymouth");
     let after = normal_boot(&mut m, "after", &BootSpec::plain(), End::PowerOff);
     assert_eq!(outcome(&results(&after)), "success");
     assert_eq!(update_boots(&m), 1);

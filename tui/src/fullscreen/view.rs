@@ -1,61 +1,44 @@
-//! The full-screen view (ratatui) and its renderer on a terminal device.
-//!
-//! `draw` paints a [`Model`] into any ratatui frame (TestBackend in tests);
-//! [`FullscreenRenderer`] puts it on a terminal through crossterm, writing
-//! to the device it was given, never to the process's stdout unless asked.
+//! The full screen as ratatui draws it: header, progress, log, final
+//! screen, into any frame (a terminal, or TestBackend in tests).
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use ratatui::backend::CrosstermBackend;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph, Wrap};
-use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
+use ratatui::Frame;
 
 use crate::caps::{Caps, Colors};
 use crate::event::{AfterAction, Outcome};
+use crate::glyphs::Glyphs;
 use crate::i18n::n_;
 use crate::model::{ceil_secs, format_duration, Model};
-use crate::term::TermGuard;
-use crate::RenderError;
 
 /// How a screen looks: colours and glyphs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
     pub color: bool,
-    pub unicode: bool,
+    pub glyphs: Glyphs,
 }
 
 impl Theme {
+    /// What the terminal type says; a VT's font may say more (see
+    /// [`FullscreenRenderer::set_glyphs`]).
     pub fn for_caps(caps: &Caps) -> Theme {
         Theme {
             color: caps.colors != Colors::None,
-            unicode: caps.unicode,
+            glyphs: if caps.unicode {
+                Glyphs::UNICODE
+            } else {
+                Glyphs::ASCII
+            },
         }
     }
 
     fn border(&self) -> border::Set<'static> {
-        if self.unicode {
-            border::PLAIN
-        } else {
-            border::Set {
-                top_left: "+",
-                top_right: "+",
-                bottom_left: "+",
-                bottom_right: "+",
-                vertical_left: "|",
-                vertical_right: "|",
-                horizontal_top: "-",
-                horizontal_bottom: "-",
-            }
-        }
+        self.glyphs.border
     }
 
     fn fg(&self, c: Color) -> Style {
@@ -139,26 +122,26 @@ pub struct View<'a> {
     pub tr: crate::i18n::Tr,
 }
 
+/// The least screen that shows the percentage in large digits: a kiosk's
+/// 1920x1080 VT has 240x67 cells, 1024x768 has 128x48.
+pub const BIG_MIN: (u16, u16) = (120, 40);
+/// Rows the large digits take in the progress panel, a blank row included.
+const BIG_ROWS: u16 = super::digits::ROWS as u16 + 1;
+
+fn big_digits(area: Rect) -> bool {
+    area.width >= BIG_MIN.0 && area.height >= BIG_MIN.1
+}
+
 /// Paints the whole screen.
 pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     let area = frame.area();
     frame.render_widget(Clear, area);
     let m = view.model;
-    let t = view.theme;
     // The last row stays empty: the cursor is left there at the end, so
     // console output that follows does not scroll the final screen away.
     let admin_footer = view.branding.footer.as_deref().filter(|f| !f.is_empty());
-    // The final screen takes the rows its text needs, wrapped to the width
-    // (a long error on a narrow screen), at the log's expense.
-    let fixed = 4 + u16::from(admin_footer.is_some());
     let result = m.is_finished().then(|| result_lines(view));
-    let status_h = match &result {
-        Some(lines) => {
-            let needed = wrapped_rows(lines, area.width.saturating_sub(4)) + 2;
-            needed.clamp(4, area.height.saturating_sub(fixed).max(4))
-        }
-        None => 6,
-    };
+    let status_h = status_height(area, result.as_deref(), admin_footer.is_some());
     let [header, system, status, log_area, footer, extra, _] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
@@ -171,6 +154,39 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
     .areas(area);
 
     draw_header(frame, header, view);
+    draw_branding(frame, (system, extra), view, admin_footer);
+    match result {
+        Some(lines) => draw_result(frame, status, view, lines),
+        None => draw_status(frame, status, view),
+    }
+    if log_area.height >= 3 {
+        draw_log(frame, log_area, view);
+    }
+    draw_footer(frame, footer, view);
+}
+
+/// The status block's rows: the final screen takes the rows its text
+/// needs, wrapped to the width (a long error on a narrow screen), at the
+/// log's expense; a wide screen's large digits take theirs.
+fn status_height(area: Rect, result: Option<&[Line<'_>]>, admin_footer: bool) -> u16 {
+    let fixed = 4 + u16::from(admin_footer);
+    match result {
+        Some(lines) => {
+            let needed = wrapped_rows(lines, area.width.saturating_sub(4)) + 2;
+            needed.clamp(4, area.height.saturating_sub(fixed).max(4))
+        }
+        None if big_digits(area) => 6 + BIG_ROWS,
+        None => 6,
+    }
+}
+
+/// The system's name under the title, and the admin's footer line.
+fn draw_branding(
+    frame: &mut Frame<'_>,
+    (system, extra): (Rect, Rect),
+    view: &View<'_>,
+    admin_footer: Option<&str>,
+) {
     if let Some(name) = &view.branding.system {
         frame.render_widget(
             Paragraph::new(Line::styled(
@@ -184,22 +200,20 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
         frame.render_widget(
             Paragraph::new(Line::styled(
                 format!(" {}", crate::model::clean(text)),
-                t.fg(view.branding.accent.unwrap_or(Color::Cyan))
+                view.theme
+                    .fg(view.branding.accent.unwrap_or(Color::Cyan))
                     .add_modifier(Modifier::BOLD),
             )),
             extra,
         );
     }
-    match result {
-        Some(lines) => draw_result(frame, status, view, lines),
-        None => draw_status(frame, status, view),
-    }
-    if log_area.height >= 3 {
-        draw_log(frame, log_area, view);
-    }
+}
 
-    // The long form when it fits, else the short one.
-    let ((long, short), style) = match m.finish.as_ref().map(|f| f.outcome) {
+/// The warning or the verdict at the bottom: the long form when it fits,
+/// else the short one.
+fn draw_footer(frame: &mut Frame<'_>, footer: Rect, view: &View<'_>) {
+    let t = view.theme;
+    let ((long, short), style) = match view.model.finish.as_ref().map(|f| f.outcome) {
         None => (
             (
                 n_("Do not turn off the computer until the update is finished."),
@@ -220,7 +234,7 @@ pub fn draw(frame: &mut Frame<'_>, view: &View<'_>) {
         ),
     };
     let long = view.tr.s(long);
-    let text = if long.chars().count() < usize::from(area.width) {
+    let text = if long.chars().count() < usize::from(footer.width) {
         long
     } else {
         view.tr.s(short)
@@ -306,7 +320,29 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         gauge_line(inner.width, m.percent, t),
         Line::raw(tr.f("Elapsed {}, {}", &[&elapsed, &left])),
     ];
-    frame.render_widget(Paragraph::new(lines), inner);
+    let [text, big] = Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(Paragraph::new(lines), text);
+    if big.height > super::digits::ROWS as u16 {
+        draw_big_percent(frame, big, m.percent, t);
+    }
+}
+
+/// The percentage in large digits, centred under the gauge.
+fn draw_big_percent(frame: &mut Frame<'_>, area: Rect, percent: f32, t: Theme) {
+    let text = format!("{:.0}%", percent.clamp(0.0, 100.0).floor());
+    let style = if t.color {
+        Style::new().fg(Color::Green)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    };
+    let rows: Vec<Line<'_>> = std::iter::once(Line::raw(""))
+        .chain(
+            super::digits::big(&text, t.glyphs.full)
+                .into_iter()
+                .map(|r| Line::styled(r, style)),
+        )
+        .collect();
+    frame.render_widget(Paragraph::new(rows).alignment(Alignment::Center), area);
 }
 
 /// `[#####-----]  42 %`: our own bar rather than ratatui's Gauge, whose
@@ -316,11 +352,7 @@ fn gauge_line(width: u16, percent: f32, t: Theme) -> Line<'static> {
     let bar_w = usize::from(width).saturating_sub(label.len() + 2);
     let filled = ((bar_w as f32) * percent / 100.0).floor() as usize;
     let filled = filled.min(bar_w);
-    let (full, empty) = if t.unicode {
-        ("█", "░")
-    } else {
-        ("#", "-")
-    };
+    let (full, empty) = (t.glyphs.full, t.glyphs.empty);
     let fill_style = if t.color {
         Style::new().fg(Color::Green)
     } else {
@@ -459,229 +491,4 @@ fn draw_log(frame: &mut Frame<'_>, area: Rect, view: &View<'_>) {
         .map(|l| Line::styled(l.as_str(), t.fg(Color::Gray)))
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
-}
-
-/// Buffers one frame and writes it in one go, counting bytes: crossterm
-/// would otherwise issue a write(2) per escape sequence.
-pub struct FrameWriter {
-    buf: Vec<u8>,
-    out: File,
-    written: Arc<AtomicU64>,
-    /// Frames are computed but not sent (see `repaint_whole`).
-    discard: Arc<AtomicBool>,
-}
-
-impl Write for FrameWriter {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        if self.discard.load(Ordering::Relaxed) {
-            self.buf.clear();
-            return Ok(());
-        }
-        if !self.buf.is_empty() {
-            let r = self.out.write_all(&self.buf);
-            self.written
-                .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-            self.buf.clear();
-            r?;
-        }
-        Ok(())
-    }
-}
-
-/// The full-screen renderer on one terminal.
-pub struct FullscreenRenderer {
-    term: Terminal<CrosstermBackend<FrameWriter>>,
-    guard: TermGuard,
-    written: Arc<AtomicU64>,
-    /// A duplicate of the terminal's fd, to read its size.
-    fd: OwnedFd,
-    theme: Theme,
-    host: String,
-    branding: Branding,
-    /// A person may press a key here (a VT or a terminal emulator).
-    keyboard: bool,
-    /// The language this terminal can show.
-    tr: crate::i18n::Tr,
-    budget: f64,
-    /// The final screen has been painted whole once.
-    final_painted: bool,
-    discard: Arc<AtomicBool>,
-    /// Drawn on the alternate screen, which leaving takes away.
-    alternate_screen: bool,
-    /// The outcome as lines, printed after an alternate screen is left:
-    /// the person at the terminal must still see how the update ended.
-    outcome: Vec<String>,
-}
-
-impl FullscreenRenderer {
-    /// Takes over the terminal `out` (size `size`): saves its state, hides
-    /// the cursor, clears it.
-    pub fn new(
-        out: File,
-        caps: &Caps,
-        size: (u16, u16),
-        alternate_screen: bool,
-        host: String,
-    ) -> Result<FullscreenRenderer, RenderError> {
-        let guard = TermGuard::take(out.as_fd(), caps, alternate_screen, size.1)?;
-        let fd = out.as_fd().try_clone_to_owned()?;
-        let written = Arc::new(AtomicU64::new(0));
-        let discard = Arc::new(AtomicBool::new(false));
-        let writer = FrameWriter {
-            buf: Vec::with_capacity(8192),
-            out,
-            written: Arc::clone(&written),
-            discard: Arc::clone(&discard),
-        };
-        let term = Terminal::with_options(
-            CrosstermBackend::new(writer),
-            TerminalOptions {
-                viewport: Viewport::Fixed(Rect::new(0, 0, size.0, size.1)),
-            },
-        )?;
-        Ok(FullscreenRenderer {
-            term,
-            guard,
-            written,
-            fd,
-            theme: Theme::for_caps(caps),
-            host,
-            branding: Branding::default(),
-            keyboard: false,
-            tr: crate::i18n::Tr::for_console(caps.shows_language()),
-            budget: crate::runtime::CONSOLE_BUDGET,
-            final_painted: false,
-            discard,
-            alternate_screen,
-            outcome: Vec::new(),
-        })
-    }
-
-    /// Whether key presses on this terminal count (see `key_pressed`).
-    pub fn set_keyboard(&mut self, keyboard: bool) {
-        self.keyboard = keyboard;
-    }
-
-    /// What the screen says of the machine (see [`Branding`]).
-    pub fn set_branding(&mut self, branding: Branding) {
-        self.branding = branding;
-    }
-
-    /// Bytes per second this terminal may average (see the runtime).
-    pub fn set_budget(&mut self, bytes_per_second: f64) {
-        self.budget = bytes_per_second;
-    }
-
-    /// Makes the next draw send every cell, after clearing the screen.
-    /// ratatui's own `clear()` asks the terminal where its cursor is, which
-    /// a serial console never answers; instead a frame that differs in
-    /// every cell is drawn and thrown away, so ratatui believes the screen
-    /// holds it.
-    fn repaint_whole(&mut self) -> Result<(), RenderError> {
-        self.discard.store(true, Ordering::Relaxed);
-        let drawn = self.term.draw(|f| {
-            let area = f.area();
-            let buf = f.buffer_mut();
-            for y in area.top()..area.bottom() {
-                for x in area.left()..area.right() {
-                    if let Some(cell) = buf.cell_mut((x, y)) {
-                        cell.set_symbol("\u{fffd}");
-                    }
-                }
-            }
-        });
-        self.discard.store(false, Ordering::Relaxed);
-        drawn?;
-        self.term
-            .backend_mut()
-            .write_all(b"\x1b[H\x1b[2J")
-            .map_err(RenderError::from)
-    }
-
-    /// Follows a terminal whose size the kernel knows and that changed
-    /// (a resized terminal emulator); 0x0 consoles keep the probed size.
-    fn follow_size(&mut self) -> Result<(), RenderError> {
-        if let Some((w, h)) = crate::caps::kernel_size(self.fd.as_fd()) {
-            let area = Rect::new(0, 0, w, h);
-            if area != self.term.get_frame().area() {
-                self.term.resize(area)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl crate::runtime::Renderer for FullscreenRenderer {
-    fn key_pressed(&mut self) -> bool {
-        if !self.keyboard {
-            return false;
-        }
-        let mut fds = [nix::poll::PollFd::new(
-            self.fd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        if !matches!(
-            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO),
-            Ok(n) if n > 0
-        ) {
-            return false;
-        }
-        // Consumed, so it is not read again (or by a shell later).
-        let mut buf = [0u8; 64];
-        matches!(nix::unistd::read(&self.fd, &mut buf), Ok(n) if n > 0)
-    }
-
-    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
-        self.follow_size()?;
-        let before = self.written.load(Ordering::Relaxed);
-        // Others may have written on a console (the kernel, systemd) and
-        // scrolled it under us: the last screen is painted whole, not as
-        // differences from what we believe is there.
-        if model.is_finished() && !self.final_painted {
-            self.repaint_whole()?;
-            self.final_painted = true;
-        }
-        let view = View {
-            model,
-            now,
-            host: &self.host,
-            theme: self.theme,
-            branding: &self.branding,
-            width: self.term.size().map(|s| s.width).unwrap_or(80),
-            tr: self.tr,
-        };
-        self.term.draw(|f| draw(f, &view))?;
-        if model.is_finished() {
-            self.outcome = crate::plain::outcome_lines(model, now, self.tr);
-        }
-        Ok(self.written.load(Ordering::Relaxed) - before)
-    }
-
-    fn tick(&self, model: &Model) -> Option<Duration> {
-        // Elapsed time, ETA and countdown move by themselves.
-        if !model.is_finished() || model.countdown(Instant::now()).is_some() {
-            Some(Duration::from_secs(1))
-        } else {
-            None
-        }
-    }
-
-    fn restore(&mut self) {
-        self.guard.restore();
-        if self.alternate_screen && !self.outcome.is_empty() {
-            // CR too: the terminal's saved modes may not translate NL.
-            let text: String = self.outcome.iter().map(|l| format!("{l}\r\n")).collect();
-            if let Err(e) = crate::caps::write_all_fd(self.fd.as_fd(), text.as_bytes()) {
-                tracing::debug!("the outcome after the full screen: {e}");
-            }
-        }
-    }
-
-    fn budget(&self) -> f64 {
-        self.budget
-    }
 }
