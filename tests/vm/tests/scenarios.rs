@@ -496,6 +496,43 @@ fn s6_etc_trigger() {
     assert!(res["legs"]["leave_why"].is_null(), "{res}");
     no_triggers(&after);
     assert_eq!(update_boots(&m), 1);
+
+    // 2. Unattended (issue 22): system-update-auto.timer's pass waits while
+    // a guest process holds a shutdown inhibitor, and names it (logind over
+    // D-Bus); released, the next pass arms the update and reboots into it;
+    // the next boot is confirmed and the metrics file says so.
+    let auto = normal_boot(
+        &mut m,
+        "auto",
+        &BootSpec::run("auto:vmtest-slow"),
+        End::Reboot,
+    );
+    let text = auto.text();
+    assert!(
+        text.contains("VMTEST-AUTO")
+            && text.contains("inhibited by vmtest-kiosk")
+            && text.contains("a customer is paying"),
+        "auto waited for the inhibitor and named it"
+    );
+    assert!(
+        !text.contains("VMTEST-AUTO no pass") && !text.contains("armed despite"),
+        "auto's passes in the guest"
+    );
+    let update = update_boot(&mut m, "auto-update", &BootSpec::plain());
+    ui_was_drawn(&update, "UPDATE SUCCEEDED");
+    let after = normal_boot(&mut m, "auto-after", &BootSpec::plain(), End::PowerOff);
+    assert!(package(&after, "vmtest-slow").starts_with("vmtest-slow 2 ii"));
+    let (metrics, rc) = section(&after, "metrics");
+    assert_eq!(rc, 0, "the metrics file is there: {metrics}");
+    for line in [
+        "system_update_last_outcome{outcome=\"success\"} 1",
+        "system_update_pending 0",
+        "system_update_probation{state=\"confirmed\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    no_triggers(&after);
+    assert_eq!(update_boots(&m), 2);
 }
 
 #[test]
