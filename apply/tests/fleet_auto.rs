@@ -42,9 +42,7 @@ fn machine(n: usize, etcd: &Etcd, failing: bool) -> Scratch {
 
 #[track_caller]
 fn auto(s: &Scratch) -> serde_json::Value {
-    let out = s.su(&["auto", "--json", "--now", NOW]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)))
+    s.auto(NOW)
 }
 
 /// One auto pass over the fleet, in order; never more than two armed at

@@ -74,13 +74,6 @@ fn config(s: &common::Scratch, text: &str) {
     fs::write(&p, text).unwrap();
 }
 
-/// `auto --json` at `now`; its answer.
-fn auto(s: &common::Scratch, now: &str) -> serde_json::Value {
-    let out = s.su(&["auto", "--json", "--now", now]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)))
-}
-
 /// A Saturday, 02:30 UTC (a scratch root has no /etc/localtime: UTC).
 const IN_WINDOW: &str = "2026-12-05T02:30:00Z";
 /// The Monday after, noon.
@@ -98,7 +91,7 @@ fn auto_arms_an_admins_prepared_update_inside_a_window() {
     let out = s.su(&["prepare", &v2.display().to_string()]);
     assert!(out.status.success(), "prepare: {}", show(&out));
 
-    let a = auto(&s, IN_WINDOW);
+    let a = s.auto(IN_WINDOW);
     assert_eq!(a["action"], "armed", "{a}");
     assert_eq!(a["reboot"], "none", "--root never reboots: {a}");
     assert_eq!(a["window_closes"], "2026-12-05T05:00:00Z", "{a}");
@@ -119,7 +112,7 @@ fn auto_never_stacks_on_a_pending_update() {
     config(&s, WINDOWS);
     s.prepare_and_trigger(&[&v2]);
     let before = fs::read_dir(s.update_dir()).unwrap().count();
-    let a = auto(&s, IN_WINDOW);
+    let a = s.auto(IN_WINDOW);
     assert_eq!(a["action"], "nothing", "{a}");
     assert!(
         a["reason"].as_str().unwrap().contains("already triggered"),
@@ -139,7 +132,7 @@ fn auto_never_stacks_on_a_pending_update() {
     let due = s.path("/var/lib/system-update-results/probation-due");
     fs::create_dir_all(due.parent().unwrap()).unwrap();
     fs::write(&due, "").unwrap();
-    let a = auto(&s, IN_WINDOW);
+    let a = s.auto(IN_WINDOW);
     assert_eq!(a["action"], "nothing", "{a}");
     assert_eq!(a["reason"], "a rollback is armed for the next boot");
     assert!(!s.link_exists());
@@ -155,14 +148,14 @@ fn auto_outside_a_window_arms_nothing_and_says_when() {
     config(&s, WINDOWS);
     let out = s.su(&["prepare", &v2.display().to_string()]);
     assert!(out.status.success(), "prepare: {}", show(&out));
-    let a = auto(&s, OUTSIDE);
+    let a = s.auto(OUTSIDE);
     assert_eq!(a["action"], "waiting", "{a}");
     assert_eq!(a["reason"], "outside the maintenance windows");
     assert_eq!(a["next_window"], "2026-12-12T02:00:00Z", "{a}");
     assert!(!s.link_exists());
     // No window at all: nothing is ever armed.
     config(&s, "auto-prepare = \"none\"\n");
-    let a = auto(&s, IN_WINDOW);
+    let a = s.auto(IN_WINDOW);
     assert_eq!(a["action"], "waiting", "{a}");
     assert!(
         a["reason"]
@@ -182,13 +175,13 @@ fn auto_on_battery_waits_and_nothing_prepared_is_nothing() {
     }
     let (s, v2) = with_foo_v1(None);
     config(&s, WINDOWS);
-    let a = auto(&s, IN_WINDOW);
+    let a = s.auto(IN_WINDOW);
     assert_eq!(a["action"], "nothing", "{a}");
     assert_eq!(a["reason"], "nothing is prepared (auto-prepare is none)");
     let out = s.su(&["prepare", &v2.display().to_string()]);
     assert!(out.status.success(), "prepare: {}", show(&out));
     on_battery(&s, 20);
-    let a = auto(&s, IN_WINDOW);
+    let a = s.auto(IN_WINDOW);
     assert_eq!(a["action"], "waiting", "{a}");
     assert!(
         a["reason"]

@@ -334,6 +334,14 @@ impl Scratch {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `auto --json` with the clock at `now` (RFC 3339); its answer.
+    #[track_caller]
+    pub fn auto(&self, now: &str) -> serde_json::Value {
+        let out = self.su(&["auto", "--json", "--now", now]);
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)))
+    }
+
     pub fn link_exists(&self) -> bool {
         self.path("/system-update").symlink_metadata().is_ok()
     }
