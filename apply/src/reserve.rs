@@ -17,15 +17,18 @@ use crate::atomic;
 use crate::paths::{self, Root};
 
 /// What is kept back: the record and its history copy are a few KiB, the
-/// rest is for the log's copy and the file system's own metadata.
-pub const RESERVE: u64 = 4 << 20;
+/// rest is for the log's copy and the file system's own metadata. A
+/// rollback on a full btrfs took all of 4 MiB (mixed block groups: the
+/// snapshot, then a RENAME_EXCHANGE whose metadata reservation needed
+/// three more parts), so that had no margin for a writer beside it.
+pub const RESERVE: u64 = 8 << 20;
 
 /// In this many files, given back one at a time: a writer still filling
 /// the disk takes one part, fails and stops, and the next part is ours.
 /// (Files, not one file truncated: btrfs frees an extent only whole.)
-const PARTS: usize = 4;
+const PARTS: usize = 8;
 
-/// The reserve's names in the results directory: NAME.0 to NAME.3.
+/// The reserve's names in the results directory: NAME.0 to NAME.7.
 pub const NAME: &str = "space-reserve";
 
 fn path(root: &Root, part: usize) -> io::Result<PathBuf> {

@@ -1289,7 +1289,7 @@ fn full_disk(b: Backend, fs_kind: Fs, seed: u64) -> Vec<String> {
         "DEBUG {head} {}",
         String::from_utf8_lossy(&out.stderr)
             .lines()
-            .filter(|l| !l.starts_with(" INFO"))
+            .filter(|l| !l.starts_with(" INFO") || l.contains("trying again"))
             .collect::<Vec<_>>()
             .join(" // ")
     );
@@ -1360,13 +1360,12 @@ fn full_disk_ext4() {
 
 /// The same on btrfs, where the failure is also rolled back (before, the
 /// record was not written and what the next boot saw was the stale
-/// "interrupted" record of a root that was not rolled back). Passes on an
-/// idle machine; under load the filler, a thread beside apply, is still
-/// writing when the rollback runs and takes every block given back, and
-/// btrfs then has no metadata space for the snapshot's swap. A writer that
-/// filled the disk and stopped (the issue's case) is tested in full_disk.rs.
+/// "interrupted" record of a root that was not rolled back). The filler,
+/// a thread beside apply, may still be writing when the rollback runs;
+/// on this mixed-block-group file system the rollback's snapshot and swap
+/// took four of the reserve's parts, so with four in all it lost the race
+/// under load (1 run in 4); with eight it has room.
 #[test]
-#[ignore = "issue 25: a writer still filling a btrfs beside the rollback wins the race under load"]
 fn full_disk_btrfs() {
     full_disk_all(Fs::Btrfs);
 }

@@ -145,7 +145,16 @@ pub(super) fn roll_back_after_boot(
     });
     ui.send(Event::message(said::ROLLING_BACK.text()));
     let outcome = match snapshot::select(root, config.snapshot) {
-        Ok(p) if roll_back(&config.update_dir, &p, &state.id, &mut record, None) => {
+        Ok(p)
+            if roll_back(
+                &config.update_dir,
+                &p,
+                &state.id,
+                &mut record,
+                None,
+                &mut || false,
+            ) =>
+        {
             Outcome::RolledBackAfterBoot
         }
         Ok(_) => stays(root, &mut record),
@@ -255,6 +264,7 @@ pub(super) fn roll_back(
     id: &str,
     record: &mut ResultRecord,
     full: Option<u64>,
+    room: &mut dyn FnMut() -> bool,
 ) -> bool {
     let note = |record: &mut ResultRecord, provider: &str, note: String| {
         tracing::warn!("{note}");
@@ -279,7 +289,7 @@ pub(super) fn roll_back(
         );
         return false;
     }
-    let restored = match provider.roll_back(id) {
+    let restored = match provider.roll_back(id, room) {
         Ok(r) => r,
         Err(e) => {
             note(

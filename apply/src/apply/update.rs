@@ -289,16 +289,12 @@ impl<'a> Update<'a> {
         }
         // On a full disk even the snapshot may not fit: the space reserved
         // is given back a part at a time until it does.
-        loop {
-            let full = self.run.full;
-            let record = &mut self.run.record;
-            if rollback::roll_back(&self.config.update_dir, p, &id, record, full) {
-                return true;
-            }
-            if !self.run.for_rollback || full.is_none() || !crate::reserve::shrink(self.root) {
-                break;
-            }
-            tracing::info!("trying the rollback again with more of the space reserved");
+        let (root, full) = (self.root, self.run.full);
+        let for_rollback = self.run.for_rollback;
+        let mut room = || for_rollback && full.is_some() && crate::reserve::shrink(root);
+        let record = &mut self.run.record;
+        if rollback::roll_back(&self.config.update_dir, p, &id, record, full, &mut room) {
+            return true;
         }
         // This root stays: its record says why it was not rolled back.
         self.run.for_rollback = false;

@@ -289,13 +289,19 @@ impl Provider {
     }
 
     /// Puts the pre-update state of update `id` back for the next boot.
-    pub fn roll_back(&self, id: &str) -> Result<Restored, SnapshotError> {
+    /// On a full disk `room` gives back reserved space, a part per call,
+    /// and says whether it could.
+    pub fn roll_back(
+        &self,
+        id: &str,
+        room: &mut dyn FnMut() -> bool,
+    ) -> Result<Restored, SnapshotError> {
         let source = self.source(id)?;
         let Some(l) = self.layout() else {
             return Err(SnapshotError::NoSnapshot("no provider".into()));
         };
         Ok(Restored {
-            inner: rollback::roll_back(l, id, &source, Path::new(RUN_DIR))?,
+            inner: rollback::roll_back(l, id, &source, Path::new(RUN_DIR), room)?,
             source,
         })
     }

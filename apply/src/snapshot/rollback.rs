@@ -176,7 +176,17 @@ fn free_failed_name(top: &Path, layout: &Layout, id: &str) -> OsString {
 /// The restored root is made under a temporary name and then swaps names
 /// with the running root in one rename (RENAME_EXCHANGE): at every instant,
 /// power cut included, the root's path holds a complete root.
-pub fn roll_back(layout: &Layout, id: &str, source: &Path, run_dir: &Path) -> Result<Restored> {
+///
+/// On a full disk, the snapshot and the swap are each tried again while
+/// `room` makes more space; the restored copy made by one try serves the
+/// next, since making it again would spend the metadata space just freed.
+pub fn roll_back(
+    layout: &Layout,
+    id: &str,
+    source: &Path,
+    run_dir: &Path,
+    room: &mut dyn FnMut() -> bool,
+) -> Result<Restored> {
     let top = TopLevel::mount(&layout.device, run_dir)?;
     let t = top.path();
     let current = t.join(&layout.rel_path);
@@ -198,8 +208,10 @@ pub fn roll_back(layout: &Layout, id: &str, source: &Path, run_dir: &Path) -> Re
         fs::rename(parent.join(&restoring), parent.join(&keep))
             .map_err(io_err(&parent.join(&restoring), "rename"))?;
     }
-    btrfs::snapshot(&t.join(source), &parent, &restoring, false)?;
-    if let Err(e) = btrfs::exchange(&parent, layout.name(), &restoring) {
+    with_room(room, || {
+        btrfs::snapshot(&t.join(source), &parent, &restoring, false)
+    })?;
+    if let Err(e) = with_room(room, || btrfs::exchange(&parent, layout.name(), &restoring)) {
         if let Err(del) = btrfs::delete(&parent, &restoring) {
             tracing::warn!("{}: {del}", parent.join(&restoring).display());
         }
@@ -233,6 +245,19 @@ pub fn roll_back(layout: &Layout, id: &str, source: &Path, run_dir: &Path) -> Re
         top,
         failed,
     })
+}
+
+/// Runs `step` until it succeeds or `room` can make no more space.
+fn with_room(room: &mut dyn FnMut() -> bool, mut step: impl FnMut() -> Result<()>) -> Result<()> {
+    loop {
+        match step() {
+            Ok(()) => return Ok(()),
+            Err(e) if room() => {
+                tracing::info!("{e}; trying again with more of the space reserved");
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Moves the subvolumes nested in the failed root (snapper's `.snapshots`,

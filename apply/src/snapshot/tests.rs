@@ -234,7 +234,8 @@ fn rollback_after_a_cut_rollback_keeps_both_failed_states_and_nested_subvolumes(
 
     let l = layout::inspect(&root, "").unwrap().unwrap();
     let run = tempfile::tempdir().unwrap();
-    let restored = rollback::roll_back(&l, "U", Path::new("@.before-U"), run.path()).unwrap();
+    let restored =
+        rollback::roll_back(&l, "U", Path::new("@.before-U"), run.path(), &mut || false).unwrap();
     assert_eq!(restored.failed, Path::new("@.failed-U.2"));
     restored.finish().unwrap();
 
