@@ -159,3 +159,29 @@ fn plain_lines_on_a_terminal_say_each_step_once_in_order() {
     }
     assert!(Path::new(&log_dir(&s)).is_dir());
 }
+
+/// `auto` and the other commands answer on stdout; without a journal
+/// their info lines went to the same terminal and said it twice (`auto`'s
+/// answer, then " INFO" with the same words).
+#[cfg_attr(not(root_tests), ignore = "needs root")]
+#[test]
+fn a_command_on_a_terminal_answers_once() {
+    if !common::root_or_skip("dpkg reads the scratch root's database") {
+        return;
+    }
+    let (s, v2) = with_foo_v1(None);
+    let out = s.su(&["prepare", v2.to_str().unwrap_or_default()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let config = "window = [\"Sat,Sun 02:00-05:00\"]\nauto-prepare = \"none\"\n";
+    std::fs::write(s.path("/etc/system-update.toml"), config).unwrap();
+    // A Monday noon: outside the window.
+    let pane = Pane::run(&s, "auto", &["auto", "--now", "2026-12-07T12:00:00Z"]);
+    let text = pane.capture(true);
+    assert_eq!(pane.status(), "0", "{text}");
+    assert_eq!(
+        text.matches("outside the maintenance windows").count(),
+        1,
+        "the answer once:\n{text}"
+    );
+    assert!(!text.contains("INFO"), "log lines on the terminal:\n{text}");
+}

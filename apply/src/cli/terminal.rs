@@ -87,7 +87,9 @@ pub(super) fn print(s: &str) {
     let _ = std::io::stdout().write_all(system_update_events::text::clean_lines(s).as_bytes());
 }
 
-/// How much of the log goes to stderr when there is no journal. A UI that
+/// How much of the log goes to stderr when there is no journal. A command
+/// that answers on the terminal its log would reach keeps only warnings
+/// there. A UI that
 /// draws on the terminal stderr also writes to already tells the story
 /// there: the log's lines would say every step a second time (plain) or
 /// scribble over the screen (full screen); the log file keeps them.
@@ -100,6 +102,11 @@ pub(super) fn stderr_for(cmd: &Cmd, root: &Root) -> logging::Stderr {
             a.ui.or_else(|| Config::load(root).ok().map(|c| c.ui))
                 .unwrap_or(UiChoice::Auto)
         }
+        Cmd::Apply(_) => return Stderr::Full,
+        // The command's answer on stdout says it: its info lines would say
+        // it again on the same terminal (the journal keeps them where
+        // there is one).
+        _ if shares_terminal() => return Stderr::Warnings,
         _ => return Stderr::Full,
     };
     let demo = matches!(cmd, Cmd::Demo(_));
