@@ -348,12 +348,15 @@ pub fn package_indexes(files: &[PayloadFile]) -> Vec<(String, usize)> {
 /// (KiB): package managers unpack the new files beside the old ones before
 /// they remove them, so the whole new size, not the difference.
 pub fn installed_bytes(files: &[PayloadFile]) -> u64 {
-    files
-        .iter()
-        .filter_map(|f| f.installed_size)
-        .fold(0u64, |sum, kib| {
-            sum.saturating_add(kib.saturating_mul(1024))
-        })
+    kib_total(files.iter().filter_map(|f| f.installed_size))
+}
+
+/// Bytes in all of `sizes`, each in KiB as the package formats give them;
+/// an absurd size saturates instead of wrapping.
+pub fn kib_total(sizes: impl Iterator<Item = u64>) -> u64 {
+    sizes.fold(0u64, |sum, kib| {
+        sum.saturating_add(kib.saturating_mul(1024))
+    })
 }
 
 /// Each named package's version before and after, and whether it is

@@ -136,11 +136,12 @@ pub(super) struct Checked {
 impl Checked {
     /// Bytes the packages take installed.
     pub(super) fn installed(&self) -> u64 {
-        self.fields
-            .iter()
-            .flatten()
-            .filter_map(|f| f.installed_size)
-            .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024)))
+        crate::backend::kib_total(
+            self.fields
+                .iter()
+                .flatten()
+                .filter_map(|f| f.installed_size),
+        )
     }
 
     fn payload_file(&self, i: usize, name: String, sha256: String) -> PayloadFile {
