@@ -1,0 +1,96 @@
+//! rpm's side of the shared cases: packages built with rpmbuild, `rpm
+//! --root`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::rpm::{self, Rpm as Package};
+use crate::common::{show, Scratch};
+use crate::fixture::{Fixture, Pkg};
+
+pub struct Rpm;
+
+impl Fixture for Rpm {
+    const NAME: &'static str = "rpm";
+    const DATABASE: &'static str = "rpm database";
+    const DATABASE_PATH: &'static str = "/var/lib/rpm";
+    const REPAIRED: &'static str = "rpm --rebuilddb";
+
+    fn ready() -> bool {
+        rpm::ready()
+    }
+
+    fn root() -> Scratch {
+        let s = Scratch::new();
+        rpm::init(&s);
+        s
+    }
+
+    fn build(s: &Scratch, pkg: &Pkg) -> PathBuf {
+        let mut p = Package::new(pkg.name, pkg.version);
+        if let Some(script) = pkg.script {
+            p = p.post(script);
+        }
+        if let Some(what) = pkg.depends {
+            p = p.requires(what);
+        }
+        if let Some(arch) = pkg.arch {
+            p = p.arch(arch);
+        }
+        p.build(&s.debs)
+    }
+
+    fn install(s: &Scratch, files: &[&Path]) {
+        rpm::install(&s.root, files);
+    }
+
+    fn version(s: &Scratch, name: &str) -> Option<String> {
+        rpm::version(&s.root, name)
+    }
+
+    fn spelled(version: &str) -> String {
+        format!("{version}-1")
+    }
+
+    /// `rpm -Va`: every installed file as the database says it should be.
+    fn complaints(s: &Scratch) -> String {
+        let o = rpm::rpm(&s.root).arg("-Va").output().unwrap();
+        if o.status.success() && o.stdout.is_empty() && o.stderr.is_empty() {
+            String::new()
+        } else {
+            format!("rpm -Va: {}", show(&o))
+        }
+    }
+
+    fn script_failed(pkg: &Pkg) -> String {
+        format!(
+            "%post({}-{}-1.noarch) scriptlet failed",
+            pkg.name, pkg.version
+        )
+    }
+
+    fn unmet(needy: &Pkg, missing: &str) -> String {
+        format!(
+            "{missing} is needed by {}-{}-1.noarch",
+            needy.name, needy.version
+        )
+    }
+
+    fn no_database() -> &'static [&'static str] {
+        &["no rpm database", "/usr/lib/sysimage/rpm", "/var/lib/rpm"]
+    }
+
+    fn foreign_arch(_s: &Scratch) -> (String, &'static str) {
+        let other = if std::env::consts::ARCH == "aarch64" {
+            "x86_64"
+        } else {
+            "aarch64"
+        };
+        (other.into(), "noarch")
+    }
+
+    fn after_success(_s: &Scratch, out: &Output) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Installing hello-2.0-1"), "{text}");
+    }
+}
