@@ -11,6 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::gpg::Key;
 use common::pacman::{self, Pkg};
 use common::{code, show, Scratch};
 
@@ -105,6 +106,18 @@ fn repository(s: &Scratch, pkgs: &[PathBuf], siglevel: &str) {
     .unwrap();
 }
 
+/// A repository in which hello 2 brings a new package, libhello (what a
+/// safe upgrade must not do).
+fn hello_2_needs_libhello(s: &Scratch) {
+    let repo_pkgs = s.dir.path().join("repo-pkgs");
+    fs::create_dir_all(&repo_pkgs).unwrap();
+    let hello2 = Pkg::new("hello", "2.0")
+        .depends("libhello")
+        .build(&repo_pkgs);
+    let lib = Pkg::new("libhello", "2.0").build(&repo_pkgs);
+    repository(s, &[hello2, lib], "Optional TrustAll");
+}
+
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_upgrade_from_a_repository_brings_the_new_dependency() {
@@ -112,13 +125,7 @@ fn an_upgrade_from_a_repository_brings_the_new_dependency() {
         return;
     }
     let s = with_hello_1();
-    let repo_pkgs = s.dir.path().join("repo-pkgs");
-    fs::create_dir_all(&repo_pkgs).unwrap();
-    let hello2 = Pkg::new("hello", "2.0")
-        .depends("libhello")
-        .build(&repo_pkgs);
-    let lib = Pkg::new("libhello", "2.0").build(&repo_pkgs);
-    repository(&s, &[hello2, lib], "Optional TrustAll");
+    hello_2_needs_libhello(&s);
     let out = s.su(&["prepare", "--backend", "pacman", "--upgrade"]);
     assert_eq!(code(&out), OK, "{}", show(&out));
     let st = s.su(&["status", "--json"]);
@@ -194,15 +201,8 @@ fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
     if !(pacman::ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
         return;
     }
-    // What a safe upgrade must not do: hello 2 brings a new package.
     let s = with_hello_1();
-    let repo_pkgs = s.dir.path().join("repo-pkgs");
-    fs::create_dir_all(&repo_pkgs).unwrap();
-    let hello2 = Pkg::new("hello", "2.0")
-        .depends("libhello")
-        .build(&repo_pkgs);
-    let lib = Pkg::new("libhello", "2.0").build(&repo_pkgs);
-    repository(&s, &[hello2, lib], "Optional TrustAll");
+    hello_2_needs_libhello(&s);
     let out = s.su(&["prepare", "--backend", "pacman", "--upgrade=safe"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -211,38 +211,17 @@ fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
-/// An OpenPGP key made for one test, in its own GNUPGHOME, that signs
-/// packages as a packager would (detached `FILE.sig`).
-struct Signer {
-    home: tempfile::TempDir,
-}
+/// A key that signs packages as a packager would (detached `FILE.sig`).
+struct Signer(Key);
 
 impl Signer {
     fn new() -> Signer {
-        let home = tempfile::tempdir().unwrap();
-        let o = Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--passphrase", "", "--quick-gen-key"])
-            .args([
-                "Pkg Signer <pkg@example.invalid>",
-                "rsa2048",
-                "sign",
-                "never",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --quick-gen-key: {}", show(&o));
-        Signer { home }
-    }
-
-    fn gpg(&self) -> Command {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.home.path()).arg("--batch");
-        c
+        Signer(Key::new("Pkg Signer <pkg@example.invalid>", "rsa2048"))
     }
 
     fn sign(&self, file: &Path) {
         let o = self
+            .0
             .gpg()
             .args(["--yes", "--detach-sign", "--no-armor"])
             .arg(file)
@@ -252,31 +231,14 @@ impl Signer {
     }
 
     fn fingerprint(&self) -> String {
-        let o = self
-            .gpg()
-            .args(["--with-colons", "--fingerprint", "Pkg Signer"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        text.lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .and_then(|l| l.split(':').find(|f| !f.is_empty()))
-            .unwrap()
-            .to_string()
+        self.0.fingerprint()
     }
 
     /// Adds the key to the root's keyring and signs it locally: pacman
     /// trusts it.
     fn trusted_by(&self, s: &Scratch) {
-        let key = self.home.path().join("key.asc");
-        let o = self
-            .gpg()
-            .args(["--yes", "--armor", "--output"])
-            .arg(&key)
-            .args(["--export", "Pkg Signer"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --export: {}", show(&o));
+        let key = self.0.home().join("key.asc");
+        self.0.export(&key, true);
         pacman_key(s, &["--add", key.to_str().unwrap()]);
         pacman_key(s, &["--lsign-key", &self.fingerprint()]);
     }

@@ -10,6 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use common::gpg::Key;
 use common::rpm::{self, Rpm};
 use common::{code, show, Scratch};
 
@@ -41,6 +42,47 @@ fn packages_of_two_package_managers_are_refused() {
     assert!(err.contains("one package manager"), "{err}");
 }
 
+fn dnf_ready() -> bool {
+    rpm::ready()
+        && common::tool_or_skip("dnf", "dnf")
+        && common::tool_or_skip("createrepo_c", "createrepo-c")
+}
+
+/// Debian's dnf looks for the rpm database under the root's ~/.rpmdb:
+/// point that at the real one.
+fn dnf_finds_the_database(s: &Scratch) {
+    fs::create_dir_all(s.path("/root")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+}
+
+/// What a safe upgrade must not do: hello 2 brings a new package.
+fn hello_2_needs_libhello(repo: &Path) {
+    Rpm::new("hello", "2.0").requires("libhello").build(repo);
+    Rpm::new("libhello", "2.0").build(repo);
+}
+
+/// The root's dnf with one repository, `test`, of the packages `fill`
+/// builds into its directory; `options` as the admin set them.
+fn dnf_repository(s: &Scratch, fill: impl FnOnce(&Path), options: &str) {
+    dnf_finds_the_database(s);
+    let repo = s.dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    fill(&repo);
+    let o = Command::new("createrepo_c")
+        .arg("-q")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "createrepo_c: {}", show(&o));
+    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
+    let repo = repo.display();
+    fs::write(
+        s.path("/etc/yum.repos.d/test.repo"),
+        format!("[test]\nname=test\nbaseurl=file://{repo}\n{options}\n"),
+    )
+    .unwrap();
+}
+
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_roots_own_dnf_runs_the_transaction() {
@@ -48,12 +90,10 @@ fn the_roots_own_dnf_runs_the_transaction() {
         return;
     }
     let s = with_hello_1();
-    // A root whose distribution uses dnf; Debian's dnf looks for the rpm
-    // database under the root's ~/.rpmdb, so point that at the real one.
+    // A root whose distribution uses dnf.
     fs::create_dir_all(s.path("/usr/bin")).unwrap();
     fs::copy("/usr/bin/true", s.path("/usr/bin/dnf")).unwrap();
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+    dnf_finds_the_database(&s);
     let v2 = Rpm::new("hello", "2.0").build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
     let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
@@ -68,35 +108,11 @@ fn the_roots_own_dnf_runs_the_transaction() {
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
-    if !(rpm::ready()
-        && common::tool_or_skip("dnf", "dnf")
-        && common::tool_or_skip("createrepo_c", "createrepo-c"))
-    {
+    if !dnf_ready() {
         return;
     }
     let s = with_hello_1();
-    // Debian's dnf finds the rpm database under the root's ~/.rpmdb.
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    Rpm::new("hello", "2.0").requires("libhello").build(&repo);
-    Rpm::new("libhello", "2.0").build(&repo);
-    let o = Command::new("createrepo_c")
-        .arg("-q")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "createrepo_c: {}", show(&o));
-    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
-    fs::write(
-        s.path("/etc/yum.repos.d/test.repo"),
-        format!(
-            "[test]\nname=test\nbaseurl=file://{}\ngpgcheck=0\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
+    dnf_repository(&s, hello_2_needs_libhello, "gpgcheck=0");
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
     assert_eq!(code(&out), OK, "{}", show(&out));
     let st = s.su(&["status", "--json"]);
@@ -157,35 +173,12 @@ fn the_database_is_found_where_the_roots_rpm_keeps_it() {
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
-    if !(rpm::ready()
-        && common::tool_or_skip("dnf", "dnf")
-        && common::tool_or_skip("createrepo_c", "createrepo-c"))
-    {
+    if !dnf_ready() {
         return;
     }
     // What a safe upgrade must not do: hello 2 brings a new package.
     let s = with_hello_1();
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    Rpm::new("hello", "2.0").requires("libhello").build(&repo);
-    Rpm::new("libhello", "2.0").build(&repo);
-    let o = Command::new("createrepo_c")
-        .arg("-q")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "createrepo_c: {}", show(&o));
-    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
-    fs::write(
-        s.path("/etc/yum.repos.d/test.repo"),
-        format!(
-            "[test]\nname=test\nbaseurl=file://{}\ngpgcheck=0\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
+    dnf_repository(&s, hello_2_needs_libhello, "gpgcheck=0");
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade=safe"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -194,35 +187,21 @@ fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
-/// An OpenPGP key made for one test, in its own GNUPGHOME, that signs
-/// packages as a distribution's build service would.
-struct Signer {
-    home: tempfile::TempDir,
-}
+/// A key that signs packages as a distribution's build service would.
+struct Signer(Key);
 
 impl Signer {
     fn new() -> Signer {
-        let home = tempfile::tempdir().unwrap();
-        let o = Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--passphrase", "", "--quick-gen-key"])
-            .args([
-                "Test Signer <signer@example.invalid>",
-                "rsa2048",
-                "sign",
-                "never",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --quick-gen-key: {}", show(&o));
-        Signer { home }
+        Signer(Key::new("Test Signer <signer@example.invalid>", "rsa2048"))
     }
 
     /// Signs `file` in place.
     fn sign(&self, file: &Path) {
         let o = Command::new("rpmsign")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--addsign", "--define", "_gpg_name Test Signer"])
+            .env("GNUPGHOME", self.0.home())
+            .arg("--addsign")
+            .arg("--define")
+            .arg(format!("_gpg_name {}", self.0.name()))
             .args(["--define", "__gpg /usr/bin/gpg"])
             .arg(file)
             .stdin(std::process::Stdio::null())
@@ -234,15 +213,8 @@ impl Signer {
     /// Imports the public key into the root's rpm database: the root
     /// trusts it.
     fn trusted_by(&self, s: &Scratch) {
-        let key = self.home.path().join("key.asc");
-        let o = Command::new("gpg")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes", "--armor", "--output"])
-            .arg(&key)
-            .args(["--export", "Test Signer"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --export: {}", show(&o));
+        let key = self.0.home().join("key.asc");
+        self.0.export(&key, true);
         let o = rpm::rpm(&s.root)
             .arg("--import")
             .arg(&key)
@@ -250,6 +222,15 @@ impl Signer {
             .unwrap();
         assert!(o.status.success(), "rpm --import: {}", show(&o));
     }
+}
+
+/// The root trusts no key any more.
+fn distrust_all(s: &Scratch) {
+    let o = rpm::rpm(&s.root)
+        .args(["-e", "--allmatches", "gpg-pubkey"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
 }
 
 fn signing_ready() -> bool {
@@ -290,11 +271,7 @@ fn a_required_signature_is_checked_at_prepare_and_again_at_boot() {
     );
 
     // The key is no longer trusted when the update boots.
-    let o = rpm::rpm(&s.root)
-        .args(["-e", "--allmatches", "gpg-pubkey"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
+    distrust_all(&s);
     let out = s.apply();
     assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
     let r = s.results();
@@ -380,40 +357,18 @@ fn a_tampered_signed_package_is_refused_at_prepare() {
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
-    if !(signing_ready()
-        && common::tool_or_skip("dnf", "dnf")
-        && common::tool_or_skip("createrepo_c", "createrepo-c"))
-    {
+    if !(signing_ready() && dnf_ready()) {
         return;
     }
     let s = with_hello_1();
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
     let signer = Signer::new();
-    let v2 = Rpm::new("hello", "2.0").build(&repo);
-    signer.sign(&v2);
-    let o = Command::new("createrepo_c")
-        .arg("-q")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "createrepo_c: {}", show(&o));
+    let sign = |repo: &Path| signer.sign(&Rpm::new("hello", "2.0").build(repo));
     // A dnf5 system's way to say it (pkg_gpgcheck), which Debian's dnf 4
     // does not know: it downloads without checking, as dnf5's
     // --downloadonly does (dnf5 issue 1985).
     fs::create_dir_all(s.path("/etc/dnf")).unwrap();
     fs::write(s.path("/etc/dnf/dnf.conf"), "[main]\ngpgcheck=0\n").unwrap();
-    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
-    fs::write(
-        s.path("/etc/yum.repos.d/test.repo"),
-        format!(
-            "[test]\nname=test\nbaseurl=file://{}\npkg_gpgcheck=1\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
+    dnf_repository(&s, sign, "pkg_gpgcheck=1");
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -455,11 +410,7 @@ fn an_imported_update_is_checked_against_this_roots_keys() {
         fs::copy(s.update_dir().join(name), media.join(name)).unwrap();
     }
     assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
-    let o = rpm::rpm(&s.root)
-        .args(["-e", "--allmatches", "gpg-pubkey"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
+    distrust_all(&s);
     let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
     assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -489,11 +440,7 @@ fn trigger_refuses_a_required_signature_the_root_no_longer_trusts() {
     signer.sign(&v2);
     let out = s.su(&["prepare", v2.to_str().unwrap()]);
     assert_eq!(code(&out), OK, "{}", show(&out));
-    let o = rpm::rpm(&s.root)
-        .args(["-e", "--allmatches", "gpg-pubkey"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
+    distrust_all(&s);
     let out = s.su(&["trigger", "--no-reboot"]);
     assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod deb;
+pub mod gpg;
 pub mod pacman;
 pub mod rpm;
 
