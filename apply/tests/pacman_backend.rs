@@ -8,16 +8,14 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::gpg::Key;
 use common::pacman::{self, Pkg};
 use common::{code, show, Scratch};
 
 const OK: i32 = 0;
 const FAILURE: i32 = 1;
-const VERIFICATION: i32 = 3;
 const INTERRUPTED: i32 = 5;
 
 fn with_hello_1() -> Scratch {
@@ -211,194 +209,19 @@ fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
-/// A key that signs packages as a packager would (detached `FILE.sig`).
-struct Signer(Key);
-
-impl Signer {
-    fn new() -> Signer {
-        Signer(Key::new("Pkg Signer <pkg@example.invalid>", "rsa2048"))
-    }
-
-    fn sign(&self, file: &Path) {
-        let o = self
-            .0
-            .gpg()
-            .args(["--yes", "--detach-sign", "--no-armor"])
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --detach-sign: {}", show(&o));
-    }
-
-    fn fingerprint(&self) -> String {
-        self.0.fingerprint()
-    }
-
-    /// Adds the key to the root's keyring and signs it locally: pacman
-    /// trusts it.
-    fn trusted_by(&self, s: &Scratch) {
-        let key = self.0.home().join("key.asc");
-        self.0.export(&key, true);
-        pacman_key(s, &["--add", key.to_str().unwrap()]);
-        pacman_key(s, &["--lsign-key", &self.fingerprint()]);
-    }
-}
-
-/// pacman-key on the root's keyring, made first if it is not there.
-fn pacman_key(s: &Scratch, args: &[&str]) {
-    let gpgdir = s.path("/etc/pacman.d/gnupg");
-    if !gpgdir.join("pubring.gpg").exists() && !gpgdir.join("pubring.kbx").exists() {
-        let o = Command::new("pacman-key")
-            .arg("--gpgdir")
-            .arg(&gpgdir)
-            .arg("--init")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "pacman-key --init: {}", show(&o));
-    }
-    let o = Command::new("pacman-key")
-        .arg("--gpgdir")
-        .arg(&gpgdir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "pacman-key {args:?}: {}", show(&o));
-}
-
-fn signing_ready() -> bool {
-    pacman::ready()
-        && common::tool_or_skip("gpg", "gpg")
-        && common::tool_or_skip("pacman-key", "pacman-package-manager")
-}
-
-fn pacman_conf(s: &Scratch, options: &str) {
-    fs::create_dir_all(s.path("/etc")).unwrap();
-    fs::write(
-        s.path("/etc/pacman.conf"),
-        format!("[options]\nArchitecture = auto\n{options}"),
-    )
-    .unwrap();
-}
-
 fn manifest_text(s: &Scratch) -> String {
     fs::read_to_string(s.update_dir().join("manifest.toml")).unwrap()
 }
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
-fn a_required_signature_travels_with_the_package_and_is_checked_again_at_boot() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    pacman_conf(&s, "SigLevel = Optional\nLocalFileSigLevel = Required\n");
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Pkg::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    s.prepare_and_trigger(&[&v2]);
-    let m = manifest_text(&s);
-    assert!(m.contains("signature = \"required\""), "{m}");
-    assert!(s
-        .update_dir()
-        .join("hello-2.0-1-any.pkg.tar.zst.sig")
-        .is_file());
-
-    // The key is no longer in the root's keyring when the update boots.
-    pacman_key(&s, &["--delete", &signer.fingerprint()]);
-    let out = s.apply();
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "verification-failed", "{r}");
-    let err = r["error"].as_str().unwrap();
-    assert!(
-        err.starts_with("hello-2.0-1-any.pkg.tar.zst: ") && err.contains("NOKEY"),
-        "names the file and what gpg said: {err}"
-    );
-    assert_eq!(pacman::version(&s.root, "hello").as_deref(), Some("1.0-1"));
-
-    // Trusted again: pacman itself finds the signature beside the verified
-    // file, as its LocalFileSigLevel requires.
-    signer.trusted_by(&s);
-    s.prepare_again_and_trigger(&[&v2]);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(pacman::version(&s.root, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn local_packages_follow_the_roots_local_file_sig_level() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let unsigned = Pkg::new("hello", "2.0").build(&s.debs);
-    let dir = s.debs.join("signed");
-    fs::create_dir_all(&dir).unwrap();
-    let untrusted = Pkg::new("hello", "2.0").build(&dir);
-    Signer::new().sign(&untrusted);
-    // A keyring without the signer's key.
-    Signer::new().trusted_by(&s);
-    let refused = |file: &Path, says: &str| {
-        let out = s.su(&["prepare", "--force", file.to_str().unwrap()]);
-        assert_eq!(code(&out), FAILURE, "{}", show(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(file.to_str().unwrap()) && err.contains(says),
-            "{says}: {err}"
-        );
-        assert!(!s.update_dir().join("manifest.toml").exists());
-    };
-
-    // pacman's default, Optional: unsigned is fine, nothing is required.
-    let out = s.su(&["prepare", unsigned.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let m = manifest_text(&s);
-    assert!(!m.contains("signature") && m.contains("schema = 3"), "{m}");
-    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
-    // A signature that is there must verify.
-    refused(&untrusted, "NOKEY");
-
-    pacman_conf(&s, "LocalFileSigLevel = Required\n");
-    refused(&unsigned, "not signed");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_tampered_signed_package_is_refused_at_prepare() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Pkg::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    // Replaced after signing by a package of the same name, its .sig kept.
-    let v2 = Pkg::new("hello", "2.0")
-        .install("post_upgrade() {\n  :\n}\n")
-        .build(&s.debs);
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1-any.pkg.tar.zst: its signature does not verify")
-            && err.contains("BAD signature"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
 fn signed_packages_from_a_repository_keep_their_signatures() {
-    if !(signing_ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+    if !(pacman::signing_ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
         return;
     }
     let s = with_hello_1();
-    let signer = Signer::new();
-    signer.trusted_by(&s);
+    let signer = pacman::Signer::new();
+    signer.trusted_by(&s.root);
     let repo_pkgs = s.dir.path().join("repo-pkgs");
     fs::create_dir_all(&repo_pkgs).unwrap();
     let hello2 = Pkg::new("hello", "2.0").build(&repo_pkgs);
@@ -418,8 +241,8 @@ fn signed_packages_from_a_repository_keep_their_signatures() {
         .output()
         .unwrap();
     assert!(o.status.success(), "repo-add: {}", show(&o));
-    pacman_conf(
-        &s,
+    pacman::conf(
+        &s.root,
         &format!(
             "SigLevel = Required DatabaseOptional\nLocalFileSigLevel = Optional\n[test]\nServer = file://{}\n",
             repo.display()
@@ -449,7 +272,7 @@ fn pacman_itself_checks_at_boot_and_its_messages_name_the_files() {
     let v2 = Pkg::new("hello", "2.0").build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
     // The root requires signatures from now on; the update has none.
-    pacman_conf(&s, "LocalFileSigLevel = Required\n");
+    pacman::conf(&s.root, "LocalFileSigLevel = Required\n");
     let out = s.apply();
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = s.results()["error"].as_str().unwrap().to_string();

@@ -10,13 +10,11 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::gpg::Key;
 use common::rpm::{self, Rpm};
 use common::{code, show, Scratch};
 
 const OK: i32 = 0;
 const FAILURE: i32 = 1;
-const VERIFICATION: i32 = 3;
 
 /// An rpm root with hello 1.0 installed.
 fn with_hello_1() -> Scratch {
@@ -187,181 +185,18 @@ fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
     assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
-/// A key that signs packages as a distribution's build service would.
-struct Signer(Key);
-
-impl Signer {
-    fn new() -> Signer {
-        Signer(Key::new("Test Signer <signer@example.invalid>", "rsa2048"))
-    }
-
-    /// Signs `file` in place.
-    fn sign(&self, file: &Path) {
-        let o = Command::new("rpmsign")
-            .env("GNUPGHOME", self.0.home())
-            .arg("--addsign")
-            .arg("--define")
-            .arg(format!("_gpg_name {}", self.0.name()))
-            .args(["--define", "__gpg /usr/bin/gpg"])
-            .arg(file)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "rpmsign: {}", show(&o));
-    }
-
-    /// Imports the public key into the root's rpm database: the root
-    /// trusts it.
-    fn trusted_by(&self, s: &Scratch) {
-        let key = self.0.home().join("key.asc");
-        self.0.export(&key, true);
-        let o = rpm::rpm(&s.root)
-            .arg("--import")
-            .arg(&key)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "rpm --import: {}", show(&o));
-    }
-}
-
-/// The root trusts no key any more.
-fn distrust_all(s: &Scratch) {
-    let o = rpm::rpm(&s.root)
-        .args(["-e", "--allmatches", "gpg-pubkey"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
-}
-
-fn signing_ready() -> bool {
-    rpm::ready() && common::tool_or_skip("gpg", "gpg") && common::tool_or_skip("rpmsign", "rpm")
-}
-
-/// The root's rpm requires a signature of every package it installs.
-fn require_signatures(s: &Scratch) {
-    fs::create_dir_all(s.path("/etc/rpm")).unwrap();
-    fs::write(
-        s.path("/etc/rpm/macros.verify"),
-        "%_pkgverify_level signature\n",
-    )
-    .unwrap();
-}
-
 fn manifest_text(s: &Scratch) -> String {
     fs::read_to_string(s.update_dir().join("manifest.toml")).unwrap()
 }
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
-fn a_required_signature_is_checked_at_prepare_and_again_at_boot() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    require_signatures(&s);
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    s.prepare_and_trigger(&[&v2]);
-    let m = manifest_text(&s);
-    assert!(
-        m.contains("signature = \"required\"") && m.contains("schema = 4"),
-        "{m}"
-    );
-
-    // The key is no longer trusted when the update boots.
-    distrust_all(&s);
-    let out = s.apply();
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "verification-failed", "{r}");
-    let err = r["error"].as_str().unwrap();
-    assert!(
-        err.starts_with("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
-        "names the file and what rpmkeys said: {err}"
-    );
-    assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("1.0-1"));
-
-    // Trusted again: the same update installs.
-    signer.trusted_by(&s);
-    s.prepare_again_and_trigger(&[&v2]);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn local_packages_follow_the_roots_pkgverify_level() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let unsigned = Rpm::new("hello", "2.0").build(&s.debs);
-    let untrusted = s.debs.join("untrusted").join("hello-2.0-1.noarch.rpm");
-    fs::create_dir_all(untrusted.parent().unwrap()).unwrap();
-    fs::copy(&unsigned, &untrusted).unwrap();
-    Signer::new().sign(&untrusted);
-    let refused = |file: &Path, says: &str| {
-        let out = s.su(&["prepare", "--force", file.to_str().unwrap()]);
-        assert_eq!(code(&out), FAILURE, "{}", show(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(file.to_str().unwrap()) && err.contains(says),
-            "{says}: {err}"
-        );
-        assert!(!s.update_dir().join("manifest.toml").exists());
-    };
-
-    // rpm's default level (digest): unsigned is fine, and nothing is
-    // required at boot, so older versions still read the manifest.
-    let out = s.su(&["prepare", unsigned.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let m = manifest_text(&s);
-    assert!(!m.contains("signature") && m.contains("schema = 3"), "{m}");
-    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
-    // A signature that is there must verify, whatever the level.
-    refused(&untrusted, "NOKEY");
-
-    require_signatures(&s);
-    refused(&unsigned, "not signed");
-    refused(&untrusted, "NOKEY");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_tampered_signed_package_is_refused_at_prepare() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    let mut bytes = fs::read(&v2).unwrap();
-    let last = bytes.len() - 100;
-    bytes[last] ^= 0xff;
-    fs::write(&v2, bytes).unwrap();
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1.noarch.rpm: the package does not verify") && err.contains("BAD"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
 fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
-    if !(signing_ready() && dnf_ready()) {
+    if !(rpm::signing_ready() && dnf_ready()) {
         return;
     }
     let s = with_hello_1();
-    let signer = Signer::new();
+    let signer = rpm::Signer::new();
     let sign = |repo: &Path| signer.sign(&Rpm::new("hello", "2.0").build(repo));
     // A dnf5 system's way to say it (pkg_gpgcheck), which Debian's dnf 4
     // does not know: it downloads without checking, as dnf5's
@@ -379,7 +214,7 @@ fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
     );
     assert!(!s.update_dir().join("manifest.toml").exists());
 
-    signer.trusted_by(&s);
+    signer.trusted_by(&s.root);
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert!(manifest_text(&s).contains("signature = \"required\""));
@@ -387,66 +222,4 @@ fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
     let out = s.apply();
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn an_imported_update_is_checked_against_this_roots_keys() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    require_signatures(&s);
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    // The update on removable media, for a machine without the key.
-    let media = s.dir.path().join("media");
-    fs::create_dir_all(&media).unwrap();
-    for name in ["manifest.toml", "hello-2.0-1.noarch.rpm"] {
-        fs::copy(s.update_dir().join(name), media.join(name)).unwrap();
-    }
-    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
-    distrust_all(&s);
-    let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-    assert!(!s.update_dir().join("hello-2.0-1.noarch.rpm").exists());
-
-    signer.trusted_by(&s);
-    let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn trigger_refuses_a_required_signature_the_root_no_longer_trusts() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    require_signatures(&s);
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    distrust_all(&s);
-    let out = s.su(&["trigger", "--no-reboot"]);
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
-        "{err}"
-    );
-    assert!(!s.link_exists(), "not armed");
 }

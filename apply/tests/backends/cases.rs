@@ -21,10 +21,15 @@ const SLOW_ONCE: &str =
     "if [ ! -e /slow-once ]; then : > /slow-once; : > /in-script; sleep 60; fi; : > /script-done";
 
 const V1: Pkg = Pkg::new("hello", "1.0");
-const V2: Pkg = Pkg::new("hello", "2.0");
+pub const V2: Pkg = Pkg::new("hello", "2.0");
+
+/// Runs the case where `F`'s tools are.
+pub fn ready<F: Fixture>() -> bool {
+    F::ready()
+}
 
 /// A root with hello 1.0 installed, and its package file.
-fn with_hello_1<F: Fixture>() -> (Scratch, PathBuf) {
+pub fn with_hello_1<F: Fixture>() -> (Scratch, PathBuf) {
     let s = F::root();
     let v1 = F::build(&s, &V1);
     F::install(&s, &[&v1]);

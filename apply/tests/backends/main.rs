@@ -1,7 +1,8 @@
 //! The cases that are the same for every package manager, written once
 //! (`cases.rs`) over a fixture each backend implements (`fixture.rs`:
 //! `dpkg.rs`, `rpm.rs`, `pacman.rs`) and run for each with the real tool
-//! on scratch roots: `success::dpkg`, `success::rpm`, `success::pacman`.
+//! on scratch roots: `success::dpkg`, `success::rpm`, `success::pacman`;
+//! those of signed packages (`signed.rs`) for rpm and pacman.
 //! What only one package manager does stays in its own file
 //! (offline_update.rs for dpkg and the core, rpm_backend.rs,
 //! pacman_backend.rs). Needs root: the package managers chroot into the
@@ -15,44 +16,41 @@ mod dpkg;
 mod fixture;
 mod pacman;
 mod rpm;
+mod signed;
 
-use fixture::Fixture;
+use dpkg::Dpkg;
+use pacman::Pacman;
+use rpm::Rpm;
 
-/// Runs `case` where `F`'s tools are (else says why not).
-fn run<F: Fixture>(case: fn()) {
-    if F::ready() {
+/// Runs `case` where `ready` says the tools are (else it says why not).
+fn run(ready: fn() -> bool, case: fn()) {
+    if ready() {
         case();
     }
 }
 
-/// A module per case with a test per package manager.
+/// For each case of `module`, a module of that name with a test per
+/// package manager: `[Fixture test_name, ...]`.
 macro_rules! for_each_backend {
-    ($($case:ident),* $(,)?) => {$(
+    (@case $module:ident $case:ident [$($fixture:ident $test:ident),*]) => {
         mod $case {
-            use crate::{cases, dpkg::Dpkg, pacman::Pacman, rpm::Rpm, run};
-
-            #[cfg_attr(not(root_tests), ignore = "needs root")]
-            #[test]
-            fn dpkg() {
-                run::<Dpkg>(cases::$case::<Dpkg>);
-            }
-
-            #[cfg_attr(not(root_tests), ignore = "needs root")]
-            #[test]
-            fn rpm() {
-                run::<Rpm>(cases::$case::<Rpm>);
-            }
-
-            #[cfg_attr(not(root_tests), ignore = "needs root")]
-            #[test]
-            fn pacman() {
-                run::<Pacman>(cases::$case::<Pacman>);
-            }
+            $(
+                #[cfg_attr(not(root_tests), ignore = "needs root")]
+                #[test]
+                fn $test() {
+                    use crate::$module::{ready, $case};
+                    crate::run(ready::<crate::$fixture>, $case::<crate::$fixture>);
+                }
+            )*
         }
-    )*};
+    };
+    ($module:ident $backends:tt: $($case:ident),* $(,)?) => {
+        $(for_each_backend!(@case $module $case $backends);)*
+    };
 }
 
 for_each_backend!(
+    cases [Dpkg dpkg, Rpm rpm, Pacman pacman]:
     success,
     failing_script,
     corrupted_payload,
@@ -66,4 +64,13 @@ for_each_backend!(
     a_root_without_the_database_is_refused_at_prepare,
     a_relative_root_works_from_another_directory,
     many_packages_in_one_update,
+);
+
+for_each_backend!(
+    signed [Rpm rpm, Pacman pacman]:
+    a_required_signature_is_checked_at_prepare_and_again_at_boot,
+    local_packages_follow_the_roots_signature_level,
+    a_tampered_signed_package_is_refused_at_prepare,
+    an_imported_update_is_checked_against_this_roots_keys,
+    trigger_refuses_a_required_signature_the_root_no_longer_trusts,
 );

@@ -8,6 +8,7 @@ use std::process::Output;
 use crate::common::pacman::{self, Pkg as Package};
 use crate::common::{code, show, Scratch};
 use crate::fixture::{Fixture, Pkg};
+use crate::signed::Signing;
 
 pub struct Pacman;
 
@@ -117,5 +118,52 @@ impl Fixture for Pacman {
         assert!(text.contains("Upgrading hello"), "{text}");
         let log = fs::read_to_string(s.path("/var/log/pacman.log")).unwrap();
         assert!(log.contains("upgraded hello (1.0-1 -> 2.0-1)"), "{log}");
+    }
+}
+
+impl Signing for Pacman {
+    type Signer = pacman::Signer;
+    const TAMPERED: (&'static str, &'static str) =
+        ("its signature does not verify", "BAD signature");
+
+    fn signing_ready() -> bool {
+        pacman::signing_ready()
+    }
+
+    fn signer() -> pacman::Signer {
+        pacman::Signer::new()
+    }
+
+    fn sign(signer: &pacman::Signer, file: &Path) {
+        signer.sign(file);
+    }
+
+    fn trust(signer: &pacman::Signer, s: &Scratch) {
+        signer.trusted_by(&s.root);
+    }
+
+    fn distrust(signer: &pacman::Signer, s: &Scratch) {
+        pacman::key(&s.root, &["--delete", &signer.fingerprint()]);
+    }
+
+    fn require_signatures(s: &Scratch) {
+        pacman::conf(
+            &s.root,
+            "SigLevel = Optional\nLocalFileSigLevel = Required\n",
+        );
+    }
+
+    /// The detached signature travels beside the package.
+    fn payload(file: &Path) -> Vec<PathBuf> {
+        let sig = format!("{}.sig", file.display());
+        vec![file.to_path_buf(), PathBuf::from(sig)]
+    }
+
+    /// Replaced after signing by a package of the same name, its .sig
+    /// kept.
+    fn tamper(_s: &Scratch, pkg: &Pkg, file: &Path) {
+        Package::new(pkg.name, pkg.version)
+            .install("post_upgrade() {\n  :\n}\n")
+            .build(file.parent().unwrap());
     }
 }

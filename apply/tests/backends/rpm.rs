@@ -1,12 +1,14 @@
 //! rpm's side of the shared cases: packages built with rpmbuild, `rpm
 //! --root`.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::rpm::{self, Rpm as Package};
 use crate::common::{show, Scratch};
 use crate::fixture::{Fixture, Pkg};
+use crate::signed::Signing;
 
 pub struct Rpm;
 
@@ -92,5 +94,47 @@ impl Fixture for Rpm {
     fn after_success(_s: &Scratch, out: &Output) {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Installing hello-2.0-1"), "{text}");
+    }
+}
+
+impl Signing for Rpm {
+    type Signer = rpm::Signer;
+    const TAMPERED: (&'static str, &'static str) = ("the package does not verify", "BAD");
+
+    fn signing_ready() -> bool {
+        rpm::signing_ready()
+    }
+
+    fn signer() -> rpm::Signer {
+        rpm::Signer::new()
+    }
+
+    fn sign(signer: &rpm::Signer, file: &Path) {
+        signer.sign(file);
+    }
+
+    fn trust(signer: &rpm::Signer, s: &Scratch) {
+        signer.trusted_by(&s.root);
+    }
+
+    fn distrust(_signer: &rpm::Signer, s: &Scratch) {
+        rpm::distrust_all(&s.root);
+    }
+
+    fn require_signatures(s: &Scratch) {
+        rpm::require_signatures(s);
+    }
+
+    /// The signature is in the package.
+    fn payload(file: &Path) -> Vec<PathBuf> {
+        vec![file.to_path_buf()]
+    }
+
+    /// A byte of the signed payload changed.
+    fn tamper(_s: &Scratch, _pkg: &Pkg, file: &Path) {
+        let mut bytes = fs::read(file).unwrap();
+        let last = bytes.len() - 100;
+        bytes[last] ^= 0xff;
+        fs::write(file, bytes).unwrap();
     }
 }

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::gpg::Key;
 use super::show;
 
 /// Root (pacman chroots into the root for install scripts), pacman and
@@ -131,4 +132,75 @@ pub fn version(root: &Path, name: &str) -> Option<String> {
     o.status
         .success()
         .then(|| text.split_whitespace().nth(1).unwrap_or("").to_string())
+}
+
+/// A key that signs packages as a packager would (detached `FILE.sig`).
+pub struct Signer(Key);
+
+impl Signer {
+    pub fn new() -> Signer {
+        Signer(Key::new("Pkg Signer <pkg@example.invalid>", "rsa2048"))
+    }
+
+    pub fn sign(&self, file: &Path) {
+        let o = self
+            .0
+            .gpg()
+            .args(["--yes", "--detach-sign", "--no-armor"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "gpg --detach-sign: {}", show(&o));
+    }
+
+    pub fn fingerprint(&self) -> String {
+        self.0.fingerprint()
+    }
+
+    /// Adds the key to the root's keyring and signs it locally: pacman
+    /// trusts it.
+    pub fn trusted_by(&self, root: &Path) {
+        let file = self.0.home().join("key.asc");
+        self.0.export(&file, true);
+        key(root, &["--add", file.to_str().unwrap()]);
+        key(root, &["--lsign-key", &self.fingerprint()]);
+    }
+}
+
+/// pacman-key on the root's keyring, made first if it is not there.
+pub fn key(root: &Path, args: &[&str]) {
+    let gpgdir = root.join("etc/pacman.d/gnupg");
+    if !gpgdir.join("pubring.gpg").exists() && !gpgdir.join("pubring.kbx").exists() {
+        let o = Command::new("pacman-key")
+            .arg("--gpgdir")
+            .arg(&gpgdir)
+            .arg("--init")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "pacman-key --init: {}", show(&o));
+    }
+    let o = Command::new("pacman-key")
+        .arg("--gpgdir")
+        .arg(&gpgdir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "pacman-key {args:?}: {}", show(&o));
+}
+
+/// As `ready`, and gpg and pacman-key to sign packages.
+pub fn signing_ready() -> bool {
+    ready()
+        && super::tool_or_skip("gpg", "gpg")
+        && super::tool_or_skip("pacman-key", "pacman-package-manager")
+}
+
+/// The root's own pacman.conf, with `options` in [options].
+pub fn conf(root: &Path, options: &str) {
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(
+        root.join("etc/pacman.conf"),
+        format!("[options]\nArchitecture = auto\n{options}"),
+    )
+    .unwrap();
 }

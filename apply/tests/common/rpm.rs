@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::gpg::Key;
 use super::{show, Scratch};
 
 /// Root (rpm chroots into the root for scriptlets) and rpmbuild.
@@ -140,4 +141,61 @@ pub fn init(s: &Scratch) {
     assert!(o.status.success(), "rpm --initdb: {}", show(&o));
     let sh = Rpm::new("shell", "1").provides("/bin/sh").build(&s.debs);
     install(&s.root, &[&sh]);
+}
+
+/// A key that signs packages as a distribution's build service would.
+pub struct Signer(Key);
+
+impl Signer {
+    pub fn new() -> Signer {
+        Signer(Key::new("Test Signer <signer@example.invalid>", "rsa2048"))
+    }
+
+    /// Signs `file` in place.
+    pub fn sign(&self, file: &Path) {
+        let o = Command::new("rpmsign")
+            .env("GNUPGHOME", self.0.home())
+            .arg("--addsign")
+            .arg("--define")
+            .arg(format!("_gpg_name {}", self.0.name()))
+            .args(["--define", "__gpg /usr/bin/gpg"])
+            .arg(file)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "rpmsign: {}", show(&o));
+    }
+
+    /// Imports the public key into the root's rpm database: the root
+    /// trusts it.
+    pub fn trusted_by(&self, root: &Path) {
+        let key = self.0.home().join("key.asc");
+        self.0.export(&key, true);
+        let o = rpm(root).arg("--import").arg(&key).output().unwrap();
+        assert!(o.status.success(), "rpm --import: {}", show(&o));
+    }
+}
+
+/// The root trusts no key any more.
+pub fn distrust_all(root: &Path) {
+    let o = rpm(root)
+        .args(["-e", "--allmatches", "gpg-pubkey"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
+}
+
+/// As `ready`, and gpg and rpmsign to sign packages.
+pub fn signing_ready() -> bool {
+    ready() && super::tool_or_skip("gpg", "gpg") && super::tool_or_skip("rpmsign", "rpm")
+}
+
+/// The root's rpm requires a signature of every package it installs.
+pub fn require_signatures(s: &Scratch) {
+    fs::create_dir_all(s.path("/etc/rpm")).unwrap();
+    fs::write(
+        s.path("/etc/rpm/macros.verify"),
+        "%_pkgverify_level signature\n",
+    )
+    .unwrap();
 }
