@@ -77,87 +77,17 @@ fn at_the_limit_a_package_whose_old_version_went_is_installed_again() {
     assert!(!s.link_exists(), "never a boot loop");
 }
 
-/// The root's pacman.conf with one repository, `test`, made with repo-add
-/// from `pkgs`; `siglevel` as the admin set it.
-fn repository(s: &Scratch, pkgs: &[PathBuf], siglevel: &str) {
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    let mut args = vec![repo.join("test.db.tar.gz")];
-    for p in pkgs {
-        let dest = repo.join(p.file_name().unwrap());
-        fs::copy(p, &dest).unwrap();
-        args.push(dest);
-    }
-    let o = Command::new("repo-add")
-        .arg("-q")
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "repo-add: {}", show(&o));
-    fs::write(
-        s.path("/etc/pacman.conf"),
-        format!(
-            "[options]\nArchitecture = auto\nSigLevel = {siglevel}\nLocalFileSigLevel = Optional\n[test]\nServer = file://{}\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
-}
-
-/// A repository in which hello 2 brings a new package, libhello (what a
-/// safe upgrade must not do).
-fn hello_2_needs_libhello(s: &Scratch) {
-    let repo_pkgs = s.dir.path().join("repo-pkgs");
-    fs::create_dir_all(&repo_pkgs).unwrap();
-    let hello2 = Pkg::new("hello", "2.0")
-        .depends("libhello")
-        .build(&repo_pkgs);
-    let lib = Pkg::new("libhello", "2.0").build(&repo_pkgs);
-    repository(s, &[hello2, lib], "Optional TrustAll");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn an_upgrade_from_a_repository_brings_the_new_dependency() {
-    if !(pacman::ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
-        return;
-    }
-    let s = with_hello_1();
-    hello_2_needs_libhello(&s);
-    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let st = s.su(&["status", "--json"]);
-    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    let changes = st["prepared"]["changes"].as_array().unwrap();
-    let action = |n: &str| {
-        changes
-            .iter()
-            .find(|c| c["name"] == n)
-            .map(|c| c["action"].clone())
-    };
-    assert_eq!(action("hello"), Some("upgrade".into()), "{st}");
-    assert_eq!(action("libhello"), Some("install".into()), "{st}");
-    assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(pacman::version(&s.root, "hello").as_deref(), Some("2.0-1"));
-    assert_eq!(
-        pacman::version(&s.root, "libhello").as_deref(),
-        Some("2.0-1")
-    );
-}
-
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_repository_without_the_required_signature_is_refused() {
-    if !(pacman::ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+    if !pacman::repository_ready() {
         return;
     }
     let s = with_hello_1();
     let repo_pkgs = s.dir.path().join("repo-pkgs");
     fs::create_dir_all(&repo_pkgs).unwrap();
     let hello2 = Pkg::new("hello", "2.0").build(&repo_pkgs);
-    repository(&s, &[hello2], "Required DatabaseRequired");
+    pacman::repository(&s.root, &[hello2], "Required DatabaseRequired");
     let out = s.su(&["prepare", "--backend", "pacman", "--upgrade"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -191,22 +121,6 @@ fn the_database_is_found_where_the_roots_pacman_conf_says() {
     assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
     assert_eq!(r["packages"][0]["after"], "2.0-1", "{r}");
     assert!(s.path("/usr/lib/pacman-db/local/hello-2.0-1").is_dir());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
-    if !(pacman::ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
-        return;
-    }
-    let s = with_hello_1();
-    hello_2_needs_libhello(&s);
-    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade=safe"]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--upgrade safe: pacman has no mode"), "{err}");
-    assert!(err.contains("use --upgrade"), "{err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
 fn manifest_text(s: &Scratch) -> String {

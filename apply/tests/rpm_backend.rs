@@ -8,7 +8,6 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use common::rpm::{self, Rpm};
 use common::{code, show, Scratch};
@@ -40,47 +39,6 @@ fn packages_of_two_package_managers_are_refused() {
     assert!(err.contains("one package manager"), "{err}");
 }
 
-fn dnf_ready() -> bool {
-    rpm::ready()
-        && common::tool_or_skip("dnf", "dnf")
-        && common::tool_or_skip("createrepo_c", "createrepo-c")
-}
-
-/// Debian's dnf looks for the rpm database under the root's ~/.rpmdb:
-/// point that at the real one.
-fn dnf_finds_the_database(s: &Scratch) {
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
-}
-
-/// What a safe upgrade must not do: hello 2 brings a new package.
-fn hello_2_needs_libhello(repo: &Path) {
-    Rpm::new("hello", "2.0").requires("libhello").build(repo);
-    Rpm::new("libhello", "2.0").build(repo);
-}
-
-/// The root's dnf with one repository, `test`, of the packages `fill`
-/// builds into its directory; `options` as the admin set them.
-fn dnf_repository(s: &Scratch, fill: impl FnOnce(&Path), options: &str) {
-    dnf_finds_the_database(s);
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    fill(&repo);
-    let o = Command::new("createrepo_c")
-        .arg("-q")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "createrepo_c: {}", show(&o));
-    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
-    let repo = repo.display();
-    fs::write(
-        s.path("/etc/yum.repos.d/test.repo"),
-        format!("[test]\nname=test\nbaseurl=file://{repo}\n{options}\n"),
-    )
-    .unwrap();
-}
-
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_roots_own_dnf_runs_the_transaction() {
@@ -91,7 +49,7 @@ fn the_roots_own_dnf_runs_the_transaction() {
     // A root whose distribution uses dnf.
     fs::create_dir_all(s.path("/usr/bin")).unwrap();
     fs::copy("/usr/bin/true", s.path("/usr/bin/dnf")).unwrap();
-    dnf_finds_the_database(&s);
+    rpm::dnf_finds_the_database(&s);
     let v2 = Rpm::new("hello", "2.0").build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
     let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
@@ -101,34 +59,6 @@ fn the_roots_own_dnf_runs_the_transaction() {
     let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
     assert!(log.contains("Complete!"), "dnf ran: {log}");
     assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
-    if !dnf_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    dnf_repository(&s, hello_2_needs_libhello, "gpgcheck=0");
-    let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let st = s.su(&["status", "--json"]);
-    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    let changes = st["prepared"]["changes"].as_array().unwrap();
-    let action = |n: &str| {
-        changes
-            .iter()
-            .find(|c| c["name"] == n)
-            .map(|c| c["action"].clone())
-    };
-    assert_eq!(action("hello"), Some("upgrade".into()), "{st}");
-    assert_eq!(action("libhello"), Some("install".into()), "{st}");
-    assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("2.0-1"));
-    assert_eq!(rpm::version(&s.root, "libhello").as_deref(), Some("2.0-1"));
 }
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
@@ -168,23 +98,6 @@ fn the_database_is_found_where_the_roots_rpm_keeps_it() {
     assert!(!s.path("/var/lib/rpm").exists(), "no second database");
 }
 
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
-    if !dnf_ready() {
-        return;
-    }
-    // What a safe upgrade must not do: hello 2 brings a new package.
-    let s = with_hello_1();
-    dnf_repository(&s, hello_2_needs_libhello, "gpgcheck=0");
-    let out = s.su(&["prepare", "--backend", "rpm", "--upgrade=safe"]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--upgrade safe: dnf has no mode"), "{err}");
-    assert!(err.contains("use --upgrade"), "{err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
 fn manifest_text(s: &Scratch) -> String {
     fs::read_to_string(s.update_dir().join("manifest.toml")).unwrap()
 }
@@ -192,7 +105,7 @@ fn manifest_text(s: &Scratch) -> String {
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
-    if !(rpm::signing_ready() && dnf_ready()) {
+    if !(rpm::signing_ready() && rpm::dnf_ready()) {
         return;
     }
     let s = with_hello_1();
@@ -203,7 +116,7 @@ fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
     // --downloadonly does (dnf5 issue 1985).
     fs::create_dir_all(s.path("/etc/dnf")).unwrap();
     fs::write(s.path("/etc/dnf/dnf.conf"), "[main]\ngpgcheck=0\n").unwrap();
-    dnf_repository(&s, sign, "pkg_gpgcheck=1");
+    rpm::dnf_repository(&s, sign, "pkg_gpgcheck=1");
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -2,7 +2,8 @@
 //! (`cases.rs`) over a fixture each backend implements (`fixture.rs`:
 //! `dpkg.rs`, `rpm.rs`, `pacman.rs`) and run for each with the real tool
 //! on scratch roots: `success::dpkg`, `success::rpm`, `success::pacman`;
-//! those of signed packages (`signed.rs`) for rpm and pacman.
+//! those of signed packages (`signed.rs`) and of upgrades planned from
+//! repositories (`upgrade.rs`) for rpm and pacman.
 //! What only one package manager does stays in its own file
 //! (offline_update.rs for dpkg and the core, rpm_backend.rs,
 //! pacman_backend.rs). Needs root: the package managers chroot into the
@@ -17,6 +18,7 @@ mod fixture;
 mod pacman;
 mod rpm;
 mod signed;
+mod upgrade;
 
 use dpkg::Dpkg;
 use pacman::Pacman;
@@ -73,4 +75,10 @@ for_each_backend!(
     a_tampered_signed_package_is_refused_at_prepare,
     an_imported_update_is_checked_against_this_roots_keys,
     trigger_refuses_a_required_signature_the_root_no_longer_trusts,
+);
+
+for_each_backend!(
+    upgrade [Rpm rpm, Pacman pacman]:
+    an_upgrade_from_a_repository_brings_the_new_dependency,
+    upgrade_safe_is_refused_as_the_planner_has_no_such_mode,
 );

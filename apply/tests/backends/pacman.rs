@@ -9,6 +9,7 @@ use crate::common::pacman::{self, Pkg as Package};
 use crate::common::{code, show, Scratch};
 use crate::fixture::{Fixture, Pkg};
 use crate::signed::Signing;
+use crate::upgrade::Upgrading;
 
 pub struct Pacman;
 
@@ -165,5 +166,23 @@ impl Signing for Pacman {
         Package::new(pkg.name, pkg.version)
             .install("post_upgrade() {\n  :\n}\n")
             .build(file.parent().unwrap());
+    }
+}
+
+impl Upgrading for Pacman {
+    const PLANNER: &'static str = "pacman";
+
+    fn upgrade_ready() -> bool {
+        pacman::repository_ready()
+    }
+
+    fn hello_2_needs_libhello(s: &Scratch) {
+        let repo_pkgs = s.dir.path().join("repo-pkgs");
+        fs::create_dir_all(&repo_pkgs).unwrap();
+        let hello2 = Package::new("hello", "2.0")
+            .depends("libhello")
+            .build(&repo_pkgs);
+        let lib = Package::new("libhello", "2.0").build(&repo_pkgs);
+        pacman::repository(&s.root, &[hello2, lib], "Optional TrustAll");
     }
 }

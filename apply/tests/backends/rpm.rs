@@ -9,6 +9,7 @@ use crate::common::rpm::{self, Rpm as Package};
 use crate::common::{show, Scratch};
 use crate::fixture::{Fixture, Pkg};
 use crate::signed::Signing;
+use crate::upgrade::Upgrading;
 
 pub struct Rpm;
 
@@ -136,5 +137,23 @@ impl Signing for Rpm {
         let last = bytes.len() - 100;
         bytes[last] ^= 0xff;
         fs::write(file, bytes).unwrap();
+    }
+}
+
+impl Upgrading for Rpm {
+    const PLANNER: &'static str = "dnf";
+
+    fn upgrade_ready() -> bool {
+        rpm::dnf_ready()
+    }
+
+    fn hello_2_needs_libhello(s: &Scratch) {
+        let fill = |repo: &Path| {
+            Package::new("hello", "2.0")
+                .requires("libhello")
+                .build(repo);
+            Package::new("libhello", "2.0").build(repo);
+        };
+        rpm::dnf_repository(s, fill, "gpgcheck=0");
     }
 }

@@ -204,3 +204,35 @@ pub fn conf(root: &Path, options: &str) {
     )
     .unwrap();
 }
+
+/// The root's pacman.conf with one repository, `test`, made with repo-add
+/// from `pkgs` (beside the root); `siglevel` as the admin set it.
+pub fn repository(root: &Path, pkgs: &[PathBuf], siglevel: &str) {
+    let repo = root.with_file_name("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let mut args = vec![repo.join("test.db.tar.gz")];
+    for p in pkgs {
+        let dest = repo.join(p.file_name().unwrap());
+        fs::copy(p, &dest).unwrap();
+        args.push(dest);
+    }
+    let o = Command::new("repo-add")
+        .arg("-q")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "repo-add: {}", show(&o));
+    fs::write(
+        root.join("etc/pacman.conf"),
+        format!(
+            "[options]\nArchitecture = auto\nSigLevel = {siglevel}\nLocalFileSigLevel = Optional\n[test]\nServer = file://{}\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// As `ready`, and repo-add for repositories.
+pub fn repository_ready() -> bool {
+    ready() && super::tool_or_skip("repo-add", "pacman-package-manager")
+}

@@ -199,3 +199,39 @@ pub fn require_signatures(s: &Scratch) {
     )
     .unwrap();
 }
+
+/// As `ready`, and dnf and createrepo_c for repositories.
+pub fn dnf_ready() -> bool {
+    ready()
+        && super::tool_or_skip("dnf", "dnf")
+        && super::tool_or_skip("createrepo_c", "createrepo-c")
+}
+
+/// Debian's dnf looks for the rpm database under the root's ~/.rpmdb:
+/// point that at the real one.
+pub fn dnf_finds_the_database(s: &Scratch) {
+    fs::create_dir_all(s.path("/root")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+}
+
+/// The root's dnf with one repository, `test`, of the packages `fill`
+/// builds into its directory; `options` as the admin set them.
+pub fn dnf_repository(s: &Scratch, fill: impl FnOnce(&Path), options: &str) {
+    dnf_finds_the_database(s);
+    let repo = s.dir.path().join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    fill(&repo);
+    let o = Command::new("createrepo_c")
+        .arg("-q")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "createrepo_c: {}", show(&o));
+    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
+    let repo = repo.display();
+    fs::write(
+        s.path("/etc/yum.repos.d/test.repo"),
+        format!("[test]\nname=test\nbaseurl=file://{repo}\n{options}\n"),
+    )
+    .unwrap();
+}
