@@ -9,7 +9,6 @@ mod common;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{code, show, with_foo_v1, Deb, Scratch};
 
@@ -302,48 +301,6 @@ fn usage_error_is_2() {
     let s = Scratch::new();
     assert_eq!(code(&s.su(&["frobnicate"])), USAGE);
     assert_eq!(code(&s.su(&["trigger", "--reboot", "--poweroff"])), USAGE);
-}
-
-fn wait_for(path: &Path, child: &mut std::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn sigterm_does_not_cut_the_transaction() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    // The postinst waits until the test has sent the signal.
-    let (s, v2) = with_foo_v1(Some(
-        ": > /in-postinst\nwhile [ ! -e /go ]; do sleep 0.1; done",
-    ));
-    s.prepare_and_trigger(&[&v2]);
-    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
-    wait_for(&s.path("/in-postinst"), &mut child);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
-    fs::write(s.path("/go"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["stop_requested"], true, "{r}");
-    assert_eq!(s.audit(), "");
-    assert_eq!(s.version("foo").as_deref(), Some("2"));
-    assert!(!s.link_exists());
 }
 
 /// The log, the events and the error name the package files, never the

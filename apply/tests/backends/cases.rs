@@ -343,3 +343,25 @@ pub fn many_packages_in_one_update<F: Fixture>() {
         "{r}"
     );
 }
+
+/// SIGTERM (a shutdown asked for meanwhile) waits for the transaction.
+pub fn sigterm_does_not_cut_the_transaction<F: Fixture>() {
+    let (s, _) = with_hello_1::<F>();
+    // The script waits until the test has sent the signal.
+    let waits = ": > /in-script; while [ ! -e /go ]; do sleep 0.1; done";
+    let v2 = F::build(&s, &V2.script(waits));
+    s.prepare_and_trigger(&[&v2]);
+    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
+    common::wait_for(&s.path("/in-script"), &mut child);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM).unwrap();
+    fs::write(s.path("/go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    let r = s.results();
+    assert_eq!(r["outcome"], "success", "{r}");
+    assert_eq!(r["stop_requested"], true, "{r}");
+    assert_eq!(F::complaints(&s), "", "the database is consistent");
+    assert_eq!(F::version(&s, "hello"), Some(F::spelled("2.0")));
+    assert!(!s.link_exists());
+}

@@ -66,6 +66,7 @@ for_each_backend!(
     a_root_without_the_database_is_refused_at_prepare,
     a_relative_root_works_from_another_directory,
     many_packages_in_one_update,
+    sigterm_does_not_cut_the_transaction,
 );
 
 for_each_backend!(

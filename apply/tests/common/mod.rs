@@ -417,21 +417,26 @@ pub fn children(pid: u32) -> Vec<i32> {
     out
 }
 
+/// Waits (a minute at most) until `path` appears while `child` runs.
+pub fn wait_for(path: &Path, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Starts apply, waits until the package script has written `marker` (a
 /// path in the root), then kills apply and the package manager with
 /// SIGKILL, as a power cut would. The trigger must still be there.
 pub fn cut_when(s: &Scratch, marker: &str) {
     let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
-    let marker = s.path(marker);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !marker.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the package script never started"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for(&s.path(marker), &mut child);
     let kids = children(child.id());
     assert!(!kids.is_empty(), "no package manager child");
     child.kill().unwrap();
