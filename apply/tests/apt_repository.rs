@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::gpg::Key;
 use common::{code, show, Deb, Scratch};
 
 const OK: i32 = 0;
@@ -22,38 +23,9 @@ fn ready() -> bool {
         && common::tool_or_skip("gpg", "gpg")
 }
 
-/// A throwaway signing key in its own keyring.
-struct Key {
-    home: tempfile::TempDir,
-}
-
-impl Key {
-    fn new() -> Key {
-        let home = tempfile::tempdir().unwrap();
-        let o = Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
-            .args(["--quick-gen-key", "Test Repository <repo@example.invalid>"])
-            .args(["ed25519", "sign", "never"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg: {}", show(&o));
-        Key { home }
-    }
-
-    fn gpg(&self) -> Command {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.home.path()).arg("--batch");
-        c
-    }
-
-    /// The public key, as a keyring file apt reads (signed-by=).
-    fn export(&self, to: &Path) {
-        let o = self.gpg().arg("--export").output().unwrap();
-        assert!(o.status.success() && !o.stdout.is_empty(), "{}", show(&o));
-        fs::create_dir_all(to.parent().unwrap()).unwrap();
-        fs::write(to, o.stdout).unwrap();
-    }
+/// The key that signs the test repositories' Release files.
+fn repo_key() -> Key {
+    Key::new("Test Repository <repo@example.invalid>", "ed25519")
 }
 
 /// A flat repository (`deb file:DIR ./`) of `debs`, its Release signed by
@@ -98,7 +70,7 @@ fn use_repository(s: &Scratch, repo: &Path, trusted: &Key) {
         fs::create_dir_all(s.path(d)).unwrap();
     }
     let keyring = s.path("/etc/apt/keyrings/test.gpg");
-    trusted.export(&keyring);
+    trusted.export(&keyring, false);
     // As an admin writes it: the keyring's path inside the root.
     fs::write(
         s.path("/etc/apt/sources.list.d/test.list"),
@@ -138,7 +110,7 @@ fn upgrade_case() -> (Scratch, Key, PathBuf) {
     let libhello = Deb::new("libhello", "2.0")
         .file("/usr/share/libhello/v", "2.0\n")
         .build(&repo_debs);
-    let key = Key::new();
+    let key = repo_key();
     let repo = s.dir.path().join("repo");
     repository(&repo, &[hello2, libhello], &key);
     use_repository(&s, &repo, &key);
@@ -196,7 +168,7 @@ fn an_unsatisfiable_install_is_refused_at_prepare() {
     let needy = Deb::new("needy", "1")
         .field("Depends", "libmissing")
         .build(&s.debs);
-    let key = Key::new();
+    let key = repo_key();
     repository(&repo, &[needy], &key);
     use_repository(&s, &repo, &key);
     let out = s.su(&["prepare", "--install", "needy"]);
@@ -218,7 +190,7 @@ fn a_repository_whose_signature_does_not_verify_is_refused() {
     }
     let (s, _key, repo) = upgrade_case();
     // The admin trusts another key than the one that signed the Release.
-    use_repository(&s, &repo, &Key::new());
+    use_repository(&s, &repo, &repo_key());
     let out = s.su(&["prepare", "--upgrade"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -253,7 +225,7 @@ fn an_up_to_date_system_has_nothing_to_prepare() {
         return;
     }
     let s = Scratch::new();
-    let key = Key::new();
+    let key = repo_key();
     let repo = s.dir.path().join("repo");
     let hello = Deb::new("hello", "1.0").build(&s.debs);
     s.dpkg_install(&hello);

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::pacman::{self, Pkg};
+use common::rpm::{self, Rpm};
 use common::{show, Deb, Scratch, BIN};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -113,110 +115,6 @@ impl Backend {
     }
 }
 
-// ---- packages, built once per backend --------------------------------
-
-fn rpm_build(
-    out: &Path,
-    name: &str,
-    version: &str,
-    post: Option<&str>,
-    provides: Option<&str>,
-) -> PathBuf {
-    let top = tempfile::tempdir().unwrap();
-    let mut spec = format!(
-        "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: test\nLicense: MIT\nBuildArch: noarch\n"
-    );
-    if let Some(p) = provides {
-        spec += &format!("Provides: {p}\n");
-    }
-    spec += &format!(
-        "%description\ntest\n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\necho {version} > %{{buildroot}}/usr/share/{name}/version\n"
-    );
-    if let Some(p) = post {
-        spec += &format!("%post\n{p}\n");
-    }
-    spec += &format!("%files\n/usr/share/{name}/version\n");
-    let path = top.path().join("p.spec");
-    fs::write(&path, spec).unwrap();
-    let o = Command::new("rpmbuild")
-        .env("HOME", top.path())
-        .args(["-bb", "--quiet", "--nodeps", "--define"])
-        .arg(format!("_topdir {}", top.path().display()))
-        .args(["--define", "_build_id_links none"])
-        .args(["--define", "debug_package %{nil}"])
-        .args(["--define", "__os_install_post %{nil}"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpmbuild: {}", show(&o));
-    let dest = out.join(format!("{name}-{version}-1.noarch.rpm"));
-    fs::copy(
-        top.path()
-            .join(format!("RPMS/noarch/{name}-{version}-1.noarch.rpm")),
-        &dest,
-    )
-    .unwrap();
-    dest
-}
-
-fn pacman_build(out: &Path, name: &str, version: &str, install: Option<&str>) -> PathBuf {
-    let d = tempfile::tempdir().unwrap();
-    let share = d.path().join(format!("usr/share/{name}"));
-    fs::create_dir_all(&share).unwrap();
-    fs::write(share.join("version"), format!("{version}\n")).unwrap();
-    fs::write(
-        d.path().join(".PKGINFO"),
-        format!("pkgname = {name}\npkgbase = {name}\npkgver = {version}-1\npkgdesc = test\nbuilddate = 0\nsize = 4096\narch = any\n"),
-    )
-    .unwrap();
-    let mut members = vec![".PKGINFO"];
-    if let Some(script) = install {
-        fs::write(d.path().join(".INSTALL"), script).unwrap();
-        members.push(".INSTALL");
-    }
-    members.push("usr");
-    let file = out.join(format!("{name}-{version}-1-any.pkg.tar.zst"));
-    let o = Command::new("bsdtar")
-        .current_dir(d.path())
-        .args(["--zstd", "-cf"])
-        .arg(&file)
-        .args(["--uid", "0", "--gid", "0"])
-        .args(&members)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "bsdtar: {}", show(&o));
-    file
-}
-
-fn rpm_cmd(root: &Path) -> Command {
-    let mut c = Command::new("rpm");
-    c.arg("--root").arg(root).args(["--dbpath", "/var/lib/rpm"]);
-    c
-}
-
-fn pacman_cmd(root: &Path) -> Command {
-    let conf = root.join("etc/faults-pacman.conf");
-    if !conf.exists() {
-        fs::write(&conf, "[options]\nArchitecture = auto\n").unwrap();
-    }
-    let mut c = Command::new("pacman");
-    c.arg("--config")
-        .arg(conf)
-        .arg("--root")
-        .arg(root)
-        .arg("--dbpath")
-        .arg(root.join("var/lib/pacman"))
-        .arg("--logfile")
-        .arg(root.join("var/log/pacman.log"))
-        .arg("--cachedir")
-        .arg(root.join("var/cache/pacman/pkg"))
-        .arg("--hookdir")
-        .arg(root.join("etc/pacman.d/hooks"))
-        .arg("--gpgdir")
-        .arg(root.join("etc/pacman.d/gnupg"));
-    c
-}
-
 fn must(mut c: Command, what: &str) {
     let o = c.output().unwrap();
     assert!(o.status.success(), "{what}: {}", show(&o));
@@ -266,20 +164,20 @@ impl Fixture {
             }
             Backend::Rpm => {
                 fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
-                let mut c = rpm_cmd(&root);
+                let mut c = rpm::rpm(&root);
                 c.arg("--initdb");
                 must(c, "rpm --initdb");
-                let sh = rpm_build(&t.debs, "shell", "1", None, Some("/bin/sh"));
+                let sh = Rpm::new("shell", "1").provides("/bin/sh").build(&t.debs);
                 let mut old = vec![sh];
                 for p in PACKAGES {
-                    old.push(rpm_build(&t.debs, p, "1.0", None, None));
+                    old.push(Rpm::new(p, "1.0").build(&t.debs));
                 }
-                let mut c = rpm_cmd(&root);
+                let mut c = rpm::rpm(&root);
                 c.args(["-U", "--force-debian"]).args(&old);
                 must(c, "rpm -U");
                 for p in PACKAGES {
                     let post = format!("sleep 0.05; : > /ran-{p}");
-                    let v2 = rpm_build(&t.debs, p, "2.0", Some(&post), None);
+                    let v2 = Rpm::new(p, "2.0").post(&post).build(&t.debs);
                     update.push(v2.display().to_string());
                 }
             }
@@ -287,14 +185,14 @@ impl Fixture {
                 fs::create_dir_all(root.join("var/lib/pacman")).unwrap();
                 let mut old = Vec::new();
                 for p in PACKAGES {
-                    old.push(pacman_build(&t.debs, p, "1.0", None));
+                    old.push(Pkg::new(p, "1.0").build(&t.debs));
                 }
-                let mut c = pacman_cmd(&root);
+                let mut c = pacman::pacman(&root);
                 c.args(["--noconfirm", "--noprogressbar", "-U"]).args(&old);
                 must(c, "pacman -U");
                 for p in PACKAGES {
                     let script = format!("post_upgrade() {{\n  sleep 0.05\n  : > /ran-{p}\n}}\n");
-                    let v2 = pacman_build(&t.debs, p, "2.0", Some(&script));
+                    let v2 = Pkg::new(p, "2.0").install(&script).build(&t.debs);
                     update.push(v2.display().to_string());
                 }
             }
@@ -422,7 +320,7 @@ fn version(b: Backend, root: &Path, pkg: &str) -> Option<String> {
             }
         }
         Backend::Rpm => {
-            let o = rpm_cmd(root)
+            let o = rpm::rpm(root)
                 .args(["-q", "--qf", "%{VERSION}-%{RELEASE}\\n", pkg])
                 .output()
                 .unwrap();
@@ -434,7 +332,7 @@ fn version(b: Backend, root: &Path, pkg: &str) -> Option<String> {
                 .then(|| text.lines().collect::<Vec<_>>().join(" and "))
         }
         Backend::Pacman => {
-            let o = pacman_cmd(root).args(["-Q", pkg]).output().unwrap();
+            let o = pacman::pacman(root).args(["-Q", pkg]).output().unwrap();
             let text = String::from_utf8_lossy(&o.stdout);
             o.status
                 .success()
@@ -463,7 +361,7 @@ fn database_consistent(b: Backend, root: &Path) -> Result<(), String> {
             }
         }
         Backend::Rpm => {
-            let o = rpm_cmd(root).arg("-qa").output().unwrap();
+            let o = rpm::rpm(root).arg("-qa").output().unwrap();
             let err = String::from_utf8_lossy(&o.stderr).to_string();
             if o.status.success() && !err.contains("error") {
                 Ok(())
@@ -472,7 +370,7 @@ fn database_consistent(b: Backend, root: &Path) -> Result<(), String> {
             }
         }
         Backend::Pacman => {
-            let o = pacman_cmd(root).arg("-Dk").output().unwrap();
+            let o = pacman::pacman(root).arg("-Dk").output().unwrap();
             if o.status.success() {
                 Ok(())
             } else {
@@ -944,12 +842,12 @@ fn db_readable(b: Backend, root: &Path) -> Result<(), String> {
             c
         }
         Backend::Rpm => {
-            let mut c = rpm_cmd(root);
+            let mut c = rpm::rpm(root);
             c.arg("-qa");
             c
         }
         Backend::Pacman => {
-            let mut c = pacman_cmd(root);
+            let mut c = pacman::pacman(root);
             c.arg("-Q");
             c
         }

@@ -1,121 +1,21 @@
-//! The whole protocol with real dpkg on scratch roots (issue 3, "Must show").
-//! Needs root (dpkg chroots into the scratch root for maintainer scripts).
+//! The whole protocol with real dpkg on scratch roots (issue 3, "Must show"):
+//! what the core does whatever the package manager (the trigger, the
+//! manifest, the configuration, cancel, signals). The cases every package
+//! manager passes alike are in backends/. Needs root (dpkg chroots into
+//! the scratch root for maintainer scripts).
 
 mod common;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::{code, kill_mid_transaction, show, with_foo_v1, Deb, Scratch, SLOW_ONCE};
+use common::{code, show, with_foo_v1, Deb, Scratch};
 
 const OK: i32 = 0;
 const FAILURE: i32 = 1;
 const USAGE: i32 = 2;
 const VERIFICATION: i32 = 3;
-const STALE: i32 = 4;
-const INTERRUPTED: i32 = 5;
-
-fn generator() -> Option<std::path::PathBuf> {
-    let p = Path::new(common::BIN)
-        .parent()?
-        .join("system-update-generator");
-    p.is_file().then_some(p)
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn happy_path_upgrades_v1_to_v2() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(None);
-    s.prepare_and_trigger(&[&v2]);
-
-    // The generator, when built: it must send this boot to system-update.target.
-    if let Some(g) = generator() {
-        let out_dirs: Vec<_> = ["normal", "early", "late"]
-            .iter()
-            .map(|d| s.dir.path().join(d))
-            .collect();
-        for d in &out_dirs {
-            fs::create_dir_all(d).unwrap();
-        }
-        let out = Command::new(&g)
-            .args(&out_dirs)
-            .env("SYSTEM_UPDATE_GENERATOR_ROOT", &s.root)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "generator: {}", show(&out));
-        let target = fs::read_link(out_dirs[1].join("default.target")).unwrap();
-        assert!(
-            target.to_string_lossy().ends_with("system-update.target"),
-            "{target:?}"
-        );
-    }
-
-    // As the benchmark runs it: with the plain UI.
-    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["attempts"], 1);
-    assert_eq!(r["stop_requested"], false);
-    let pkgs = r["packages"].as_array().unwrap();
-    assert_eq!(pkgs.len(), 1, "{r}");
-    assert_eq!(pkgs[0]["name"], "foo");
-    assert_eq!(pkgs[0]["before"], "1");
-    assert_eq!(pkgs[0]["after"], "2");
-    assert!(!s.link_exists(), "the trigger must be gone");
-    assert_eq!(s.version("foo").as_deref(), Some("2"));
-    assert_eq!(
-        fs::read_to_string(s.path("/opt/foo/version")).unwrap(),
-        "2\n"
-    );
-    // The full log is kept outside the update directory.
-    let log = s.path(r["log"].as_str().unwrap());
-    let log = fs::read_to_string(log).unwrap();
-    assert!(log.contains("Unpacking foo (2) over (1)"), "{log}");
-
-    let st = s.su(&["status", "--json"]);
-    assert_eq!(code(&st), OK);
-    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    assert_eq!(st["triggered"], false);
-    assert_eq!(st["last_result"]["outcome"], "success");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn failing_postinst_is_a_failure_and_not_retried() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(Some("echo 'postinst: broken on purpose' >&2\nexit 1"));
-    s.prepare_and_trigger(&[&v2]);
-    let out = s.apply();
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "failure");
-    let err = r["error"].as_str().unwrap();
-    assert!(
-        err.contains("post-installation script subprocess returned error exit status 1"),
-        "{err}"
-    );
-    assert!(!s.link_exists());
-    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
-    assert!(log.contains("postinst: broken on purpose"), "{log}");
-
-    // Nothing left to apply: a second run is a no-op.
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(s.results(), r);
-
-    let st = s.su(&["status"]);
-    let text = String::from_utf8_lossy(&st.stdout);
-    assert!(text.contains("outcome:  failure"), "{text}");
-    assert!(text.contains("post-installation script"), "{text}");
-}
 
 fn assert_untouched(s: &Scratch) {
     assert_eq!(s.version("foo").as_deref(), Some("1"));
@@ -207,24 +107,6 @@ fn missing_manifest() {
     );
 }
 
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn corrupted_payload() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    bad_input(
-        |s| {
-            let deb = s.update_dir().join("foo_2_all.deb");
-            let mut bytes = fs::read(&deb).unwrap();
-            let n = bytes.len();
-            bytes[n - 10] ^= 0xff;
-            fs::write(&deb, bytes).unwrap();
-        },
-        "checksum mismatch",
-    );
-}
-
 fn edit_manifest(s: &Scratch, from: &str, to: &str) {
     let p = s.update_dir().join("manifest.toml");
     let text = fs::read_to_string(&p).unwrap();
@@ -312,90 +194,6 @@ fn two_applies_at_once_exactly_one_acts() {
         1,
         "{dpkg_log}"
     );
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn database_changed_since_prepare_is_stale() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(None);
-    s.prepare_and_trigger(&[&v2]);
-    let bar = Deb::new("bar", "1").file("/opt/bar/x", "x").build(&s.debs);
-    s.dpkg_install(&bar);
-    let out = s.apply();
-    assert_eq!(code(&out), STALE, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "stale");
-    assert!(r["error"].as_str().unwrap().contains("prepare"), "{r}");
-    assert_untouched(&s);
-    assert!(!s.link_exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn trigger_refuses_a_stale_plan() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(None);
-    assert!(s.su(&["prepare", v2.to_str().unwrap()]).status.success());
-    let bar = Deb::new("bar", "1").build(&s.debs);
-    s.dpkg_install(&bar);
-    let out = s.su(&["trigger", "--no-reboot"]);
-    assert_eq!(code(&out), STALE, "{}", show(&out));
-    assert!(!s.link_exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn kill_9_then_the_next_attempt_recovers() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(Some(SLOW_ONCE));
-    s.prepare_and_trigger(&[&v2]);
-    kill_mid_transaction(&s);
-
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["attempts"], 2);
-    assert_eq!(s.audit(), "", "dpkg --audit must be clean");
-    assert_eq!(s.version("foo").as_deref(), Some("2"));
-    assert!(!s.link_exists());
-    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
-    assert_eq!(log.matches("== ").count(), 2, "{log}");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn attempt_limit_reached_is_interrupted() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(Some(SLOW_ONCE));
-    fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
-    s.prepare_and_trigger(&[&v2]);
-    kill_mid_transaction(&s);
-
-    let out = s.apply();
-    assert_eq!(code(&out), INTERRUPTED, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "interrupted", "{r}");
-    assert!(r["error"].as_str().unwrap().contains("limit"), "{r}");
-    assert!(r["finished"].is_string());
-    assert!(!s.link_exists(), "never a boot loop");
-    // No snapshot here: the half-done transaction is repaired, not retried.
-    assert!(
-        r["error"].as_str().unwrap().contains("dpkg --configure -a"),
-        "{r}"
-    );
-    assert_eq!(s.audit(), "", "dpkg --audit must be clean");
-    // And it stays done.
-    assert_eq!(code(&s.apply()), OK);
 }
 
 #[test]
@@ -505,121 +303,6 @@ fn usage_error_is_2() {
     assert_eq!(code(&s.su(&["trigger", "--reboot", "--poweroff"])), USAGE);
 }
 
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn many_packages_in_one_update() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let s = Scratch::new();
-    let debs: Vec<_> = (0..5)
-        .map(|i| {
-            let name = format!("pkg{i}");
-            let path = format!("/opt/{name}/f");
-            Deb::new(&name, "1.0").file(&path, "x").build(&s.debs)
-        })
-        .collect();
-    let refs: Vec<&Path> = debs.iter().map(|p| p.as_path()).collect();
-    s.prepare_and_trigger(&refs);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    let pkgs = r["packages"].as_array().unwrap();
-    assert_eq!(pkgs.len(), 5);
-    assert!(
-        pkgs.iter()
-            .all(|p| p["before"].is_null() && p["after"] == "1.0"),
-        "{r}"
-    );
-}
-
-fn wait_for(path: &Path, child: &mut std::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        assert!(child.try_wait().unwrap().is_none(), "apply ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn sigterm_does_not_cut_the_transaction() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    // The postinst waits until the test has sent the signal.
-    let (s, v2) = with_foo_v1(Some(
-        ": > /in-postinst\nwhile [ ! -e /go ]; do sleep 0.1; done",
-    ));
-    s.prepare_and_trigger(&[&v2]);
-    let mut child = s.su_spawn(&["apply", "--ui", "none", "--no-reboot"]);
-    wait_for(&s.path("/in-postinst"), &mut child);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::SIGTERM,
-    )
-    .unwrap();
-    fs::write(s.path("/go"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["stop_requested"], true, "{r}");
-    assert_eq!(s.audit(), "");
-    assert_eq!(s.version("foo").as_deref(), Some("2"));
-    assert!(!s.link_exists());
-}
-
-/// An architecture dpkg on this machine does not call its own.
-fn foreign_arch() -> &'static str {
-    let out = Command::new("dpkg")
-        .arg("--print-architecture")
-        .output()
-        .unwrap();
-    match String::from_utf8_lossy(&out.stdout).trim() {
-        "arm64" => "amd64",
-        _ => "arm64",
-    }
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_package_for_another_architecture_is_refused_at_prepare() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, _) = with_foo_v1(None);
-    let other = foreign_arch();
-    let foreign = Deb::new("foo", "5.0").arch(other).build(&s.debs);
-    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let name = format!("foo_5.0_{other}.deb");
-    assert!(err.contains(&name), "{err}");
-    assert!(err.contains(&format!("a package for {other}")), "{err}");
-    assert!(err.contains("all"), "names the root's architectures: {err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-
-    // Once the root's dpkg takes that architecture, so does prepare.
-    let o = Command::new("dpkg")
-        .arg(format!("--root={}", s.root.display()))
-        .args(["--add-architecture", other])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", show(&o));
-    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("a package for"),
-        "{}",
-        show(&out)
-    );
-}
-
 /// The log, the events and the error name the package files, never the
 /// descriptors dpkg runs them from.
 #[cfg_attr(not(root_tests), ignore = "needs root")]
@@ -659,58 +342,6 @@ fn messages_name_the_package_files_not_descriptors() {
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
-fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(None);
-    let v1 = s.debs.join("foo_1_all.deb");
-    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("foo is given twice"), "{err}");
-    assert!(
-        err.contains("foo_2_all.deb") && err.contains("foo_1_all.deb"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-
-    let out = s.su(&["prepare", v1.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("foo 1 is already installed"), "{err}");
-    assert!(err.contains("--reinstall"), "{err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-
-    s.prepare_and_trigger_with(&["prepare", "--reinstall"], &[&v1]);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["packages"].as_array().map(Vec::len), Some(1), "{r}");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_root_without_a_dpkg_database_is_refused_at_prepare() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let s = Scratch::new();
-    let v2 = Deb::new("foo", "2").build(&s.debs);
-    fs::remove_file(s.path("/var/lib/dpkg/status")).unwrap();
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("var/lib/dpkg/status: no dpkg database"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
 fn an_update_imported_into_a_root_without_its_database_is_refused() {
     if !common::root_or_skip("dpkg chroots into the scratch root") {
         return;
@@ -732,19 +363,6 @@ fn an_update_imported_into_a_root_without_its_database_is_refused() {
         err.contains("var/lib/dpkg/status: no dpkg database"),
         "{err}"
     );
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_relative_root_works_from_another_directory() {
-    if !common::root_or_skip("dpkg chroots into the scratch root") {
-        return;
-    }
-    let (s, v2) = with_foo_v1(None);
-    let r = s.cycle_with_relative_root(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(s.version("foo").as_deref(), Some("2"));
-    assert!(!s.link_exists());
 }
 
 #[test]

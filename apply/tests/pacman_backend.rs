@@ -1,237 +1,29 @@
-//! The pacman backend with the real pacman on scratch roots: packages built
-//! here with bsdtar (.PKGINFO, .INSTALL, files), as makepkg would pack them.
-//! Needs root (pacman chroots into the root for install scripts), pacman
+//! What only the pacman backend does, with the real pacman on scratch roots
+//! (packages packed with bsdtar as makepkg would: common/pacman.rs):
+//! repositories, the database's place, signatures, a cut that lost the old
+//! version. The cases every backend passes alike are in backends/. Needs
+//! root (pacman chroots into the root for install scripts), pacman
 //! and bsdtar (tests/install-deps installs them).
 
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
+use common::pacman::{self, Pkg};
 use common::{code, show, Scratch};
 
 const OK: i32 = 0;
 const FAILURE: i32 = 1;
-const VERIFICATION: i32 = 3;
-const STALE: i32 = 4;
 const INTERRUPTED: i32 = 5;
-
-fn ready() -> bool {
-    common::root_or_skip("pacman chroots into the scratch root for install scripts")
-        && common::tool_or_skip("pacman", "pacman-package-manager")
-        && common::tool_or_skip("bsdtar", "libarchive-tools")
-}
-
-/// A package that installs /usr/share/NAME/version.
-fn package(
-    out: &Path,
-    name: &str,
-    version: &str,
-    install: Option<&str>,
-    depends: &[&str],
-) -> PathBuf {
-    package_for(out, name, version, install, depends, "any")
-}
-
-/// As `package`, built for `arch`.
-fn package_for(
-    out: &Path,
-    name: &str,
-    version: &str,
-    install: Option<&str>,
-    depends: &[&str],
-    arch: &str,
-) -> PathBuf {
-    let d = tempfile::tempdir().unwrap();
-    let share = d.path().join(format!("usr/share/{name}"));
-    fs::create_dir_all(&share).unwrap();
-    fs::write(share.join("version"), format!("{version}\n")).unwrap();
-    let mut info = format!(
-        "pkgname = {name}\npkgbase = {name}\npkgver = {version}-1\npkgdesc = test\nbuilddate = 0\nsize = 4096\narch = {arch}\n"
-    );
-    for dep in depends {
-        info += &format!("depend = {dep}\n");
-    }
-    fs::write(d.path().join(".PKGINFO"), info).unwrap();
-    let mut members = vec![".PKGINFO"];
-    if let Some(script) = install {
-        fs::write(d.path().join(".INSTALL"), script).unwrap();
-        members.push(".INSTALL");
-    }
-    members.push("usr");
-    let file = out.join(format!("{name}-{version}-1-{arch}.pkg.tar.zst"));
-    let o = Command::new("bsdtar")
-        .current_dir(d.path())
-        .args(["--zstd", "-cf"])
-        .arg(&file)
-        .args(["--uid", "0", "--gid", "0"])
-        .args(&members)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "bsdtar: {}", show(&o));
-    file
-}
-
-fn pacman(s: &Scratch) -> Command {
-    let conf = s.dir.path().join("pacman.conf");
-    fs::write(&conf, "[options]\nArchitecture = auto\n").unwrap();
-    let mut c = Command::new("pacman");
-    c.arg("--config")
-        .arg(conf)
-        .arg("--root")
-        .arg(&s.root)
-        .arg("--dbpath")
-        .arg(s.path("/var/lib/pacman"))
-        .arg("--logfile")
-        .arg(s.path("/var/log/pacman.log"))
-        .arg("--cachedir")
-        .arg(s.path("/var/cache/pacman/pkg"))
-        .arg("--hookdir")
-        .arg(s.path("/etc/pacman.d/hooks"))
-        .arg("--gpgdir")
-        .arg(s.path("/etc/pacman.d/gnupg"));
-    c
-}
-
-fn pacman_install(s: &Scratch, file: &Path) {
-    let o = pacman(s)
-        .args(["--noconfirm", "--noprogressbar", "-U"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "pacman -U: {}", show(&o));
-}
-
-fn version(s: &Scratch, name: &str) -> Option<String> {
-    let o = pacman(s).args(["-Q", name]).output().unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    o.status
-        .success()
-        .then(|| text.split_whitespace().nth(1).unwrap_or("").to_string())
-}
 
 fn with_hello_1() -> Scratch {
     let s = Scratch::new();
     fs::create_dir_all(s.path("/var/lib/pacman")).unwrap();
-    let v1 = package(&s.debs, "hello", "1.0", None, &[]);
-    pacman_install(&s, &v1);
+    let v1 = Pkg::new("hello", "1.0").build(&s.debs);
+    pacman::install(&s.root, &[&v1]);
     s
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_pacman_update_installs_and_reports_the_versions() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    s.prepare_and_trigger(&[&v2]);
-    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Upgrading hello"), "{text}");
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["backend"], "pacman");
-    assert_eq!(r["packages"][0]["before"], "1.0-1");
-    assert_eq!(r["packages"][0]["after"], "2.0-1");
-    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
-    assert_eq!(
-        fs::read_to_string(s.path("/usr/share/hello/version")).unwrap(),
-        "2.0\n"
-    );
-    // The host's pacman was kept out: the root's own log has the transaction.
-    let log = fs::read_to_string(s.path("/var/log/pacman.log")).unwrap();
-    assert!(log.contains("upgraded hello (1.0-1 -> 2.0-1)"), "{log}");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_failing_install_script_fails_the_update() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = package(
-        &s.debs,
-        "hello",
-        "2.0",
-        Some("post_upgrade() {\n  echo 'post_upgrade: broken on purpose'\n  exit 1\n}\n"),
-        &[],
-    );
-    s.prepare_and_trigger(&[&v2]);
-    let out = s.apply();
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "failure", "{r}");
-    assert!(
-        r["error"]
-            .as_str()
-            .unwrap()
-            .contains("hello: its install script failed"),
-        "{r}"
-    );
-    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
-    assert!(log.contains("post_upgrade: broken on purpose"), "{log}");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_corrupted_package_is_never_installed() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    s.prepare_and_trigger(&[&v2]);
-    let copy = s.update_dir().join("hello-2.0-1-any.pkg.tar.zst");
-    let mut bytes = fs::read(&copy).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
-    fs::write(&copy, bytes).unwrap();
-    let out = s.apply();
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_changed_local_database_makes_the_plan_stale() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    s.prepare_and_trigger(&[&v2]);
-    let other = package(&s.debs, "world", "1", None, &[]);
-    pacman_install(&s, &other);
-    let out = s.apply();
-    assert_eq!(code(&out), STALE, "{}", show(&out));
-    assert!(s.results()["error"]
-        .as_str()
-        .unwrap()
-        .contains("pacman database"));
-    assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn what_cannot_install_is_refused_at_prepare() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let needs = package(&s.debs, "needy", "1", None, &["libmissing"]);
-    let out = s.su(&["prepare", needs.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("unable to satisfy dependency 'libmissing' required by needy"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
 /// Starts apply, waits for the install script, kills apply and pacman
@@ -244,55 +36,6 @@ fn cut(s: &Scratch) {
     );
 }
 
-const SLOW_ONCE: &str = "post_upgrade() {\n  if [ ! -e /slow-once ]; then : > /slow-once; : > /in-script; sleep 60; fi\n  : > /script-done\n}\n";
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_power_cut_leaves_the_lock_and_the_next_attempt_finishes() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = package(&s.debs, "hello", "2.0", Some(SLOW_ONCE), &[]);
-    s.prepare_and_trigger(&[&v2]);
-    cut(&s);
-
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["attempts"], 2);
-    assert!(
-        s.path("/script-done").exists(),
-        "the retry reran the script"
-    );
-    assert!(!s.path("/var/lib/pacman/db.lck").exists());
-    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn at_the_limit_the_stale_lock_is_removed_and_never_a_loop() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
-    let v2 = package(&s.debs, "hello", "2.0", Some(SLOW_ONCE), &[]);
-    s.prepare_and_trigger(&[&v2]);
-    cut(&s);
-
-    let out = s.apply();
-    assert_eq!(code(&out), INTERRUPTED, "{}", show(&out));
-    let r = s.results();
-    assert!(r["error"].as_str().unwrap().contains("db.lck"), "{r}");
-    assert!(!s.path("/var/lib/pacman/db.lck").exists());
-    assert!(!s.link_exists(), "never a boot loop");
-    // pacman works again.
-    let other = package(&s.debs, "world", "1", None, &[]);
-    pacman_install(&s, &other);
-}
-
 /// A cut after pacman removed the old version's files and entry and before
 /// it extracted the new: nothing on disk says hello was there (the crash
 /// campaign's pacman seed 20261213). At the limit, the versions kept from
@@ -300,13 +43,13 @@ fn at_the_limit_the_stale_lock_is_removed_and_never_a_loop() {
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn at_the_limit_a_package_whose_old_version_went_is_installed_again() {
-    if !ready() {
+    if !pacman::ready() {
         return;
     }
     let s = with_hello_1();
     fs::write(s.path("/etc/system-update.toml"), "attempt-limit = 1\n").unwrap();
     let slow = "pre_upgrade() {\n  : > /in-script; sleep 60\n}\n";
-    let v2 = package(&s.debs, "hello", "2.0", Some(slow), &[]);
+    let v2 = Pkg::new("hello", "2.0").install(slow).build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
     cut(&s);
     // What pacman had done when the cut came: hello's entry and files gone.
@@ -317,12 +60,12 @@ fn at_the_limit_a_package_whose_old_version_went_is_installed_again() {
         }
     }
     fs::remove_dir_all(s.path("/usr/share/hello")).unwrap();
-    assert_eq!(version(&s, "hello"), None);
+    assert_eq!(pacman::version(&s.root, "hello"), None);
 
     let out = s.apply();
     assert_eq!(code(&out), INTERRUPTED, "{}", show(&out));
     assert_eq!(
-        version(&s, "hello").as_deref(),
+        pacman::version(&s.root, "hello").as_deref(),
         Some("2.0-1"),
         "{}",
         show(&out)
@@ -334,76 +77,17 @@ fn at_the_limit_a_package_whose_old_version_went_is_installed_again() {
     assert!(!s.link_exists(), "never a boot loop");
 }
 
-/// The root's pacman.conf with one repository, `test`, made with repo-add
-/// from `pkgs`; `siglevel` as the admin set it.
-fn repository(s: &Scratch, pkgs: &[PathBuf], siglevel: &str) {
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    let mut args = vec![repo.join("test.db.tar.gz")];
-    for p in pkgs {
-        let dest = repo.join(p.file_name().unwrap());
-        fs::copy(p, &dest).unwrap();
-        args.push(dest);
-    }
-    let o = Command::new("repo-add")
-        .arg("-q")
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "repo-add: {}", show(&o));
-    fs::write(
-        s.path("/etc/pacman.conf"),
-        format!(
-            "[options]\nArchitecture = auto\nSigLevel = {siglevel}\nLocalFileSigLevel = Optional\n[test]\nServer = file://{}\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn an_upgrade_from_a_repository_brings_the_new_dependency() {
-    if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
-        return;
-    }
-    let s = with_hello_1();
-    let repo_pkgs = s.dir.path().join("repo-pkgs");
-    fs::create_dir_all(&repo_pkgs).unwrap();
-    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &["libhello"]);
-    let lib = package(&repo_pkgs, "libhello", "2.0", None, &[]);
-    repository(&s, &[hello2, lib], "Optional TrustAll");
-    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let st = s.su(&["status", "--json"]);
-    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    let changes = st["prepared"]["changes"].as_array().unwrap();
-    let action = |n: &str| {
-        changes
-            .iter()
-            .find(|c| c["name"] == n)
-            .map(|c| c["action"].clone())
-    };
-    assert_eq!(action("hello"), Some("upgrade".into()), "{st}");
-    assert_eq!(action("libhello"), Some("install".into()), "{st}");
-    assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
-    assert_eq!(version(&s, "libhello").as_deref(), Some("2.0-1"));
-}
-
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn a_repository_without_the_required_signature_is_refused() {
-    if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+    if !pacman::repository_ready() {
         return;
     }
     let s = with_hello_1();
     let repo_pkgs = s.dir.path().join("repo-pkgs");
     fs::create_dir_all(&repo_pkgs).unwrap();
-    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &[]);
-    repository(&s, &[hello2], "Required DatabaseRequired");
+    let hello2 = Pkg::new("hello", "2.0").build(&repo_pkgs);
+    pacman::repository(&s.root, &[hello2], "Required DatabaseRequired");
     let out = s.su(&["prepare", "--backend", "pacman", "--upgrade"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -417,60 +101,8 @@ fn a_repository_without_the_required_signature_is_refused() {
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
-fn a_package_for_another_architecture_is_refused_at_prepare() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    fs::write(
-        s.path("/etc/pacman.conf"),
-        "[options]\nArchitecture = x86_64\n",
-    )
-    .unwrap();
-    let foreign = package_for(&s.debs, "hello", "5.0", None, &[], "aarch64");
-    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hello-5.0-1-aarch64.pkg.tar.zst"), "{err}");
-    assert!(err.contains("a package for aarch64"), "{err}");
-    assert!(err.contains("any, x86_64"), "the root's pacman.conf: {err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-    // The root's Architecture decides, not this machine's.
-    let native = package_for(&s.debs, "hello", "6.0", None, &[], "x86_64");
-    let out = s.su(&["prepare", native.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v1 = s.debs.join("hello-1.0-1-any.pkg.tar.zst");
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hello is given twice"), "{err}");
-    assert!(
-        err.contains("hello-2.0-1-any.pkg.tar.zst") && err.contains("hello-1.0-1-any.pkg.tar.zst"),
-        "{err}"
-    );
-    let out = s.su(&["prepare", v1.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hello 1.0-1 is already installed"), "{err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-    let out = s.su(&["prepare", "--reinstall", v1.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
 fn the_database_is_found_where_the_roots_pacman_conf_says() {
-    if !ready() {
+    if !pacman::ready() {
         return;
     }
     let s = with_hello_1();
@@ -481,7 +113,7 @@ fn the_database_is_found_where_the_roots_pacman_conf_says() {
         "[options]\nArchitecture = auto\nDBPath = /usr/lib/pacman-db/\n",
     )
     .unwrap();
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    let v2 = Pkg::new("hello", "2.0").build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
     let out = s.apply();
     assert_eq!(code(&out), OK, "{}", show(&out));
@@ -489,158 +121,6 @@ fn the_database_is_found_where_the_roots_pacman_conf_says() {
     assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
     assert_eq!(r["packages"][0]["after"], "2.0-1", "{r}");
     assert!(s.path("/usr/lib/pacman-db/local/hello-2.0-1").is_dir());
-
-    // No database at all: refused, naming where it looked.
-    let s = Scratch::new();
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("var/lib/pacman/local: no pacman database"),
-        "{err}"
-    );
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn upgrade_safe_is_refused_as_pacman_has_no_such_mode() {
-    if !(ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
-        return;
-    }
-    // What a safe upgrade must not do: hello 2 brings a new package.
-    let s = with_hello_1();
-    let repo_pkgs = s.dir.path().join("repo-pkgs");
-    fs::create_dir_all(&repo_pkgs).unwrap();
-    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &["libhello"]);
-    let lib = package(&repo_pkgs, "libhello", "2.0", None, &[]);
-    repository(&s, &[hello2, lib], "Optional TrustAll");
-    let out = s.su(&["prepare", "--backend", "pacman", "--upgrade=safe"]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--upgrade safe: pacman has no mode"), "{err}");
-    assert!(err.contains("use --upgrade"), "{err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_relative_root_works_from_another_directory() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    let r = s.cycle_with_relative_root(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-/// An OpenPGP key made for one test, in its own GNUPGHOME, that signs
-/// packages as a packager would (detached `FILE.sig`).
-struct Signer {
-    home: tempfile::TempDir,
-}
-
-impl Signer {
-    fn new() -> Signer {
-        let home = tempfile::tempdir().unwrap();
-        let o = Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--passphrase", "", "--quick-gen-key"])
-            .args([
-                "Pkg Signer <pkg@example.invalid>",
-                "rsa2048",
-                "sign",
-                "never",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --quick-gen-key: {}", show(&o));
-        Signer { home }
-    }
-
-    fn gpg(&self) -> Command {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.home.path()).arg("--batch");
-        c
-    }
-
-    fn sign(&self, file: &Path) {
-        let o = self
-            .gpg()
-            .args(["--yes", "--detach-sign", "--no-armor"])
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --detach-sign: {}", show(&o));
-    }
-
-    fn fingerprint(&self) -> String {
-        let o = self
-            .gpg()
-            .args(["--with-colons", "--fingerprint", "Pkg Signer"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        text.lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .and_then(|l| l.split(':').find(|f| !f.is_empty()))
-            .unwrap()
-            .to_string()
-    }
-
-    /// Adds the key to the root's keyring and signs it locally: pacman
-    /// trusts it.
-    fn trusted_by(&self, s: &Scratch) {
-        let key = self.home.path().join("key.asc");
-        let o = self
-            .gpg()
-            .args(["--yes", "--armor", "--output"])
-            .arg(&key)
-            .args(["--export", "Pkg Signer"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --export: {}", show(&o));
-        pacman_key(s, &["--add", key.to_str().unwrap()]);
-        pacman_key(s, &["--lsign-key", &self.fingerprint()]);
-    }
-}
-
-/// pacman-key on the root's keyring, made first if it is not there.
-fn pacman_key(s: &Scratch, args: &[&str]) {
-    let gpgdir = s.path("/etc/pacman.d/gnupg");
-    if !gpgdir.join("pubring.gpg").exists() && !gpgdir.join("pubring.kbx").exists() {
-        let o = Command::new("pacman-key")
-            .arg("--gpgdir")
-            .arg(&gpgdir)
-            .arg("--init")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "pacman-key --init: {}", show(&o));
-    }
-    let o = Command::new("pacman-key")
-        .arg("--gpgdir")
-        .arg(&gpgdir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "pacman-key {args:?}: {}", show(&o));
-}
-
-fn signing_ready() -> bool {
-    ready()
-        && common::tool_or_skip("gpg", "gpg")
-        && common::tool_or_skip("pacman-key", "pacman-package-manager")
-}
-
-fn pacman_conf(s: &Scratch, options: &str) {
-    fs::create_dir_all(s.path("/etc")).unwrap();
-    fs::write(
-        s.path("/etc/pacman.conf"),
-        format!("[options]\nArchitecture = auto\n{options}"),
-    )
-    .unwrap();
 }
 
 fn manifest_text(s: &Scratch) -> String {
@@ -649,126 +129,16 @@ fn manifest_text(s: &Scratch) -> String {
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
-fn a_required_signature_travels_with_the_package_and_is_checked_again_at_boot() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    pacman_conf(&s, "SigLevel = Optional\nLocalFileSigLevel = Required\n");
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    signer.sign(&v2);
-    s.prepare_and_trigger(&[&v2]);
-    let m = manifest_text(&s);
-    assert!(m.contains("signature = \"required\""), "{m}");
-    assert!(s
-        .update_dir()
-        .join("hello-2.0-1-any.pkg.tar.zst.sig")
-        .is_file());
-
-    // The key is no longer in the root's keyring when the update boots.
-    pacman_key(&s, &["--delete", &signer.fingerprint()]);
-    let out = s.apply();
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "verification-failed", "{r}");
-    let err = r["error"].as_str().unwrap();
-    assert!(
-        err.starts_with("hello-2.0-1-any.pkg.tar.zst: ") && err.contains("NOKEY"),
-        "names the file and what gpg said: {err}"
-    );
-    assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
-
-    // Trusted again: pacman itself finds the signature beside the verified
-    // file, as its LocalFileSigLevel requires.
-    signer.trusted_by(&s);
-    s.prepare_again_and_trigger(&[&v2]);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn local_packages_follow_the_roots_local_file_sig_level() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let unsigned = package(&s.debs, "hello", "2.0", None, &[]);
-    let dir = s.debs.join("signed");
-    fs::create_dir_all(&dir).unwrap();
-    let untrusted = package(&dir, "hello", "2.0", None, &[]);
-    Signer::new().sign(&untrusted);
-    // A keyring without the signer's key.
-    Signer::new().trusted_by(&s);
-    let refused = |file: &Path, says: &str| {
-        let out = s.su(&["prepare", "--force", file.to_str().unwrap()]);
-        assert_eq!(code(&out), FAILURE, "{}", show(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(file.to_str().unwrap()) && err.contains(says),
-            "{says}: {err}"
-        );
-        assert!(!s.update_dir().join("manifest.toml").exists());
-    };
-
-    // pacman's default, Optional: unsigned is fine, nothing is required.
-    let out = s.su(&["prepare", unsigned.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let m = manifest_text(&s);
-    assert!(!m.contains("signature") && m.contains("schema = 3"), "{m}");
-    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
-    // A signature that is there must verify.
-    refused(&untrusted, "NOKEY");
-
-    pacman_conf(&s, "LocalFileSigLevel = Required\n");
-    refused(&unsigned, "not signed");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_tampered_signed_package_is_refused_at_prepare() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
-    signer.sign(&v2);
-    // Replaced after signing by a package of the same name, its .sig kept.
-    let v2 = package(
-        &s.debs,
-        "hello",
-        "2.0",
-        Some("post_upgrade() {\n  :\n}\n"),
-        &[],
-    );
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1-any.pkg.tar.zst: its signature does not verify")
-            && err.contains("BAD signature"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
 fn signed_packages_from_a_repository_keep_their_signatures() {
-    if !(signing_ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
+    if !(pacman::signing_ready() && common::tool_or_skip("repo-add", "pacman-package-manager")) {
         return;
     }
     let s = with_hello_1();
-    let signer = Signer::new();
-    signer.trusted_by(&s);
+    let signer = pacman::Signer::new();
+    signer.trusted_by(&s.root);
     let repo_pkgs = s.dir.path().join("repo-pkgs");
     fs::create_dir_all(&repo_pkgs).unwrap();
-    let hello2 = package(&repo_pkgs, "hello", "2.0", None, &[]);
+    let hello2 = Pkg::new("hello", "2.0").build(&repo_pkgs);
     signer.sign(&hello2);
     let repo = s.dir.path().join("repo");
     fs::create_dir_all(&repo).unwrap();
@@ -785,8 +155,8 @@ fn signed_packages_from_a_repository_keep_their_signatures() {
         .output()
         .unwrap();
     assert!(o.status.success(), "repo-add: {}", show(&o));
-    pacman_conf(
-        &s,
+    pacman::conf(
+        &s.root,
         &format!(
             "SigLevel = Required DatabaseOptional\nLocalFileSigLevel = Optional\n[test]\nServer = file://{}\n",
             repo.display()
@@ -803,20 +173,20 @@ fn signed_packages_from_a_repository_keep_their_signatures() {
     assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
     let out = s.apply();
     assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(version(&s, "hello").as_deref(), Some("2.0-1"));
+    assert_eq!(pacman::version(&s.root, "hello").as_deref(), Some("2.0-1"));
 }
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn pacman_itself_checks_at_boot_and_its_messages_name_the_files() {
-    if !ready() {
+    if !pacman::ready() {
         return;
     }
     let s = with_hello_1();
-    let v2 = package(&s.debs, "hello", "2.0", None, &[]);
+    let v2 = Pkg::new("hello", "2.0").build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
     // The root requires signatures from now on; the update has none.
-    pacman_conf(&s, "LocalFileSigLevel = Required\n");
+    pacman::conf(&s.root, "LocalFileSigLevel = Required\n");
     let out = s.apply();
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = s.results()["error"].as_str().unwrap().to_string();
@@ -824,5 +194,5 @@ fn pacman_itself_checks_at_boot_and_its_messages_name_the_files() {
         err.contains("'hello-2.0-1-any.pkg.tar.zst': package missing required signature"),
         "{err}"
     );
-    assert_eq!(version(&s, "hello").as_deref(), Some("1.0-1"));
+    assert_eq!(pacman::version(&s.root, "hello").as_deref(), Some("1.0-1"));
 }

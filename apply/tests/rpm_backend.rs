@@ -1,278 +1,33 @@
-//! The rpm backend with the real rpm on scratch roots: packages built here
-//! with rpmbuild. Needs root (rpm chroots into the root for scriptlets) and
+//! What only the rpm backend does, with the real rpm on scratch roots
+//! (packages built with rpmbuild: common/rpm.rs): dnf, the database's
+//! place, package signatures. The cases every backend passes alike are in
+//! backends/. Needs root (rpm chroots into the root for scriptlets) and
 //! rpm and rpmbuild (tests/install-deps installs them).
 
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
+use common::rpm::{self, Rpm};
 use common::{code, show, Scratch};
 
 const OK: i32 = 0;
 const FAILURE: i32 = 1;
-const VERIFICATION: i32 = 3;
-const STALE: i32 = 4;
 
-fn ready() -> bool {
-    common::root_or_skip("rpm chroots into the scratch root for scriptlets")
-        && common::tool_or_skip("rpmbuild", "rpm")
-}
-
-/// A noarch package that installs /usr/share/NAME/version.
-struct Rpm<'a> {
-    name: &'a str,
-    version: &'a str,
-    post: Option<&'a str>,
-    requires: Option<&'a str>,
-    provides: Option<&'a str>,
-    /// `noarch` unless set.
-    arch: &'a str,
-}
-
-impl<'a> Rpm<'a> {
-    fn new(name: &'a str, version: &'a str) -> Rpm<'a> {
-        Rpm {
-            name,
-            version,
-            post: None,
-            requires: None,
-            provides: None,
-            arch: "noarch",
-        }
-    }
-
-    fn arch(mut self, arch: &'a str) -> Self {
-        self.arch = arch;
-        self
-    }
-
-    fn post(mut self, script: &'a str) -> Self {
-        self.post = Some(script);
-        self
-    }
-
-    fn requires(mut self, what: &'a str) -> Self {
-        self.requires = Some(what);
-        self
-    }
-
-    fn provides(mut self, what: &'a str) -> Self {
-        self.provides = Some(what);
-        self
-    }
-
-    fn build(&self, out: &Path) -> PathBuf {
-        let top = tempfile::tempdir().unwrap();
-        let (n, v) = (self.name, self.version);
-        let mut spec =
-            format!("Name: {n}\nVersion: {v}\nRelease: 1\nSummary: test\nLicense: MIT\n");
-        if self.arch == "noarch" {
-            spec += "BuildArch: noarch\n";
-        }
-        if let Some(r) = self.requires {
-            spec += &format!("Requires: {r}\n");
-        }
-        if let Some(p) = self.provides {
-            spec += &format!("Provides: {p}\n");
-        }
-        spec += &format!(
-            "%description\ntest\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v} > %{{buildroot}}/usr/share/{n}/version\n"
-        );
-        if let Some(p) = self.post {
-            spec += &format!("%post\n{p}\n");
-        }
-        spec += &format!("%files\n/usr/share/{n}/version\n");
-        let path = top.path().join("p.spec");
-        fs::write(&path, spec).unwrap();
-        let out_rpms = top.path().join("RPMS");
-        let o = Command::new("rpmbuild")
-            .env("HOME", top.path())
-            .arg("-bb")
-            .arg("--quiet")
-            .arg("--nodeps")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.path().display()))
-            .args(["--define", "_build_id_links none"])
-            .args(["--define", "debug_package %{nil}"])
-            .args(["--define", "__os_install_post %{nil}"])
-            .args(["--target", self.arch])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "rpmbuild: {}", show(&o));
-        let a = self.arch;
-        let built = out_rpms.join(format!("{a}/{n}-{v}-1.{a}.rpm"));
-        let dest = out.join(format!("{n}-{v}-1.{a}.rpm"));
-        fs::copy(built, &dest).unwrap();
-        dest
-    }
-}
-
-/// A scratch root with an rpm database whose /bin/sh is recorded as
-/// provided (as the distribution's shell package would).
-fn rpm_root() -> Scratch {
-    let s = Scratch::new();
-    fs::create_dir_all(s.path("/var/lib/rpm")).unwrap();
-    let o = rpm(&s).arg("--initdb").output().unwrap();
-    assert!(o.status.success(), "rpm --initdb: {}", show(&o));
-    let sh = Rpm::new("shell", "1").provides("/bin/sh").build(&s.debs);
-    rpm_install(&s, &sh);
-    s
-}
-
-fn rpm(s: &Scratch) -> Command {
-    let mut c = Command::new("rpm");
-    c.arg("--root")
-        .arg(&s.root)
-        .args(["--dbpath", "/var/lib/rpm"]);
-    c
-}
-
-fn rpm_install(s: &Scratch, file: &Path) {
-    let o = rpm(s)
-        .args(["-U", "--force-debian"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -U: {}", show(&o));
-}
-
-fn rpm_version(s: &Scratch, name: &str) -> Option<String> {
-    let o = rpm(s)
-        .args(["-q", "--qf", "%{VERSION}-%{RELEASE}", name])
-        .output()
-        .unwrap();
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
+/// An rpm root with hello 1.0 installed.
 fn with_hello_1() -> Scratch {
-    let s = rpm_root();
+    let s = Scratch::new();
+    rpm::init(&s);
     let v1 = Rpm::new("hello", "1.0").build(&s.debs);
-    rpm_install(&s, &v1);
+    rpm::install(&s.root, &[&v1]);
     s
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn an_rpm_update_installs_and_reports_the_versions() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    s.prepare_and_trigger(&[&v2]);
-    let st = s.su(&["status", "--json"]);
-    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    assert_eq!(st["prepared"]["backend"], "rpm", "{st}");
-
-    let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Installing hello-2.0-1"), "{text}");
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["backend"], "rpm");
-    assert_eq!(r["packages"][0]["name"], "hello");
-    assert_eq!(r["packages"][0]["before"], "1.0-1");
-    assert_eq!(r["packages"][0]["after"], "2.0-1");
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
-    assert_eq!(
-        fs::read_to_string(s.path("/usr/share/hello/version")).unwrap(),
-        "2.0\n"
-    );
-    assert!(!s.link_exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_failing_scriptlet_fails_the_update() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = Rpm::new("hello", "2.0")
-        .post("echo 'post: broken on purpose' >&2; exit 1")
-        .build(&s.debs);
-    s.prepare_and_trigger(&[&v2]);
-    let out = s.apply();
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "failure", "{r}");
-    let err = r["error"].as_str().unwrap();
-    assert!(
-        err.contains("%post(hello-2.0-1.noarch) scriptlet failed"),
-        "{err}"
-    );
-    let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
-    assert!(log.contains("post: broken on purpose"), "{log}");
-    assert!(!s.link_exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_corrupted_rpm_is_never_installed() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    s.prepare_and_trigger(&[&v2]);
-    let copy = s.update_dir().join("hello-2.0-1.noarch.rpm");
-    let mut bytes = fs::read(&copy).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
-    fs::write(&copy, bytes).unwrap();
-    let out = s.apply();
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    assert_eq!(s.results()["outcome"], "verification-failed");
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("1.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_changed_rpm_database_makes_the_plan_stale() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    s.prepare_and_trigger(&[&v2]);
-    let other = Rpm::new("world", "1").build(&s.debs);
-    rpm_install(&s, &other);
-    let out = s.apply();
-    assert_eq!(code(&out), STALE, "{}", show(&out));
-    let r = s.results();
-    assert!(r["error"].as_str().unwrap().contains("rpm database"), "{r}");
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("1.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn what_cannot_install_is_refused_at_prepare() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let needs = Rpm::new("needy", "1").requires("libmissing").build(&s.debs);
-    let out = s.su(&["prepare", needs.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("libmissing is needed by needy-1-1.noarch")
-            && err.contains("nothing was changed"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn packages_of_two_package_managers_are_refused() {
-    if !ready() {
+    if !rpm::ready() {
         return;
     }
     let s = with_hello_1();
@@ -286,41 +41,15 @@ fn packages_of_two_package_managers_are_refused() {
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
-fn a_power_cut_mid_transaction_then_the_next_attempt_finishes() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = Rpm::new("hello", "2.0")
-        .post("if [ ! -e /slow-once ]; then : > /slow-once; : > /in-post; sleep 60; fi; : > /post-done")
-        .build(&s.debs);
-    s.prepare_and_trigger(&[&v2]);
-
-    common::cut_when(&s, "/in-post");
-    assert!(!s.path("/post-done").exists());
-
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(r["attempts"], 2);
-    assert!(s.path("/post-done").exists(), "the retry reran %post");
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
 fn the_roots_own_dnf_runs_the_transaction() {
-    if !(ready() && common::tool_or_skip("dnf", "dnf")) {
+    if !(rpm::ready() && common::tool_or_skip("dnf", "dnf")) {
         return;
     }
     let s = with_hello_1();
-    // A root whose distribution uses dnf; Debian's dnf looks for the rpm
-    // database under the root's ~/.rpmdb, so point that at the real one.
+    // A root whose distribution uses dnf.
     fs::create_dir_all(s.path("/usr/bin")).unwrap();
     fs::copy("/usr/bin/true", s.path("/usr/bin/dnf")).unwrap();
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
+    rpm::dnf_finds_the_database(&s);
     let v2 = Rpm::new("hello", "2.0").build(&s.debs);
     s.prepare_and_trigger(&[&v2]);
     let out = s.su(&["apply", "--ui", "plain", "--no-reboot"]);
@@ -329,113 +58,13 @@ fn the_roots_own_dnf_runs_the_transaction() {
     assert_eq!(r["outcome"], "success", "{r}");
     let log = fs::read_to_string(s.path(r["log"].as_str().unwrap())).unwrap();
     assert!(log.contains("Complete!"), "dnf ran: {log}");
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn an_upgrade_from_a_dnf_repository_installs_what_dnf_planned() {
-    if !(ready()
-        && common::tool_or_skip("dnf", "dnf")
-        && common::tool_or_skip("createrepo_c", "createrepo-c"))
-    {
-        return;
-    }
-    let s = with_hello_1();
-    // Debian's dnf finds the rpm database under the root's ~/.rpmdb.
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    Rpm::new("hello", "2.0").requires("libhello").build(&repo);
-    Rpm::new("libhello", "2.0").build(&repo);
-    let o = Command::new("createrepo_c")
-        .arg("-q")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "createrepo_c: {}", show(&o));
-    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
-    fs::write(
-        s.path("/etc/yum.repos.d/test.repo"),
-        format!(
-            "[test]\nname=test\nbaseurl=file://{}\ngpgcheck=0\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
-    let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let st = s.su(&["status", "--json"]);
-    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    let changes = st["prepared"]["changes"].as_array().unwrap();
-    let action = |n: &str| {
-        changes
-            .iter()
-            .find(|c| c["name"] == n)
-            .map(|c| c["action"].clone())
-    };
-    assert_eq!(action("hello"), Some("upgrade".into()), "{st}");
-    assert_eq!(action("libhello"), Some("install".into()), "{st}");
-    assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
-    assert_eq!(rpm_version(&s, "libhello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_package_for_another_architecture_is_refused_at_prepare() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let other = if std::env::consts::ARCH == "aarch64" {
-        "x86_64"
-    } else {
-        "aarch64"
-    };
-    let foreign = Rpm::new("hello", "5.0").arch(other).build(&s.debs);
-    let out = s.su(&["prepare", foreign.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("hello-5.0-1.{other}.rpm")), "{err}");
-    assert!(err.contains(&format!("a package for {other}")), "{err}");
-    assert!(err.contains("noarch"), "names what the root takes: {err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn one_package_twice_is_refused_and_a_reinstall_needs_asking() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v1 = s.debs.join("hello-1.0-1.noarch.rpm");
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    let out = s.su(&["prepare", v2.to_str().unwrap(), v1.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hello is given twice"), "{err}");
-    assert!(
-        err.contains("hello-2.0-1.noarch.rpm") && err.contains("hello-1.0-1.noarch.rpm"),
-        "{err}"
-    );
-    let out = s.su(&["prepare", v1.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hello 1.0-1 is already installed"), "{err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-    let out = s.su(&["prepare", "--reinstall", v1.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("2.0-1"));
 }
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
 fn the_database_is_found_where_the_roots_rpm_keeps_it() {
-    if !ready() {
+    if !rpm::ready() {
         return;
     }
     // An empty /usr/lib/sysimage/rpm (what newer filesystem packages ship)
@@ -448,7 +77,7 @@ fn the_database_is_found_where_the_roots_rpm_keeps_it() {
     assert_eq!(code(&out), OK, "{}", show(&out));
     let r = s.results();
     assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
+    assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("2.0-1"));
 
     // The root's macros put it elsewhere.
     let s = with_hello_1();
@@ -467,140 +96,6 @@ fn the_database_is_found_where_the_roots_rpm_keeps_it() {
     assert_eq!(r["packages"][0]["before"], "1.0-1", "{r}");
     assert_eq!(r["packages"][0]["after"], "2.0-1", "{r}");
     assert!(!s.path("/var/lib/rpm").exists(), "no second database");
-
-    // No database at all: refused, naming where it looked.
-    let s = Scratch::new();
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no rpm database"), "{err}");
-    assert!(
-        err.contains("/usr/lib/sysimage/rpm") && err.contains("/var/lib/rpm"),
-        "{err}"
-    );
-    assert!(!s.path("/var/lib/rpm").exists(), "nothing created: {err}");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn upgrade_safe_is_refused_as_dnf_has_no_such_mode() {
-    if !(ready()
-        && common::tool_or_skip("dnf", "dnf")
-        && common::tool_or_skip("createrepo_c", "createrepo-c"))
-    {
-        return;
-    }
-    // What a safe upgrade must not do: hello 2 brings a new package.
-    let s = with_hello_1();
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    Rpm::new("hello", "2.0").requires("libhello").build(&repo);
-    Rpm::new("libhello", "2.0").build(&repo);
-    let o = Command::new("createrepo_c")
-        .arg("-q")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "createrepo_c: {}", show(&o));
-    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
-    fs::write(
-        s.path("/etc/yum.repos.d/test.repo"),
-        format!(
-            "[test]\nname=test\nbaseurl=file://{}\ngpgcheck=0\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
-    let out = s.su(&["prepare", "--backend", "rpm", "--upgrade=safe"]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--upgrade safe: dnf has no mode"), "{err}");
-    assert!(err.contains("use --upgrade"), "{err}");
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_relative_root_works_from_another_directory() {
-    if !ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    let r = s.cycle_with_relative_root(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(r["outcome"], "success", "{r}");
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-/// An OpenPGP key made for one test, in its own GNUPGHOME, that signs
-/// packages as a distribution's build service would.
-struct Signer {
-    home: tempfile::TempDir,
-}
-
-impl Signer {
-    fn new() -> Signer {
-        let home = tempfile::tempdir().unwrap();
-        let o = Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--passphrase", "", "--quick-gen-key"])
-            .args([
-                "Test Signer <signer@example.invalid>",
-                "rsa2048",
-                "sign",
-                "never",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --quick-gen-key: {}", show(&o));
-        Signer { home }
-    }
-
-    /// Signs `file` in place.
-    fn sign(&self, file: &Path) {
-        let o = Command::new("rpmsign")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--addsign", "--define", "_gpg_name Test Signer"])
-            .args(["--define", "__gpg /usr/bin/gpg"])
-            .arg(file)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "rpmsign: {}", show(&o));
-    }
-
-    /// Imports the public key into the root's rpm database: the root
-    /// trusts it.
-    fn trusted_by(&self, s: &Scratch) {
-        let key = self.home.path().join("key.asc");
-        let o = Command::new("gpg")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes", "--armor", "--output"])
-            .arg(&key)
-            .args(["--export", "Test Signer"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "gpg --export: {}", show(&o));
-        let o = rpm(s).arg("--import").arg(&key).output().unwrap();
-        assert!(o.status.success(), "rpm --import: {}", show(&o));
-    }
-}
-
-fn signing_ready() -> bool {
-    ready() && common::tool_or_skip("gpg", "gpg") && common::tool_or_skip("rpmsign", "rpm")
-}
-
-/// The root's rpm requires a signature of every package it installs.
-fn require_signatures(s: &Scratch) {
-    fs::create_dir_all(s.path("/etc/rpm")).unwrap();
-    fs::write(
-        s.path("/etc/rpm/macros.verify"),
-        "%_pkgverify_level signature\n",
-    )
-    .unwrap();
 }
 
 fn manifest_text(s: &Scratch) -> String {
@@ -609,148 +104,19 @@ fn manifest_text(s: &Scratch) -> String {
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
 #[test]
-fn a_required_signature_is_checked_at_prepare_and_again_at_boot() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    require_signatures(&s);
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    s.prepare_and_trigger(&[&v2]);
-    let m = manifest_text(&s);
-    assert!(
-        m.contains("signature = \"required\"") && m.contains("schema = 4"),
-        "{m}"
-    );
-
-    // The key is no longer trusted when the update boots.
-    let o = rpm(&s)
-        .args(["-e", "--allmatches", "gpg-pubkey"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
-    let out = s.apply();
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let r = s.results();
-    assert_eq!(r["outcome"], "verification-failed", "{r}");
-    let err = r["error"].as_str().unwrap();
-    assert!(
-        err.starts_with("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
-        "names the file and what rpmkeys said: {err}"
-    );
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("1.0-1"));
-
-    // Trusted again: the same update installs.
-    signer.trusted_by(&s);
-    s.prepare_again_and_trigger(&[&v2]);
-    let out = s.apply();
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn local_packages_follow_the_roots_pkgverify_level() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let unsigned = Rpm::new("hello", "2.0").build(&s.debs);
-    let untrusted = s.debs.join("untrusted").join("hello-2.0-1.noarch.rpm");
-    fs::create_dir_all(untrusted.parent().unwrap()).unwrap();
-    fs::copy(&unsigned, &untrusted).unwrap();
-    Signer::new().sign(&untrusted);
-    let refused = |file: &Path, says: &str| {
-        let out = s.su(&["prepare", "--force", file.to_str().unwrap()]);
-        assert_eq!(code(&out), FAILURE, "{}", show(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(file.to_str().unwrap()) && err.contains(says),
-            "{says}: {err}"
-        );
-        assert!(!s.update_dir().join("manifest.toml").exists());
-    };
-
-    // rpm's default level (digest): unsigned is fine, and nothing is
-    // required at boot, so older versions still read the manifest.
-    let out = s.su(&["prepare", unsigned.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let m = manifest_text(&s);
-    assert!(!m.contains("signature") && m.contains("schema = 3"), "{m}");
-    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
-    // A signature that is there must verify, whatever the level.
-    refused(&untrusted, "NOKEY");
-
-    require_signatures(&s);
-    refused(&unsigned, "not signed");
-    refused(&untrusted, "NOKEY");
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn a_tampered_signed_package_is_refused_at_prepare() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    let mut bytes = fs::read(&v2).unwrap();
-    let last = bytes.len() - 100;
-    bytes[last] ^= 0xff;
-    fs::write(&v2, bytes).unwrap();
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), FAILURE, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1.noarch.rpm: the package does not verify") && err.contains("BAD"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
 fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
-    if !(signing_ready()
-        && common::tool_or_skip("dnf", "dnf")
-        && common::tool_or_skip("createrepo_c", "createrepo-c"))
-    {
+    if !(rpm::signing_ready() && rpm::dnf_ready()) {
         return;
     }
     let s = with_hello_1();
-    fs::create_dir_all(s.path("/root")).unwrap();
-    std::os::unix::fs::symlink("../var/lib/rpm", s.path("/root/.rpmdb")).unwrap();
-    let repo = s.dir.path().join("repo");
-    fs::create_dir_all(&repo).unwrap();
-    let signer = Signer::new();
-    let v2 = Rpm::new("hello", "2.0").build(&repo);
-    signer.sign(&v2);
-    let o = Command::new("createrepo_c")
-        .arg("-q")
-        .arg(&repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "createrepo_c: {}", show(&o));
+    let signer = rpm::Signer::new();
+    let sign = |repo: &Path| signer.sign(&Rpm::new("hello", "2.0").build(repo));
     // A dnf5 system's way to say it (pkg_gpgcheck), which Debian's dnf 4
     // does not know: it downloads without checking, as dnf5's
     // --downloadonly does (dnf5 issue 1985).
     fs::create_dir_all(s.path("/etc/dnf")).unwrap();
     fs::write(s.path("/etc/dnf/dnf.conf"), "[main]\ngpgcheck=0\n").unwrap();
-    fs::create_dir_all(s.path("/etc/yum.repos.d")).unwrap();
-    fs::write(
-        s.path("/etc/yum.repos.d/test.repo"),
-        format!(
-            "[test]\nname=test\nbaseurl=file://{}\npkg_gpgcheck=1\n",
-            repo.display()
-        ),
-    )
-    .unwrap();
+    rpm::dnf_repository(&s, sign, "pkg_gpgcheck=1");
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
     assert_eq!(code(&out), FAILURE, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -761,82 +127,12 @@ fn a_gpgcheck_repository_needs_packages_signed_by_a_trusted_key() {
     );
     assert!(!s.update_dir().join("manifest.toml").exists());
 
-    signer.trusted_by(&s);
+    signer.trusted_by(&s.root);
     let out = s.su(&["prepare", "--backend", "rpm", "--upgrade"]);
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert!(manifest_text(&s).contains("signature = \"required\""));
     assert_eq!(code(&s.su(&["trigger", "--no-reboot"])), OK);
     let out = s.apply();
     assert_eq!(code(&out), OK, "{}", show(&out));
-    assert_eq!(rpm_version(&s, "hello").as_deref(), Some("2.0-1"));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn an_imported_update_is_checked_against_this_roots_keys() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    require_signatures(&s);
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    // The update on removable media, for a machine without the key.
-    let media = s.dir.path().join("media");
-    fs::create_dir_all(&media).unwrap();
-    for name in ["manifest.toml", "hello-2.0-1.noarch.rpm"] {
-        fs::copy(s.update_dir().join(name), media.join(name)).unwrap();
-    }
-    assert_eq!(code(&s.su(&["cancel", "--purge"])), OK);
-    let o = rpm(&s)
-        .args(["-e", "--allmatches", "gpg-pubkey"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
-    let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
-        "{err}"
-    );
-    assert!(!s.update_dir().join("manifest.toml").exists());
-    assert!(!s.update_dir().join("hello-2.0-1.noarch.rpm").exists());
-
-    signer.trusted_by(&s);
-    let out = s.su(&["prepare", "--from", media.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-}
-
-#[cfg_attr(not(root_tests), ignore = "needs root")]
-#[test]
-fn trigger_refuses_a_required_signature_the_root_no_longer_trusts() {
-    if !signing_ready() {
-        return;
-    }
-    let s = with_hello_1();
-    require_signatures(&s);
-    let signer = Signer::new();
-    signer.trusted_by(&s);
-    let v2 = Rpm::new("hello", "2.0").build(&s.debs);
-    signer.sign(&v2);
-    let out = s.su(&["prepare", v2.to_str().unwrap()]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    let o = rpm(&s)
-        .args(["-e", "--allmatches", "gpg-pubkey"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "rpm -e gpg-pubkey: {}", show(&o));
-    let out = s.su(&["trigger", "--no-reboot"]);
-    assert_eq!(code(&out), VERIFICATION, "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("hello-2.0-1.noarch.rpm: ") && err.contains("NOKEY"),
-        "{err}"
-    );
-    assert!(!s.link_exists(), "not armed");
+    assert_eq!(rpm::version(&s.root, "hello").as_deref(), Some("2.0-1"));
 }
