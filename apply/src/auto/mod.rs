@@ -65,7 +65,7 @@ fn busy(root: &Root, config: &Config) -> Option<String> {
             s.id
         )),
         Ok(None) => None,
-        Err(e) => Some(format!("the probation state cannot be read: {e}")),
+        Err(e) => Some(format!("the probation state cannot be read: {e:#}")),
     }
 }
 
