@@ -6,6 +6,8 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use crate::atomic;
 use crate::paths::{self, Root};
 use crate::result::{self, ResultError, ResultRecord};
@@ -173,69 +175,52 @@ pub fn prune(root: &Root, keep: usize) -> Result<Vec<PathBuf>, ResultError> {
     Ok(removed)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error(transparent)]
-    Result(#[from] ResultError),
-    #[error("no update {0:?} in the history; system-update history lists them")]
-    UnknownId(String),
-    #[error("no update has been applied yet")]
-    Empty,
-    #[error("update {0} kept no log")]
-    NoLog(String),
-    #[error("{0}: the record names a log outside {dir}; not reading it", dir = paths::LOG_DIR)]
-    LogOutside(PathBuf),
-    #[error("{path}: cannot read the log: {source}")]
-    Log {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
 /// The record of update `id`, or of the newest update.
-pub fn find(root: &Root, id: Option<&str>) -> Result<ResultRecord, HistoryError> {
+pub fn find(root: &Root, id: Option<&str>) -> anyhow::Result<ResultRecord> {
     let all = list(root)?;
     match id {
         None => all
             .into_iter()
             .next()
             .map(|(_, r)| r)
-            .ok_or(HistoryError::Empty),
+            .ok_or_else(|| anyhow::anyhow!("no update has been applied yet")),
         Some(id) => all
             .into_iter()
             .map(|(_, r)| r)
             .find(|r| r.id.as_deref() == Some(id))
-            .ok_or_else(|| HistoryError::UnknownId(id.to_string())),
+            .ok_or_else(|| {
+                anyhow::anyhow!("no update {id:?} in the history; system-update history lists them")
+            }),
     }
 }
 
 /// An update's log, as a person may read it on a terminal: every line with
 /// escapes and control characters taken out (maintainer scripts print what
 /// they like), at most LOG_PRINT_MAX bytes of it.
-pub fn log_text(root: &Root, rec: &ResultRecord) -> Result<(PathBuf, Vec<String>), HistoryError> {
-    let name = rec.id.clone().unwrap_or_else(|| "without an id".into());
-    let inside = rec.log.clone().ok_or(HistoryError::NoLog(name))?;
+pub fn log_text(root: &Root, rec: &ResultRecord) -> anyhow::Result<(PathBuf, Vec<String>)> {
+    let name = rec.id.as_deref().unwrap_or("without an id");
+    let Some(inside) = rec.log.clone() else {
+        anyhow::bail!("update {name} kept no log");
+    };
     let normal = paths::normalize(&inside);
     if !normal.starts_with(paths::LOG_DIR) || normal == Path::new(paths::LOG_DIR) {
-        return Err(HistoryError::LogOutside(inside));
+        anyhow::bail!(
+            "{}: the record names a log outside {}; not reading it",
+            inside.display(),
+            paths::LOG_DIR
+        );
     }
     let host = root.host(&normal);
-    let log_err = |source| HistoryError::Log {
-        path: host.clone(),
-        source,
-    };
+    let cannot = || format!("{}: cannot read the log", host.display());
     // Opened as every state file is: a FIFO or a link to a device there
     // must neither hang nor flood us, and no link leads out of the root.
-    let (f, md) =
-        crate::untrusted::open_regular_in(root, &normal, false).map_err(|e| HistoryError::Log {
-            path: host.clone(),
-            source: std::io::Error::other(e.without_path()),
-        })?;
+    let (f, md) = crate::untrusted::open_regular_in(root, &normal, false)
+        .map_err(|e| anyhow::anyhow!("{}: {}", cannot(), e.without_path()))?;
     let size = md.len();
     let mut bytes = Vec::new();
     f.take(LOG_PRINT_MAX)
         .read_to_end(&mut bytes)
-        .map_err(log_err)?;
+        .with_context(cannot)?;
     let mut lines: Vec<String> = String::from_utf8_lossy(&bytes)
         .lines()
         .map(system_update_events::text::clean)

@@ -10,7 +10,7 @@ use system_update_events::text::clean;
 
 use crate::attempts;
 use crate::config::Config;
-use crate::history::{self, HistoryError};
+use crate::history;
 use crate::manifest::Manifest;
 use crate::paths::Root;
 use crate::result::{self, Outcome, ResultError, ResultRecord, JSON_FORMAT};
@@ -326,7 +326,7 @@ pub fn history(root: &Root, as_json: bool) -> Result<String, ResultError> {
     Ok(history::describe(&records))
 }
 
-pub fn log(root: &Root, id: Option<&str>, as_json: bool) -> Result<String, HistoryError> {
+pub fn log(root: &Root, id: Option<&str>, as_json: bool) -> anyhow::Result<String> {
     let rec = history::find(root, id)?;
     let (path, lines) = history::log_text(root, &rec)?;
     if as_json {

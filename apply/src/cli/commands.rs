@@ -126,7 +126,7 @@ fn log(root: &Root, id: Option<&str>, json: bool) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Err(e) => {
-            eprintln!("system-update: {}", message(&e));
+            eprintln!("system-update: {}", message(e.as_ref()));
             Ok(exit::FAILURE)
         }
     }
