@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use system_update_tui::Event;
 
 use crate::attempts::{self, State};
@@ -24,12 +25,9 @@ use super::*;
 
 /// Phase 1, claim the trigger: it must be ours, and we must hold the lock.
 /// `None` when there is nothing for this instance to do (exit 0).
-pub fn claim(root: &Root, ud: &Path) -> Result<Option<crate::lock::Lock>, ApplyError> {
-    let io_err = |source| ApplyError::Io {
-        path: root.dir().to_path_buf(),
-        source,
-    };
-    let links = trigger::inspect(root, ud).map_err(io_err)?;
+pub fn claim(root: &Root, ud: &Path) -> anyhow::Result<Option<crate::lock::Lock>> {
+    let shown = || root.dir().display().to_string();
+    let links = trigger::inspect(root, ud).with_context(shown)?;
     if trigger::ours(&links).is_none() {
         tracing::info!(
             "no update of ours to apply: {}",
@@ -49,7 +47,7 @@ pub fn claim(root: &Root, ud: &Path) -> Result<Option<crate::lock::Lock>, ApplyE
         Err(e) => return Err(e.into()),
     };
     // The instance that held the lock may have finished meanwhile.
-    let links = trigger::inspect(root, ud).map_err(io_err)?;
+    let links = trigger::inspect(root, ud).with_context(shown)?;
     if trigger::ours(&links).is_none() {
         tracing::info!(
             "the update was applied meanwhile: {}",
@@ -116,7 +114,7 @@ pub(super) fn count_attempt(
     udh: &Path,
     state: &mut State,
     run: &mut Run<'_>,
-) -> Result<(), ApplyError> {
+) -> anyhow::Result<()> {
     state.attempts += 1;
     attempts::store(udh, state)?;
     run.record.attempts = state.attempts;
@@ -339,7 +337,7 @@ pub(super) fn mark_started(root: &Root, udh: &Path, m: &Manifest, state: &mut St
         state.before = crate::backend::versions_of(m.backend, m.payload(), root)
             .map_err(|why| tracing::warn!("versions before the update not recorded: {why}"))
             .ok();
-        attempts::store(udh, state).map_err(Verdict::failure)?;
+        attempts::store(udh, state).map_err(|e| Verdict::failure(format!("{e:#}")))?;
     }
     Ok(())
 }

@@ -104,7 +104,7 @@ pub(super) fn due(
     config: &Config,
     opts: &ApplyOptions,
     stop: &Arc<AtomicBool>,
-) -> Result<AfterBoot, ApplyError> {
+) -> anyhow::Result<AfterBoot> {
     if crate::probation::marker(root) == crate::probation::Marker::Absent {
         return Ok(AfterBoot::NotDue);
     }
@@ -121,7 +121,7 @@ pub(super) fn roll_back_after_boot(
     config: &Config,
     opts: &ApplyOptions,
     stop: &Arc<AtomicBool>,
-) -> Result<AfterBoot, ApplyError> {
+) -> anyhow::Result<AfterBoot> {
     let _lock = match crate::prepare::lock_root(root) {
         Ok(l) => l,
         Err(LockError::Busy(p)) => {

@@ -26,7 +26,7 @@ use super::record::Run;
 use super::reporter::{open_log, Reporter};
 use super::rollback;
 use super::said;
-use super::{ApplyError, ApplyOptions, Verdict};
+use super::{ApplyOptions, Verdict};
 
 pub(super) struct Update<'a> {
     root: &'a Root,
@@ -59,7 +59,7 @@ impl<'a> Update<'a> {
         root: &'a Root,
         config: &'a Config,
         opts: &'a ApplyOptions,
-    ) -> Result<Update<'a>, ApplyError> {
+    ) -> anyhow::Result<Update<'a>> {
         let udh = root.host(&config.update_dir);
         let mut signed = false;
         let manifest = crate::manifest::load(root, &udh, config.require_signature).map(|l| {
@@ -116,7 +116,7 @@ impl<'a> Update<'a> {
         &mut self,
         sink: &mut Reporter<'_>,
         stop: &AtomicBool,
-    ) -> Result<Verdict, ApplyError> {
+    ) -> anyhow::Result<Verdict> {
         let at = Attempt {
             root: self.root,
             udh: &self.udh,

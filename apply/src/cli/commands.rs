@@ -308,7 +308,7 @@ fn apply_cmd(root: &Root, config: &Config, a: &super::ApplyArgs) -> anyhow::Resu
         backend_args: Vec::new(),
         limits: config.backend_limits(),
     };
-    Ok(apply::run(root, config, &opts, &stop)?)
+    apply::run(root, config, &opts, &stop)
 }
 
 fn auto_cmd(root: &Root, config: &Config, a: &super::AutoArgs) -> anyhow::Result<i32> {

@@ -59,7 +59,7 @@ pub fn import(
 
     make_room(root, config, &udh)?;
     let incoming: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
-    updatedir::begin(&udh, &incoming).map_err(io_err(&udh))?;
+    updatedir::begin(&udh, &incoming).with_context(|| udh.display().to_string())?;
     let copied = m
         .files
         .iter()
@@ -136,15 +136,14 @@ fn import_file(
     };
     // One byte more than its size: a file that grows is caught, not copied on.
     let mut reader = manifest::Hashing::new(src.take(size.saturating_add(1)));
-    atomic::copy_reader(&mut reader, &dest, mode).map_err(io_err(&shown))?;
+    atomic::copy_reader(&mut reader, &dest, mode).with_context(|| shown.display().to_string())?;
     let (found, count) = reader.finish();
     if count != size {
-        return Err(PrepareError::Io {
-            path: shown,
-            source: io::Error::other(format!(
-                "changed while it was copied ({size} bytes when opened, {count} read); nothing was prepared"
-            )),
-        });
+        return Err(anyhow::anyhow!(
+            "{}: changed while it was copied ({size} bytes when opened, {count} read); nothing was prepared",
+            shown.display()
+        )
+        .into());
     }
     if !found.eq_ignore_ascii_case(&f.sha256) {
         return Err(PrepareError::Verify(ManifestError::Checksum {

@@ -3,14 +3,16 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use crate::atomic;
 use crate::backend::{Action, BackendError, BackendKind, GuessError, Request};
 use crate::config::Config;
-use crate::local::{self, LocalError, LocalState};
+use crate::local::{self, LocalState};
 use crate::lock::{self, LockError};
 use crate::manifest::{self, Manifest, ManifestError, PayloadFile};
 use crate::paths::{self, Root};
-use crate::signature::{self, SignError, Verified};
+use crate::signature::{self, Verified};
 use crate::timefmt;
 use crate::trigger;
 use crate::updatedir;
@@ -73,12 +75,8 @@ pub enum PrepareError {
         version: String,
         root: PathBuf,
     },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Backend(#[from] BackendError),
-    #[error(transparent)]
-    Sign(#[from] SignError),
     /// The update to import does not verify (signature, checksums, names).
     #[error(transparent)]
     Verify(#[from] ManifestError),
@@ -94,18 +92,9 @@ pub enum PrepareError {
     /// with this root's keys.
     #[error(transparent)]
     PackageSignature(BackendError),
-}
-
-impl From<LocalError> for PrepareError {
-    fn from(e: LocalError) -> PrepareError {
-        match e {
-            LocalError::Io { path, source } => PrepareError::Io { path, source },
-            LocalError::Missing(path) | LocalError::Invalid { path, .. } => PrepareError::Io {
-                path,
-                source: io::Error::other("cannot write the local state"),
-            },
-        }
-    }
+    /// Anything else: exit status 1, the message names the file.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
 }
 
 pub struct PrepareRequest {
@@ -132,14 +121,8 @@ fn staging(root: &Root) -> Result<crate::privdir::PrivateDir, PrepareError> {
     } else {
         std::env::temp_dir()
     };
-    crate::privdir::PrivateDir::new_in(&base, "download").map_err(io_err(&base))
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
-    move |source| PrepareError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    let dir = crate::privdir::PrivateDir::new_in(&base, "download");
+    Ok(dir.with_context(|| base.display().to_string())?)
 }
 
 pub fn lock_path(root: &Root) -> PathBuf {
@@ -159,7 +142,7 @@ pub fn lock_root(root: &Root) -> Result<lock::Lock, LockError> {
 /// Empties the update directory of what is ours (updatedir::clear),
 /// keeping the directory; `also`: files copied in before the manifest.
 fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
-    let c = updatedir::clear(dir, also, false).map_err(io_err(dir))?;
+    let c = updatedir::clear(dir, also, false).with_context(|| dir.display().to_string())?;
     if c.left.is_empty() {
         Ok(())
     } else {
@@ -179,14 +162,16 @@ fn regular_file(p: &Path) -> Result<(), PrepareError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             Err(PrepareError::NoSuchFile(p.to_path_buf()))
         }
-        Err(e) => Err(io_err(p)(e)),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(p.display().to_string())
+            .into()),
     }
 }
 
 /// Refuses a directory that holds anything but a prepared update of ours:
 /// an update-dir that names the wrong directory must cost nothing.
 fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
-    let foreign = updatedir::foreign_entries(dir).map_err(io_err(dir))?;
+    let foreign = updatedir::foreign_entries(dir).with_context(|| dir.display().to_string())?;
     if foreign.is_empty() {
         return Ok(());
     }
@@ -202,8 +187,9 @@ fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
 /// triggered.
 fn make_room(root: &Root, config: &Config, udh: &Path) -> Result<(), PrepareError> {
     refuse_foreign(udh)?;
-    trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
-    atomic::create_dir_all(udh, 0o755).map_err(io_err(udh))?;
+    trigger::remove_ours(root, &config.update_dir)
+        .with_context(|| root.dir().display().to_string())?;
+    atomic::create_dir_all(udh, 0o755).with_context(|| udh.display().to_string())?;
     clear_dir(udh, &[])
 }
 
@@ -363,7 +349,7 @@ fn check_room(root: &Root, udh: &Path, download: u64, installed: u64) -> Result<
     let needed = download
         .saturating_add(if same_fs { installed } else { 0 })
         .saturating_add(crate::space::BASE_MARGIN);
-    let free = crate::space::available(existing).map_err(io_err(existing))?;
+    let free = crate::space::available(existing).with_context(|| existing.display().to_string())?;
     if needed <= free {
         return Ok(());
     }
@@ -388,13 +374,13 @@ fn sign_text(udh: &Path, text: &str, key: &Path, id: &str) -> Result<Vec<u8>, Pr
     let tmp = udh.join(format!(".sign-{pid}.toml"));
     let tmp_sig = udh.join(format!(".sign-{pid}.minisig"));
     let result = (|| {
-        atomic::write(&tmp, text.as_bytes(), 0o600).map_err(io_err(&tmp))?;
+        atomic::write(&tmp, text.as_bytes(), 0o600).with_context(|| tmp.display().to_string())?;
         signature::sign(key, &tmp, &tmp_sig, &format!("system-update manifest {id}"))?;
-        std::fs::read(&tmp_sig).map_err(io_err(&tmp_sig))
+        std::fs::read(&tmp_sig).with_context(|| tmp_sig.display().to_string())
     })();
     let _ = std::fs::remove_file(&tmp);
     let _ = std::fs::remove_file(&tmp_sig);
-    result
+    Ok(result?)
 }
 
 /// Writes the local state, the signature and, last, the manifest: its
@@ -409,12 +395,15 @@ fn finish(
     local::store(udh, local)?;
     let sig_path = signature::path(udh);
     match sig {
-        Some(s) => atomic::write(&sig_path, s, 0o644).map_err(io_err(&sig_path))?,
-        None => atomic::remove(&sig_path).map_err(io_err(&sig_path))?,
+        Some(s) => {
+            atomic::write(&sig_path, s, 0o644).with_context(|| sig_path.display().to_string())?
+        }
+        None => atomic::remove(&sig_path).with_context(|| sig_path.display().to_string())?,
     }
     let mpath = Manifest::path(udh);
-    atomic::write(&mpath, text.as_bytes(), 0o644).map_err(io_err(&mpath))?;
-    updatedir::done(udh).map_err(io_err(udh))
+    atomic::write(&mpath, text.as_bytes(), 0o644).with_context(|| mpath.display().to_string())?;
+    updatedir::done(udh).with_context(|| udh.display().to_string())?;
+    Ok(())
 }
 
 /// After `--sign`: says so when this machine would refuse the signature
@@ -437,11 +426,12 @@ pub struct Cancelled {
 
 pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Cancelled, PrepareError> {
     let _lock = lock_root(root)?;
-    let links = trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
+    let links = trigger::remove_ours(root, &config.update_dir)
+        .with_context(|| root.dir().display().to_string())?;
     let purged = if purge {
         let udh = root.host(&config.update_dir);
         // Only what is ours, never a recursive delete: see updatedir.
-        Some(updatedir::clear(&udh, &[], true).map_err(io_err(&udh))?)
+        Some(updatedir::clear(&udh, &[], true).with_context(|| udh.display().to_string())?)
     } else {
         None
     };

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{io_err, regular_file, PrepareError, PrepareRequest, Resolution};
+use super::{regular_file, PrepareError, PrepareRequest, Resolution};
+use anyhow::Context;
+
 use crate::atomic;
 use crate::backend::{BackendKind, PackageInfo};
 use crate::manifest::{self, PackageSignature, PayloadFile};
@@ -94,17 +96,18 @@ impl Sources {
         udh: &Path,
         checked: &Checked,
     ) -> Result<Vec<PayloadFile>, PrepareError> {
-        updatedir::begin(udh, &self.names).map_err(io_err(udh))?;
+        updatedir::begin(udh, &self.names).with_context(|| udh.display().to_string())?;
         let mut files = Vec::new();
         for (i, f) in self.all().enumerate() {
             let dest = udh.join(&self.names[i]);
-            atomic::copy(f, &dest).map_err(io_err(&dest))?;
+            atomic::copy(f, &dest).with_context(|| dest.display().to_string())?;
             if self.program.as_deref() == Some(f.as_path()) {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                    .map_err(io_err(&dest))?;
+                    .with_context(|| dest.display().to_string())?;
             }
-            let sha256 = manifest::sha256_file(&dest).map_err(io_err(&dest))?;
+            let sha256 =
+                manifest::sha256_file(&dest).with_context(|| dest.display().to_string())?;
             files.push(checked.payload_file(i, self.names[i].clone(), sha256));
         }
         Ok(files)
