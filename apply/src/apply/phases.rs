@@ -15,7 +15,7 @@ use crate::lock::LockError;
 use crate::manifest::{Manifest, VerifiedFile};
 use crate::paths::Root;
 use crate::result::Outcome;
-use crate::snapshot::{Provider, SnapshotError, SnapshotRecord};
+use crate::snapshot::{Provider, SnapshotRecord};
 use crate::space;
 use crate::trigger;
 
@@ -132,7 +132,7 @@ pub(super) struct Limit<'a> {
     pub(super) config: &'a Config,
     pub(super) manifest: &'a Result<Manifest, crate::manifest::ManifestError>,
     pub(super) state: &'a State,
-    pub(super) provider: &'a Result<Provider, SnapshotError>,
+    pub(super) provider: &'a anyhow::Result<Provider>,
 }
 
 /// Phase 2, the attempt limit: the link goes first, so that whatever
@@ -212,7 +212,7 @@ pub fn attempt(
     m: &Manifest,
     local: &Result<LocalState, LocalError>,
     state: &mut State,
-    provider: &Result<Provider, SnapshotError>,
+    provider: &anyhow::Result<Provider>,
     snapshot: &mut Option<SnapshotRecord>,
     sink: &mut dyn Sink,
 ) -> Verdict {
@@ -221,7 +221,9 @@ pub fn attempt(
         recover_or_check_stale(at.root, m, local, state, backend.as_mut(), sink)?;
         // Held open until the backend is done: what it runs is what was checked.
         let _verified = verify(at.root, at.udh, m, backend.as_mut(), sink)?;
-        let provider = provider.as_ref().map_err(Verdict::failure)?;
+        let provider = provider
+            .as_ref()
+            .map_err(|e| Verdict::failure(crate::oneline::of(e.as_ref())))?;
         check_space(at.root, provider, state, backend.as_ref())?;
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
         // After the snapshot, which must not share its blocks.
@@ -315,7 +317,9 @@ pub fn check_space(
 /// Phase 5b: the snapshot point (a no-op record when there is none).
 pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phase<SnapshotRecord> {
     sink.event(Event::message(said::SNAPSHOT.text()));
-    let rec = provider.take(id).map_err(Verdict::failure)?;
+    let rec = provider
+        .take(id)
+        .map_err(|e| Verdict::failure(crate::oneline::of(e.as_ref())))?;
     match (&rec.name, &rec.note) {
         (Some(name), _) => tracing::info!("snapshot {name} taken"),
         (None, Some(note)) => tracing::info!("{note}"),
@@ -360,11 +364,7 @@ pub fn transaction(backend: &mut dyn Backend, sink: &mut dyn Sink) -> Verdict {
 
 /// Takes snapper's post snapshot, whatever the outcome, before a rollback
 /// puts the pre-update state back: the pair then shows what the update did.
-pub(super) fn close_pair(
-    provider: &Result<Provider, SnapshotError>,
-    id: Option<&str>,
-    run: &mut Run<'_>,
-) {
+pub(super) fn close_pair(provider: &anyhow::Result<Provider>, id: Option<&str>, run: &mut Run<'_>) {
     let (Ok(p), Some(id)) = (provider, id) else {
         return;
     };
@@ -378,6 +378,6 @@ pub(super) fn close_pair(
             run.store();
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!("{e}"),
+        Err(e) => tracing::warn!("{}", crate::oneline::of(e.as_ref())),
     }
 }

@@ -150,7 +150,7 @@ pub(super) fn roll_back_after_boot(
         }
         Ok(_) => stays(root, &mut record),
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!("{}", crate::oneline::of(e.as_ref()));
             stays(root, &mut record)
         }
     };
@@ -285,7 +285,10 @@ pub(super) fn roll_back(
             note(
                 record,
                 provider.name(),
-                format!("rollback failed, the failed state stays in place: {e}"),
+                format!(
+                    "rollback failed, the failed state stays in place: {}",
+                    crate::oneline::of(e.as_ref())
+                ),
             );
             return false;
         }
@@ -322,7 +325,7 @@ pub(super) fn roll_back(
     }
     cleanup::mark_pending(&new_root);
     if let Err(e) = restored.finish() {
-        tracing::error!("{e}");
+        tracing::error!("{}", crate::oneline::of(e.as_ref()));
     }
     true
 }
@@ -382,6 +385,7 @@ fn store_dropping_failed(
     match restored.drop_failed() {
         Ok(()) => tracing::info!("the failed state {failed} was deleted: the disk was full"),
         Err(e) => {
+            let e = crate::oneline::of(e.as_ref());
             tracing::error!("the disk stays full: {e}");
             if let Some(snap) = record.snapshot.as_mut() {
                 snap.failed_state = Some(failed.clone());

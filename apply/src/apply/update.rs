@@ -16,7 +16,7 @@ use crate::paths::Root;
 use crate::power;
 use crate::result::{Outcome, ResultRecord};
 use crate::signature;
-use crate::snapshot::{self, Provider, SnapshotError};
+use crate::snapshot::{self, Provider};
 use crate::timefmt;
 use crate::trigger;
 
@@ -39,7 +39,7 @@ pub(super) struct Update<'a> {
     signed: bool,
     local: Result<LocalState, LocalError>,
     state: State,
-    provider: Result<Provider, SnapshotError>,
+    provider: anyhow::Result<Provider>,
     run: Run<'a>,
     log: Option<std::fs::File>,
 }
