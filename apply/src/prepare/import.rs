@@ -28,16 +28,19 @@ pub fn import(
     let udh = root.host(&config.update_dir);
     let mpath = Manifest::path(&udh);
     if mpath.exists() && !how.force {
-        return Err(PrepareError::AlreadyPrepared(mpath));
+        return Err(already_prepared(&mpath));
     }
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(from), std::fs::canonicalize(&udh)) {
         if a == b {
-            return Err(PrepareError::FromUpdateDir(from.to_path_buf()));
+            return Err(refused!(
+                "{}: this is the update directory itself; give the directory the update was copied to",
+                from.display()
+            ));
         }
     }
     let loaded = match crate::manifest::load(root, from, config.require_signature) {
         Err(ManifestError::Missing(_)) => {
-            return Err(PrepareError::FromNoManifest(from.to_path_buf()))
+            return Err(refused!("{}: no manifest.toml here; give the directory that holds the update (its manifest.toml, signature and payload)", from.display()))
         }
         r => r?,
     };
@@ -102,7 +105,7 @@ fn open_media(from: &Path, m: &Manifest) -> Result<Vec<(std::fs::File, u64)>, Pr
             match crate::untrusted::open_regular(&src, false) {
                 Ok((file, md)) => Ok((file, md.len())),
                 Err(crate::untrusted::UntrustedError::NotRegular { path, .. }) => {
-                    Err(PrepareError::NotAFile(path))
+                    Err(not_a_file(&path))
                 }
                 Err(crate::untrusted::UntrustedError::Io { path, source }) => {
                     Err(PrepareError::Verify(ManifestError::PayloadRead {

@@ -24,77 +24,74 @@ mod sources;
 pub use import::{import, Import};
 use sources::{check, Sources};
 
+/// Why `prepare` stopped. Variants only for what its exit status
+/// branches on: nothing to do (0), an update that does not verify (3);
+/// the rest is anyhow with the file named (1).
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error("{0}: an update is already prepared; use --force to replace it, or system-update cancel --purge")]
-    AlreadyPrepared(PathBuf),
-    #[error("{dir}: holds files that are not part of a prepared update ({entries}); nothing was changed: move them away, or set another update-dir in /etc/system-update.toml")]
-    NotOurs { dir: PathBuf, entries: String },
-    #[error("nothing to prepare: give package files, or --command PROGRAM")]
-    Nothing,
-    #[error(transparent)]
-    Guess(#[from] GuessError),
-    #[error("--backend {0} takes package files, not --command")]
-    FilesNotCommand(&'static str),
-    #[error("{0}: no package database of a backend that resolves updates here; give --backend, or package files")]
-    NoPackageManager(PathBuf),
-    #[error("{0}")]
-    NoSpace(String),
     /// Not an error to the admin: the system is up to date.
     #[error(
         "nothing to do: the repositories have nothing newer for this system; nothing was prepared"
     )]
     NothingToDo,
-    #[error("{0}: not a regular file")]
-    NotAFile(PathBuf),
-    #[error("{0}: no such file")]
-    NoSuchFile(PathBuf),
-    #[error("{0}: two payload files have this name; rename one")]
-    DuplicateName(String),
-    #[error("{file}: a package for {arch}, but {root} installs only {fits}; nothing was prepared: give the package built for this root's architecture")]
-    Architecture {
-        file: PathBuf,
-        arch: String,
-        root: PathBuf,
-        fits: String,
-    },
-    #[error(
-        "{package} is given twice, as {first} and {second}; nothing was prepared: give one of them"
-    )]
-    DuplicatePackage {
-        package: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
-    #[error("{file}: {package} {version} is already installed on {root}, so this would only reinstall it; nothing was prepared: give --reinstall if that is what you want")]
-    Reinstall {
-        file: PathBuf,
-        package: String,
-        version: String,
-        root: PathBuf,
-    },
-    #[error(transparent)]
-    Backend(#[from] BackendError),
     /// The update to import does not verify (signature, checksums, names).
     #[error(transparent)]
     Verify(#[from] ManifestError),
-    #[error(
-        "{0}: this is the update directory itself; give the directory the update was copied to"
-    )]
-    FromUpdateDir(PathBuf),
-    #[error("{0}: no manifest.toml here; give the directory that holds the update (its manifest.toml, signature and payload)")]
-    FromNoManifest(PathBuf),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
     /// An imported update's required package signature does not verify
     /// with this root's keys.
     #[error(transparent)]
     PackageSignature(BackendError),
-    /// Anything else: exit status 1, the message names the file.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl From<BackendError> for PrepareError {
+    fn from(e: BackendError) -> PrepareError {
+        PrepareError::Other(e.into())
+    }
+}
+
+impl From<GuessError> for PrepareError {
+    fn from(e: GuessError) -> PrepareError {
+        PrepareError::Other(e.into())
+    }
+}
+
+impl From<LockError> for PrepareError {
+    fn from(e: LockError) -> PrepareError {
+        PrepareError::Other(e.into())
+    }
+}
+
+/// A refusal of `prepare`'s own, in one line.
+macro_rules! refused {
+    ($($arg:tt)*) => {
+        PrepareError::Other(anyhow::anyhow!($($arg)*))
+    };
+}
+pub(crate) use refused;
+
+/// An update is already prepared in `dir`'s manifest `mpath`.
+fn already_prepared(mpath: &Path) -> PrepareError {
+    refused!(
+        "{}: an update is already prepared; use --force to replace it, or system-update cancel --purge",
+        mpath.display()
+    )
+}
+
+/// A directory that holds what is not ours.
+fn not_ours(dir: &Path, entries: &[String]) -> PrepareError {
+    refused!(
+        "{}: holds files that are not part of a prepared update ({}); nothing was changed: move them away, or set another update-dir in /etc/system-update.toml",
+        dir.display(),
+        entries.join(", ")
+    )
+}
+
+fn not_a_file(p: &Path) -> PrepareError {
+    refused!("{}: not a regular file", p.display())
 }
 
 pub struct PrepareRequest {
@@ -146,10 +143,7 @@ fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
     if c.left.is_empty() {
         Ok(())
     } else {
-        Err(PrepareError::NotOurs {
-            dir: dir.to_path_buf(),
-            entries: c.left.join(", "),
-        })
+        Err(not_ours(dir, &c.left))
     }
 }
 
@@ -158,9 +152,9 @@ fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
 fn regular_file(p: &Path) -> Result<(), PrepareError> {
     match std::fs::metadata(p) {
         Ok(md) if md.is_file() => Ok(()),
-        Ok(_) => Err(PrepareError::NotAFile(p.to_path_buf())),
+        Ok(_) => Err(not_a_file(p)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(PrepareError::NoSuchFile(p.to_path_buf()))
+            Err(refused!("{}: no such file", p.display()))
         }
         Err(e) => Err(anyhow::Error::new(e)
             .context(p.display().to_string())
@@ -175,10 +169,7 @@ fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
     if foreign.is_empty() {
         return Ok(());
     }
-    Err(PrepareError::NotOurs {
-        dir: dir.to_path_buf(),
-        entries: foreign.join(", "),
-    })
+    Err(not_ours(dir, &foreign))
 }
 
 /// Empties the update directory for a new update. What replaces an armed
@@ -202,7 +193,7 @@ pub fn prepare(
     let udh = root.host(&config.update_dir);
     let mpath = Manifest::path(&udh);
     if mpath.exists() && !req.force {
-        return Err(PrepareError::AlreadyPrepared(mpath));
+        return Err(already_prepared(&mpath));
     }
     let resolved = resolve(root, &mut req)?;
     let backend = choose_backend(&req)?;
@@ -253,7 +244,7 @@ fn resolve(root: &Root, req: &mut PrepareRequest) -> Result<Resolution, PrepareE
     let kind = match req.backend {
         Some(b) => b,
         None => BackendKind::managing(root)
-            .ok_or_else(|| PrepareError::NoPackageManager(root.dir().to_path_buf()))?,
+            .ok_or_else(|| refused!("{}: no package database of a backend that resolves updates here; give --backend, or package files", root.dir().display()))?,
     };
     kind.check_database(root)?;
     let staging = staging(root)?;
@@ -273,7 +264,10 @@ fn resolve(root: &Root, req: &mut PrepareRequest) -> Result<Resolution, PrepareE
 fn choose_backend(req: &PrepareRequest) -> Result<BackendKind, PrepareError> {
     Ok(match (req.backend, &req.command) {
         (Some(b), Some(_)) if !b.takes_command() => {
-            return Err(PrepareError::FilesNotCommand(b.name()))
+            return Err(refused!(
+                "--backend {} takes package files, not --command",
+                b.name()
+            ))
         }
         (Some(b), _) => b,
         (None, Some(_)) => BackendKind::command(),
@@ -353,7 +347,7 @@ fn check_room(root: &Root, udh: &Path, download: u64, installed: u64) -> Result<
     if needed <= free {
         return Ok(());
     }
-    Err(PrepareError::NoSpace(format!(
+    Err(refused!(
         "not enough free space on {} for the update: {} needed ({} to keep the packages until the update boot{}), {} available; nothing was prepared. Free some space, or set another update-dir in /etc/system-update.toml",
         existing.display(),
         crate::space::human(needed),
@@ -364,7 +358,7 @@ fn check_room(root: &Root, udh: &Path, download: u64, installed: u64) -> Result<
             String::new()
         },
         crate::space::human(free)
-    )))
+    ))
 }
 
 /// Signs `text` (the manifest as it will be written) with minisign;
