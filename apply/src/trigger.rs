@@ -204,7 +204,7 @@ fn clear_foreign(root: &Root, update_dir: &Path, replace: bool) -> Result<(), Tr
     let links = inspect(root, update_dir).with_context(|| root.dir().display().to_string())?;
     for f in foreign(root, &links) {
         if f.not_a_link || !replace {
-            return Err(TriggerError::Foreign(f));
+            return Err(anyhow::anyhow!("{f}").into());
         }
         let host = root.host(&f.path);
         atomic::remove(&host).with_context(|| host.display().to_string())?;
@@ -275,27 +275,35 @@ mod tests {
 }
 
 /// Why `trigger` refuses.
+/// Why `trigger` refused. Variants only for what its exit status
+/// branches on: nothing prepared (1), an update that does not verify (3),
+/// a stale one (4); the rest is anyhow with the file named (1).
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
-    #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
     #[error("{0}; prepare the update again")]
     Stale(String),
-    #[error(transparent)]
-    Backend(#[from] crate::backend::BackendError),
-    #[error("{0}")]
-    Foreign(Foreign),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
     /// A package signature the manifest requires does not verify with
     /// the root's keys.
     #[error(transparent)]
     PackageSignature(crate::backend::BackendError),
-    /// Anything else: exit status 1, the message names the file.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl From<crate::backend::BackendError> for TriggerError {
+    fn from(e: crate::backend::BackendError) -> TriggerError {
+        TriggerError::Other(e.into())
+    }
+}
+
+impl From<crate::lock::LockError> for TriggerError {
+    fn from(e: crate::lock::LockError) -> TriggerError {
+        TriggerError::Other(e.into())
+    }
 }
 
 /// What `trigger` was asked for.
