@@ -10,7 +10,7 @@ use system_update_tui::Event;
 
 use crate::atomic;
 use crate::cleanup;
-use crate::config::{AfterAction, Config, ConfigError};
+use crate::config::{AfterAction, Config};
 use crate::exit;
 use crate::lock::LockError;
 use crate::paths::Root;
@@ -35,7 +35,7 @@ use super::*;
 /// caller prints the error (one line, on stderr: the journal at boot).
 /// A due probation rollback is consumed first, as the rollback itself
 /// consumes it: whatever the files say, the next boot is a normal one.
-pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
+pub fn config_failed(root: &Root, err: &anyhow::Error) -> i32 {
     let due_consumed = due_without_config(root, err);
     match trigger::remove_ours_without_config(root) {
         Ok(removed) if !removed.is_empty() => {
@@ -43,7 +43,7 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
             let mut rec = ResultRecord::begun(None, None, now.clone());
             rec.outcome = Outcome::Failure;
             rec.finished = Some(now);
-            rec.error = Some(err.to_string());
+            rec.error = Some(crate::oneline::of(err.as_ref()));
             if let Err(e) = crate::history::keep(root, &rec) {
                 tracing::error!("{e}");
             }
@@ -62,7 +62,7 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
 /// (probation::take, the marker first), the verdict recorded in the
 /// update's record and logged; the updated system stays. True when the
 /// marker is what brought this boot here.
-pub(super) fn due_without_config(root: &Root, err: &ConfigError) -> bool {
+pub(super) fn due_without_config(root: &Root, err: &anyhow::Error) -> bool {
     use crate::probation::{self, Due};
     match probation::take(root) {
         Due::None => false,
@@ -76,7 +76,8 @@ pub(super) fn due_without_config(root: &Root, err: &ConfigError) -> bool {
         }
         Due::Rollback(s) => {
             let why = format!(
-                "the configuration could not be read ({err}), so it is not rolled back and the updated system stays"
+                "the configuration could not be read ({}), so it is not rolled back and the updated system stays",
+                crate::oneline::of(err.as_ref())
             );
             probation::fail_without_rollback(root, &s, &why);
             true

@@ -166,8 +166,8 @@ fn with_config(root: &Root, cmd: Cmd) -> anyhow::Result<i32> {
 
 /// A configuration that cannot be read: apply still records the boot's
 /// outcome and probation still checks the boot; the rest stop.
-fn config_failed(root: &Root, cmd: &Cmd, e: &crate::config::ConfigError) -> anyhow::Result<i32> {
-    eprintln!("system-update: {}", message(e));
+fn config_failed(root: &Root, cmd: &Cmd, e: &anyhow::Error) -> anyhow::Result<i32> {
+    eprintln!("system-update: {}", message(e.as_ref()));
     match cmd {
         Cmd::Apply(_) => Ok(apply::config_failed(root, e)),
         // Leniently: defaults name no must-run unit, and a broken file
