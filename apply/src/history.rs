@@ -3,14 +3,14 @@
 //! each update's log, as `system-update history` and `system-update log`
 //! show them (what `dnf5 offline log` and `pkcon offline-get-results` give).
 
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::atomic;
 use crate::paths::{self, Root};
-use crate::result::{self, ResultError, ResultRecord};
+use crate::result::{self, ResultRecord};
 
 /// Under the results directory.
 pub const HISTORY_DIR: &str = "history";
@@ -53,57 +53,49 @@ pub fn path(root: &Root, rec: &ResultRecord) -> PathBuf {
 }
 
 /// Writes (or replaces) `rec`'s entry.
-fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError> {
+fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> anyhow::Result<()> {
     let d = dir(root);
     let p = d.join(file_name(rec));
-    let io_err = |source| ResultError::Io {
-        path: p.clone(),
-        source,
-    };
-    atomic::create_dir_all(&d, 0o755).map_err(io_err)?;
+    let shown = || p.display().to_string();
+    atomic::create_dir_all(&d, 0o755).with_context(shown)?;
     let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, data, atomic::private_mode(group), group).map_err(io_err)
+    atomic::write_owned(&p, data, atomic::private_mode(group), group).with_context(shown)
 }
 
 /// The record as the last result (`last.json`) and as its entry in the
 /// history, so the history always holds what `last.json` says.
-pub fn keep(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+pub fn keep(root: &Root, record: &ResultRecord) -> anyhow::Result<()> {
     let p = result::path(root);
-    let io_err = |source| ResultError::Io {
-        path: p.clone(),
-        source,
-    };
+    let shown = || p.display().to_string();
     root.confined(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
-        .map_err(io_err)?;
+        .with_context(shown)?;
     if let Some(dir) = p.parent() {
-        atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+        atomic::create_dir_all(dir, 0o755).with_context(shown)?;
     }
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     // Records quote errors, which quote maintainer scripts: not for everyone.
     let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, &data, atomic::private_mode(group), group).map_err(io_err)?;
+    atomic::write_owned(&p, &data, atomic::private_mode(group), group).with_context(shown)?;
     store(root, record, &data)
 }
 
 /// As `keep`, written into two parts of the space reserve (the record
 /// and its history copy): for a disk filled since the transaction began.
-pub fn keep_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+pub fn keep_reserved(root: &Root, record: &ResultRecord) -> anyhow::Result<()> {
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     let group = atomic::log_group(root.dir());
     for target in [result::path(root), path(root, record)] {
-        let io_err = |source| ResultError::Io {
-            path: target.clone(),
-            source,
+        let shown = || target.display().to_string();
+        let Some(spare) = crate::reserve::take(root) else {
+            anyhow::bail!("{}: no space reserved for it is left", target.display());
         };
-        let spare = crate::reserve::take(root)
-            .ok_or_else(|| io_err(io::Error::other("no space reserved for it is left")))?;
         if let Some(dir) = target.parent() {
-            atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+            atomic::create_dir_all(dir, 0o755).with_context(shown)?;
         }
         atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
-            .map_err(io_err)?;
+            .with_context(shown)?;
     }
     Ok(())
 }
@@ -111,13 +103,13 @@ pub fn keep_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultErr
 /// Every record in the history, newest first, with its file. A record that
 /// cannot be read is skipped with a warning: one bad file must not hide the
 /// others.
-pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
+pub fn list(root: &Root) -> anyhow::Result<Vec<(PathBuf, ResultRecord)>> {
     let d = dir(root);
     let inside = Path::new(paths::RESULTS_DIR).join(HISTORY_DIR);
     let names = match record_names(root, &inside) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(ResultError::Io { path: d, source }),
+        Err(e) => return Err(e).with_context(|| d.display().to_string()),
     };
     let mut out = Vec::new();
     for name in names {
@@ -126,8 +118,8 @@ pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
             Ok(r) => out.push((p, r)),
             // Not a bad file but a reader without the right: skipping
             // every record would say no update was ever applied.
-            Err(e) if e.is_denied() => return Err(e),
-            Err(e) => tracing::warn!("{e}; skipped"),
+            Err(e) if result::is_denied(&e) => return Err(e),
+            Err(e) => tracing::warn!("{}; skipped", crate::oneline::of(e.as_ref())),
         }
     }
     // RFC 3339 times in UTC sort as text. Two updates in the same second
@@ -163,13 +155,10 @@ fn record_names(root: &Root, inside: &Path) -> std::io::Result<Vec<String>> {
 }
 
 /// Keeps the newest `keep` records; returns the files removed.
-pub fn prune(root: &Root, keep: usize) -> Result<Vec<PathBuf>, ResultError> {
+pub fn prune(root: &Root, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for (p, _) in list(root)?.into_iter().skip(keep) {
-        atomic::remove(&p).map_err(|source| ResultError::Io {
-            path: p.clone(),
-            source,
-        })?;
+        atomic::remove(&p).with_context(|| p.display().to_string())?;
         removed.push(p);
     }
     Ok(removed)

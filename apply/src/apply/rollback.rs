@@ -45,7 +45,7 @@ pub fn config_failed(root: &Root, err: &anyhow::Error) -> i32 {
             rec.finished = Some(now);
             rec.error = Some(crate::oneline::of(err.as_ref()));
             if let Err(e) = crate::history::keep(root, &rec) {
-                tracing::error!("{e}");
+                tracing::error!("{}", crate::oneline::of(e.as_ref()));
             }
             exit::USAGE
         }
@@ -242,7 +242,7 @@ fn stays(root: &Root, record: &mut ResultRecord) -> Outcome {
         "{error} The rollback failed, so the updated system stays: {why}"
     ));
     if let Err(e) = crate::history::keep(root, record) {
-        tracing::error!("{e}");
+        tracing::error!("{}", crate::oneline::of(e.as_ref()));
     }
     Outcome::Failure
 }
@@ -339,7 +339,7 @@ fn store_restored(new_root: &Root, failed_root: &Root, record: &ResultRecord) {
         match crate::history::keep(new_root, record) {
             Ok(()) => return,
             Err(_) if crate::reserve::shrink(failed_root) => {}
-            Err(e) => return tracing::error!("{e}"),
+            Err(e) => return tracing::error!("{}", crate::oneline::of(e.as_ref())),
         }
     }
 }

@@ -241,7 +241,7 @@ impl<'a> Update<'a> {
             phases::close_pair(&self.provider, id.as_deref(), &mut self.run);
         }
         if let Err(e) = crate::history::prune(self.root, self.config.keep_results) {
-            tracing::warn!("history: {e}");
+            tracing::warn!("history: {}", crate::oneline::of(e.as_ref()));
         }
     }
 

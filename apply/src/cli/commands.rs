@@ -112,9 +112,7 @@ fn restore_console() -> anyhow::Result<i32> {
 }
 
 /// What a reading command prints, or its error as `main` reports it.
-fn printed<E: std::error::Error + Send + Sync + 'static>(
-    text: Result<String, E>,
-) -> anyhow::Result<i32> {
+fn printed(text: anyhow::Result<String>) -> anyhow::Result<i32> {
     print(&text?);
     Ok(exit::OK)
 }

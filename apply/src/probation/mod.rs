@@ -290,14 +290,14 @@ pub fn fail_without_rollback(root: &Root, state: &State, why: &str) {
                 at: Some(timefmt::now_rfc3339()),
             });
             if let Err(e) = crate::history::keep(root, &r) {
-                tracing::error!("{e}");
+                tracing::error!("{}", crate::oneline::of(e.as_ref()));
             }
         }
         Ok(_) => tracing::warn!(
             "the last result record is not update {}'s; not updating it",
             state.id
         ),
-        Err(e) => tracing::error!("{e}"),
+        Err(e) => tracing::error!("{}", crate::oneline::of(e.as_ref())),
     }
 }
 
@@ -308,11 +308,11 @@ pub fn record(root: &Root, id: &str, probation: Record) {
         Ok(Some(mut r)) if r.id.as_deref() == Some(id) => {
             r.probation = Some(probation);
             if let Err(e) = crate::history::keep(root, &r) {
-                tracing::error!("{e}");
+                tracing::error!("{}", crate::oneline::of(e.as_ref()));
             }
         }
         Ok(_) => tracing::warn!("the last result record is not update {id}'s; not updating it"),
-        Err(e) => tracing::error!("{e}"),
+        Err(e) => tracing::error!("{}", crate::oneline::of(e.as_ref())),
     }
 }
 
