@@ -12,6 +12,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use crate::caps::{self, Caps};
 use crate::consoles;
 use crate::event::Event;
@@ -19,7 +21,7 @@ use crate::fullscreen::FullscreenRenderer;
 use crate::model::Model;
 use crate::plain::PlainRenderer;
 use crate::plymouth::{Plymouth, PlymouthRenderer};
-use crate::{Output, RenderError, Tuning, UiMode, UiOptions};
+use crate::{Output, Tuning, UiMode, UiOptions};
 
 /// At most 10 frames a second.
 pub const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(100);
@@ -49,7 +51,7 @@ pub fn budget_for_speed(speed: Option<u32>) -> f64 {
 /// Something that shows the model somewhere.
 pub trait Renderer: Send {
     /// Draws the model; returns the bytes written (for the byte budget).
-    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError>;
+    fn render(&mut self, model: &Model, now: Instant) -> anyhow::Result<u64>;
     /// Redraw after this long even without events (clocks, countdowns).
     fn tick(&self, model: &Model) -> Option<Duration>;
     /// Gives the terminal back. Called once, at the end or after an error.
@@ -280,7 +282,7 @@ impl Shared {
     }
 }
 
-type Factory = Box<dyn FnOnce() -> Result<Box<dyn Renderer>, RenderError> + Send>;
+type Factory = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Renderer>> + Send>;
 type OnFail = Box<dyn FnOnce(&Arc<Shared>) + Send>;
 
 fn spawn(shared: &Arc<Shared>, name: String, factory: Factory, on_fail: Option<OnFail>) {
@@ -307,7 +309,7 @@ fn spawn(shared: &Arc<Shared>, name: String, factory: Factory, on_fail: Option<O
             let failed = match r {
                 Ok(Ok(())) => false,
                 Ok(Err(e)) => {
-                    tracing::warn!("UI on {n} stopped: {e}");
+                    tracing::warn!("UI on {n} stopped: {e:#}");
                     true
                 }
                 Err(_) => {
@@ -333,7 +335,7 @@ fn spawn(shared: &Arc<Shared>, name: String, factory: Factory, on_fail: Option<O
 
 /// The loop of one renderer: wait for a change (or a clock tick), respect
 /// the frame interval and byte budget, draw the latest state.
-fn run(r: &mut dyn Renderer, shared: &Shared, wake: &Wake) -> Result<(), RenderError> {
+fn run(r: &mut dyn Renderer, shared: &Shared, wake: &Wake) -> anyhow::Result<()> {
     let min = r.min_interval();
     let budget = r.budget().max(1.0);
     let mut next_allowed = Instant::now();
@@ -411,7 +413,7 @@ fn hostname() -> String {
     "localhost".to_string()
 }
 
-fn open_tty(path: &Path) -> Result<File, RenderError> {
+fn open_tty(path: &Path) -> anyhow::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -419,7 +421,7 @@ fn open_tty(path: &Path) -> Result<File, RenderError> {
         // there must not kill the update.
         .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| RenderError::Open(path.to_path_buf(), e))
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 fn device_renderer(
@@ -428,7 +430,7 @@ fn device_renderer(
     mode: UiMode,
     host: String,
     branding: crate::fullscreen::Branding,
-) -> Result<Box<dyn Renderer>, RenderError> {
+) -> anyhow::Result<Box<dyn Renderer>> {
     let file = open_tty(path)?;
     let caps = Caps::from_term(term);
     if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
@@ -496,11 +498,11 @@ fn stdout_renderer(
     mode: UiMode,
     host: String,
     branding: crate::fullscreen::Branding,
-) -> Result<Box<dyn Renderer>, RenderError> {
+) -> anyhow::Result<Box<dyn Renderer>> {
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
-        .map_err(RenderError::Io)?;
+        .context("terminal")?;
     let term = std::env::var("TERM").unwrap_or_default();
     own_terminal_renderer(File::from(fd), &term, mode, host, branding)
 }
@@ -515,7 +517,7 @@ fn own_terminal_renderer(
     mode: UiMode,
     host: String,
     branding: crate::fullscreen::Branding,
-) -> Result<Box<dyn Renderer>, RenderError> {
+) -> anyhow::Result<Box<dyn Renderer>> {
     let caps = Caps::from_term(term);
     if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
         let tr = crate::i18n::Tr::for_console(caps.shows_language());
@@ -539,7 +541,7 @@ mod tests {
     struct Recorder(Arc<Mutex<Vec<Option<String>>>>);
 
     impl Renderer for Recorder {
-        fn render(&mut self, model: &Model, _now: Instant) -> Result<u64, RenderError> {
+        fn render(&mut self, model: &Model, _now: Instant) -> anyhow::Result<u64> {
             lock(&self.0).push(model.step.as_ref().map(|s| s.name.english.clone()));
             Ok(0)
         }
@@ -653,7 +655,7 @@ mod tests {
     struct Panicky;
 
     impl Renderer for Panicky {
-        fn render(&mut self, model: &Model, _now: Instant) -> Result<u64, RenderError> {
+        fn render(&mut self, model: &Model, _now: Instant) -> anyhow::Result<u64> {
             if model.version > 1 {
                 panic!("renderer bug (expected by the test)");
             }
