@@ -71,9 +71,9 @@ macro_rules! refused {
         PrepareError::Other(anyhow::anyhow!($($arg)*))
     };
 }
-pub(crate) use refused;
+use refused;
 
-/// An update is already prepared in `dir`'s manifest `mpath`.
+/// An update is already prepared: its manifest is `mpath`.
 fn already_prepared(mpath: &Path) -> PrepareError {
     refused!(
         "{}: an update is already prepared; use --force to replace it, or system-update cancel --purge",
