@@ -137,7 +137,8 @@ pub fn select(root: &Root, choice: SnapshotChoice) -> anyhow::Result<Provider> {
             "snapper has no configuration for / (snapper -c root create-config /)".into(),
         )),
         (Err(e), SnapshotChoice::Snapper) => Err(unsupported("snapper", e.to_string())),
-        (Ok(None) | Err(snapper::Error::NotInstalled), _) => Ok(Provider::Btrfs(l)),
+        (Ok(None), _) => Ok(Provider::Btrfs(l)),
+        (Err(e), _) if e.is::<snapper::NotInstalled>() => Ok(Provider::Btrfs(l)),
         (Err(e), _) => {
             // A native snapshot is as safe; only snapper's history misses it.
             tracing::warn!("snapper unusable, taking a btrfs snapshot instead: {e}");
