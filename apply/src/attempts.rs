@@ -2,9 +2,9 @@
 //! anything is touched, so a crash or power cut can never loop.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
@@ -30,12 +30,6 @@ pub struct State {
     pub before: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AttemptsError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-}
-
 /// What a corrupt counter counts as: one attempt with the transaction
 /// started, the worst case short of the limit, so recovery runs.
 const CORRUPT: State = State {
@@ -53,13 +47,13 @@ fn path(update_dir_host: &Path) -> PathBuf {
 /// atomic write makes it unlikely), or one that is no regular file of ours
 /// (a FIFO, a device, a link: never opened through), counts as CORRUPT;
 /// the next store replaces it.
-pub fn load(update_dir_host: &Path) -> Result<State, AttemptsError> {
+pub fn load(update_dir_host: &Path) -> anyhow::Result<State> {
     use crate::untrusted::{self, UntrustedError};
     let p = path(update_dir_host);
     match untrusted::read_text(&p, untrusted::STATE_MAX, false) {
         Ok(text) => Ok(serde_json::from_str(&text).unwrap_or(CORRUPT)),
         Err(e) if e.is_not_found() => Ok(State::default()),
-        Err(UntrustedError::Io { source, .. }) => Err(AttemptsError::Io { path: p, source }),
+        Err(UntrustedError::Io { source, .. }) => Err(source).context(p.display().to_string()),
         Err(e) => {
             tracing::warn!("{e}; counted as an interrupted attempt");
             Ok(CORRUPT)
@@ -67,10 +61,10 @@ pub fn load(update_dir_host: &Path) -> Result<State, AttemptsError> {
     }
 }
 
-pub fn store(update_dir_host: &Path, state: &State) -> Result<(), AttemptsError> {
+pub fn store(update_dir_host: &Path, state: &State) -> anyhow::Result<()> {
     let p = path(update_dir_host);
     let data = serde_json::to_vec(state).unwrap_or_default();
-    atomic::write(&p, &data, 0o644).map_err(|source| AttemptsError::Io { path: p, source })
+    atomic::write(&p, &data, 0o644).with_context(|| p.display().to_string())
 }
 
 #[cfg(test)]

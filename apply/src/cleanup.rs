@@ -32,7 +32,7 @@ pub fn cleanup(root: &Root, config: &Config, boot: bool) -> anyhow::Result<Clean
     // Not while an update is prepared, triggered or applied.
     let _lock = crate::prepare::lock_root(root)?;
     if let Err(e) = crate::history::prune(root, config.keep_results) {
-        tracing::warn!("history: {e}");
+        tracing::warn!("history: {}", crate::oneline::of(e.as_ref()));
     }
     // Snapshots left from an earlier configuration are still ours to prune.
     let provider = snapshot::select(root, SnapshotChoice::Auto)?;

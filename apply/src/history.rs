@@ -3,12 +3,14 @@
 //! each update's log, as `system-update history` and `system-update log`
 //! show them (what `dnf5 offline log` and `pkcon offline-get-results` give).
 
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use crate::atomic;
 use crate::paths::{self, Root};
-use crate::result::{self, ResultError, ResultRecord};
+use crate::result::{self, ResultRecord};
 
 /// Under the results directory.
 pub const HISTORY_DIR: &str = "history";
@@ -51,57 +53,49 @@ pub fn path(root: &Root, rec: &ResultRecord) -> PathBuf {
 }
 
 /// Writes (or replaces) `rec`'s entry.
-fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError> {
+fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> anyhow::Result<()> {
     let d = dir(root);
     let p = d.join(file_name(rec));
-    let io_err = |source| ResultError::Io {
-        path: p.clone(),
-        source,
-    };
-    atomic::create_dir_all(&d, 0o755).map_err(io_err)?;
+    let shown = || p.display().to_string();
+    atomic::create_dir_all(&d, 0o755).with_context(shown)?;
     let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, data, atomic::private_mode(group), group).map_err(io_err)
+    atomic::write_owned(&p, data, atomic::private_mode(group), group).with_context(shown)
 }
 
 /// The record as the last result (`last.json`) and as its entry in the
 /// history, so the history always holds what `last.json` says.
-pub fn keep(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+pub fn keep(root: &Root, record: &ResultRecord) -> anyhow::Result<()> {
     let p = result::path(root);
-    let io_err = |source| ResultError::Io {
-        path: p.clone(),
-        source,
-    };
+    let shown = || p.display().to_string();
     root.confined(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
-        .map_err(io_err)?;
+        .with_context(shown)?;
     if let Some(dir) = p.parent() {
-        atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+        atomic::create_dir_all(dir, 0o755).with_context(shown)?;
     }
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     // Records quote errors, which quote maintainer scripts: not for everyone.
     let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, &data, atomic::private_mode(group), group).map_err(io_err)?;
+    atomic::write_owned(&p, &data, atomic::private_mode(group), group).with_context(shown)?;
     store(root, record, &data)
 }
 
 /// As `keep`, written into two parts of the space reserve (the record
 /// and its history copy): for a disk filled since the transaction began.
-pub fn keep_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
+pub fn keep_reserved(root: &Root, record: &ResultRecord) -> anyhow::Result<()> {
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     let group = atomic::log_group(root.dir());
     for target in [result::path(root), path(root, record)] {
-        let io_err = |source| ResultError::Io {
-            path: target.clone(),
-            source,
+        let shown = || target.display().to_string();
+        let Some(spare) = crate::reserve::take(root) else {
+            anyhow::bail!("{}: no space reserved for it is left", target.display());
         };
-        let spare = crate::reserve::take(root)
-            .ok_or_else(|| io_err(io::Error::other("no space reserved for it is left")))?;
         if let Some(dir) = target.parent() {
-            atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
+            atomic::create_dir_all(dir, 0o755).with_context(shown)?;
         }
         atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
-            .map_err(io_err)?;
+            .with_context(shown)?;
     }
     Ok(())
 }
@@ -109,13 +103,13 @@ pub fn keep_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultErr
 /// Every record in the history, newest first, with its file. A record that
 /// cannot be read is skipped with a warning: one bad file must not hide the
 /// others.
-pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
+pub fn list(root: &Root) -> anyhow::Result<Vec<(PathBuf, ResultRecord)>> {
     let d = dir(root);
     let inside = Path::new(paths::RESULTS_DIR).join(HISTORY_DIR);
     let names = match record_names(root, &inside) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(ResultError::Io { path: d, source }),
+        Err(e) => return Err(e).with_context(|| d.display().to_string()),
     };
     let mut out = Vec::new();
     for name in names {
@@ -124,8 +118,8 @@ pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
             Ok(r) => out.push((p, r)),
             // Not a bad file but a reader without the right: skipping
             // every record would say no update was ever applied.
-            Err(e) if e.is_denied() => return Err(e),
-            Err(e) => tracing::warn!("{e}; skipped"),
+            Err(e) if result::is_denied(&e) => return Err(e),
+            Err(e) => tracing::warn!("{}; skipped", crate::oneline::of(e.as_ref())),
         }
     }
     // RFC 3339 times in UTC sort as text. Two updates in the same second
@@ -161,81 +155,61 @@ fn record_names(root: &Root, inside: &Path) -> std::io::Result<Vec<String>> {
 }
 
 /// Keeps the newest `keep` records; returns the files removed.
-pub fn prune(root: &Root, keep: usize) -> Result<Vec<PathBuf>, ResultError> {
+pub fn prune(root: &Root, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for (p, _) in list(root)?.into_iter().skip(keep) {
-        atomic::remove(&p).map_err(|source| ResultError::Io {
-            path: p.clone(),
-            source,
-        })?;
+        atomic::remove(&p).with_context(|| p.display().to_string())?;
         removed.push(p);
     }
     Ok(removed)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error(transparent)]
-    Result(#[from] ResultError),
-    #[error("no update {0:?} in the history; system-update history lists them")]
-    UnknownId(String),
-    #[error("no update has been applied yet")]
-    Empty,
-    #[error("update {0} kept no log")]
-    NoLog(String),
-    #[error("{0}: the record names a log outside {dir}; not reading it", dir = paths::LOG_DIR)]
-    LogOutside(PathBuf),
-    #[error("{path}: cannot read the log: {source}")]
-    Log {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
 /// The record of update `id`, or of the newest update.
-pub fn find(root: &Root, id: Option<&str>) -> Result<ResultRecord, HistoryError> {
+pub fn find(root: &Root, id: Option<&str>) -> anyhow::Result<ResultRecord> {
     let all = list(root)?;
     match id {
         None => all
             .into_iter()
             .next()
             .map(|(_, r)| r)
-            .ok_or(HistoryError::Empty),
+            .ok_or_else(|| anyhow::anyhow!("no update has been applied yet")),
         Some(id) => all
             .into_iter()
             .map(|(_, r)| r)
             .find(|r| r.id.as_deref() == Some(id))
-            .ok_or_else(|| HistoryError::UnknownId(id.to_string())),
+            .ok_or_else(|| {
+                anyhow::anyhow!("no update {id:?} in the history; system-update history lists them")
+            }),
     }
 }
 
 /// An update's log, as a person may read it on a terminal: every line with
 /// escapes and control characters taken out (maintainer scripts print what
 /// they like), at most LOG_PRINT_MAX bytes of it.
-pub fn log_text(root: &Root, rec: &ResultRecord) -> Result<(PathBuf, Vec<String>), HistoryError> {
-    let name = rec.id.clone().unwrap_or_else(|| "without an id".into());
-    let inside = rec.log.clone().ok_or(HistoryError::NoLog(name))?;
+pub fn log_text(root: &Root, rec: &ResultRecord) -> anyhow::Result<(PathBuf, Vec<String>)> {
+    let name = rec.id.as_deref().unwrap_or("without an id");
+    let Some(inside) = rec.log.clone() else {
+        anyhow::bail!("update {name} kept no log");
+    };
     let normal = paths::normalize(&inside);
     if !normal.starts_with(paths::LOG_DIR) || normal == Path::new(paths::LOG_DIR) {
-        return Err(HistoryError::LogOutside(inside));
+        anyhow::bail!(
+            "{}: the record names a log outside {}; not reading it",
+            inside.display(),
+            paths::LOG_DIR
+        );
     }
     let host = root.host(&normal);
-    let log_err = |source| HistoryError::Log {
-        path: host.clone(),
-        source,
-    };
+    let cannot = || format!("{}: cannot read the log", host.display());
     // Opened as every state file is: a FIFO or a link to a device there
     // must neither hang nor flood us, and no link leads out of the root.
-    let (f, md) =
-        crate::untrusted::open_regular_in(root, &normal, false).map_err(|e| HistoryError::Log {
-            path: host.clone(),
-            source: std::io::Error::other(e.without_path()),
-        })?;
+    let (f, md) = crate::untrusted::open_regular_in(root, &normal, false)
+        .map_err(|e| anyhow::anyhow!("{}: {}", cannot(), e.without_path()))?;
     let size = md.len();
     let mut bytes = Vec::new();
     f.take(LOG_PRINT_MAX)
         .read_to_end(&mut bytes)
-        .map_err(log_err)?;
+        .with_context(cannot)?;
     let mut lines: Vec<String> = String::from_utf8_lossy(&bytes)
         .lines()
         .map(system_update_events::text::clean)

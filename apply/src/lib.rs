@@ -25,6 +25,7 @@ mod logging;
 mod logind;
 pub mod manifest;
 mod metrics;
+mod oneline;
 mod osinfo;
 pub mod paths;
 mod payload;

@@ -81,10 +81,11 @@ pub fn load(update_dir_host: &Path) -> Result<LocalState, LocalError> {
     })
 }
 
-pub fn store(update_dir_host: &Path, state: &LocalState) -> Result<(), LocalError> {
+pub fn store(update_dir_host: &Path, state: &LocalState) -> anyhow::Result<()> {
+    use anyhow::Context;
     let p = path(update_dir_host);
     let data = serde_json::to_vec_pretty(state).unwrap_or_default();
-    atomic::write(&p, &data, 0o644).map_err(|source| LocalError::Io { path: p, source })
+    atomic::write(&p, &data, 0o644).with_context(|| p.display().to_string())
 }
 
 #[cfg(test)]

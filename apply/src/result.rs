@@ -102,20 +102,6 @@ impl ProbationRecord {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ResultError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    /// Not a regular file of ours (a FIFO, a device, a link), or too large.
-    #[error(transparent)]
-    Untrusted(#[from] crate::untrusted::UntrustedError),
-    #[error("{path}: unreadable result record: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-}
-
 impl ResultRecord {
     /// The one builder of a record: begun at `started`, `interrupted`
     /// until something says otherwise (a power cut leaves a true record).
@@ -171,30 +157,25 @@ impl ResultRecord {
     }
 }
 
-impl ResultError {
-    /// The reader may not read it (EACCES): a question of who asks.
-    pub fn is_denied(&self) -> bool {
-        let io = match self {
-            ResultError::Io { source, .. }
-            | ResultError::Untrusted(crate::untrusted::UntrustedError::Io { source, .. }) => source,
-            _ => return false,
-        };
-        io.kind() == io::ErrorKind::PermissionDenied
-    }
+/// The reader may not read it (EACCES): a question of who asks, not a
+/// bad record.
+pub fn is_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::PermissionDenied)
+    })
 }
 
 pub fn path(root: &Root) -> PathBuf {
     root.host(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
 }
 
-pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
-    match read(
-        root,
-        &Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME),
-    ) {
-        Ok(r) => Ok(Some(r)),
-        Err(ResultError::Untrusted(e)) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
+pub fn load(root: &Root) -> anyhow::Result<Option<ResultRecord>> {
+    let inside = Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME);
+    match crate::untrusted::read_text_in(root, &inside, crate::untrusted::STATE_MAX, false) {
+        Ok(text) => parse(root, &inside, &text).map(Some),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -202,11 +183,15 @@ pub fn load(root: &Root) -> Result<Option<ResultRecord>, ResultError> {
 /// every state file is: a regular file, no link followed at its end and
 /// every one on the way resolved inside the root, never blocking on a FIFO,
 /// at most untrusted::STATE_MAX bytes.
-pub fn read(root: &Root, inside: &Path) -> Result<ResultRecord, ResultError> {
+pub fn read(root: &Root, inside: &Path) -> anyhow::Result<ResultRecord> {
     let text = crate::untrusted::read_text_in(root, inside, crate::untrusted::STATE_MAX, false)?;
-    serde_json::from_str(&text).map_err(|source| ResultError::Parse {
-        path: root.host(inside),
-        source,
+    parse(root, inside, &text)
+}
+
+fn parse(root: &Root, inside: &Path, text: &str) -> anyhow::Result<ResultRecord> {
+    serde_json::from_str(text).map_err(|e| {
+        let path = root.host(inside);
+        anyhow::anyhow!("{}: unreadable result record: {e}", path.display())
     })
 }
 

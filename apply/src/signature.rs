@@ -265,23 +265,11 @@ pub fn read_signature(dir: &Path) -> Result<Option<(String, PathBuf)>, Signature
     Ok(Some((text, p)))
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SignError {
-    #[error("minisign not found: install it (apt-get install minisign) to sign with --sign, or sign the manifest by hand with minisign -Sm")]
-    NoTool,
-    #[error(
-        "{key}: minisign could not sign with this secret key ({status}; its message is above)"
-    )]
-    Failed { key: PathBuf, status: String },
-    #[error("running minisign: {0}")]
-    Io(io::Error),
-}
-
 /// Signs `file` into `sig_out` with the secret key `key` by running
 /// Debian's `minisign` tool, on our terminal: it asks for the key's
 /// password when the key has one. The trusted comment (signed too) names
 /// the update.
-pub fn sign(key: &Path, file: &Path, sig_out: &Path, comment: &str) -> Result<(), SignError> {
+pub fn sign(key: &Path, file: &Path, sig_out: &Path, comment: &str) -> anyhow::Result<()> {
     let status = Command::new("minisign")
         .arg("-S")
         .arg("-s")
@@ -294,14 +282,14 @@ pub fn sign(key: &Path, file: &Path, sig_out: &Path, comment: &str) -> Result<()
         .arg(comment)
         .status()
         .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => SignError::NoTool,
-            _ => SignError::Io(e),
+            io::ErrorKind::NotFound => anyhow::anyhow!("minisign not found: install it (apt-get install minisign) to sign with --sign, or sign the manifest by hand with minisign -Sm"),
+            _ => anyhow::Error::new(e).context("running minisign"),
         })?;
     if !status.success() {
-        return Err(SignError::Failed {
-            key: key.to_path_buf(),
-            status: status.to_string(),
-        });
+        anyhow::bail!(
+            "{}: minisign could not sign with this secret key ({status}; its message is above)",
+            key.display()
+        );
     }
     Ok(())
 }

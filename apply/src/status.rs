@@ -10,10 +10,10 @@ use system_update_events::text::clean;
 
 use crate::attempts;
 use crate::config::Config;
-use crate::history::{self, HistoryError};
+use crate::history;
 use crate::manifest::Manifest;
 use crate::paths::Root;
-use crate::result::{self, Outcome, ResultError, ResultRecord, JSON_FORMAT};
+use crate::result::{self, Outcome, ResultRecord, JSON_FORMAT};
 use crate::trigger::{self, LinkState};
 
 /// One change a prepared update makes, as `status` shows it.
@@ -92,7 +92,7 @@ fn to_json(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
 }
 
-pub fn status(root: &Root, config: &Config, as_json: bool) -> Result<String, ResultError> {
+pub fn status(root: &Root, config: &Config, as_json: bool) -> anyhow::Result<String> {
     let seen = Seen::look(root, config)?;
     Ok(if as_json {
         seen.json(root, config)
@@ -114,7 +114,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn look(root: &Root, config: &Config) -> Result<Seen, ResultError> {
+    fn look(root: &Root, config: &Config) -> anyhow::Result<Seen> {
         let udh = root.host(&config.update_dir);
         // As trigger and apply judge it: a link on the way to the update
         // directory (an image's, into the host) is not read through.
@@ -305,7 +305,7 @@ fn failed_attempt(r: &ResultRecord, prepared_id: &str) -> Option<String> {
     Some(s)
 }
 
-pub fn results(root: &Root, as_json: bool) -> Result<String, ResultError> {
+pub fn results(root: &Root, as_json: bool) -> anyhow::Result<String> {
     let last = result::load(root)?;
     Ok(match (&last, as_json) {
         (_, true) => serde_json::to_string_pretty(&last).unwrap_or_default() + "\n",
@@ -314,7 +314,7 @@ pub fn results(root: &Root, as_json: bool) -> Result<String, ResultError> {
     })
 }
 
-pub fn history(root: &Root, as_json: bool) -> Result<String, ResultError> {
+pub fn history(root: &Root, as_json: bool) -> anyhow::Result<String> {
     let records = history::list(root)?;
     if as_json {
         let updates: Vec<_> = records.iter().map(|(_, r)| r).collect();
@@ -326,7 +326,7 @@ pub fn history(root: &Root, as_json: bool) -> Result<String, ResultError> {
     Ok(history::describe(&records))
 }
 
-pub fn log(root: &Root, id: Option<&str>, as_json: bool) -> Result<String, HistoryError> {
+pub fn log(root: &Root, id: Option<&str>, as_json: bool) -> anyhow::Result<String> {
     let rec = history::find(root, id)?;
     let (path, lines) = history::log_text(root, &rec)?;
     if as_json {

@@ -4,6 +4,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use crate::atomic;
 use crate::paths::{self, Root};
 
@@ -199,16 +201,13 @@ pub fn foreign(root: &Root, links: &[Link]) -> Vec<Foreign> {
 /// Another tool's triggers stop `trigger` unless `replace` says to drop
 /// them; what is not a link is never ours to remove.
 fn clear_foreign(root: &Root, update_dir: &Path, replace: bool) -> Result<(), TriggerError> {
-    let links = inspect(root, update_dir).map_err(|source| TriggerError::Io {
-        path: root.dir().to_path_buf(),
-        source,
-    })?;
+    let links = inspect(root, update_dir).with_context(|| root.dir().display().to_string())?;
     for f in foreign(root, &links) {
         if f.not_a_link || !replace {
-            return Err(TriggerError::Foreign(f));
+            return Err(anyhow::anyhow!("{f}").into());
         }
         let host = root.host(&f.path);
-        atomic::remove(&host).map_err(|source| TriggerError::Io { path: host, source })?;
+        atomic::remove(&host).with_context(|| host.display().to_string())?;
         tracing::warn!(
             "removed {} (it pointed at {})",
             f.path.display(),
@@ -276,26 +275,35 @@ mod tests {
 }
 
 /// Why `trigger` refuses.
+/// Why `trigger` refused. Variants only for what its exit status
+/// branches on: nothing prepared (1), an update that does not verify (3),
+/// a stale one (4); the rest is anyhow with the file named (1).
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
-    #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
     #[error("{0}; prepare the update again")]
     Stale(String),
-    #[error(transparent)]
-    Backend(#[from] crate::backend::BackendError),
-    #[error("{0}")]
-    Foreign(Foreign),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
     /// A package signature the manifest requires does not verify with
     /// the root's keys.
     #[error(transparent)]
     PackageSignature(crate::backend::BackendError),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<crate::backend::BackendError> for TriggerError {
+    fn from(e: crate::backend::BackendError) -> TriggerError {
+        TriggerError::Other(e.into())
+    }
+}
+
+impl From<crate::lock::LockError> for TriggerError {
+    fn from(e: crate::lock::LockError) -> TriggerError {
+        TriggerError::Other(e.into())
+    }
 }
 
 /// What `trigger` was asked for.
@@ -332,7 +340,11 @@ pub fn arm(
             }
             local::LocalState::default()
         }
-        Err(LocalError::Io { path, source }) => return Err(TriggerError::Io { path, source }),
+        Err(LocalError::Io { path, source }) => {
+            return Err(anyhow::Error::new(source)
+                .context(path.display().to_string())
+                .into())
+        }
     };
     crate::replay::check(root, &m, &verified, local.allow_older)?;
     if let Some(now) = m.backend.fingerprint(root)? {
@@ -340,7 +352,6 @@ pub fn arm(
             return Err(TriggerError::Stale(m.backend.stale_message(root)));
         }
     }
-    let io_err = |path: PathBuf| move |source| TriggerError::Io { path, source };
     local.after_action = req.after;
     local.reboot_mode = Some(req.reboot_mode);
     // The update boot compares it with its own: the same kernel boot means
@@ -350,18 +361,10 @@ pub fn arm(
     } else {
         None
     };
-    local::store(&udh, &local).map_err(|e| match e {
-        LocalError::Io { path, source } => TriggerError::Io { path, source },
-        other => TriggerError::Io {
-            path: local::path(&udh),
-            source: io::Error::other(other.to_string()),
-        },
-    })?;
-    crate::attempts::store(&udh, &crate::attempts::State::default()).map_err(|e| match e {
-        crate::attempts::AttemptsError::Io { path, source } => TriggerError::Io { path, source },
-    })?;
-    create(root, &config.update_dir)
-        .map_err(io_err(root.host(Path::new(paths::TRIGGER_LINKS[0]))))?;
+    local::store(&udh, &local)?;
+    crate::attempts::store(&udh, &crate::attempts::State::default())?;
+    let link = root.host(Path::new(paths::TRIGGER_LINKS[0]));
+    create(root, &config.update_dir).with_context(|| link.display().to_string())?;
     Ok((m, verified))
 }
 

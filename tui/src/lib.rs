@@ -91,20 +91,6 @@ impl Default for Tuning {
     }
 }
 
-/// Why a renderer stopped. Never reaches the caller of [`Ui`]: it is
-/// logged and only that renderer stops.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("cannot open {0}: {1}")]
-    Open(PathBuf, std::io::Error),
-    #[error("terminal: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("plymouthd does not answer")]
-    NoPlymouth,
-    #[error(transparent)]
-    Plymouth(#[from] plymouth::PlymouthError),
-}
-
 /// Handle on the running UI.
 pub struct Ui {
     shared: Arc<Shared>,

@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use crate::event::{AfterAction, Outcome, Text};
 use crate::model::{ceil_secs, format_duration, Model};
-use crate::RenderError;
 
 /// Turns successive model states into lines. Pure, so tests need no I/O.
 #[derive(Debug)]
@@ -170,15 +171,15 @@ impl PlainRenderer {
 }
 
 impl crate::runtime::Renderer for PlainRenderer {
-    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
+    fn render(&mut self, model: &Model, now: Instant) -> anyhow::Result<u64> {
         let mut buf = String::new();
         for l in self.lines.lines(model, now) {
             buf.push_str(&l);
             buf.push('\n');
         }
         if !buf.is_empty() {
-            self.out.write_all(buf.as_bytes())?;
-            self.out.flush()?;
+            self.out.write_all(buf.as_bytes()).context("terminal")?;
+            self.out.flush().context("terminal")?;
         }
         Ok(buf.len() as u64)
     }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use crate::event::{AfterAction, Outcome};
 use crate::model::{ceil_secs, Model};
-use crate::RenderError;
 
 pub const DEFAULT_PROGRAM: &str = "plymouth";
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -139,15 +138,15 @@ pub struct PlymouthRenderer {
 
 impl PlymouthRenderer {
     /// Connects to plymouthd with the `plymouth` in PATH.
-    pub fn connect() -> Result<PlymouthRenderer, RenderError> {
+    pub fn connect() -> anyhow::Result<PlymouthRenderer> {
         PlymouthRenderer::connect_with(Plymouth::new(DEFAULT_PROGRAM, CALL_TIMEOUT))
     }
 
     /// Err when plymouthd does not answer `--ping`.
-    pub fn connect_with(ply: Plymouth) -> Result<PlymouthRenderer, RenderError> {
+    pub fn connect_with(ply: Plymouth) -> anyhow::Result<PlymouthRenderer> {
         if let Err(e) = ply.call(&["--ping"]) {
             tracing::debug!("plymouth --ping: {e}");
-            return Err(RenderError::NoPlymouth);
+            anyhow::bail!("plymouthd does not answer");
         }
         Ok(PlymouthRenderer {
             ply,
@@ -181,7 +180,7 @@ impl PlymouthRenderer {
 }
 
 impl crate::runtime::Renderer for PlymouthRenderer {
-    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
+    fn render(&mut self, model: &Model, now: Instant) -> anyhow::Result<u64> {
         for c in self.calls(model, now) {
             let args: Vec<&str> = c.iter().map(String::as_str).collect();
             self.ply.call(&args)?;

@@ -12,11 +12,11 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
 
+use anyhow::Context;
 use nix::sys::termios::{self, LocalFlags, SetArg};
 
 use crate::blank;
 use crate::caps::{write_all_fd, Caps};
-use crate::RenderError;
 
 pub struct TermGuard {
     fd: OwnedFd,
@@ -35,8 +35,8 @@ impl TermGuard {
         caps: &Caps,
         alternate_screen: bool,
         rows: u16,
-    ) -> Result<TermGuard, RenderError> {
-        let fd = fd.try_clone_to_owned().map_err(RenderError::Io)?;
+    ) -> anyhow::Result<TermGuard> {
+        let fd = fd.try_clone_to_owned().context("terminal")?;
         let saved = termios::tcgetattr(&fd).ok();
         if let Some(saved) = &saved {
             let mut t = saved.clone();
@@ -80,7 +80,8 @@ impl TermGuard {
             std::os::fd::AsFd::as_fd(&guard.fd),
             &setup,
         )
-        .map_err(|e| RenderError::Io(e.into()))?;
+        .map_err(std::io::Error::from)
+        .context("terminal")?;
         Ok(guard)
     }
 

@@ -16,34 +16,18 @@ mod update;
 #[cfg(test)]
 mod tests;
 
-use std::io;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use system_update_tui::Output;
 
-use crate::attempts::AttemptsError;
 use crate::config::{Config, UiChoice};
 use crate::exit;
-use crate::lock::LockError;
 use crate::paths::Root;
-use crate::result::{Outcome, ResultError};
+use crate::result::Outcome;
 
 pub use phases::claim;
 pub use rollback::config_failed;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error(transparent)]
-    Attempts(#[from] AttemptsError),
-    #[error(transparent)]
-    Result(#[from] ResultError),
-}
 
 pub struct ApplyOptions {
     pub no_reboot: bool,
@@ -94,7 +78,7 @@ pub fn run(
     config: &Config,
     opts: &ApplyOptions,
     stop: &Arc<AtomicBool>,
-) -> Result<i32, ApplyError> {
+) -> anyhow::Result<i32> {
     // A boot on probation that was not confirmed: its rollback first.
     let stray_sent_here = match rollback::due(root, config, opts, stop)? {
         rollback::AfterBoot::Done(code) => {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use system_update_tui::Event;
 
 use crate::attempts::{self, State};
@@ -14,7 +15,7 @@ use crate::lock::LockError;
 use crate::manifest::{Manifest, VerifiedFile};
 use crate::paths::Root;
 use crate::result::Outcome;
-use crate::snapshot::{Provider, SnapshotError, SnapshotRecord};
+use crate::snapshot::{Provider, SnapshotRecord};
 use crate::space;
 use crate::trigger;
 
@@ -24,12 +25,9 @@ use super::*;
 
 /// Phase 1, claim the trigger: it must be ours, and we must hold the lock.
 /// `None` when there is nothing for this instance to do (exit 0).
-pub fn claim(root: &Root, ud: &Path) -> Result<Option<crate::lock::Lock>, ApplyError> {
-    let io_err = |source| ApplyError::Io {
-        path: root.dir().to_path_buf(),
-        source,
-    };
-    let links = trigger::inspect(root, ud).map_err(io_err)?;
+pub fn claim(root: &Root, ud: &Path) -> anyhow::Result<Option<crate::lock::Lock>> {
+    let shown = || root.dir().display().to_string();
+    let links = trigger::inspect(root, ud).with_context(shown)?;
     if trigger::ours(&links).is_none() {
         tracing::info!(
             "no update of ours to apply: {}",
@@ -49,7 +47,7 @@ pub fn claim(root: &Root, ud: &Path) -> Result<Option<crate::lock::Lock>, ApplyE
         Err(e) => return Err(e.into()),
     };
     // The instance that held the lock may have finished meanwhile.
-    let links = trigger::inspect(root, ud).map_err(io_err)?;
+    let links = trigger::inspect(root, ud).with_context(shown)?;
     if trigger::ours(&links).is_none() {
         tracing::info!(
             "the update was applied meanwhile: {}",
@@ -116,7 +114,7 @@ pub(super) fn count_attempt(
     udh: &Path,
     state: &mut State,
     run: &mut Run<'_>,
-) -> Result<(), ApplyError> {
+) -> anyhow::Result<()> {
     state.attempts += 1;
     attempts::store(udh, state)?;
     run.record.attempts = state.attempts;
@@ -134,7 +132,7 @@ pub(super) struct Limit<'a> {
     pub(super) config: &'a Config,
     pub(super) manifest: &'a Result<Manifest, crate::manifest::ManifestError>,
     pub(super) state: &'a State,
-    pub(super) provider: &'a Result<Provider, SnapshotError>,
+    pub(super) provider: &'a anyhow::Result<Provider>,
 }
 
 /// Phase 2, the attempt limit: the link goes first, so that whatever
@@ -214,7 +212,7 @@ pub fn attempt(
     m: &Manifest,
     local: &Result<LocalState, LocalError>,
     state: &mut State,
-    provider: &Result<Provider, SnapshotError>,
+    provider: &anyhow::Result<Provider>,
     snapshot: &mut Option<SnapshotRecord>,
     sink: &mut dyn Sink,
 ) -> Verdict {
@@ -223,7 +221,9 @@ pub fn attempt(
         recover_or_check_stale(at.root, m, local, state, backend.as_mut(), sink)?;
         // Held open until the backend is done: what it runs is what was checked.
         let _verified = verify(at.root, at.udh, m, backend.as_mut(), sink)?;
-        let provider = provider.as_ref().map_err(Verdict::failure)?;
+        let provider = provider
+            .as_ref()
+            .map_err(|e| Verdict::failure(crate::oneline::of(e.as_ref())))?;
         check_space(at.root, provider, state, backend.as_ref())?;
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
         // After the snapshot, which must not share its blocks.
@@ -317,7 +317,9 @@ pub fn check_space(
 /// Phase 5b: the snapshot point (a no-op record when there is none).
 pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phase<SnapshotRecord> {
     sink.event(Event::message(said::SNAPSHOT.text()));
-    let rec = provider.take(id).map_err(Verdict::failure)?;
+    let rec = provider
+        .take(id)
+        .map_err(|e| Verdict::failure(crate::oneline::of(e.as_ref())))?;
     match (&rec.name, &rec.note) {
         (Some(name), _) => tracing::info!("snapshot {name} taken"),
         (None, Some(note)) => tracing::info!("{note}"),
@@ -339,7 +341,7 @@ pub(super) fn mark_started(root: &Root, udh: &Path, m: &Manifest, state: &mut St
         state.before = crate::backend::versions_of(m.backend, m.payload(), root)
             .map_err(|why| tracing::warn!("versions before the update not recorded: {why}"))
             .ok();
-        attempts::store(udh, state).map_err(Verdict::failure)?;
+        attempts::store(udh, state).map_err(|e| Verdict::failure(format!("{e:#}")))?;
     }
     Ok(())
 }
@@ -362,11 +364,7 @@ pub fn transaction(backend: &mut dyn Backend, sink: &mut dyn Sink) -> Verdict {
 
 /// Takes snapper's post snapshot, whatever the outcome, before a rollback
 /// puts the pre-update state back: the pair then shows what the update did.
-pub(super) fn close_pair(
-    provider: &Result<Provider, SnapshotError>,
-    id: Option<&str>,
-    run: &mut Run<'_>,
-) {
+pub(super) fn close_pair(provider: &anyhow::Result<Provider>, id: Option<&str>, run: &mut Run<'_>) {
     let (Ok(p), Some(id)) = (provider, id) else {
         return;
     };
@@ -380,6 +378,6 @@ pub(super) fn close_pair(
             run.store();
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!("{e}"),
+        Err(e) => tracing::warn!("{}", crate::oneline::of(e.as_ref())),
     }
 }

@@ -27,14 +27,17 @@ impl Run<'_> {
             return;
         };
         if self.for_rollback {
-            return tracing::error!("{e}");
+            return tracing::error!("{}", crate::oneline::of(e.as_ref()));
         }
-        tracing::warn!("{e}; writing it into the space reserved for it");
+        tracing::warn!(
+            "{}; writing it into the space reserved for it",
+            crate::oneline::of(e.as_ref())
+        );
         loop {
             match crate::history::keep_reserved(self.root, &self.record) {
                 Ok(()) => return,
                 Err(_) if reserve::shrink(self.root) => {}
-                Err(e) => return tracing::error!("{e}"),
+                Err(e) => return tracing::error!("{}", crate::oneline::of(e.as_ref())),
             }
         }
     }

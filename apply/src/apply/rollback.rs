@@ -10,7 +10,7 @@ use system_update_tui::Event;
 
 use crate::atomic;
 use crate::cleanup;
-use crate::config::{AfterAction, Config, ConfigError};
+use crate::config::{AfterAction, Config};
 use crate::exit;
 use crate::lock::LockError;
 use crate::paths::Root;
@@ -35,7 +35,7 @@ use super::*;
 /// caller prints the error (one line, on stderr: the journal at boot).
 /// A due probation rollback is consumed first, as the rollback itself
 /// consumes it: whatever the files say, the next boot is a normal one.
-pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
+pub fn config_failed(root: &Root, err: &anyhow::Error) -> i32 {
     let due_consumed = due_without_config(root, err);
     match trigger::remove_ours_without_config(root) {
         Ok(removed) if !removed.is_empty() => {
@@ -43,9 +43,9 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
             let mut rec = ResultRecord::begun(None, None, now.clone());
             rec.outcome = Outcome::Failure;
             rec.finished = Some(now);
-            rec.error = Some(err.to_string());
+            rec.error = Some(crate::oneline::of(err.as_ref()));
             if let Err(e) = crate::history::keep(root, &rec) {
-                tracing::error!("{e}");
+                tracing::error!("{}", crate::oneline::of(e.as_ref()));
             }
             exit::USAGE
         }
@@ -62,7 +62,7 @@ pub fn config_failed(root: &Root, err: &ConfigError) -> i32 {
 /// (probation::take, the marker first), the verdict recorded in the
 /// update's record and logged; the updated system stays. True when the
 /// marker is what brought this boot here.
-pub(super) fn due_without_config(root: &Root, err: &ConfigError) -> bool {
+pub(super) fn due_without_config(root: &Root, err: &anyhow::Error) -> bool {
     use crate::probation::{self, Due};
     match probation::take(root) {
         Due::None => false,
@@ -76,7 +76,8 @@ pub(super) fn due_without_config(root: &Root, err: &ConfigError) -> bool {
         }
         Due::Rollback(s) => {
             let why = format!(
-                "the configuration could not be read ({err}), so it is not rolled back and the updated system stays"
+                "the configuration could not be read ({}), so it is not rolled back and the updated system stays",
+                crate::oneline::of(err.as_ref())
             );
             probation::fail_without_rollback(root, &s, &why);
             true
@@ -104,7 +105,7 @@ pub(super) fn due(
     config: &Config,
     opts: &ApplyOptions,
     stop: &Arc<AtomicBool>,
-) -> Result<AfterBoot, ApplyError> {
+) -> anyhow::Result<AfterBoot> {
     if crate::probation::marker(root) == crate::probation::Marker::Absent {
         return Ok(AfterBoot::NotDue);
     }
@@ -121,7 +122,7 @@ pub(super) fn roll_back_after_boot(
     config: &Config,
     opts: &ApplyOptions,
     stop: &Arc<AtomicBool>,
-) -> Result<AfterBoot, ApplyError> {
+) -> anyhow::Result<AfterBoot> {
     let _lock = match crate::prepare::lock_root(root) {
         Ok(l) => l,
         Err(LockError::Busy(p)) => {
@@ -159,7 +160,7 @@ pub(super) fn roll_back_after_boot(
         }
         Ok(_) => stays(root, &mut record),
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!("{}", crate::oneline::of(e.as_ref()));
             stays(root, &mut record)
         }
     };
@@ -250,7 +251,7 @@ fn stays(root: &Root, record: &mut ResultRecord) -> Outcome {
         "{error} The rollback failed, so the updated system stays: {why}"
     ));
     if let Err(e) = crate::history::keep(root, record) {
-        tracing::error!("{e}");
+        tracing::error!("{}", crate::oneline::of(e.as_ref()));
     }
     Outcome::Failure
 }
@@ -295,7 +296,10 @@ pub(super) fn roll_back(
             note(
                 record,
                 provider.name(),
-                format!("rollback failed, the failed state stays in place: {e}"),
+                format!(
+                    "rollback failed, the failed state stays in place: {}",
+                    crate::oneline::of(e.as_ref())
+                ),
             );
             return false;
         }
@@ -332,7 +336,7 @@ pub(super) fn roll_back(
     }
     cleanup::mark_pending(&new_root);
     if let Err(e) = restored.finish() {
-        tracing::error!("{e}");
+        tracing::error!("{}", crate::oneline::of(e.as_ref()));
     }
     true
 }
@@ -345,7 +349,7 @@ fn store_restored(new_root: &Root, failed_root: &Root, record: &ResultRecord) {
         match crate::history::keep(new_root, record) {
             Ok(()) => return,
             Err(_) if crate::reserve::shrink(failed_root) => {}
-            Err(e) => return tracing::error!("{e}"),
+            Err(e) => return tracing::error!("{}", crate::oneline::of(e.as_ref())),
         }
     }
 }
@@ -392,6 +396,7 @@ fn store_dropping_failed(
     match restored.drop_failed() {
         Ok(()) => tracing::info!("the failed state {failed} was deleted: the disk was full"),
         Err(e) => {
+            let e = crate::oneline::of(e.as_ref());
             tracing::error!("the disk stays full: {e}");
             if let Some(snap) = record.snapshot.as_mut() {
                 snap.failed_state = Some(failed.clone());

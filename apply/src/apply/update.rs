@@ -16,7 +16,7 @@ use crate::paths::Root;
 use crate::power;
 use crate::result::{Outcome, ResultRecord};
 use crate::signature;
-use crate::snapshot::{self, Provider, SnapshotError};
+use crate::snapshot::{self, Provider};
 use crate::timefmt;
 use crate::trigger;
 
@@ -26,7 +26,7 @@ use super::record::Run;
 use super::reporter::{open_log, Reporter};
 use super::rollback;
 use super::said;
-use super::{ApplyError, ApplyOptions, Verdict};
+use super::{ApplyOptions, Verdict};
 
 pub(super) struct Update<'a> {
     root: &'a Root,
@@ -39,7 +39,7 @@ pub(super) struct Update<'a> {
     signed: bool,
     local: Result<LocalState, LocalError>,
     state: State,
-    provider: Result<Provider, SnapshotError>,
+    provider: anyhow::Result<Provider>,
     run: Run<'a>,
     log: Option<std::fs::File>,
 }
@@ -59,7 +59,7 @@ impl<'a> Update<'a> {
         root: &'a Root,
         config: &'a Config,
         opts: &'a ApplyOptions,
-    ) -> Result<Update<'a>, ApplyError> {
+    ) -> anyhow::Result<Update<'a>> {
         let udh = root.host(&config.update_dir);
         let mut signed = false;
         let manifest = crate::manifest::load(root, &udh, config.require_signature).map(|l| {
@@ -116,7 +116,7 @@ impl<'a> Update<'a> {
         &mut self,
         sink: &mut Reporter<'_>,
         stop: &AtomicBool,
-    ) -> Result<Verdict, ApplyError> {
+    ) -> anyhow::Result<Verdict> {
         let at = Attempt {
             root: self.root,
             udh: &self.udh,
@@ -241,7 +241,7 @@ impl<'a> Update<'a> {
             phases::close_pair(&self.provider, id.as_deref(), &mut self.run);
         }
         if let Err(e) = crate::history::prune(self.root, self.config.keep_results) {
-            tracing::warn!("history: {e}");
+            tracing::warn!("history: {}", crate::oneline::of(e.as_ref()));
         }
     }
 

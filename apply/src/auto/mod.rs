@@ -65,7 +65,7 @@ fn busy(root: &Root, config: &Config) -> Option<String> {
             s.id
         )),
         Ok(None) => None,
-        Err(e) => Some(format!("the probation state cannot be read: {e}")),
+        Err(e) => Some(format!("the probation state cannot be read: {e:#}")),
     }
 }
 
@@ -143,7 +143,10 @@ fn from_repositories(
         Err(crate::prepare::PrepareError::NothingToDo) => {
             Ok(Err("the system is up to date: nothing to prepare".into()))
         }
-        Err(e) => Err(anyhow::anyhow!("preparing from the repositories: {e}")),
+        Err(e) => Err(anyhow::anyhow!(
+            "preparing from the repositories: {}",
+            crate::oneline::of(&e)
+        )),
     }
 }
 
@@ -268,7 +271,7 @@ fn arm(root: &Root, config: &Config, pass: &Pass, mut a: Answer) -> anyhow::Resu
         }
         armed => armed,
     }
-    .map_err(|e| anyhow::anyhow!("arming the update: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("arming the update: {}", crate::oneline::of(&e)))?;
     a.action = "armed";
     if pass.no_reboot || !root.is_live() {
         a.reason = "armed: it is applied at the next boot".into();

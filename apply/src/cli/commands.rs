@@ -112,9 +112,7 @@ fn restore_console() -> anyhow::Result<i32> {
 }
 
 /// What a reading command prints, or its error as `main` reports it.
-fn printed<E: std::error::Error + Send + Sync + 'static>(
-    text: Result<String, E>,
-) -> anyhow::Result<i32> {
+fn printed(text: anyhow::Result<String>) -> anyhow::Result<i32> {
     print(&text?);
     Ok(exit::OK)
 }
@@ -126,7 +124,7 @@ fn log(root: &Root, id: Option<&str>, json: bool) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Err(e) => {
-            eprintln!("system-update: {}", message(&e));
+            eprintln!("system-update: {}", message(e.as_ref()));
             Ok(exit::FAILURE)
         }
     }
@@ -166,8 +164,8 @@ fn with_config(root: &Root, cmd: Cmd) -> anyhow::Result<i32> {
 
 /// A configuration that cannot be read: apply still records the boot's
 /// outcome and probation still checks the boot; the rest stop.
-fn config_failed(root: &Root, cmd: &Cmd, e: &crate::config::ConfigError) -> anyhow::Result<i32> {
-    eprintln!("system-update: {}", message(e));
+fn config_failed(root: &Root, cmd: &Cmd, e: &anyhow::Error) -> anyhow::Result<i32> {
+    eprintln!("system-update: {}", message(e.as_ref()));
     match cmd {
         Cmd::Apply(_) => Ok(apply::config_failed(root, e)),
         // Leniently: defaults name no must-run unit, and a broken file
@@ -308,7 +306,7 @@ fn apply_cmd(root: &Root, config: &Config, a: &super::ApplyArgs) -> anyhow::Resu
         backend_args: Vec::new(),
         limits: config.backend_limits(),
     };
-    Ok(apply::run(root, config, &opts, &stop)?)
+    apply::run(root, config, &opts, &stop)
 }
 
 fn auto_cmd(root: &Root, config: &Config, a: &super::AutoArgs) -> anyhow::Result<i32> {

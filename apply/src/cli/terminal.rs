@@ -19,16 +19,12 @@ use crate::paths::Root;
 /// time), and the hint to run as root when a cause is EACCES or EPERM and we
 /// are not root.
 pub fn message(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
+    let mut text = crate::oneline::of(err);
     let mut denied = false;
     let mut cause = Some(err);
     while let Some(e) = cause {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             denied |= io.kind() == std::io::ErrorKind::PermissionDenied;
-        }
-        let own = e.to_string();
-        if !text.contains(&own) {
-            text = format!("{text}: {own}");
         }
         cause = e.source();
     }

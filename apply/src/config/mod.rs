@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::paths::{self, Root};
@@ -9,19 +10,6 @@ use crate::snapshot::SnapshotChoice;
 
 mod unattended;
 pub use unattended::{check_windows, AutoPrepare, WhenUsers, WINDOWS_MAX};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {message}; fix or remove the file")]
-    Invalid { path: PathBuf, message: String },
-    #[error("{0}; fix or remove the file")]
-    Untrusted(crate::untrusted::UntrustedError),
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
 
 /// What happens once an update is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -375,29 +363,26 @@ impl Config {
     }
 
     /// Reads the config file under `root`; a missing file means defaults.
-    pub fn load(root: &Root) -> Result<Config, ConfigError> {
+    pub fn load(root: &Root) -> anyhow::Result<Config> {
+        let cannot = |path: &Path| format!("{}: cannot read", path.display());
         let path = root
             .confined(Path::new(paths::CONFIG_FILE))
-            .map_err(|source| ConfigError::Read {
-                path: root.host(Path::new(paths::CONFIG_FILE)),
-                source,
-            })?;
+            .with_context(|| cannot(&root.host(Path::new(paths::CONFIG_FILE))))?;
         let text = match crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, true) {
             Ok(t) => t,
             Err(e) if e.is_not_found() => return Ok(Config::default()),
             Err(crate::untrusted::UntrustedError::Io { path, source }) => {
-                return Err(ConfigError::Read { path, source })
+                return Err(source).with_context(|| cannot(&path))
             }
             // It names the path itself.
-            Err(e) => return Err(ConfigError::Untrusted(e)),
+            Err(e) => anyhow::bail!("{e}; fix or remove the file"),
         };
         Self::parse(&text, &path)
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Config> {
+        let invalid = |message: String| {
+            anyhow::anyhow!("{}: {message}; fix or remove the file", path.display())
         };
         let config: Config = toml::from_str(text).map_err(|e| invalid(located(text, &e)))?;
         if !config.update_dir.is_absolute() {

@@ -28,16 +28,19 @@ pub fn import(
     let udh = root.host(&config.update_dir);
     let mpath = Manifest::path(&udh);
     if mpath.exists() && !how.force {
-        return Err(PrepareError::AlreadyPrepared(mpath));
+        return Err(already_prepared(&mpath));
     }
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(from), std::fs::canonicalize(&udh)) {
         if a == b {
-            return Err(PrepareError::FromUpdateDir(from.to_path_buf()));
+            return Err(refused!(
+                "{}: this is the update directory itself; give the directory the update was copied to",
+                from.display()
+            ));
         }
     }
     let loaded = match crate::manifest::load(root, from, config.require_signature) {
         Err(ManifestError::Missing(_)) => {
-            return Err(PrepareError::FromNoManifest(from.to_path_buf()))
+            return Err(refused!("{}: no manifest.toml here; give the directory that holds the update (its manifest.toml, signature and payload)", from.display()))
         }
         r => r?,
     };
@@ -59,7 +62,7 @@ pub fn import(
 
     make_room(root, config, &udh)?;
     let incoming: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
-    updatedir::begin(&udh, &incoming).map_err(io_err(&udh))?;
+    updatedir::begin(&udh, &incoming).with_context(|| udh.display().to_string())?;
     let copied = m
         .files
         .iter()
@@ -102,7 +105,7 @@ fn open_media(from: &Path, m: &Manifest) -> Result<Vec<(std::fs::File, u64)>, Pr
             match crate::untrusted::open_regular(&src, false) {
                 Ok((file, md)) => Ok((file, md.len())),
                 Err(crate::untrusted::UntrustedError::NotRegular { path, .. }) => {
-                    Err(PrepareError::NotAFile(path))
+                    Err(not_a_file(&path))
                 }
                 Err(crate::untrusted::UntrustedError::Io { path, source }) => {
                     Err(PrepareError::Verify(ManifestError::PayloadRead {
@@ -136,15 +139,14 @@ fn import_file(
     };
     // One byte more than its size: a file that grows is caught, not copied on.
     let mut reader = manifest::Hashing::new(src.take(size.saturating_add(1)));
-    atomic::copy_reader(&mut reader, &dest, mode).map_err(io_err(&shown))?;
+    atomic::copy_reader(&mut reader, &dest, mode).with_context(|| shown.display().to_string())?;
     let (found, count) = reader.finish();
     if count != size {
-        return Err(PrepareError::Io {
-            path: shown,
-            source: io::Error::other(format!(
-                "changed while it was copied ({size} bytes when opened, {count} read); nothing was prepared"
-            )),
-        });
+        return Err(anyhow::anyhow!(
+            "{}: changed while it was copied ({size} bytes when opened, {count} read); nothing was prepared",
+            shown.display()
+        )
+        .into());
     }
     if !found.eq_ignore_ascii_case(&f.sha256) {
         return Err(PrepareError::Verify(ManifestError::Checksum {

@@ -3,14 +3,16 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use crate::atomic;
 use crate::backend::{Action, BackendError, BackendKind, GuessError, Request};
 use crate::config::Config;
-use crate::local::{self, LocalError, LocalState};
+use crate::local::{self, LocalState};
 use crate::lock::{self, LockError};
 use crate::manifest::{self, Manifest, ManifestError, PayloadFile};
 use crate::paths::{self, Root};
-use crate::signature::{self, SignError, Verified};
+use crate::signature::{self, Verified};
 use crate::timefmt;
 use crate::trigger;
 use crate::updatedir;
@@ -22,90 +24,74 @@ mod sources;
 pub use import::{import, Import};
 use sources::{check, Sources};
 
+/// Why `prepare` stopped. Variants only for what its exit status
+/// branches on: nothing to do (0), an update that does not verify (3);
+/// the rest is anyhow with the file named (1).
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error("{0}: an update is already prepared; use --force to replace it, or system-update cancel --purge")]
-    AlreadyPrepared(PathBuf),
-    #[error("{dir}: holds files that are not part of a prepared update ({entries}); nothing was changed: move them away, or set another update-dir in /etc/system-update.toml")]
-    NotOurs { dir: PathBuf, entries: String },
-    #[error("nothing to prepare: give package files, or --command PROGRAM")]
-    Nothing,
-    #[error(transparent)]
-    Guess(#[from] GuessError),
-    #[error("--backend {0} takes package files, not --command")]
-    FilesNotCommand(&'static str),
-    #[error("{0}: no package database of a backend that resolves updates here; give --backend, or package files")]
-    NoPackageManager(PathBuf),
-    #[error("{0}")]
-    NoSpace(String),
     /// Not an error to the admin: the system is up to date.
     #[error(
         "nothing to do: the repositories have nothing newer for this system; nothing was prepared"
     )]
     NothingToDo,
-    #[error("{0}: not a regular file")]
-    NotAFile(PathBuf),
-    #[error("{0}: no such file")]
-    NoSuchFile(PathBuf),
-    #[error("{0}: two payload files have this name; rename one")]
-    DuplicateName(String),
-    #[error("{file}: a package for {arch}, but {root} installs only {fits}; nothing was prepared: give the package built for this root's architecture")]
-    Architecture {
-        file: PathBuf,
-        arch: String,
-        root: PathBuf,
-        fits: String,
-    },
-    #[error(
-        "{package} is given twice, as {first} and {second}; nothing was prepared: give one of them"
-    )]
-    DuplicatePackage {
-        package: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
-    #[error("{file}: {package} {version} is already installed on {root}, so this would only reinstall it; nothing was prepared: give --reinstall if that is what you want")]
-    Reinstall {
-        file: PathBuf,
-        package: String,
-        version: String,
-        root: PathBuf,
-    },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error(transparent)]
-    Backend(#[from] BackendError),
-    #[error(transparent)]
-    Sign(#[from] SignError),
     /// The update to import does not verify (signature, checksums, names).
     #[error(transparent)]
     Verify(#[from] ManifestError),
-    #[error(
-        "{0}: this is the update directory itself; give the directory the update was copied to"
-    )]
-    FromUpdateDir(PathBuf),
-    #[error("{0}: no manifest.toml here; give the directory that holds the update (its manifest.toml, signature and payload)")]
-    FromNoManifest(PathBuf),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
     /// An imported update's required package signature does not verify
     /// with this root's keys.
     #[error(transparent)]
     PackageSignature(BackendError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
 }
 
-impl From<LocalError> for PrepareError {
-    fn from(e: LocalError) -> PrepareError {
-        match e {
-            LocalError::Io { path, source } => PrepareError::Io { path, source },
-            LocalError::Missing(path) | LocalError::Invalid { path, .. } => PrepareError::Io {
-                path,
-                source: io::Error::other("cannot write the local state"),
-            },
-        }
+impl From<BackendError> for PrepareError {
+    fn from(e: BackendError) -> PrepareError {
+        PrepareError::Other(e.into())
     }
+}
+
+impl From<GuessError> for PrepareError {
+    fn from(e: GuessError) -> PrepareError {
+        PrepareError::Other(e.into())
+    }
+}
+
+impl From<LockError> for PrepareError {
+    fn from(e: LockError) -> PrepareError {
+        PrepareError::Other(e.into())
+    }
+}
+
+/// A refusal of `prepare`'s own, in one line.
+macro_rules! refused {
+    ($($arg:tt)*) => {
+        PrepareError::Other(anyhow::anyhow!($($arg)*))
+    };
+}
+use refused;
+
+/// An update is already prepared: its manifest is `mpath`.
+fn already_prepared(mpath: &Path) -> PrepareError {
+    refused!(
+        "{}: an update is already prepared; use --force to replace it, or system-update cancel --purge",
+        mpath.display()
+    )
+}
+
+/// A directory that holds what is not ours.
+fn not_ours(dir: &Path, entries: &[String]) -> PrepareError {
+    refused!(
+        "{}: holds files that are not part of a prepared update ({}); nothing was changed: move them away, or set another update-dir in /etc/system-update.toml",
+        dir.display(),
+        entries.join(", ")
+    )
+}
+
+fn not_a_file(p: &Path) -> PrepareError {
+    refused!("{}: not a regular file", p.display())
 }
 
 pub struct PrepareRequest {
@@ -132,14 +118,8 @@ fn staging(root: &Root) -> Result<crate::privdir::PrivateDir, PrepareError> {
     } else {
         std::env::temp_dir()
     };
-    crate::privdir::PrivateDir::new_in(&base, "download").map_err(io_err(&base))
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
-    move |source| PrepareError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    let dir = crate::privdir::PrivateDir::new_in(&base, "download");
+    Ok(dir.with_context(|| base.display().to_string())?)
 }
 
 pub fn lock_path(root: &Root) -> PathBuf {
@@ -159,14 +139,11 @@ pub fn lock_root(root: &Root) -> Result<lock::Lock, LockError> {
 /// Empties the update directory of what is ours (updatedir::clear),
 /// keeping the directory; `also`: files copied in before the manifest.
 fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
-    let c = updatedir::clear(dir, also, false).map_err(io_err(dir))?;
+    let c = updatedir::clear(dir, also, false).with_context(|| dir.display().to_string())?;
     if c.left.is_empty() {
         Ok(())
     } else {
-        Err(PrepareError::NotOurs {
-            dir: dir.to_path_buf(),
-            entries: c.left.join(", "),
-        })
+        Err(not_ours(dir, &c.left))
     }
 }
 
@@ -175,25 +152,24 @@ fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
 fn regular_file(p: &Path) -> Result<(), PrepareError> {
     match std::fs::metadata(p) {
         Ok(md) if md.is_file() => Ok(()),
-        Ok(_) => Err(PrepareError::NotAFile(p.to_path_buf())),
+        Ok(_) => Err(not_a_file(p)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(PrepareError::NoSuchFile(p.to_path_buf()))
+            Err(refused!("{}: no such file", p.display()))
         }
-        Err(e) => Err(io_err(p)(e)),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(p.display().to_string())
+            .into()),
     }
 }
 
 /// Refuses a directory that holds anything but a prepared update of ours:
 /// an update-dir that names the wrong directory must cost nothing.
 fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
-    let foreign = updatedir::foreign_entries(dir).map_err(io_err(dir))?;
+    let foreign = updatedir::foreign_entries(dir).with_context(|| dir.display().to_string())?;
     if foreign.is_empty() {
         return Ok(());
     }
-    Err(PrepareError::NotOurs {
-        dir: dir.to_path_buf(),
-        entries: foreign.join(", "),
-    })
+    Err(not_ours(dir, &foreign))
 }
 
 /// Empties the update directory for a new update. What replaces an armed
@@ -202,8 +178,9 @@ fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
 /// triggered.
 fn make_room(root: &Root, config: &Config, udh: &Path) -> Result<(), PrepareError> {
     refuse_foreign(udh)?;
-    trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
-    atomic::create_dir_all(udh, 0o755).map_err(io_err(udh))?;
+    trigger::remove_ours(root, &config.update_dir)
+        .with_context(|| root.dir().display().to_string())?;
+    atomic::create_dir_all(udh, 0o755).with_context(|| udh.display().to_string())?;
     clear_dir(udh, &[])
 }
 
@@ -216,7 +193,7 @@ pub fn prepare(
     let udh = root.host(&config.update_dir);
     let mpath = Manifest::path(&udh);
     if mpath.exists() && !req.force {
-        return Err(PrepareError::AlreadyPrepared(mpath));
+        return Err(already_prepared(&mpath));
     }
     let resolved = resolve(root, &mut req)?;
     let backend = choose_backend(&req)?;
@@ -267,7 +244,7 @@ fn resolve(root: &Root, req: &mut PrepareRequest) -> Result<Resolution, PrepareE
     let kind = match req.backend {
         Some(b) => b,
         None => BackendKind::managing(root)
-            .ok_or_else(|| PrepareError::NoPackageManager(root.dir().to_path_buf()))?,
+            .ok_or_else(|| refused!("{}: no package database of a backend that resolves updates here; give --backend, or package files", root.dir().display()))?,
     };
     kind.check_database(root)?;
     let staging = staging(root)?;
@@ -287,7 +264,10 @@ fn resolve(root: &Root, req: &mut PrepareRequest) -> Result<Resolution, PrepareE
 fn choose_backend(req: &PrepareRequest) -> Result<BackendKind, PrepareError> {
     Ok(match (req.backend, &req.command) {
         (Some(b), Some(_)) if !b.takes_command() => {
-            return Err(PrepareError::FilesNotCommand(b.name()))
+            return Err(refused!(
+                "--backend {} takes package files, not --command",
+                b.name()
+            ))
         }
         (Some(b), _) => b,
         (None, Some(_)) => BackendKind::command(),
@@ -363,11 +343,11 @@ fn check_room(root: &Root, udh: &Path, download: u64, installed: u64) -> Result<
     let needed = download
         .saturating_add(if same_fs { installed } else { 0 })
         .saturating_add(crate::space::BASE_MARGIN);
-    let free = crate::space::available(existing).map_err(io_err(existing))?;
+    let free = crate::space::available(existing).with_context(|| existing.display().to_string())?;
     if needed <= free {
         return Ok(());
     }
-    Err(PrepareError::NoSpace(format!(
+    Err(refused!(
         "not enough free space on {} for the update: {} needed ({} to keep the packages until the update boot{}), {} available; nothing was prepared. Free some space, or set another update-dir in /etc/system-update.toml",
         existing.display(),
         crate::space::human(needed),
@@ -378,7 +358,7 @@ fn check_room(root: &Root, udh: &Path, download: u64, installed: u64) -> Result<
             String::new()
         },
         crate::space::human(free)
-    )))
+    ))
 }
 
 /// Signs `text` (the manifest as it will be written) with minisign;
@@ -388,13 +368,13 @@ fn sign_text(udh: &Path, text: &str, key: &Path, id: &str) -> Result<Vec<u8>, Pr
     let tmp = udh.join(format!(".sign-{pid}.toml"));
     let tmp_sig = udh.join(format!(".sign-{pid}.minisig"));
     let result = (|| {
-        atomic::write(&tmp, text.as_bytes(), 0o600).map_err(io_err(&tmp))?;
+        atomic::write(&tmp, text.as_bytes(), 0o600).with_context(|| tmp.display().to_string())?;
         signature::sign(key, &tmp, &tmp_sig, &format!("system-update manifest {id}"))?;
-        std::fs::read(&tmp_sig).map_err(io_err(&tmp_sig))
+        std::fs::read(&tmp_sig).with_context(|| tmp_sig.display().to_string())
     })();
     let _ = std::fs::remove_file(&tmp);
     let _ = std::fs::remove_file(&tmp_sig);
-    result
+    Ok(result?)
 }
 
 /// Writes the local state, the signature and, last, the manifest: its
@@ -409,12 +389,15 @@ fn finish(
     local::store(udh, local)?;
     let sig_path = signature::path(udh);
     match sig {
-        Some(s) => atomic::write(&sig_path, s, 0o644).map_err(io_err(&sig_path))?,
-        None => atomic::remove(&sig_path).map_err(io_err(&sig_path))?,
+        Some(s) => {
+            atomic::write(&sig_path, s, 0o644).with_context(|| sig_path.display().to_string())?
+        }
+        None => atomic::remove(&sig_path).with_context(|| sig_path.display().to_string())?,
     }
     let mpath = Manifest::path(udh);
-    atomic::write(&mpath, text.as_bytes(), 0o644).map_err(io_err(&mpath))?;
-    updatedir::done(udh).map_err(io_err(udh))
+    atomic::write(&mpath, text.as_bytes(), 0o644).with_context(|| mpath.display().to_string())?;
+    updatedir::done(udh).with_context(|| udh.display().to_string())?;
+    Ok(())
 }
 
 /// After `--sign`: says so when this machine would refuse the signature
@@ -437,11 +420,12 @@ pub struct Cancelled {
 
 pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Cancelled, PrepareError> {
     let _lock = lock_root(root)?;
-    let links = trigger::remove_ours(root, &config.update_dir).map_err(io_err(root.dir()))?;
+    let links = trigger::remove_ours(root, &config.update_dir)
+        .with_context(|| root.dir().display().to_string())?;
     let purged = if purge {
         let udh = root.host(&config.update_dir);
         // Only what is ours, never a recursive delete: see updatedir.
-        Some(updatedir::clear(&udh, &[], true).map_err(io_err(&udh))?)
+        Some(updatedir::clear(&udh, &[], true).with_context(|| udh.display().to_string())?)
     } else {
         None
     };

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{io_err, regular_file, PrepareError, PrepareRequest, Resolution};
+use super::{refused, regular_file, PrepareError, PrepareRequest, Resolution};
+use anyhow::Context;
+
 use crate::atomic;
 use crate::backend::{BackendKind, PackageInfo};
 use crate::manifest::{self, PackageSignature, PayloadFile};
@@ -33,7 +35,11 @@ impl Sources {
             // --backend command FILE...: the first file is the program.
             match files.first() {
                 Some(p) => argv = Some(vec![p.to_string_lossy().into_owned()]),
-                None => return Err(PrepareError::Nothing),
+                None => {
+                    return Err(refused!(
+                        "nothing to prepare: give package files, or --command PROGRAM"
+                    ))
+                }
             }
             files.remove(0);
         }
@@ -74,7 +80,9 @@ impl Sources {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if names.contains(&name) {
-                return Err(PrepareError::DuplicateName(name));
+                return Err(refused!(
+                    "{name}: two payload files have this name; rename one"
+                ));
             }
             names.push(name);
         }
@@ -94,17 +102,18 @@ impl Sources {
         udh: &Path,
         checked: &Checked,
     ) -> Result<Vec<PayloadFile>, PrepareError> {
-        updatedir::begin(udh, &self.names).map_err(io_err(udh))?;
+        updatedir::begin(udh, &self.names).with_context(|| udh.display().to_string())?;
         let mut files = Vec::new();
         for (i, f) in self.all().enumerate() {
             let dest = udh.join(&self.names[i]);
-            atomic::copy(f, &dest).map_err(io_err(&dest))?;
+            atomic::copy(f, &dest).with_context(|| dest.display().to_string())?;
             if self.program.as_deref() == Some(f.as_path()) {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                    .map_err(io_err(&dest))?;
+                    .with_context(|| dest.display().to_string())?;
             }
-            let sha256 = manifest::sha256_file(&dest).map_err(io_err(&dest))?;
+            let sha256 =
+                manifest::sha256_file(&dest).with_context(|| dest.display().to_string())?;
             files.push(checked.payload_file(i, self.names[i].clone(), sha256));
         }
         Ok(files)
@@ -121,7 +130,7 @@ fn travelling_program(argv: &mut [String]) -> Result<Option<PathBuf>, PrepareErr
     let name = prog
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| PrepareError::NotAFile(prog.clone()))?;
+        .ok_or_else(|| super::not_a_file(&prog))?;
     regular_file(&prog)?;
     argv[0] = name;
     Ok(Some(prog))
@@ -208,12 +217,12 @@ fn check_architectures(
             continue;
         };
         if !fits.contains(arch) {
-            return Err(PrepareError::Architecture {
-                file: file.clone(),
-                arch: arch.clone(),
-                root: root.dir().to_path_buf(),
-                fits: fits.join(", "),
-            });
+            return Err(refused!(
+                "{}: a package for {arch}, but {} installs only {}; nothing was prepared: give the package built for this root's architecture",
+                file.display(),
+                root.dir().display(),
+                fits.join(", ")
+            ));
         }
     }
     Ok(())
@@ -229,11 +238,11 @@ fn check_duplicates(files: &[PathBuf], fields: &[Option<PackageInfo>]) -> Result
         .collect();
     for (i, (second, package)) in named.iter().enumerate() {
         if let Some((first, _)) = named[..i].iter().find(|(_, p)| p == package) {
-            return Err(PrepareError::DuplicatePackage {
-                package: package.to_string(),
-                first: first.to_path_buf(),
-                second: second.to_path_buf(),
-            });
+            return Err(refused!(
+                "{package} is given twice, as {} and {}; nothing was prepared: give one of them",
+                first.display(),
+                second.display()
+            ));
         }
     }
     Ok(())
@@ -252,12 +261,13 @@ fn check_reinstalls(
     for (file, info) in files.iter().zip(fields) {
         let Some(info) = info else { continue };
         if installed.get(&info.package) == Some(&info.version) {
-            return Err(PrepareError::Reinstall {
-                file: file.clone(),
-                package: info.package.clone(),
-                version: info.version.clone(),
-                root: root.dir().to_path_buf(),
-            });
+            return Err(refused!(
+                "{}: {} {} is already installed on {}, so this would only reinstall it; nothing was prepared: give --reinstall if that is what you want",
+                file.display(),
+                info.package,
+                info.version,
+                root.dir().display()
+            ));
         }
     }
     Ok(())

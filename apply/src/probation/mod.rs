@@ -24,6 +24,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
@@ -65,60 +66,45 @@ pub struct State {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProbationError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error("{path}: unreadable ({message}); removed, the probation is over")]
-    Invalid { path: PathBuf, message: String },
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ProbationError + '_ {
-    move |source| ProbationError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn host(root: &Root, inside: &str) -> Result<PathBuf, ProbationError> {
+/// The state or the marker inside the root, as a path on the host.
+fn host(root: &Root, inside: &str) -> anyhow::Result<PathBuf> {
     root.confined(Path::new(inside))
-        .map_err(io_err(&root.host(Path::new(inside))))
+        .with_context(|| root.host(Path::new(inside)).display().to_string())
 }
 
-pub fn load(root: &Root) -> Result<Option<State>, ProbationError> {
+/// The state as it must be, or why it cannot be used (the probation is
+/// over for it).
+fn invalid(p: &Path, message: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: unreadable ({message}); removed, the probation is over",
+        p.display()
+    )
+}
+
+pub fn load(root: &Root) -> anyhow::Result<Option<State>> {
     let p = host(root, STATE)?;
     let text = match crate::untrusted::read_text(&p, STATE_MAX, true) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => {
-            return Err(ProbationError::Invalid {
-                path: p,
-                message: e.to_string(),
-            })
-        }
+        Err(e) => return Err(invalid(&p, e)),
     };
-    let state: State = serde_json::from_str(&text).map_err(|e| ProbationError::Invalid {
-        path: p.clone(),
-        message: e.to_string(),
-    })?;
+    let state: State = serde_json::from_str(&text).map_err(|e| invalid(&p, e))?;
     // The id reaches terminals and names records: the manifest's rules.
     if !crate::manifest::valid_id(&state.id) {
-        return Err(ProbationError::Invalid {
-            path: p,
-            message: "its update id is not a valid id".into(),
-        });
+        return Err(invalid(&p, "its update id is not a valid id"));
     }
     Ok(Some(state))
 }
 
-pub fn store(root: &Root, state: &State) -> Result<(), ProbationError> {
+pub fn store(root: &Root, state: &State) -> anyhow::Result<()> {
     let p = host(root, STATE)?;
+    let shown = || p.display().to_string();
     if let Some(d) = p.parent() {
-        atomic::create_dir_all(d, 0o755).map_err(io_err(&p))?;
+        atomic::create_dir_all(d, 0o755).with_context(shown)?;
     }
     let mut data = serde_json::to_vec_pretty(state).unwrap_or_default();
     data.push(b'\n');
-    atomic::write(&p, &data, 0o644).map_err(io_err(&p))
+    atomic::write(&p, &data, 0o644).with_context(shown)
 }
 
 /// The rollback marker as one look without following a link sees it:
@@ -199,7 +185,7 @@ pub fn take(root: &Root) -> Due {
     };
     if let Err(e) = end(root) {
         return stray(format!(
-            "{e}; the rollback marker cannot be removed, so nothing is rolled back (it would come back every boot): remove {DUE} by hand"
+            "{e:#}; the rollback marker cannot be removed, so nothing is rolled back (it would come back every boot): remove {DUE} by hand"
         ));
     }
     match state {
@@ -208,19 +194,19 @@ pub fn take(root: &Root) -> Due {
         Ok(None) => stray(format!(
             "{DUE} without {STATE}: no update is on probation; marker removed, nothing rolled back, no record changed"
         )),
-        Err(e) => stray(format!("{e}; nothing rolled back, no record changed")),
+        Err(e) => stray(format!("{e:#}; nothing rolled back, no record changed")),
     }
 }
 
-fn arm(root: &Root) -> Result<(), ProbationError> {
+fn arm(root: &Root) -> anyhow::Result<()> {
     let p = host(root, DUE)?;
-    atomic::write(&p, b"", 0o644).map_err(io_err(&p))
+    atomic::write(&p, b"", 0o644).with_context(|| p.display().to_string())
 }
 
 /// The marker, then the state: gone, and on disk, before anything else.
 /// A stray marker (not our regular file) is reported and left: it may be
 /// a directory we cannot remove, and it must not keep the state alive.
-pub fn end(root: &Root) -> Result<(), ProbationError> {
+pub fn end(root: &Root) -> anyhow::Result<()> {
     let files: &[&str] = match marker(root) {
         Marker::Stray(why) => {
             tracing::error!("{why}");
@@ -230,7 +216,7 @@ pub fn end(root: &Root) -> Result<(), ProbationError> {
     };
     for f in files {
         let p = host(root, f)?;
-        atomic::remove(&p).map_err(io_err(&p))?;
+        atomic::remove(&p).with_context(|| p.display().to_string())?;
     }
     Ok(())
 }
@@ -255,7 +241,7 @@ pub fn begin(root: &Root, config: &Config, record: &ResultRecord) -> Option<Reco
         reason: None,
     };
     if let Err(e) = store(root, &state) {
-        tracing::error!("{e}; the next boot is not on probation");
+        tracing::error!("{e:#}; the next boot is not on probation");
         return None;
     }
     Some(Record {
@@ -304,14 +290,14 @@ pub fn fail_without_rollback(root: &Root, state: &State, why: &str) {
                 at: Some(timefmt::now_rfc3339()),
             });
             if let Err(e) = crate::history::keep(root, &r) {
-                tracing::error!("{e}");
+                tracing::error!("{}", crate::oneline::of(e.as_ref()));
             }
         }
         Ok(_) => tracing::warn!(
             "the last result record is not update {}'s; not updating it",
             state.id
         ),
-        Err(e) => tracing::error!("{e}"),
+        Err(e) => tracing::error!("{}", crate::oneline::of(e.as_ref())),
     }
 }
 
@@ -322,11 +308,11 @@ pub fn record(root: &Root, id: &str, probation: Record) {
         Ok(Some(mut r)) if r.id.as_deref() == Some(id) => {
             r.probation = Some(probation);
             if let Err(e) = crate::history::keep(root, &r) {
-                tracing::error!("{e}");
+                tracing::error!("{}", crate::oneline::of(e.as_ref()));
             }
         }
         Ok(_) => tracing::warn!("the last result record is not update {id}'s; not updating it"),
-        Err(e) => tracing::error!("{e}"),
+        Err(e) => tracing::error!("{}", crate::oneline::of(e.as_ref())),
     }
 }
 
@@ -342,9 +328,9 @@ pub fn check_boot(root: &Root, config: &Config, stop: &AtomicBool) -> i32 {
             return crate::exit::OK;
         }
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!("{e:#}");
             if let Err(e) = end(root) {
-                tracing::error!("{e}");
+                tracing::error!("{e:#}");
             }
             return crate::exit::FAILURE;
         }
@@ -407,7 +393,7 @@ impl<'a> Check<'a> {
         let (root, id) = (self.root, self.id.clone());
         if !config.probation {
             tracing::info!("probation = false: update {id}'s boot is not checked");
-            let _ = end(root).map_err(|e| tracing::error!("{e}"));
+            let _ = end(root).map_err(|e| tracing::error!("{e:#}"));
             self.finish(Verdict::Off, None);
             crate::cleanup::mark_pending(root);
             return Some(crate::exit::OK);
@@ -425,14 +411,14 @@ impl<'a> Check<'a> {
             DUE
         );
         tracing::error!("update {id}: {why}");
-        let _ = end(root).map_err(|e| tracing::error!("{e}"));
+        let _ = end(root).map_err(|e| tracing::error!("{e:#}"));
         self.finish(Verdict::Failed, Some(why));
         Some(crate::exit::FAILURE)
     }
 
     fn confirmed(&mut self, state: &State, target: &str) -> i32 {
         if let Err(e) = end(self.root) {
-            tracing::error!("{e}");
+            tracing::error!("{e:#}");
         }
         let said = format!("update {}: boot confirmed ({target} reached)", self.id);
         tracing::info!("{said}");
@@ -448,17 +434,17 @@ impl<'a> Check<'a> {
         let id = self.id.clone();
         if !state.can_roll_back {
             tracing::error!("update {id}: boot not confirmed: {why}; no snapshot to roll back to");
-            let _ = end(self.root).map_err(|e| tracing::error!("{e}"));
+            let _ = end(self.root).map_err(|e| tracing::error!("{e:#}"));
             self.finish(Verdict::Failed, Some(why));
             return crate::exit::FAILURE;
         }
         tracing::error!("update {id}: boot not confirmed: {why}; rolling back at the next boot");
         state.reason = Some(why.clone());
         if let Err(e) = store(self.root, state) {
-            tracing::error!("{e}");
+            tracing::error!("{e:#}");
         }
         if let Err(e) = arm(self.root) {
-            tracing::error!("{e}; the update is not rolled back");
+            tracing::error!("{e:#}; the update is not rolled back");
             self.finish(Verdict::Failed, Some(why));
             return crate::exit::FAILURE;
         }
@@ -479,12 +465,12 @@ fn count_boot(root: &Root, state: &mut State, check: &mut Check<'_>) -> Result<(
     state.boots += 1;
     check.rec.boots = state.boots;
     if let Err(e) = store(root, state) {
-        tracing::error!("{e}; not checking this boot");
+        tracing::error!("{e:#}; not checking this boot");
         return Err(crate::exit::FAILURE);
     }
     if state.can_roll_back && state.boots >= state.limit {
         if let Err(e) = arm(root) {
-            tracing::error!("{e}; a boot that does not confirm will not be rolled back");
+            tracing::error!("{e:#}; a boot that does not confirm will not be rolled back");
         }
     }
     Ok(())

@@ -26,18 +26,14 @@ use crate::paths::Root;
 /// bare update environment.
 pub const RUN_DIR: &str = "/run/system-update";
 
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// `snapshot = btrfs` or `snapper` was asked for and cannot be honoured.
-    #[error("snapshot = {choice} in the configuration, but {why}; nothing was changed. Set snapshot = \"auto\" or \"none\" to update without it")]
-    Unsupported { choice: &'static str, why: String },
-    #[error("snapshot: {0}")]
-    Btrfs(#[from] btrfs::Error),
-    #[error("snapshot: {0}")]
-    Snapper(#[from] snapper::Error),
-    /// No snapshot was taken, so there is nothing to roll back to.
-    #[error("no snapshot: {0}")]
-    NoSnapshot(String),
+/// A btrfs, snapper or rollback error as the update reports it.
+fn failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    e.into().context("snapshot")
+}
+
+/// Nothing to roll back to, and why.
+fn no_snapshot(why: &str) -> anyhow::Error {
+    anyhow::anyhow!("no snapshot: {why}")
 }
 
 /// Which provider to use (`snapshot =` in system-update.toml).
@@ -104,8 +100,10 @@ pub enum Provider {
 
 /// Chooses the provider for `root`. Fails only when `btrfs` or `snapper`
 /// was asked for explicitly and is not possible.
-pub fn select(root: &Root, choice: SnapshotChoice) -> Result<Provider, SnapshotError> {
-    let unsupported = |choice, why| SnapshotError::Unsupported { choice, why };
+pub fn select(root: &Root, choice: SnapshotChoice) -> anyhow::Result<Provider> {
+    let unsupported = |choice: &str, why: String| {
+        anyhow::anyhow!("snapshot = {choice} in the configuration, but {why}; nothing was changed. Set snapshot = \"auto\" or \"none\" to update without it")
+    };
     if choice == SnapshotChoice::None {
         return Ok(Provider::None {
             why: "snapshot = \"none\" in the configuration".into(),
@@ -116,7 +114,10 @@ pub fn select(root: &Root, choice: SnapshotChoice) -> Result<Provider, SnapshotE
     } else {
         String::new()
     };
-    let l = match (layout::inspect(root.dir(), &cmdline)?, choice) {
+    let l = match (
+        layout::inspect(root.dir(), &cmdline).map_err(failed)?,
+        choice,
+    ) {
         (Ok(l), _) => l,
         (Err(layout::Unsupported(why)), SnapshotChoice::Btrfs) => {
             return Err(unsupported("btrfs", why))
@@ -136,7 +137,8 @@ pub fn select(root: &Root, choice: SnapshotChoice) -> Result<Provider, SnapshotE
             "snapper has no configuration for / (snapper -c root create-config /)".into(),
         )),
         (Err(e), SnapshotChoice::Snapper) => Err(unsupported("snapper", e.to_string())),
-        (Ok(None) | Err(snapper::Error::NotInstalled), _) => Ok(Provider::Btrfs(l)),
+        (Ok(None), _) => Ok(Provider::Btrfs(l)),
+        (Err(e), _) if e.is::<snapper::NotInstalled>() => Ok(Provider::Btrfs(l)),
         (Err(e), _) => {
             // A native snapshot is as safe; only snapper's history misses it.
             tracing::warn!("snapper unusable, taking a btrfs snapshot instead: {e}");
@@ -151,9 +153,9 @@ fn snapper_subvolume(
     l: &layout::Layout,
     s: &snapper::Snapper,
     number: u64,
-) -> Result<PathBuf, SnapshotError> {
-    let id = btrfs::subvolume_id(&s.snapshot_dir(number))?;
-    Ok(btrfs::subvolume_path(&l.root, id)?)
+) -> anyhow::Result<PathBuf> {
+    let id = btrfs::subvolume_id(&s.snapshot_dir(number)).map_err(failed)?;
+    btrfs::subvolume_path(&l.root, id).map_err(failed)
 }
 
 /// A root put back to its pre-update state; the caller records the outcome
@@ -186,13 +188,13 @@ impl Restored {
 
     /// Deletes the kept failed state (its blocks come free in the
     /// background).
-    pub fn drop_failed(&self) -> Result<(), SnapshotError> {
-        Ok(self.inner.drop_failed()?)
+    pub fn drop_failed(&self) -> anyhow::Result<()> {
+        self.inner.drop_failed().map_err(failed)
     }
 
     /// Flushes everything written into the restored root and unmounts.
-    pub fn finish(self) -> Result<(), SnapshotError> {
-        Ok(self.inner.finish()?)
+    pub fn finish(self) -> anyhow::Result<()> {
+        self.inner.finish().map_err(failed)
     }
 }
 
@@ -209,26 +211,26 @@ impl Provider {
     /// Takes the pre-update snapshot of update `id`. A second attempt at the
     /// same update keeps the first attempt's: by then the root may be
     /// half-updated.
-    pub fn take(&self, id: &str) -> Result<SnapshotRecord, SnapshotError> {
+    pub fn take(&self, id: &str) -> anyhow::Result<SnapshotRecord> {
         match self {
             Provider::None { why } => Ok(SnapshotRecord {
                 note: Some(format!("no snapshot: {why}")),
                 ..SnapshotRecord::new("none")
             }),
             Provider::Btrfs(l) => {
-                let name = rollback::take(l, id, Path::new(RUN_DIR))?;
+                let name = rollback::take(l, id, Path::new(RUN_DIR)).map_err(failed)?;
                 Ok(SnapshotRecord {
                     name: Some(name.display().to_string()),
                     ..SnapshotRecord::new("btrfs")
                 })
             }
             Provider::Snapper(l, s) => {
-                let pre = match s.pair_of(id)?.0 {
+                let pre = match s.pair_of(id).map_err(failed)?.0 {
                     Some(n) => {
                         tracing::info!("keeping snapper's snapshot {n} of an earlier attempt");
                         n
                     }
-                    None => s.create_pre(id)?,
+                    None => s.create_pre(id).map_err(failed)?,
                 };
                 let name = snapper_subvolume(l, s, pre)?;
                 Ok(SnapshotRecord {
@@ -244,26 +246,26 @@ impl Provider {
     /// is over, whatever its outcome: `snapper status PRE..POST` then shows
     /// what the update changed, a failed one included. Returns the post
     /// snapshot's number; nothing for the other providers.
-    pub fn close(&self, id: &str, outcome: &str) -> Result<Option<u64>, SnapshotError> {
+    pub fn close(&self, id: &str, outcome: &str) -> anyhow::Result<Option<u64>> {
         let Provider::Snapper(_, s) = self else {
             return Ok(None);
         };
-        match s.pair_of(id)? {
+        match s.pair_of(id).map_err(failed)? {
             (None, _) => Ok(None),
             (Some(_), Some(post)) => Ok(Some(post)),
-            (Some(pre), None) => Ok(Some(s.create_post(pre, id, outcome)?)),
+            (Some(pre), None) => Ok(Some(s.create_post(pre, id, outcome).map_err(failed)?)),
         }
     }
 
     /// The snapshot of update `id` to roll back to, relative to the top
     /// level, if there is one.
-    fn source(&self, id: &str) -> Result<PathBuf, SnapshotError> {
+    fn source(&self, id: &str) -> anyhow::Result<PathBuf> {
         match self {
-            Provider::None { why } => Err(SnapshotError::NoSnapshot(why.clone())),
+            Provider::None { why } => Err(no_snapshot(why)),
             Provider::Btrfs(l) => Ok(l.parent().join(rollback::before_name(l, id))),
             Provider::Snapper(l, s) => {
-                let pre = s.pair_of(id)?.0.ok_or_else(|| {
-                    SnapshotError::NoSnapshot(format!("snapper has no pre snapshot of update {id}"))
+                let pre = s.pair_of(id).map_err(failed)?.0.ok_or_else(|| {
+                    no_snapshot(&format!("snapper has no pre snapshot of update {id}"))
                 })?;
                 snapper_subvolume(l, s, pre)
             }
@@ -291,40 +293,33 @@ impl Provider {
     /// Puts the pre-update state of update `id` back for the next boot.
     /// On a full disk `room` gives back reserved space, a part per call,
     /// and says whether it could.
-    pub fn roll_back(
-        &self,
-        id: &str,
-        room: &mut dyn FnMut() -> bool,
-    ) -> Result<Restored, SnapshotError> {
+    pub fn roll_back(&self, id: &str, room: &mut dyn FnMut() -> bool) -> anyhow::Result<Restored> {
         let source = self.source(id)?;
         let Some(l) = self.layout() else {
-            return Err(SnapshotError::NoSnapshot("no provider".into()));
+            return Err(no_snapshot("no provider"));
         };
         Ok(Restored {
-            inner: rollback::roll_back(l, id, &source, Path::new(RUN_DIR), room)?,
+            inner: rollback::roll_back(l, id, &source, Path::new(RUN_DIR), room).map_err(failed)?,
             source,
         })
     }
 
     /// Deletes all but the newest `keep_before` pre-update snapshots (for
     /// snapper: pre/post pairs of ours) and `keep_failed` failed states.
-    pub fn prune(
-        &self,
-        keep_before: usize,
-        keep_failed: usize,
-    ) -> Result<Vec<PathBuf>, SnapshotError> {
+    pub fn prune(&self, keep_before: usize, keep_failed: usize) -> anyhow::Result<Vec<PathBuf>> {
         let Some(l) = self.layout() else {
             return Ok(Vec::new());
         };
         // Native snapshots left from an earlier configuration count too.
         let mut deleted: Vec<PathBuf> =
-            rollback::prune(l, Path::new(RUN_DIR), keep_before, keep_failed)?
+            rollback::prune(l, Path::new(RUN_DIR), keep_before, keep_failed)
+                .map_err(failed)?
                 .into_iter()
                 .map(|n| l.parent().join(n))
                 .collect();
         if let Provider::Snapper(_, s) = self {
-            let gone = snapper::excess(&s.ours()?, keep_before);
-            s.delete(&gone)?;
+            let gone = snapper::excess(&s.ours().map_err(failed)?, keep_before);
+            s.delete(&gone).map_err(failed)?;
             deleted.extend(
                 gone.iter()
                     .map(|n| PathBuf::from(format!("snapper {} #{n}", s.config))),

@@ -19,19 +19,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::btrfs::{self, Error};
 use super::layout::{fstab_with_new_root_id, Layout};
 
-type Result<T> = std::result::Result<T, Error>;
+type Result<T> = anyhow::Result<T>;
 
-fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        path: path.to_owned(),
-        op,
-        source,
-    }
+/// What failed where: "PATH: OP failed".
+fn op_failed(path: &Path, op: &str) -> String {
+    format!("{}: {op} failed", path.display())
 }
 
 /// The top-level subvolume, mounted at a private directory until dropped.
@@ -43,17 +41,14 @@ impl TopLevel {
     /// Mounts `device`'s top-level subvolume below `run_dir` (a tmpfs such as
     /// /run: the update environment may have no other writable place).
     pub fn mount(device: &Path, run_dir: &Path) -> Result<TopLevel> {
-        fs::create_dir_all(run_dir).map_err(io_err(run_dir, "mkdir"))?;
+        fs::create_dir_all(run_dir).with_context(|| op_failed(run_dir, "mkdir"))?;
         let dir = run_dir.join(format!("btrfs-top.{}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(io_err(&dir, "mkdir"))?;
+        fs::create_dir_all(&dir).with_context(|| op_failed(&dir, "mkdir"))?;
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         if let Err(e) = mount(Some(device), &dir, Some("btrfs"), flags, Some("subvolid=5")) {
             let _ = fs::remove_dir(&dir);
-            return Err(Error::Io {
-                path: device.to_owned(),
-                op: "mount subvolid=5",
-                source: std::io::Error::from_raw_os_error(e as i32),
-            });
+            return Err(std::io::Error::from_raw_os_error(e as i32))
+                .with_context(|| op_failed(device, "mount subvolid=5"));
         }
         Ok(TopLevel { dir })
     }
@@ -132,19 +127,18 @@ impl Restored {
     pub fn drop_failed(&self) -> Result<()> {
         let path = self.top.path().join(&self.failed);
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return Err(Error::NotSubvolume(path.clone()));
+            return Err(Error::NotSubvolume(path.clone()).into());
         };
-        btrfs::delete(parent, name)
+        Ok(btrfs::delete(parent, name)?)
     }
 
     /// Flushes the filesystem and unmounts the top level.
     pub fn finish(self) -> Result<()> {
-        let f = fs::File::open(self.top.path()).map_err(io_err(self.top.path(), "open"))?;
-        nix::unistd::syncfs(&f).map_err(|e| Error::Io {
-            path: self.top.path().to_owned(),
-            op: "syncfs",
-            source: std::io::Error::from_raw_os_error(e as i32),
-        })?;
+        let f =
+            fs::File::open(self.top.path()).with_context(|| op_failed(self.top.path(), "open"))?;
+        nix::unistd::syncfs(&f)
+            .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+            .with_context(|| op_failed(self.top.path(), "syncfs"))?;
         Ok(())
     }
 }
@@ -192,13 +186,14 @@ pub fn roll_back(
     let current = t.join(&layout.rel_path);
     let parent = t.join(layout.parent());
     if !btrfs::is_subvolume(&t.join(source))? {
-        return Err(Error::NotSubvolume(t.join(source)));
+        return Err(Error::NotSubvolume(t.join(source)).into());
     }
     if btrfs::subvolume_id(&current)? != layout.root_id {
         return Err(Error::Malformed {
             path: current,
             what: "a subvolume other than the running root at the root's path",
-        });
+        }
+        .into());
     }
     let restoring = restoring_name(layout, id);
     if fs::symlink_metadata(parent.join(&restoring)).is_ok() {
@@ -206,7 +201,7 @@ pub fn roll_back(
         // and is kept as one.
         let keep = free_failed_name(t, layout, id);
         fs::rename(parent.join(&restoring), parent.join(&keep))
-            .map_err(io_err(&parent.join(&restoring), "rename"))?;
+            .with_context(|| op_failed(&parent.join(&restoring), "rename"))?;
     }
     with_room(room, || {
         btrfs::snapshot(&t.join(source), &parent, &restoring, false)
@@ -215,7 +210,7 @@ pub fn roll_back(
         if let Err(del) = btrfs::delete(&parent, &restoring) {
             tracing::warn!("{}: {del}", parent.join(&restoring).display());
         }
-        return Err(e);
+        return Err(e.into());
     }
     let failed_name = free_failed_name(t, layout, id);
     let failed = match fs::rename(parent.join(&restoring), parent.join(&failed_name)) {
@@ -237,7 +232,8 @@ pub fn roll_back(
     if let Ok(text) = fs::read_to_string(&fstab) {
         if let Some(new) = fstab_with_new_root_id(&text, layout.root_id, new_id) {
             let mode = fs::metadata(&fstab).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-            crate::atomic::write(&fstab, new.as_bytes(), mode).map_err(io_err(&fstab, "write"))?;
+            crate::atomic::write(&fstab, new.as_bytes(), mode)
+                .with_context(|| op_failed(&fstab, "write"))?;
         }
     }
     Ok(Restored {
@@ -248,7 +244,10 @@ pub fn roll_back(
 }
 
 /// Runs `step` until it succeeds or `room` can make no more space.
-fn with_room(room: &mut dyn FnMut() -> bool, mut step: impl FnMut() -> Result<()>) -> Result<()> {
+fn with_room<E: std::fmt::Display>(
+    room: &mut dyn FnMut() -> bool,
+    mut step: impl FnMut() -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     loop {
         match step() {
             Ok(()) => return Ok(()),
@@ -330,8 +329,8 @@ pub fn list(layout: &Layout, top: &Path) -> Result<Vec<Kept>> {
     let mut failed = layout.name().to_owned();
     failed.push(".failed-");
     let mut out = Vec::new();
-    for e in fs::read_dir(&dir).map_err(io_err(&dir, "read_dir"))? {
-        let e = e.map_err(io_err(&dir, "read_dir"))?;
+    for e in fs::read_dir(&dir).with_context(|| op_failed(&dir, "read_dir"))? {
+        let e = e.with_context(|| op_failed(&dir, "read_dir"))?;
         let name = e.file_name();
         let is_failed = name.as_bytes().starts_with(failed.as_bytes());
         if !is_failed && !name.as_bytes().starts_with(before.as_bytes()) {

@@ -15,15 +15,19 @@ use serde::Deserialize;
 /// The userdata key that marks a snapshot as ours; its value is the update id.
 const USERDATA_KEY: &str = "system-update";
 
+/// No `snapper` to run: `select` takes a btrfs snapshot instead. The one
+/// snapper error a caller asks for (`anyhow::Error::is`); the rest are
+/// lines naming the command.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("snapper is not installed (no `snapper` in PATH)")]
-    NotInstalled,
-    #[error("{cmd}: {detail}")]
-    Command { cmd: String, detail: String },
-}
+#[error("snapper is not installed (no `snapper` in PATH)")]
+pub struct NotInstalled;
 
-type Result<T> = std::result::Result<T, Error>;
+type Result<T> = anyhow::Result<T>;
+
+/// What a snapper command said when it failed.
+fn failed(cmd: &str, detail: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{cmd}: {detail}")
+}
 
 /// snapper, set up for the root: which configuration, and how to call it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,13 +92,8 @@ fn run(root: &Path, live: bool, args: &[&str]) -> Result<String> {
     };
     let out = match cmd.output() {
         Ok(o) => o,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotInstalled),
-        Err(e) => {
-            return Err(Error::Command {
-                cmd: shown(),
-                detail: e.to_string(),
-            })
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(NotInstalled.into()),
+        Err(e) => return Err(failed(&shown(), e)),
     };
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -105,21 +104,17 @@ fn run(root: &Path, live: bool, args: &[&str]) -> Result<String> {
             .map(str::trim)
             .find(|l| !l.is_empty())
             .unwrap_or("no message");
-        return Err(Error::Command {
-            cmd: shown(),
-            detail: format!("{} ({said})", out.status),
-        });
+        return Err(failed(&shown(), format!("{} ({said})", out.status)));
     }
-    String::from_utf8(out.stdout).map_err(|_| Error::Command {
-        cmd: shown(),
-        detail: "output is not UTF-8".into(),
-    })
+    String::from_utf8(out.stdout).map_err(|_| failed(&shown(), "output is not UTF-8"))
 }
 
 fn parse<'a, T: Deserialize<'a>>(cmd: &str, text: &'a str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Command {
-        cmd: format!("snapper {cmd}"),
-        detail: format!("unreadable JSON output: {e}"),
+    serde_json::from_str(text).map_err(|e| {
+        failed(
+            &format!("snapper {cmd}"),
+            format!("unreadable JSON output: {e}"),
+        )
     })
 }
 
@@ -208,9 +203,9 @@ impl Snapper {
         ];
         args.extend_from_slice(extra);
         let out = self.run(&args)?;
-        out.trim().parse().map_err(|_| Error::Command {
-            cmd: "snapper create --print-number".into(),
-            detail: format!("printed {:?}, not a snapshot number", out.trim()),
+        out.trim().parse().map_err(|_| {
+            let said = format!("printed {:?}, not a snapshot number", out.trim());
+            failed("snapper create --print-number", said)
         })
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
@@ -19,7 +20,6 @@ use crate::caps::Caps;
 use crate::glyphs::Glyphs;
 use crate::model::Model;
 use crate::term::TermGuard;
-use crate::RenderError;
 
 mod digits;
 mod repaint;
@@ -97,9 +97,9 @@ impl FullscreenRenderer {
         size: (u16, u16),
         alternate_screen: bool,
         host: String,
-    ) -> Result<FullscreenRenderer, RenderError> {
+    ) -> anyhow::Result<FullscreenRenderer> {
         let guard = TermGuard::take(out.as_fd(), caps, alternate_screen, size.1)?;
-        let fd = out.as_fd().try_clone_to_owned()?;
+        let fd = out.as_fd().try_clone_to_owned().context("terminal")?;
         let written = Arc::new(AtomicU64::new(0));
         let discard = Arc::new(AtomicBool::new(false));
         let writer = FrameWriter {
@@ -113,7 +113,8 @@ impl FullscreenRenderer {
             TerminalOptions {
                 viewport: Viewport::Fixed(Rect::new(0, 0, size.0, size.1)),
             },
-        )?;
+        )
+        .context("terminal")?;
         Ok(FullscreenRenderer {
             term,
             guard,
@@ -165,7 +166,7 @@ impl FullscreenRenderer {
     /// a serial console never answers; instead a frame that differs in
     /// every cell is drawn and thrown away, so ratatui believes the screen
     /// holds it.
-    fn repaint_whole(&mut self) -> Result<(), RenderError> {
+    fn repaint_whole(&mut self) -> anyhow::Result<()> {
         self.discard.store(true, Ordering::Relaxed);
         let drawn = self.term.draw(|f| {
             let area = f.area();
@@ -179,20 +180,20 @@ impl FullscreenRenderer {
             }
         });
         self.discard.store(false, Ordering::Relaxed);
-        drawn?;
+        drawn.context("terminal")?;
         self.term
             .backend_mut()
             .write_all(b"\x1b[H\x1b[2J")
-            .map_err(RenderError::from)
+            .context("terminal")
     }
 
     /// Follows a terminal whose size the kernel knows and that changed
     /// (a resized terminal emulator); 0x0 consoles keep the probed size.
-    fn follow_size(&mut self) -> Result<(), RenderError> {
+    fn follow_size(&mut self) -> anyhow::Result<()> {
         if let Some((w, h)) = crate::caps::kernel_size(self.fd.as_fd()) {
             let area = Rect::new(0, 0, w, h);
             if area != self.term.get_frame().area() {
-                self.term.resize(area)?;
+                self.term.resize(area).context("terminal")?;
             }
         }
         Ok(())
@@ -219,7 +220,7 @@ impl crate::runtime::Renderer for FullscreenRenderer {
         matches!(nix::unistd::read(&self.fd, &mut buf), Ok(n) if n > 0)
     }
 
-    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError> {
+    fn render(&mut self, model: &Model, now: Instant) -> anyhow::Result<u64> {
         self.follow_size()?;
         let before = self.written.load(Ordering::Relaxed);
         // Others may have written on a console (the kernel, systemd) and
@@ -247,7 +248,7 @@ impl crate::runtime::Renderer for FullscreenRenderer {
             width: self.term.size().map(|s| s.width).unwrap_or(80),
             tr: self.tr,
         };
-        self.term.draw(|f| draw(f, &view))?;
+        self.term.draw(|f| draw(f, &view)).context("terminal")?;
         if model.is_finished() {
             self.outcome = crate::plain::outcome_lines(model, now, self.tr);
         }

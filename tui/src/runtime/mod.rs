@@ -13,7 +13,7 @@ use crate::consoles;
 use crate::event::Event;
 use crate::model::Model;
 use crate::plymouth::{Plymouth, PlymouthRenderer};
-use crate::{Output, RenderError, Tuning, UiMode, UiOptions};
+use crate::{Output, Tuning, UiMode, UiOptions};
 
 mod renderers;
 use renderers::{device_renderer, hostname, stdout_renderer};
@@ -46,7 +46,7 @@ pub fn budget_for_speed(speed: Option<u32>) -> f64 {
 /// Something that shows the model somewhere.
 pub trait Renderer: Send {
     /// Draws the model; returns the bytes written (for the byte budget).
-    fn render(&mut self, model: &Model, now: Instant) -> Result<u64, RenderError>;
+    fn render(&mut self, model: &Model, now: Instant) -> anyhow::Result<u64>;
     /// Redraw after this long even without events (clocks, countdowns).
     fn tick(&self, model: &Model) -> Option<Duration>;
     /// Gives the terminal back. Called once, at the end or after an error.
@@ -277,7 +277,7 @@ impl Shared {
     }
 }
 
-type Factory = Box<dyn FnOnce() -> Result<Box<dyn Renderer>, RenderError> + Send>;
+type Factory = Box<dyn FnOnce() -> anyhow::Result<Box<dyn Renderer>> + Send>;
 type OnFail = Box<dyn FnOnce(&Arc<Shared>) + Send>;
 
 fn spawn(shared: &Arc<Shared>, name: String, factory: Factory, on_fail: Option<OnFail>) {
@@ -304,7 +304,7 @@ fn spawn(shared: &Arc<Shared>, name: String, factory: Factory, on_fail: Option<O
             let failed = match r {
                 Ok(Ok(())) => false,
                 Ok(Err(e)) => {
-                    tracing::warn!("UI on {n} stopped: {e}");
+                    tracing::warn!("UI on {n} stopped: {e:#}");
                     true
                 }
                 Err(_) => {
@@ -330,7 +330,7 @@ fn spawn(shared: &Arc<Shared>, name: String, factory: Factory, on_fail: Option<O
 
 /// The loop of one renderer: wait for a change (or a clock tick), respect
 /// the frame interval and byte budget, draw the latest state.
-fn run(r: &mut dyn Renderer, shared: &Shared, wake: &Wake) -> Result<(), RenderError> {
+fn run(r: &mut dyn Renderer, shared: &Shared, wake: &Wake) -> anyhow::Result<()> {
     let min = r.min_interval();
     let budget = r.budget().max(1.0);
     let mut next_allowed = Instant::now();

@@ -8,12 +8,14 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use anyhow::Context;
+
 use super::{budget_for_speed, Renderer};
 use crate::caps::{self, Caps};
 use crate::consoles;
 use crate::fullscreen::FullscreenRenderer;
 use crate::plain::PlainRenderer;
-use crate::{RenderError, UiMode};
+use crate::UiMode;
 
 pub(super) fn host_of(s: &str) -> String {
     s.trim().to_string()
@@ -33,7 +35,7 @@ pub(super) fn hostname() -> String {
     "localhost".to_string()
 }
 
-fn open_tty(path: &Path) -> Result<File, RenderError> {
+fn open_tty(path: &Path) -> anyhow::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -41,7 +43,7 @@ fn open_tty(path: &Path) -> Result<File, RenderError> {
         // there must not kill the update.
         .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| RenderError::Open(path.to_path_buf(), e))
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 pub(super) fn device_renderer(
@@ -50,7 +52,7 @@ pub(super) fn device_renderer(
     mode: UiMode,
     host: String,
     branding: crate::fullscreen::Branding,
-) -> Result<Box<dyn Renderer>, RenderError> {
+) -> anyhow::Result<Box<dyn Renderer>> {
     let file = open_tty(path)?;
     let caps = Caps::from_term(term);
     if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
@@ -118,11 +120,11 @@ pub(super) fn stdout_renderer(
     mode: UiMode,
     host: String,
     branding: crate::fullscreen::Branding,
-) -> Result<Box<dyn Renderer>, RenderError> {
+) -> anyhow::Result<Box<dyn Renderer>> {
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
-        .map_err(RenderError::Io)?;
+        .context("terminal")?;
     let term = std::env::var("TERM").unwrap_or_default();
     own_terminal_renderer(File::from(fd), &term, mode, host, branding)
 }
@@ -137,7 +139,7 @@ pub(super) fn own_terminal_renderer(
     mode: UiMode,
     host: String,
     branding: crate::fullscreen::Branding,
-) -> Result<Box<dyn Renderer>, RenderError> {
+) -> anyhow::Result<Box<dyn Renderer>> {
     let caps = Caps::from_term(term);
     if !caps::is_tty(&file) || mode == UiMode::Plain || (caps.dumb && mode != UiMode::Fullscreen) {
         let tr = crate::i18n::Tr::for_console(caps.shows_language());

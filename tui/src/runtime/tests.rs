@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 struct Recorder(Arc<Mutex<Vec<Option<String>>>>);
 
 impl Renderer for Recorder {
-    fn render(&mut self, model: &Model, _now: Instant) -> Result<u64, RenderError> {
+    fn render(&mut self, model: &Model, _now: Instant) -> anyhow::Result<u64> {
         lock(&self.0).push(model.step.as_ref().map(|s| s.name.english.clone()));
         Ok(0)
     }
@@ -123,7 +123,7 @@ fn the_own_terminal_gets_its_line_speeds_budget() {
 struct Panicky;
 
 impl Renderer for Panicky {
-    fn render(&mut self, model: &Model, _now: Instant) -> Result<u64, RenderError> {
+    fn render(&mut self, model: &Model, _now: Instant) -> anyhow::Result<u64> {
         if model.version > 1 {
             panic!("renderer bug (expected by the test)");
         }
