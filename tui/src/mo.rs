@@ -11,18 +11,6 @@ const MAGIC: u32 = 0x9504_12de;
 /// More messages than this is not a catalogue of ours.
 const MAX_MESSAGES: usize = 100_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MoError {
-    #[error("not a gettext catalogue (bad magic number)")]
-    Magic,
-    #[error("unknown catalogue revision {0}")]
-    Revision(u32),
-    #[error("truncated or inconsistent catalogue ({0})")]
-    Bounds(&'static str),
-    #[error("more than {MAX_MESSAGES} messages")]
-    TooMany,
-}
-
 /// The translations of a catalogue, by message id.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
@@ -45,18 +33,26 @@ impl Catalog {
     }
 }
 
+fn not_a_catalogue() -> anyhow::Error {
+    anyhow::anyhow!("not a gettext catalogue (bad magic number)")
+}
+
+fn truncated(what: &str) -> anyhow::Error {
+    anyhow::anyhow!("truncated or inconsistent catalogue ({what})")
+}
+
 /// Reads a catalogue from its bytes.
-pub fn parse(bytes: &[u8]) -> Result<Catalog, MoError> {
+pub fn parse(bytes: &[u8]) -> anyhow::Result<Catalog> {
     let order = byte_order(bytes)?;
     let word = |i: usize| word_at(bytes, i * 4, order);
     let revision = word(1)?;
     // Major revision 0 and 1 share the tables we read.
     if revision >> 16 > 1 {
-        return Err(MoError::Revision(revision));
+        anyhow::bail!("unknown catalogue revision {revision}");
     }
     let count = word(2)? as usize;
     if count > MAX_MESSAGES {
-        return Err(MoError::TooMany);
+        anyhow::bail!("more than {MAX_MESSAGES} messages");
     }
     let (originals, translations) = (word(3)? as usize, word(4)? as usize);
     let mut map = HashMap::with_capacity(count);
@@ -84,26 +80,26 @@ enum Order {
     Big,
 }
 
-fn byte_order(bytes: &[u8]) -> Result<Order, MoError> {
+fn byte_order(bytes: &[u8]) -> anyhow::Result<Order> {
     let head: [u8; 4] = bytes
         .get(..4)
         .and_then(|b| b.try_into().ok())
-        .ok_or(MoError::Magic)?;
+        .ok_or_else(not_a_catalogue)?;
     if u32::from_le_bytes(head) == MAGIC {
         Ok(Order::Little)
     } else if u32::from_be_bytes(head) == MAGIC {
         Ok(Order::Big)
     } else {
-        Err(MoError::Magic)
+        Err(not_a_catalogue())
     }
 }
 
-fn word_at(bytes: &[u8], at: usize, order: Order) -> Result<u32, MoError> {
+fn word_at(bytes: &[u8], at: usize, order: Order) -> anyhow::Result<u32> {
     let b: [u8; 4] = at
         .checked_add(4)
         .and_then(|end| bytes.get(at..end))
         .and_then(|b| b.try_into().ok())
-        .ok_or(MoError::Bounds("a header or table word"))?;
+        .ok_or_else(|| truncated("a header or table word"))?;
     Ok(match order {
         Order::Little => u32::from_le_bytes(b),
         Order::Big => u32::from_be_bytes(b),
@@ -112,18 +108,18 @@ fn word_at(bytes: &[u8], at: usize, order: Order) -> Result<u32, MoError> {
 
 /// The `i`th string of the table at `table`: its (length, offset) pair,
 /// then that many bytes, which must be UTF-8 (our catalogues are).
-fn string_at(bytes: &[u8], table: usize, i: usize, order: Order) -> Result<&str, MoError> {
+fn string_at(bytes: &[u8], table: usize, i: usize, order: Order) -> anyhow::Result<&str> {
     let entry = i
         .checked_mul(8)
         .and_then(|o| o.checked_add(table))
-        .ok_or(MoError::Bounds("a table entry"))?;
+        .ok_or_else(|| truncated("a table entry"))?;
     let len = word_at(bytes, entry, order)? as usize;
     let offset = word_at(bytes, entry + 4, order)? as usize;
     let raw = offset
         .checked_add(len)
         .and_then(|end| bytes.get(offset..end))
-        .ok_or(MoError::Bounds("a string"))?;
-    std::str::from_utf8(raw).map_err(|_| MoError::Bounds("a string that is not UTF-8"))
+        .ok_or_else(|| truncated("a string"))?;
+    std::str::from_utf8(raw).map_err(|_| truncated("a string that is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -186,19 +182,24 @@ mod tests {
         }
     }
 
+    fn refusal(bytes: &[u8]) -> String {
+        match parse(bytes) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn broken_catalogues_are_refused() {
-        assert_eq!(parse(b"").unwrap_err(), MoError::Magic);
-        assert_eq!(
-            parse(b"hello world, no catalogue").unwrap_err(),
-            MoError::Magic
-        );
+        let magic = "not a gettext catalogue (bad magic number)";
+        assert_eq!(refusal(b""), magic);
+        assert_eq!(refusal(b"hello world, no catalogue"), magic);
         let mut bytes = write(&[("a", "b")], false);
         bytes.truncate(bytes.len() - 3);
-        assert!(matches!(parse(&bytes), Err(MoError::Bounds(_))));
+        assert!(refusal(&bytes).starts_with("truncated or inconsistent catalogue"));
         let mut bytes = write(&[("a", "b")], false);
         bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(parse(&bytes).unwrap_err(), MoError::TooMany);
+        assert_eq!(refusal(&bytes), "more than 100000 messages");
     }
 
     proptest! {

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use crate::event::{AfterAction, Outcome};
 use crate::model::{ceil_secs, Model};
 
@@ -17,18 +19,6 @@ pub const DEFAULT_PROGRAM: &str = "plymouth";
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// At most one round of calls (message, progress) this often.
 pub const INTERVAL: Duration = Duration::from_secs(2);
-
-#[derive(Debug, thiserror::Error)]
-pub enum PlymouthError {
-    #[error("cannot run {0}: {1}")]
-    Spawn(PathBuf, std::io::Error),
-    #[error("`plymouth {0}` timed out after {1:?}")]
-    Timeout(String, Duration),
-    #[error("`plymouth {0}` failed ({1})")]
-    Failed(String, std::process::ExitStatus),
-    #[error("waiting for plymouth: {0}")]
-    Wait(std::io::Error),
-}
 
 /// The `plymouth` client, with a timeout on every call.
 #[derive(Debug, Clone)]
@@ -46,7 +36,7 @@ impl Plymouth {
     }
 
     /// Runs `plymouth ARGS`; Ok only if it exits 0 within the timeout.
-    pub fn call(&self, args: &[&str]) -> Result<(), PlymouthError> {
+    pub fn call(&self, args: &[&str]) -> anyhow::Result<()> {
         let what = args.join(" ");
         let mut child = Command::new(&self.program)
             .args(args)
@@ -54,22 +44,22 @@ impl Plymouth {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| PlymouthError::Spawn(self.program.clone(), e))?;
+            .with_context(|| format!("cannot run {}", self.program.display()))?;
         let deadline = Instant::now() + self.timeout;
         loop {
             match child.try_wait() {
                 Ok(Some(st)) if st.success() => return Ok(()),
-                Ok(Some(st)) => return Err(PlymouthError::Failed(what, st)),
+                Ok(Some(st)) => anyhow::bail!("`plymouth {what}` failed ({st})"),
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(PlymouthError::Timeout(what, self.timeout));
+                    anyhow::bail!("`plymouth {what}` timed out after {:?}", self.timeout);
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(PlymouthError::Wait(e));
+                    return Err(anyhow::Error::new(e).context("waiting for plymouth"));
                 }
             }
         }
@@ -145,7 +135,7 @@ impl PlymouthRenderer {
     /// Err when plymouthd does not answer `--ping`.
     pub fn connect_with(ply: Plymouth) -> anyhow::Result<PlymouthRenderer> {
         if let Err(e) = ply.call(&["--ping"]) {
-            tracing::debug!("plymouth --ping: {e}");
+            tracing::debug!("plymouth --ping: {e:#}");
             anyhow::bail!("plymouthd does not answer");
         }
         Ok(PlymouthRenderer {
@@ -238,7 +228,8 @@ mod tests {
     #[test]
     fn missing_program_is_an_error_not_a_hang() {
         let p = Plymouth::new("/nonexistent/plymouth", Duration::from_millis(100));
-        assert!(matches!(p.call(&["--ping"]), Err(PlymouthError::Spawn(..))));
+        let e = p.call(&["--ping"]).unwrap_err();
+        assert_eq!(e.to_string(), "cannot run /nonexistent/plymouth");
         assert!(!p.ping());
     }
 
@@ -246,7 +237,8 @@ mod tests {
     fn hung_plymouth_times_out() {
         let p = Plymouth::new("sleep", Duration::from_millis(200));
         let t = Instant::now();
-        assert!(matches!(p.call(&["5"]), Err(PlymouthError::Timeout(..))));
+        let e = p.call(&["5"]).unwrap_err();
+        assert_eq!(e.to_string(), "`plymouth 5` timed out after 200ms");
         assert!(t.elapsed() < Duration::from_secs(2));
     }
 }

@@ -48,42 +48,34 @@ impl BackendKind {
 
     /// The backend whose packages `files` are; refuses a mix and a file no
     /// backend takes.
-    pub fn guess(files: &[PathBuf]) -> Result<BackendKind, GuessError> {
+    pub fn guess(files: &[PathBuf]) -> anyhow::Result<BackendKind> {
         let mut found: Option<(BackendKind, &PathBuf)> = None;
         for f in files {
             let Some(k) = KINDS.iter().find(|k| k.accepts(f)) else {
-                return Err(GuessError::Unknown(f.clone()));
+                anyhow::bail!(
+                    "{}: cannot deduce the backend from this file's name; give --backend ({})",
+                    f.display(),
+                    names().join(", ")
+                );
             };
             match found {
                 None => found = Some((BackendKind(*k), f)),
                 Some((b, first)) if b.name() != k.name() => {
-                    return Err(GuessError::Mixed {
-                        first: first.clone(),
-                        first_backend: b.name(),
-                        other: f.clone(),
-                        other_backend: k.name(),
-                    })
+                    anyhow::bail!(
+                        "{} is for {} and {} for {}: one update uses one package manager; prepare them separately",
+                        first.display(),
+                        b.name(),
+                        f.display(),
+                        k.name()
+                    )
                 }
                 Some(_) => {}
             }
         }
-        found.map(|(b, _)| b).ok_or(GuessError::Nothing)
+        found.map(|(b, _)| b).ok_or_else(|| {
+            anyhow::anyhow!("nothing to prepare: give package files, or --command PROGRAM")
+        })
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GuessError {
-    #[error("nothing to prepare: give package files, or --command PROGRAM")]
-    Nothing,
-    #[error("{0}: cannot deduce the backend from this file's name; give --backend ({names})", names = names().join(", "))]
-    Unknown(PathBuf),
-    #[error("{first} is for {first_backend} and {other} for {other_backend}: one update uses one package manager; prepare them separately")]
-    Mixed {
-        first: PathBuf,
-        first_backend: &'static str,
-        other: PathBuf,
-        other_backend: &'static str,
-    },
 }
 
 /// The names of all backends, for help, completions and errors.

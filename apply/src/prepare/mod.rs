@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::atomic;
-use crate::backend::{Action, BackendError, BackendKind, GuessError, Request};
+use crate::backend::{Action, BackendError, BackendKind, Request};
 use crate::config::Config;
 use crate::local::{self, LocalState};
 use crate::lock::{self, LockError};
@@ -49,12 +49,6 @@ pub enum PrepareError {
 
 impl From<BackendError> for PrepareError {
     fn from(e: BackendError) -> PrepareError {
-        PrepareError::Other(e.into())
-    }
-}
-
-impl From<GuessError> for PrepareError {
-    fn from(e: GuessError) -> PrepareError {
         PrepareError::Other(e.into())
     }
 }
