@@ -64,15 +64,10 @@ pub fn settle(root: &Root, config: &Config) {
     };
     let step = || -> Result<Option<Settled>, FleetError> {
         let id = fleet::machine::machine_id(root)?;
-        if !fleet::status(&cfg)?.held.iter().any(|h| h.machine == id) {
-            return Ok(None);
-        }
-        let last = match crate::result::load(root) {
+        fleet::settle_held(&cfg, &id, || match crate::result::load(root) {
             Ok(Some(r)) => settled(&r),
             _ => Settled::Nothing,
-        };
-        fleet::settle(&cfg, &id, &last)?;
-        Ok(Some(last))
+        })
     };
     match step() {
         Ok(Some(s)) => tracing::info!("fleet {}: settled {s:?}", cfg.group),

@@ -249,16 +249,41 @@ pub fn take_slot(cfg: &FleetConfig, machine_id: &str) -> Result<Gate, FleetError
 
 /// Settles the end of this machine's update with the group.
 pub fn settle(cfg: &FleetConfig, machine_id: &str, last: &Settled) -> Result<(), FleetError> {
+    settle_with(cfg, machine_id, last, &read_status(cfg)?)
+}
+
+/// As [`settle`], only while `machine_id` holds a slot (so an old failure
+/// halts the group once, not again after `fleet resume`), from one read of
+/// the group; `last` is asked only then. What was settled, if anything.
+pub fn settle_held(
+    cfg: &FleetConfig,
+    machine_id: &str,
+    last: impl FnOnce() -> Settled,
+) -> Result<Option<Settled>, FleetError> {
+    let st = read_status(cfg)?;
+    if !st.held.iter().any(|h| h.machine == machine_id) {
+        return Ok(None);
+    }
+    let last = last();
+    settle_with(cfg, machine_id, &last, &st)?;
+    Ok(Some(last))
+}
+
+fn settle_with(
+    cfg: &FleetConfig,
+    machine_id: &str,
+    last: &Settled,
+    st: &FleetStatus,
+) -> Result<(), FleetError> {
     match last {
         Settled::Nothing => Ok(()),
-        Settled::Confirmed => release(cfg, machine_id).map(|_| ()),
-        Settled::Failed { reason } => halt(cfg, machine_id, reason),
+        Settled::Confirmed => release(cfg, machine_id, st).map(|_| ()),
+        Settled::Failed { reason } => halt(cfg, machine_id, reason, st),
     }
 }
 
-/// Frees every slot `machine_id` holds; how many.
-fn release(cfg: &FleetConfig, machine_id: &str) -> Result<usize, FleetError> {
-    let st = read_status(cfg)?;
+/// Frees every slot `machine_id` holds in `st`; how many.
+fn release(cfg: &FleetConfig, machine_id: &str, st: &FleetStatus) -> Result<usize, FleetError> {
     let mut freed = 0;
     for h in st.held.iter().filter(|h| h.machine == machine_id) {
         let key = cfg.slot_key(h.slot);
@@ -274,7 +299,12 @@ fn release(cfg: &FleetConfig, machine_id: &str) -> Result<usize, FleetError> {
 }
 
 /// Halts the group (the first halt's reason stays) and gives our slot back.
-fn halt(cfg: &FleetConfig, machine_id: &str, reason: &str) -> Result<(), FleetError> {
+fn halt(
+    cfg: &FleetConfig,
+    machine_id: &str,
+    reason: &str,
+    st: &FleetStatus,
+) -> Result<(), FleetError> {
     let value = serde_json::to_string(&Halt {
         machine: machine_id.to_string(),
         reason: short(reason, REASON_MAX),
@@ -284,7 +314,7 @@ fn halt(cfg: &FleetConfig, machine_id: &str, reason: &str) -> Result<(), FleetEr
     let key = cfg.halted_key();
     cfg.client()
         .txn(&[Compare::absent(&key)], &[Op::Put(&key, &value)])?;
-    release(cfg, machine_id).map(|_| ())
+    release(cfg, machine_id, st).map(|_| ())
 }
 
 /// The group as etcd holds it.
@@ -297,7 +327,7 @@ pub fn unlock(cfg: &FleetConfig, id: &str) -> Result<usize, FleetError> {
     if !machine::is_machine_id(id) {
         return Err(FleetError::BadId(short(id, 64)));
     }
-    match release(cfg, id)? {
+    match release(cfg, id, &read_status(cfg)?)? {
         0 => Err(FleetError::NotHolding {
             id: id.to_string(),
             group: cfg.group.clone(),
