@@ -304,24 +304,11 @@ pub(super) fn roll_back(
             return false;
         }
     };
-    let failed = restored.failed_state().display().to_string();
     tracing::info!(
-        "rolled back to the state before update {id}; the failed state is kept as {failed}"
+        "rolled back to the state before update {id}; the failed state is kept as {}",
+        restored.failed_state().display()
     );
-    let snap = record
-        .snapshot
-        .get_or_insert_with(|| SnapshotRecord::new(provider.name()));
-    if snap.name.is_none() {
-        snap.name = Some(restored.source().display().to_string());
-    }
-    snap.rolled_back = true;
-    snap.failed_state = Some(failed);
-    // The record says what the next boot runs: the versions from before.
-    for p in &mut record.packages {
-        p.after = p.before.clone();
-        p.state = Some(crate::backend::presence(p.before.is_some(), p.before.is_some()).into());
-    }
-
+    record_rolled_back(record, provider.name(), &restored);
     let new_root = Root::new(restored.root());
     let failed_root = Root::new(restored.failed_root());
     if let Some(log) = &record.log {
@@ -339,6 +326,23 @@ pub(super) fn roll_back(
         tracing::error!("{}", crate::oneline::of(e.as_ref()));
     }
     true
+}
+
+/// The record says what the next boot runs: the restored snapshot, and
+/// the versions from before.
+fn record_rolled_back(record: &mut ResultRecord, provider: &str, restored: &snapshot::Restored) {
+    let snap = record
+        .snapshot
+        .get_or_insert_with(|| SnapshotRecord::new(provider));
+    if snap.name.is_none() {
+        snap.name = Some(restored.source().display().to_string());
+    }
+    snap.rolled_back = true;
+    snap.failed_state = Some(restored.failed_state().display().to_string());
+    for p in &mut record.packages {
+        p.after = p.before.clone();
+        p.state = Some(crate::backend::presence(p.before.is_some(), p.before.is_some()).into());
+    }
 }
 
 /// The record, written into the restored root; on a full disk with the
