@@ -7,9 +7,9 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use common::{code, show, BIN};
+use common::{code, show};
 
 /// A root with an empty dpkg database and nothing else.
 fn bare_root() -> (tempfile::TempDir, PathBuf) {
@@ -21,14 +21,7 @@ fn bare_root() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn su(root: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("SYSTEM_UPDATE_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::su_at(root, args)
 }
 
 /// The one line on stderr, without the program's name.

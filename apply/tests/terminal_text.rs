@@ -6,23 +6,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use common::{show, BIN};
+use common::show;
 
 /// Escapes and controls that must never reach a terminal, and the visible
 /// text around them.
 const HOSTILE: &str = "ok\u{1b}]0;HACKED\u{7}\u{202e}gpl\u{2066}txt\u{200f}.exe\u{1b}[2J";
 
 fn su(root: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("SYSTEM_UPDATE_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run system-update")
+    common::su_at(root, args)
 }
 
 fn assert_clean(out: &Output, what: &str) {

@@ -58,6 +58,18 @@ fn run(cmd: &str, args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs system-update with `--root root`, no input, the default log level.
+pub fn su_at(root: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("SYSTEM_UPDATE_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run system-update")
+}
+
 impl Scratch {
     pub fn new() -> Scratch {
         let dir = tempfile::tempdir().unwrap();
@@ -229,14 +241,7 @@ impl Scratch {
 
     /// Runs system-update with `--root` on this scratch root.
     pub fn su(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .env_remove("SYSTEM_UPDATE_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        su_at(&self.root, args)
     }
 
     /// Runs system-update from the scratch directory with `--root` relative
