@@ -92,39 +92,6 @@ pub fn write_owned(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> i
     result
 }
 
-/// As `write_owned`, with `spare` (a file of ours, already allocated: the
-/// space reserve) as the temporary file: `data`, up to its size, needs no
-/// new data blocks, so this works on a full disk where another writer
-/// would take any block freed for it. `spare` is gone afterwards.
-pub fn write_over(
-    spare: &Path,
-    path: &Path,
-    data: &[u8],
-    mode: u32,
-    group: Option<u32>,
-) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let f = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(spare)?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other(format!(
-            "{}: not a regular file",
-            spare.display()
-        )));
-    }
-    if let Some(g) = group {
-        std::os::unix::fs::fchown(&f, None, Some(g))?;
-    }
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all_at(data, 0)?;
-    f.set_len(data.len() as u64)?;
-    f.sync_all()?;
-    fs::rename(spare, path)?;
-    fsync_dir(parent(path))
-}
-
 /// Creates `dir` and its missing parents with exactly `mode` each,
 /// whatever the umask (existing ones are left as they are).
 pub fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
@@ -141,30 +108,6 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Creates or replaces the symlink `link` -> `target` atomically.
-pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
-    let name = link
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let pid = std::process::id();
-    for n in 0..1000u32 {
-        let tmp = parent(link).join(format!(".{name}.tmp-{pid}-{n}"));
-        match std::os::unix::fs::symlink(target, &tmp) {
-            Ok(()) => {
-                if let Err(e) = fs::rename(&tmp, link) {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                return fsync_dir(parent(link));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free temporary name"))
 }
 
 /// Removes `path` (not following symlinks) and syncs its directory; a
@@ -219,15 +162,6 @@ mod tests {
         write(&p, b"two", 0o644).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn symlink_replaces() {
-        let d = tempfile::tempdir().unwrap();
-        let l = d.path().join("l");
-        symlink(Path::new("/a"), &l).unwrap();
-        symlink(Path::new("/b"), &l).unwrap();
-        assert_eq!(fs::read_link(&l).unwrap(), Path::new("/b"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic;
 use crate::paths::{self, Root};
 use crate::result::{self, ResultError, ResultRecord};
+use crate::rooted;
 
 /// Under the results directory.
 pub const HISTORY_DIR: &str = "history";
@@ -45,22 +46,27 @@ fn file_name(rec: &ResultRecord) -> String {
     }
 }
 
-/// Where `rec`'s copy in the history is.
-pub fn path(root: &Root, rec: &ResultRecord) -> PathBuf {
-    dir(root).join(file_name(rec))
+fn inside_dir() -> PathBuf {
+    Path::new(paths::RESULTS_DIR).join(HISTORY_DIR)
 }
 
 /// Writes (or replaces) `rec`'s entry.
 fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError> {
-    let d = dir(root);
-    let p = d.join(file_name(rec));
+    let name = file_name(rec);
+    let p = dir(root).join(&name);
     let io_err = |source| ResultError::Io {
         path: p.clone(),
         source,
     };
-    atomic::create_dir_all(&d, 0o755).map_err(io_err)?;
+    let d = rooted::create_dir_all(root, &inside_dir(), 0o755).map_err(io_err)?;
     let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, data, atomic::private_mode(group), group).map_err(io_err)
+    d.write(name.as_ref(), data, atomic::private_mode(group), group)
+        .map_err(io_err)
+}
+
+/// The results directory, made when missing.
+fn results_dir(root: &Root) -> std::io::Result<rooted::Dir> {
+    rooted::create_dir_all(root, Path::new(paths::RESULTS_DIR), 0o755)
 }
 
 /// The record as the last result (`last.json`) and as its entry in the
@@ -71,16 +77,18 @@ pub fn keep(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
         path: p.clone(),
         source,
     };
-    root.confined(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
-        .map_err(io_err)?;
-    if let Some(dir) = p.parent() {
-        atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
-    }
+    let d = results_dir(root).map_err(io_err)?;
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     // Records quote errors, which quote maintainer scripts: not for everyone.
     let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, &data, atomic::private_mode(group), group).map_err(io_err)?;
+    d.write(
+        paths::RESULT_NAME.as_ref(),
+        &data,
+        atomic::private_mode(group),
+        group,
+    )
+    .map_err(io_err)?;
     store(root, record, &data)
 }
 
@@ -90,18 +98,32 @@ pub fn keep_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultErr
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     let group = atomic::log_group(root.dir());
-    for target in [result::path(root), path(root, record)] {
+    let targets = [
+        (
+            PathBuf::from(paths::RESULTS_DIR),
+            paths::RESULT_NAME.to_string(),
+        ),
+        (inside_dir(), file_name(record)),
+    ];
+    for (inside, name) in targets {
+        let shown = root.host(&inside).join(&name);
         let io_err = |source| ResultError::Io {
-            path: target.clone(),
+            path: shown.clone(),
             source,
         };
         let spare = crate::reserve::take(root)
             .ok_or_else(|| io_err(io::Error::other("no space reserved for it is left")))?;
-        if let Some(dir) = target.parent() {
-            atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
-        }
-        atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
-            .map_err(io_err)?;
+        let results = results_dir(root).map_err(io_err)?;
+        let d = rooted::create_dir_all(root, &inside, 0o755).map_err(io_err)?;
+        let mode = atomic::private_mode(group);
+        d.write_over(
+            name.as_ref(),
+            (&results, spare.as_ref()),
+            &data,
+            mode,
+            group,
+        )
+        .map_err(io_err)?;
     }
     Ok(())
 }
@@ -131,10 +153,12 @@ pub fn list(root: &Root) -> Result<Vec<(PathBuf, ResultRecord)>, ResultError> {
     // RFC 3339 times in UTC sort as text. Two updates in the same second
     // (a test, a quick retry) are told apart by when their record was last
     // written, not by the id, whose PID part does not grow with time.
+    let hist = rooted::open_dir(root, &inside).ok();
     let written = |p: &Path| {
-        std::fs::symlink_metadata(p)
-            .and_then(|m| m.modified())
-            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+        let name = p.file_name().unwrap_or_default();
+        hist.as_ref()
+            .and_then(|h| h.lstat(name).ok())
+            .map_or((0, 0), |st| (st.st_mtime, st.st_mtime_nsec))
     };
     let mut keyed: Vec<_> = out.into_iter().map(|(p, r)| (written(&p), p, r)).collect();
     keyed.sort_by(|(wa, _, a), (wb, _, b)| (&b.started, wb).cmp(&(&a.started, wa)));
@@ -163,8 +187,17 @@ fn record_names(root: &Root, inside: &Path) -> std::io::Result<Vec<String>> {
 /// Keeps the newest `keep` records; returns the files removed.
 pub fn prune(root: &Root, keep: usize) -> Result<Vec<PathBuf>, ResultError> {
     let mut removed = Vec::new();
-    for (p, _) in list(root)?.into_iter().skip(keep) {
-        atomic::remove(&p).map_err(|source| ResultError::Io {
+    let old: Vec<_> = list(root)?.into_iter().skip(keep).collect();
+    if old.is_empty() {
+        return Ok(removed);
+    }
+    let d = rooted::open_dir(root, &inside_dir()).map_err(|source| ResultError::Io {
+        path: dir(root),
+        source,
+    })?;
+    for (p, _) in old {
+        let name = p.file_name().unwrap_or_default();
+        d.remove(name).map_err(|source| ResultError::Io {
             path: p.clone(),
             source,
         })?;

@@ -4,8 +4,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::atomic;
 use crate::paths::{self, Root};
+use crate::rooted;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
@@ -27,14 +27,20 @@ pub struct Link {
 
 /// Where the link at `inside` points, as a path inside the root.
 fn target_inside(root: &Root, inside: &Path) -> io::Result<Option<PathBuf>> {
-    let host = root.host(inside);
-    match std::fs::symlink_metadata(&host) {
+    let (dir, name) = rooted::split(inside)?;
+    let dir = match rooted::open_dir(root, dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        other => other?,
+    };
+    match dir.lstat(name) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
-        Ok(md) if !md.file_type().is_symlink() => return Ok(Some(inside.to_path_buf())),
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFLNK => {
+            return Ok(Some(inside.to_path_buf()))
+        }
         Ok(_) => {}
     }
-    let target = std::fs::read_link(&host)?;
+    let target = dir.read_link(name)?;
     // Relative targets are relative to the link's directory, inside the root.
     let abs = if target.is_absolute() {
         target
@@ -61,6 +67,17 @@ fn holds_our_manifest(root: &Root, dir: &Path) -> bool {
         && t.get("backend").is_some_and(toml::Value::is_str)
 }
 
+/// True when `inside` is a symbolic link (its directory resolved inside
+/// the root).
+fn is_link(root: &Root, inside: &Path) -> bool {
+    let Ok((dir, name)) = rooted::split(inside) else {
+        return false;
+    };
+    rooted::open_dir(root, dir)
+        .and_then(|d| d.lstat(name))
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
 /// Removes every trigger link that points at the default update directory
 /// or at a directory holding a manifest of ours, whatever the (unreadable)
 /// configuration says; another tool's link is left alone.
@@ -68,16 +85,14 @@ pub fn remove_ours_without_config(root: &Root) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for p in paths::TRIGGER_LINKS {
         let inside = Path::new(p);
-        let host = root.host(inside);
-        match std::fs::symlink_metadata(&host) {
-            Ok(md) if md.file_type().is_symlink() => {}
-            _ => continue,
+        if !is_link(root, inside) {
+            continue;
         }
         let Some(target) = target_inside(root, inside)? else {
             continue;
         };
         if target == Path::new(paths::DEFAULT_UPDATE_DIR) || holds_our_manifest(root, &target) {
-            atomic::remove(&host)?;
+            rooted::remove(root, inside)?;
             removed.push(inside.to_path_buf());
         }
     }
@@ -188,8 +203,7 @@ pub fn foreign(root: &Root, links: &[Link]) -> Vec<Foreign> {
             LinkState::Elsewhere(t) => Some(Foreign {
                 path: l.path.clone(),
                 target: t.clone(),
-                not_a_link: !std::fs::symlink_metadata(root.host(&l.path))
-                    .is_ok_and(|md| md.file_type().is_symlink()),
+                not_a_link: !is_link(root, &l.path),
             }),
             _ => None,
         })
@@ -208,7 +222,7 @@ fn clear_foreign(root: &Root, update_dir: &Path, replace: bool) -> Result<(), Tr
             return Err(TriggerError::Foreign(f));
         }
         let host = root.host(&f.path);
-        atomic::remove(&host).map_err(|source| TriggerError::Io { path: host, source })?;
+        rooted::remove(root, &f.path).map_err(|source| TriggerError::Io { path: host, source })?;
         tracing::warn!(
             "removed {} (it pointed at {})",
             f.path.display(),
@@ -220,7 +234,7 @@ fn clear_foreign(root: &Root, update_dir: &Path, replace: bool) -> Result<(), Tr
 
 /// Creates `/system-update` -> update directory (temporary name, rename).
 pub fn create(root: &Root, update_dir: &Path) -> io::Result<()> {
-    atomic::symlink(update_dir, &root.host(Path::new(paths::TRIGGER_LINKS[0])))
+    rooted::symlink(root, update_dir, Path::new(paths::TRIGGER_LINKS[0]))
 }
 
 /// Removes every trigger link that points at our update directory
@@ -229,7 +243,7 @@ pub fn remove_ours(root: &Root, update_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for link in inspect(root, update_dir)? {
         if matches!(link.state, LinkState::Ours | LinkState::Dangling) {
-            atomic::remove(&root.host(&link.path))?;
+            rooted::remove(root, &link.path)?;
             removed.push(link.path);
         }
     }
@@ -258,9 +272,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(inspect(&root, ud).unwrap()[1].state, LinkState::Ours);
-        atomic::symlink(
+        rooted::symlink(
+            &root,
             Path::new("/var/lib/other"),
-            &root.host(Path::new("/system-update")),
+            Path::new("/system-update"),
         )
         .unwrap();
         assert!(matches!(

@@ -146,14 +146,15 @@ pub fn lock_path(root: &Root) -> PathBuf {
     root.host(&Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME))
 }
 
-/// Takes the lock of `root`, its path first checked to stay in the root.
+/// Takes the lock of `root`, in its results directory resolved inside it.
 pub fn lock_root(root: &Root) -> Result<lock::Lock, LockError> {
-    let inside = Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME);
-    let path = root.confined(&inside).map_err(|source| LockError::Open {
-        path: lock_path(root),
-        source,
-    })?;
-    lock::try_lock(&path)
+    let dir = crate::rooted::create_dir_all(root, Path::new(paths::RESULTS_DIR), 0o755).map_err(
+        |source| LockError::Open {
+            path: lock_path(root),
+            source,
+        },
+    )?;
+    lock::try_lock(&dir, paths::LOCK_NAME)
 }
 
 /// Empties the update directory of what is ours (updatedir::clear),

@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::config::{Config, DEFAULT_HEALTH_TARGET};
 use crate::paths::Root;
 use crate::result::{self, ResultRecord};
 pub use crate::result::{ProbationRecord as Record, Verdict};
+use crate::rooted;
 use crate::timefmt;
 
 mod health;
@@ -80,14 +80,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ProbationError + '_ {
     }
 }
 
-fn host(root: &Root, inside: &str) -> Result<PathBuf, ProbationError> {
-    root.confined(Path::new(inside))
-        .map_err(io_err(&root.host(Path::new(inside))))
-}
-
 pub fn load(root: &Root) -> Result<Option<State>, ProbationError> {
-    let p = host(root, STATE)?;
-    let text = match crate::untrusted::read_text(&p, STATE_MAX, true) {
+    let p = root.host(Path::new(STATE));
+    let text = match crate::untrusted::read_text_in(root, Path::new(STATE), STATE_MAX, true) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => {
@@ -112,13 +107,12 @@ pub fn load(root: &Root) -> Result<Option<State>, ProbationError> {
 }
 
 pub fn store(root: &Root, state: &State) -> Result<(), ProbationError> {
-    let p = host(root, STATE)?;
-    if let Some(d) = p.parent() {
-        atomic::create_dir_all(d, 0o755).map_err(io_err(&p))?;
-    }
+    let p = root.host(Path::new(STATE));
+    let (dir, name) = rooted::split(Path::new(STATE)).map_err(io_err(&p))?;
+    let dir = rooted::create_dir_all(root, dir, 0o755).map_err(io_err(&p))?;
     let mut data = serde_json::to_vec_pretty(state).unwrap_or_default();
     data.push(b'\n');
-    atomic::write(&p, &data, 0o644).map_err(io_err(&p))
+    dir.write(name, &data, 0o644, None).map_err(io_err(&p))
 }
 
 /// The rollback marker as one look without following a link sees it:
@@ -135,8 +129,10 @@ pub enum Marker {
 
 pub fn marker(root: &Root) -> Marker {
     let p = root.host(Path::new(DUE));
-    match std::fs::symlink_metadata(&p) {
-        Ok(md) if md.file_type().is_file() => Marker::Armed,
+    let look = rooted::split(Path::new(DUE))
+        .and_then(|(dir, name)| rooted::open_dir(root, dir)?.lstat(name));
+    match look {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Marker::Armed,
         Ok(_) => Marker::Stray(format!(
             "{}: not a regular file, so no rollback marker of ours; nothing is rolled back for it: remove it (rm -r {})",
             p.display(),
@@ -213,8 +209,8 @@ pub fn take(root: &Root) -> Due {
 }
 
 fn arm(root: &Root) -> Result<(), ProbationError> {
-    let p = host(root, DUE)?;
-    atomic::write(&p, b"", 0o644).map_err(io_err(&p))
+    let p = root.host(Path::new(DUE));
+    rooted::write(root, Path::new(DUE), b"", 0o644).map_err(io_err(&p))
 }
 
 /// The marker, then the state: gone, and on disk, before anything else.
@@ -229,8 +225,8 @@ pub fn end(root: &Root) -> Result<(), ProbationError> {
         _ => &[DUE, STATE],
     };
     for f in files {
-        let p = host(root, f)?;
-        atomic::remove(&p).map_err(io_err(&p))?;
+        let p = root.host(Path::new(f));
+        rooted::remove(root, Path::new(f)).map_err(io_err(&p))?;
     }
     Ok(())
 }
