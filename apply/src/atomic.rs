@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 fn parent(path: &Path) -> &Path {
@@ -92,64 +92,6 @@ pub fn write_owned(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> i
     result
 }
 
-/// Creates `dir` and its missing parents with exactly `mode` each,
-/// whatever the umask (existing ones are left as they are).
-pub fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(p) = dir.parent() {
-        if !p.as_os_str().is_empty() {
-            create_dir_all(p, mode)?;
-        }
-    }
-    match std::fs::DirBuilder::new().mode(mode).create(dir) {
-        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Removes `path` (not following symlinks) and syncs its directory; a
-/// missing file is not an error.
-pub fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => fsync_dir(parent(path)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Copies `from` into `to` durably (through a temp file and rename), with
-/// exactly `mode`; `from` is opened without following a link.
-pub fn copy_mode(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
-    let mut src = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(from)?;
-    copy_reader(&mut src, to, mode)
-}
-
-/// Writes all that `src` yields to `to` as `write` does: a temporary file,
-/// fsynced, renamed over `to`; nothing is left behind on an error.
-pub fn copy_reader(src: &mut dyn io::Read, to: &Path, mode: u32) -> io::Result<()> {
-    let (tmp, mut dst) = create_temp(to, mode)?;
-    let result = (|| {
-        io::copy(src, &mut dst)?;
-        dst.sync_all()?;
-        fs::rename(&tmp, to)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `copy_mode` with 0644.
-pub fn copy(from: &Path, to: &Path) -> io::Result<()> {
-    copy_mode(from, to, 0o644)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,12 +130,8 @@ mod tests {
         // Modes the usual umask (022) would cut: they must come out whole
         // (changing the umask here would race the other tests' threads).
         let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("a/b");
-        create_dir_all(&dir, 0o775).unwrap();
-        write(&dir.join("f"), b"x", 0o666).unwrap();
+        write(&d.path().join("f"), b"x", 0o666).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode(&d.path().join("a")), 0o775);
-        assert_eq!(mode(&dir), 0o775);
-        assert_eq!(mode(&dir.join("f")), 0o666);
+        assert_eq!(mode(&d.path().join("f")), 0o666);
     }
 }

@@ -182,6 +182,35 @@ impl Dir {
         Ok(nix::sys::stat::fstatat(&self.fd, plain(name)?, at)?)
     }
 
+    /// The names in the directory, `.` and `..` left out.
+    pub fn names(&self) -> io::Result<Vec<OsString>> {
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut dir = nix::dir::Dir::from_fd(fd)?;
+        let mut out = Vec::new();
+        for entry in dir.iter() {
+            let name = entry?.file_name().to_bytes().to_vec();
+            if name != b"." && name != b".." {
+                out.push(std::os::unix::ffi::OsStringExt::from_vec(name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the empty directory `name` and syncs this one; true when it
+    /// was there to remove.
+    pub fn remove_dir(&self, name: &OsStr) -> io::Result<bool> {
+        match nix::unistd::unlinkat(&self.fd, plain(name)?, UnlinkatFlags::RemoveDir) {
+            Ok(()) => self.sync().map(|()| true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Where the link `name` points, as written in it.
     pub fn read_link(&self, name: &OsStr) -> io::Result<PathBuf> {
         let target = nix::fcntl::readlinkat(&self.fd, plain(name)?)?;

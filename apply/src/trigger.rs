@@ -365,14 +365,16 @@ pub fn arm(
     } else {
         None
     };
-    local::store(&udh, &local).map_err(|e| match e {
+    let dir = rooted::open_dir(root, &config.update_dir).map_err(io_err(udh.clone()))?;
+    local::store(&dir, &local).map_err(|e| match e {
         LocalError::Io { path, source } => TriggerError::Io { path, source },
         other => TriggerError::Io {
             path: local::path(&udh),
             source: io::Error::other(other.to_string()),
         },
     })?;
-    crate::attempts::store(&udh, &crate::attempts::State::default()).map_err(|e| match e {
+    let fresh = crate::attempts::State::default();
+    crate::attempts::store(root, &config.update_dir, &fresh).map_err(|e| match e {
         crate::attempts::AttemptsError::Io { path, source } => TriggerError::Io { path, source },
     })?;
     create(root, &config.update_dir)

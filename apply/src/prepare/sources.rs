@@ -1,12 +1,12 @@
 //! What `prepare` copies and what it checks of it before anything is
 //! written: nothing that cannot install reaches a boot.
 
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 
 use super::{io_err, regular_file, PrepareError, PrepareRequest, Resolution};
-use crate::atomic;
 use crate::backend::{BackendKind, PackageInfo};
-use crate::manifest::{self, PackageSignature, PayloadFile};
+use crate::manifest::{PackageSignature, PayloadFile};
 use crate::paths::Root;
 use crate::updatedir;
 
@@ -89,23 +89,33 @@ impl Sources {
             .fold(0, u64::saturating_add)
     }
 
+    /// Copies each into `dir`, the update directory, hashing the bytes as
+    /// they are written.
     pub(super) fn copy_into(
         &self,
-        udh: &Path,
+        dir: &crate::rooted::Dir,
         checked: &Checked,
     ) -> Result<Vec<PayloadFile>, PrepareError> {
-        updatedir::begin(udh, &self.names).map_err(io_err(udh))?;
+        updatedir::begin(dir, &self.names).map_err(io_err(&dir.shown("")))?;
         let mut files = Vec::new();
         for (i, f) in self.all().enumerate() {
-            let dest = udh.join(&self.names[i]);
-            atomic::copy(f, &dest).map_err(io_err(&dest))?;
-            if self.program.as_deref() == Some(f.as_path()) {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                    .map_err(io_err(&dest))?;
-            }
-            let sha256 = manifest::sha256_file(&dest).map_err(io_err(&dest))?;
-            files.push(checked.payload_file(i, self.names[i].clone(), sha256));
+            let name = &self.names[i];
+            let dest = dir.shown(name);
+            let mode = if self.program.as_deref() == Some(f.as_path()) {
+                0o755
+            } else {
+                0o644
+            };
+            let src = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(f)
+                .map_err(io_err(f))?;
+            let mut reader = crate::digest::Hashing::new(src);
+            dir.copy_reader(&mut reader, name.as_ref(), mode)
+                .map_err(io_err(&dest))?;
+            let (sha256, _) = reader.finish();
+            files.push(checked.payload_file(i, name.clone(), sha256));
         }
         Ok(files)
     }

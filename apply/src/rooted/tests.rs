@@ -179,3 +179,21 @@ fn write_over_moves_the_spare_into_place() {
     );
     assert!(fs::symlink_metadata(root.host(Path::new("/var/spare"))).is_err());
 }
+
+#[test]
+fn modes_do_not_depend_on_the_umask() {
+    // Modes the usual umask (022) would cut come out whole.
+    let (_d, root) = scratch();
+    let dir = create_dir_all(&root, Path::new("/var/a/b"), 0o775).unwrap();
+    dir.write(OsStr::new("f"), b"x", 0o666, None).unwrap();
+    let mode = |p: &str| {
+        fs::metadata(root.host(Path::new(p)))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("/var/a"), 0o775);
+    assert_eq!(mode("/var/a/b"), 0o775);
+    assert_eq!(mode("/var/a/b/f"), 0o666);
+}
