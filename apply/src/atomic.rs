@@ -50,8 +50,11 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 
 /// The group that may read logs and records: `adm` where the root's
 /// /etc/group has it (Debian's readers of /var/log), else none (0600).
-pub fn log_group(root_dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(root_dir.join("etc/group")).ok()?;
+/// Read inside the root, within a size cap: an image's /etc that links
+/// elsewhere never reads this machine's.
+pub fn log_group(root: &crate::paths::Root) -> Option<u32> {
+    let inside = Path::new("/etc/group");
+    let text = crate::untrusted::read_text_in(root, inside, 1 << 20, false).ok()?;
     text.lines().find_map(|l| {
         let mut f = l.split(':');
         (f.next()? == "adm").then_some(())?;

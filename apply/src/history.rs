@@ -59,7 +59,7 @@ fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> Result<(), ResultError
         source,
     };
     let d = rooted::create_dir_all(root, &inside_dir(), 0o755).map_err(io_err)?;
-    let group = atomic::log_group(root.dir());
+    let group = atomic::log_group(root);
     d.write(name.as_ref(), data, atomic::private_mode(group), group)
         .map_err(io_err)
 }
@@ -81,7 +81,7 @@ pub fn keep(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     // Records quote errors, which quote maintainer scripts: not for everyone.
-    let group = atomic::log_group(root.dir());
+    let group = atomic::log_group(root);
     d.write(
         paths::RESULT_NAME.as_ref(),
         &data,
@@ -97,7 +97,7 @@ pub fn keep(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
 pub fn keep_reserved(root: &Root, record: &ResultRecord) -> Result<(), ResultError> {
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
-    let group = atomic::log_group(root.dir());
+    let group = atomic::log_group(root);
     let targets = [
         (
             PathBuf::from(paths::RESULTS_DIR),

@@ -124,7 +124,7 @@ pub(super) fn open_log(root: &Root, id: &str) -> (Option<File>, Option<PathBuf>)
     // Maintainer scripts print what they like, secrets included: 0640 for
     // the log group (adm) where there is one, else 0600; never through a
     // link planted in the log directory.
-    let group = atomic::log_group(root.dir());
+    let group = atomic::log_group(root);
     let mode = atomic::private_mode(group);
     let opened =
         crate::rooted::create_dir_all(root, Path::new(paths::LOG_DIR), 0o755).and_then(|dir| {

@@ -344,7 +344,7 @@ fn store_restored(new_root: &Root, failed_root: &Root, record: &ResultRecord) {
 /// runs that one.
 fn copy_log(failed_root: &Root, new_root: &Root, log: &Path) {
     let to = new_root.host(log);
-    let group = atomic::log_group(new_root.dir());
+    let group = atomic::log_group(new_root);
     let copied = (|| {
         let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
         let mut from = failed_root.open_in(log, flags)?;
