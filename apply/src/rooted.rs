@@ -41,23 +41,30 @@ fn plain(name: &OsStr) -> io::Result<&OsStr> {
     Ok(name)
 }
 
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC);
+
 fn open_dir_fd(root: &Root, inside: &Path) -> io::Result<File> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    match root.openat2_in(inside, flags)? {
+    match root.openat2_in(inside, DIR_FLAGS)? {
         Ok(fd) => Ok(File::from(fd)),
-        Err(Errno::ENOSYS) => {
-            // Before Linux 5.6: the lstat walk, and on an image no link
-            // followed in the last component either.
-            let host = root.confined(inside)?;
-            let flags = if root.is_live() {
-                flags
-            } else {
-                flags | OFlag::O_NOFOLLOW
-            };
-            Ok(File::from(nix::fcntl::open(&host, flags, Mode::empty())?))
-        }
+        // Before Linux 5.6, or a seccomp filter that refuses openat2 (some
+        // container runtimes answer EPERM).
+        Err(Errno::ENOSYS | Errno::EPERM) => open_dir_by_walk(root, inside),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Without openat2: Root::confined's lstat walk, and on an image no link
+/// followed in the last component either; on / as it is.
+fn open_dir_by_walk(root: &Root, inside: &Path) -> io::Result<File> {
+    let host = root.confined(inside)?;
+    let flags = if root.is_live() {
+        DIR_FLAGS
+    } else {
+        DIR_FLAGS | OFlag::O_NOFOLLOW
+    };
+    Ok(File::from(nix::fcntl::open(&host, flags, Mode::empty())?))
 }
 
 /// The existing directory `inside` the root, every link on the way (its

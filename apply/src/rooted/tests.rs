@@ -197,3 +197,19 @@ fn modes_do_not_depend_on_the_umask() {
     assert_eq!(mode("/var/a/b"), 0o775);
     assert_eq!(mode("/var/a/b/f"), 0o666);
 }
+
+#[test]
+fn without_openat2_a_link_on_the_way_is_refused_in_an_image() {
+    let (_d, root) = scratch();
+    fs::create_dir_all(root.host(Path::new("/persist/log"))).unwrap();
+    assert!(open_dir_by_walk(&root, Path::new("/persist/log")).is_ok());
+    std::os::unix::fs::symlink("/persist/log", root.host(Path::new("/var/log"))).unwrap();
+    for at in ["/var/log", "/var/log/system-update"] {
+        let e = open_dir_by_walk(&root, Path::new(at)).unwrap_err();
+        // The walk names the link; O_NOFOLLOW|O_DIRECTORY on it: ENOTDIR.
+        assert!(
+            e.to_string().contains("symbolic link") || e.raw_os_error() == Some(libc::ENOTDIR),
+            "{at}: {e}"
+        );
+    }
+}
