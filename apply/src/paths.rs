@@ -77,7 +77,7 @@ impl Root {
         let flags = flags | OFlag::O_CLOEXEC;
         match self.openat2_in(inside, flags)? {
             Ok(fd) => Ok(std::fs::File::from(fd)),
-            Err(nix::errno::Errno::ENOSYS) => {
+            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => {
                 if !flags.contains(OFlag::O_NOFOLLOW) && !self.is_live() {
                     return Err(std::io::Error::other(format!(
                         "{}: a link is not followed inside --root without openat2 (Linux 5.6)",
