@@ -119,8 +119,10 @@ impl Root {
         Ok(nix::fcntl::openat2(&dir, rel, how))
     }
 
-    /// The host path of `inside`, for writing or reading what we act on,
-    /// once it is sure the path stays in the root: on a tree other than /
+    /// The host path of `inside`, for what cannot go through a descriptor
+    /// (a path given to a child, the backends' reads) and for the fallback
+    /// without openat2 (writes go through descriptors), once it is sure
+    /// the path stays in the root: on a tree other than /
     /// (an image), a symbolic link on the way (an absolute one, or `..`)
     /// would lead the kernel out of it, into the host's own files, so any
     /// link among the existing directories on the way is refused. On the
