@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 fn parent(path: &Path) -> &Path {
@@ -50,8 +50,11 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 
 /// The group that may read logs and records: `adm` where the root's
 /// /etc/group has it (Debian's readers of /var/log), else none (0600).
-pub fn log_group(root_dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(root_dir.join("etc/group")).ok()?;
+/// Read inside the root, within a size cap: an image's /etc that links
+/// elsewhere never reads this machine's.
+pub fn log_group(root: &crate::paths::Root) -> Option<u32> {
+    let inside = Path::new("/etc/group");
+    let text = crate::untrusted::read_text_in(root, inside, 1 << 20, false).ok()?;
     text.lines().find_map(|l| {
         let mut f = l.split(':');
         (f.next()? == "adm").then_some(())?;
@@ -92,121 +95,6 @@ pub fn write_owned(path: &Path, data: &[u8], mode: u32, group: Option<u32>) -> i
     result
 }
 
-/// As `write_owned`, with `spare` (a file of ours, already allocated: the
-/// space reserve) as the temporary file: `data`, up to its size, needs no
-/// new data blocks, so this works on a full disk where another writer
-/// would take any block freed for it. `spare` is gone afterwards.
-pub fn write_over(
-    spare: &Path,
-    path: &Path,
-    data: &[u8],
-    mode: u32,
-    group: Option<u32>,
-) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let f = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(spare)?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other(format!(
-            "{}: not a regular file",
-            spare.display()
-        )));
-    }
-    if let Some(g) = group {
-        std::os::unix::fs::fchown(&f, None, Some(g))?;
-    }
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all_at(data, 0)?;
-    f.set_len(data.len() as u64)?;
-    f.sync_all()?;
-    fs::rename(spare, path)?;
-    fsync_dir(parent(path))
-}
-
-/// Creates `dir` and its missing parents with exactly `mode` each,
-/// whatever the umask (existing ones are left as they are).
-pub fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(p) = dir.parent() {
-        if !p.as_os_str().is_empty() {
-            create_dir_all(p, mode)?;
-        }
-    }
-    match std::fs::DirBuilder::new().mode(mode).create(dir) {
-        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Creates or replaces the symlink `link` -> `target` atomically.
-pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
-    let name = link
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let pid = std::process::id();
-    for n in 0..1000u32 {
-        let tmp = parent(link).join(format!(".{name}.tmp-{pid}-{n}"));
-        match std::os::unix::fs::symlink(target, &tmp) {
-            Ok(()) => {
-                if let Err(e) = fs::rename(&tmp, link) {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                return fsync_dir(parent(link));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free temporary name"))
-}
-
-/// Removes `path` (not following symlinks) and syncs its directory; a
-/// missing file is not an error.
-pub fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => fsync_dir(parent(path)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Copies `from` into `to` durably (through a temp file and rename), with
-/// exactly `mode`; `from` is opened without following a link.
-pub fn copy_mode(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
-    let mut src = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(from)?;
-    copy_reader(&mut src, to, mode)
-}
-
-/// Writes all that `src` yields to `to` as `write` does: a temporary file,
-/// fsynced, renamed over `to`; nothing is left behind on an error.
-pub fn copy_reader(src: &mut dyn io::Read, to: &Path, mode: u32) -> io::Result<()> {
-    let (tmp, mut dst) = create_temp(to, mode)?;
-    let result = (|| {
-        io::copy(src, &mut dst)?;
-        dst.sync_all()?;
-        fs::rename(&tmp, to)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `copy_mode` with 0644.
-pub fn copy(from: &Path, to: &Path) -> io::Result<()> {
-    copy_mode(from, to, 0o644)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,15 +107,6 @@ mod tests {
         write(&p, b"two", 0o644).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn symlink_replaces() {
-        let d = tempfile::tempdir().unwrap();
-        let l = d.path().join("l");
-        symlink(Path::new("/a"), &l).unwrap();
-        symlink(Path::new("/b"), &l).unwrap();
-        assert_eq!(fs::read_link(&l).unwrap(), Path::new("/b"));
     }
 
     #[test]
@@ -254,12 +133,8 @@ mod tests {
         // Modes the usual umask (022) would cut: they must come out whole
         // (changing the umask here would race the other tests' threads).
         let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("a/b");
-        create_dir_all(&dir, 0o775).unwrap();
-        write(&dir.join("f"), b"x", 0o666).unwrap();
+        write(&d.path().join("f"), b"x", 0o666).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode(&d.path().join("a")), 0o775);
-        assert_eq!(mode(&dir), 0o775);
-        assert_eq!(mode(&dir.join("f")), 0o666);
+        assert_eq!(mode(&d.path().join("f")), 0o666);
     }
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::paths;
+use crate::paths::Root;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -61,10 +61,13 @@ pub fn load(update_dir_host: &Path) -> anyhow::Result<State> {
     }
 }
 
-pub fn store(update_dir_host: &Path, state: &State) -> anyhow::Result<()> {
-    let p = path(update_dir_host);
+/// Replaces the counter in `update_dir` (inside the root, resolved there).
+pub fn store(root: &Root, update_dir: &Path, state: &State) -> anyhow::Result<()> {
+    let p = path(&root.host(update_dir));
     let data = serde_json::to_vec(state).unwrap_or_default();
-    atomic::write(&p, &data, 0o644).with_context(|| p.display().to_string())
+    crate::rooted::open_dir(root, update_dir)
+        .and_then(|d| d.write(paths::STATE_NAME.as_ref(), &data, 0o644, None))
+        .with_context(|| p.display().to_string())
 }
 
 #[cfg(test)]
@@ -76,7 +79,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         assert_eq!(load(d.path()).unwrap().attempts, 0);
         store(
-            d.path(),
+            &Root::new(d.path()),
+            Path::new("/"),
             &State {
                 attempts: 2,
                 transaction_started: false,
@@ -102,7 +106,7 @@ mod props {
         fn store_then_load_round_trips(attempts in any::<u32>(), started in any::<bool>()) {
             let d = tempfile::tempdir().unwrap();
             let s = State { attempts, transaction_started: started, ..State::default() };
-            store(d.path(), &s).unwrap();
+            store(&Root::new(d.path()), Path::new("/"), &s).unwrap();
             prop_assert_eq!(load(d.path()).unwrap(), s);
         }
 

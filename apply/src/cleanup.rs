@@ -7,16 +7,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::atomic;
 use crate::config::Config;
 use crate::paths::{self, Root};
+use crate::rooted;
 use crate::snapshot::{self, Provider, SnapshotChoice};
 
 /// Tells the cleanup after the next normal boot that there are snapshots
 /// to prune (system-update-cleanup-snapshots.service checks for the file).
 pub fn mark_pending(root: &Root) {
-    let path = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
-    if let Err(e) = atomic::write(&path, b"", 0o644) {
+    let inside = Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING);
+    if let Err(e) = rooted::write(root, &inside, b"", 0o644) {
+        let path = root.host(&inside);
         tracing::warn!("{}: {e}", path.display());
     }
 }
@@ -43,8 +44,9 @@ pub fn cleanup(root: &Root, config: &Config, boot: bool) -> anyhow::Result<Clean
             Cleaned::Removed(provider.prune(config.keep_snapshots, keep_failed)?)
         }
     };
-    let pending = root.host(&Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING));
-    if let Err(e) = atomic::remove(&pending) {
+    let inside = Path::new(paths::RESULTS_DIR).join(paths::CLEANUP_PENDING);
+    if let Err(e) = rooted::remove(root, &inside) {
+        let pending = root.host(&inside);
         tracing::warn!("{}: {e}", pending.display());
     }
     Ok(done)

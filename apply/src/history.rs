@@ -11,6 +11,7 @@ use anyhow::Context;
 use crate::atomic;
 use crate::paths::{self, Root};
 use crate::result::{self, ResultRecord};
+use crate::rooted;
 
 /// Under the results directory.
 pub const HISTORY_DIR: &str = "history";
@@ -47,19 +48,24 @@ fn file_name(rec: &ResultRecord) -> String {
     }
 }
 
-/// Where `rec`'s copy in the history is.
-pub fn path(root: &Root, rec: &ResultRecord) -> PathBuf {
-    dir(root).join(file_name(rec))
+fn inside_dir() -> PathBuf {
+    Path::new(paths::RESULTS_DIR).join(HISTORY_DIR)
 }
 
 /// Writes (or replaces) `rec`'s entry.
 fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> anyhow::Result<()> {
-    let d = dir(root);
-    let p = d.join(file_name(rec));
+    let name = file_name(rec);
+    let p = dir(root).join(&name);
     let shown = || p.display().to_string();
-    atomic::create_dir_all(&d, 0o755).with_context(shown)?;
-    let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, data, atomic::private_mode(group), group).with_context(shown)
+    let d = rooted::create_dir_all(root, &inside_dir(), 0o755).with_context(shown)?;
+    let group = atomic::log_group(root);
+    d.write(name.as_ref(), data, atomic::private_mode(group), group)
+        .with_context(shown)
+}
+
+/// The results directory, made when missing.
+fn results_dir(root: &Root) -> std::io::Result<rooted::Dir> {
+    rooted::create_dir_all(root, Path::new(paths::RESULTS_DIR), 0o755)
 }
 
 /// The record as the last result (`last.json`) and as its entry in the
@@ -67,16 +73,18 @@ fn store(root: &Root, rec: &ResultRecord, data: &[u8]) -> anyhow::Result<()> {
 pub fn keep(root: &Root, record: &ResultRecord) -> anyhow::Result<()> {
     let p = result::path(root);
     let shown = || p.display().to_string();
-    root.confined(&Path::new(paths::RESULTS_DIR).join(paths::RESULT_NAME))
-        .with_context(shown)?;
-    if let Some(dir) = p.parent() {
-        atomic::create_dir_all(dir, 0o755).with_context(shown)?;
-    }
+    let d = results_dir(root).with_context(shown)?;
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
     // Records quote errors, which quote maintainer scripts: not for everyone.
-    let group = atomic::log_group(root.dir());
-    atomic::write_owned(&p, &data, atomic::private_mode(group), group).with_context(shown)?;
+    let group = atomic::log_group(root);
+    d.write(
+        paths::RESULT_NAME.as_ref(),
+        &data,
+        atomic::private_mode(group),
+        group,
+    )
+    .with_context(shown)?;
     store(root, record, &data)
 }
 
@@ -85,17 +93,31 @@ pub fn keep(root: &Root, record: &ResultRecord) -> anyhow::Result<()> {
 pub fn keep_reserved(root: &Root, record: &ResultRecord) -> anyhow::Result<()> {
     let mut data = serde_json::to_vec_pretty(record).unwrap_or_default();
     data.push(b'\n');
-    let group = atomic::log_group(root.dir());
-    for target in [result::path(root), path(root, record)] {
+    let group = atomic::log_group(root);
+    let targets = [
+        (
+            PathBuf::from(paths::RESULTS_DIR),
+            paths::RESULT_NAME.to_string(),
+        ),
+        (inside_dir(), file_name(record)),
+    ];
+    for (inside, name) in targets {
+        let target = root.host(&inside).join(&name);
         let shown = || target.display().to_string();
         let Some(spare) = crate::reserve::take(root) else {
             anyhow::bail!("{}: no space reserved for it is left", target.display());
         };
-        if let Some(dir) = target.parent() {
-            atomic::create_dir_all(dir, 0o755).with_context(shown)?;
-        }
-        atomic::write_over(&spare, &target, &data, atomic::private_mode(group), group)
-            .with_context(shown)?;
+        let results = results_dir(root).with_context(shown)?;
+        let d = rooted::create_dir_all(root, &inside, 0o755).with_context(shown)?;
+        let mode = atomic::private_mode(group);
+        d.write_over(
+            name.as_ref(),
+            (&results, spare.as_ref()),
+            &data,
+            mode,
+            group,
+        )
+        .with_context(shown)?;
     }
     Ok(())
 }
@@ -125,10 +147,12 @@ pub fn list(root: &Root) -> anyhow::Result<Vec<(PathBuf, ResultRecord)>> {
     // RFC 3339 times in UTC sort as text. Two updates in the same second
     // (a test, a quick retry) are told apart by when their record was last
     // written, not by the id, whose PID part does not grow with time.
+    let hist = rooted::open_dir(root, &inside).ok();
     let written = |p: &Path| {
-        std::fs::symlink_metadata(p)
-            .and_then(|m| m.modified())
-            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+        let name = p.file_name().unwrap_or_default();
+        hist.as_ref()
+            .and_then(|h| h.lstat(name).ok())
+            .map_or((0, 0), |st| (st.st_mtime, st.st_mtime_nsec))
     };
     let mut keyed: Vec<_> = out.into_iter().map(|(p, r)| (written(&p), p, r)).collect();
     keyed.sort_by(|(wa, _, a), (wb, _, b)| (&b.started, wb).cmp(&(&a.started, wa)));
@@ -157,8 +181,15 @@ fn record_names(root: &Root, inside: &Path) -> std::io::Result<Vec<String>> {
 /// Keeps the newest `keep` records; returns the files removed.
 pub fn prune(root: &Root, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for (p, _) in list(root)?.into_iter().skip(keep) {
-        atomic::remove(&p).with_context(|| p.display().to_string())?;
+    let old: Vec<_> = list(root)?.into_iter().skip(keep).collect();
+    if old.is_empty() {
+        return Ok(removed);
+    }
+    let d =
+        rooted::open_dir(root, &inside_dir()).with_context(|| dir(root).display().to_string())?;
+    for (p, _) in old {
+        let name = p.file_name().unwrap_or_default();
+        d.remove(name).with_context(|| p.display().to_string())?;
         removed.push(p);
     }
     Ok(removed)

@@ -36,6 +36,7 @@ mod probation;
 mod replay;
 mod reserve;
 pub mod result;
+mod rooted;
 mod signature;
 mod snapshot;
 mod space;

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::config::{AfterAction, RebootMode};
 use crate::paths;
 
@@ -81,11 +80,12 @@ pub fn load(update_dir_host: &Path) -> Result<LocalState, LocalError> {
     })
 }
 
-pub fn store(update_dir_host: &Path, state: &LocalState) -> anyhow::Result<()> {
+/// Replaces `local.json` in `dir`, the update directory.
+pub fn store(dir: &crate::rooted::Dir, state: &LocalState) -> anyhow::Result<()> {
     use anyhow::Context;
-    let p = path(update_dir_host);
     let data = serde_json::to_vec_pretty(state).unwrap_or_default();
-    atomic::write(&p, &data, 0o644).with_context(|| p.display().to_string())
+    dir.write(paths::LOCAL_NAME.as_ref(), &data, 0o644, None)
+        .with_context(|| dir.shown(paths::LOCAL_NAME).display().to_string())
 }
 
 #[cfg(test)]
@@ -104,11 +104,16 @@ mod tests {
             triggered_boot_id: Some("0e1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d".into()),
             allow_older: true,
         };
-        store(d.path(), &s).unwrap();
+        store(&dir_of(d.path()), &s).unwrap();
         assert_eq!(load(d.path()).unwrap(), s);
         std::fs::write(path(d.path()), b"{\"db-fingerprint\": 3}").unwrap();
         assert!(matches!(load(d.path()), Err(LocalError::Invalid { .. })));
     }
+}
+
+#[cfg(test)]
+fn dir_of(p: &Path) -> crate::rooted::Dir {
+    crate::rooted::open_dir(&crate::paths::Root::new(p), Path::new("/")).unwrap()
 }
 
 #[cfg(test)]
@@ -132,7 +137,7 @@ mod props {
         fn store_then_load_round_trips(fp in proptest::option::of("sha256:[0-9a-f]{64}")) {
             let d = tempfile::tempdir().unwrap();
             let s = LocalState { db_fingerprint: fp, ..LocalState::default() };
-            store(d.path(), &s).unwrap();
+            store(&dir_of(d.path()), &s).unwrap();
             prop_assert_eq!(load(d.path()).unwrap(), s);
         }
     }

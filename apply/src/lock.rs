@@ -1,10 +1,10 @@
 //! One actor at a time: an exclusive flock on a file that outlives the
 //! update directory, released by the kernel when the process dies.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -22,33 +22,29 @@ pub struct Lock {
     _lock: nix::fcntl::Flock<File>,
 }
 
-pub fn try_lock(path: &Path) -> Result<Lock, LockError> {
+/// Locks `name` in `dir` (made when missing), `shown` naming it in errors.
+pub fn try_lock(dir: &crate::rooted::Dir, name: &str) -> Result<Lock, LockError> {
+    use nix::fcntl::OFlag;
+    let path = dir.shown(name);
     let open_err = |source| LockError::Open {
-        path: path.to_path_buf(),
+        path: path.clone(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        crate::atomic::create_dir_all(dir, 0o755).map_err(open_err)?;
-    }
     // 0600 and never through a link: whoever can open the lock file can
     // hold the lock, and with it every update, hostage.
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(open_err)?;
+    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK;
+    let file = dir.open(name.as_ref(), flags, 0o600).map_err(open_err)?;
+    if !file.metadata().map_err(open_err)?.is_file() {
+        return Err(open_err(io::Error::other("not a regular file")));
+    }
     // A lock file made by an older version may be 0644.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(open_err)?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(Lock { _lock: lock }),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Busy(path.to_path_buf())),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Busy(path)),
         Err((_, errno)) => Err(LockError::Lock {
-            path: path.to_path_buf(),
+            path,
             source: io::Error::from(errno),
         }),
     }
@@ -59,13 +55,14 @@ mod tests {
     #[test]
     fn second_lock_is_busy_until_first_dropped() {
         let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("lock");
-        let a = super::try_lock(&p).unwrap();
+        let root = crate::paths::Root::new(d.path());
+        let dir = crate::rooted::open_dir(&root, std::path::Path::new("/")).unwrap();
+        let a = super::try_lock(&dir, "lock").unwrap();
         assert!(matches!(
-            super::try_lock(&p),
+            super::try_lock(&dir, "lock"),
             Err(super::LockError::Busy(_))
         ));
         drop(a);
-        assert!(super::try_lock(&p).is_ok());
+        assert!(super::try_lock(&dir, "lock").is_ok());
     }
 }

@@ -57,16 +57,14 @@ fn write(
     fleet_halted: Option<bool>,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    let path = root.confined(file).context("on the way to it")?;
-    let previous = crate::untrusted::read_text(&path, 64 << 10, false).ok();
+    let previous = crate::untrusted::read_text_in(root, file, 64 << 10, false).ok();
     let m = Metrics {
         fleet_halted: fleet_halted.or_else(|| previous.as_deref().and_then(halted_in)),
         ..gather(root, config)
     };
-    if let Some(dir) = path.parent() {
-        crate::atomic::create_dir_all(dir, 0o755).context("its directory")?;
-    }
-    crate::atomic::write(&path, render(&m).as_bytes(), 0o644)?;
+    let (dir, name) = crate::rooted::split(file)?;
+    let dir = crate::rooted::create_dir_all(root, dir, 0o755).context("its directory")?;
+    dir.write(name, render(&m).as_bytes(), 0o644, None)?;
     Ok(())
 }
 

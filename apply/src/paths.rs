@@ -73,25 +73,11 @@ impl Root {
         inside: &Path,
         flags: nix::fcntl::OFlag,
     ) -> std::io::Result<std::fs::File> {
-        use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+        use nix::fcntl::OFlag;
         let flags = flags | OFlag::O_CLOEXEC;
-        let dir = nix::fcntl::open(
-            &self.dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )?;
-        let rel = inside.strip_prefix("/").unwrap_or(inside);
-        let rel = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        let how = OpenHow::new()
-            .flags(flags)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        match nix::fcntl::openat2(&dir, rel, how) {
+        match self.openat2_in(inside, flags)? {
             Ok(fd) => Ok(std::fs::File::from(fd)),
-            Err(nix::errno::Errno::ENOSYS) => {
+            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => {
                 if !flags.contains(OFlag::O_NOFOLLOW) && !self.is_live() {
                     return Err(std::io::Error::other(format!(
                         "{}: a link is not followed inside --root without openat2 (Linux 5.6)",
@@ -106,8 +92,37 @@ impl Root {
         }
     }
 
-    /// The host path of `inside`, for writing or reading what we act on,
-    /// once it is sure the path stays in the root: on a tree other than /
+    /// openat2 of `inside` from the root's directory, with every link
+    /// resolved inside the root and no magic link (/proc/self/fd/N)
+    /// followed. The outer error is the root's own directory failing to
+    /// open; the inner one is openat2's, ENOSYS for the caller's fallback.
+    pub(crate) fn openat2_in(
+        &self,
+        inside: &Path,
+        flags: nix::fcntl::OFlag,
+    ) -> std::io::Result<nix::Result<std::os::fd::OwnedFd>> {
+        use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+        let dir = nix::fcntl::open(
+            &self.dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        let rel = inside.strip_prefix("/").unwrap_or(inside);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let how = OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        Ok(nix::fcntl::openat2(&dir, rel, how))
+    }
+
+    /// The host path of `inside`, for what cannot go through a descriptor
+    /// (a path given to a child, the backends' reads) and for the fallback
+    /// without openat2 (writes go through descriptors), once it is sure
+    /// the path stays in the root: on a tree other than /
     /// (an image), a symbolic link on the way (an absolute one, or `..`)
     /// would lead the kernel out of it, into the host's own files, so any
     /// link among the existing directories on the way is refused. On the

@@ -65,7 +65,8 @@ fn load(root: &Root) -> Result<Option<Mark>, ReplayError> {
         path: path.clone(),
         message,
     };
-    let text = match crate::untrusted::read_text(&path, MARK_MAX, true) {
+    let inside = Path::new(paths::RESULTS_DIR).join(MARK_NAME);
+    let text = match crate::untrusted::read_text_in(root, &inside, MARK_MAX, true) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(bad(e.to_string())),
@@ -135,13 +136,11 @@ pub fn advance(root: &Root, m: &Manifest) -> Result<(), ReplayError> {
         id: m.id.clone(),
         created: m.created.clone(),
     };
-    root.confined(&Path::new(paths::RESULTS_DIR).join(MARK_NAME))
+    let dir = crate::rooted::create_dir_all(root, Path::new(paths::RESULTS_DIR), 0o755)
         .map_err(io_err)?;
-    if let Some(dir) = path.parent() {
-        crate::atomic::create_dir_all(dir, 0o755).map_err(io_err)?;
-    }
     let data = serde_json::to_vec(&mark).unwrap_or_default();
-    crate::atomic::write(&path, &data, 0o644).map_err(io_err)
+    dir.write(MARK_NAME.as_ref(), &data, 0o644, None)
+        .map_err(io_err)
 }
 
 #[cfg(test)]

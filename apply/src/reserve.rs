@@ -8,13 +8,13 @@
 //! Made after the snapshot, so no snapshot shares its blocks: deleting it
 //! gives them back on btrfs too.
 
-use std::fs::OpenOptions;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::atomic;
+use nix::fcntl::OFlag;
+
 use crate::paths::{self, Root};
+use crate::rooted::{self, Dir};
 
 /// What is kept back: the record and its history copy are a few KiB, the
 /// rest is for the log's copy and the file system's own metadata. A
@@ -31,39 +31,49 @@ const PARTS: usize = 8;
 /// The reserve's names in the results directory: NAME.0 to NAME.7.
 pub const NAME: &str = "space-reserve";
 
-fn path(root: &Root, part: usize) -> io::Result<PathBuf> {
-    root.confined(&Path::new(paths::RESULTS_DIR).join(format!("{NAME}.{part}")))
+fn name(part: usize) -> String {
+    format!("{NAME}.{part}")
+}
+
+/// The results directory, through a descriptor resolved inside the root.
+fn results(root: &Root) -> io::Result<Dir> {
+    rooted::open_dir(root, Path::new(paths::RESULTS_DIR))
 }
 
 /// Allocates the reserve (a leftover of a cut run is reused). A reserve
 /// that cannot be made is only a warning: the space check passed, so the
 /// update may still fit.
 pub fn make(root: &Root) {
+    let dir = match rooted::create_dir_all(root, Path::new(paths::RESULTS_DIR), 0o755) {
+        Ok(d) => d,
+        Err(e) => {
+            let shown = root.host(Path::new(paths::RESULTS_DIR));
+            tracing::warn!(
+                "no space reserved for the result record: {}: {e}",
+                shown.display()
+            );
+            return;
+        }
+    };
     for part in 0..PARTS {
-        if let Err(e) = path(root, part).and_then(|p| allocate(&p)) {
+        if let Err(e) = allocate(&dir, &name(part)) {
             tracing::warn!("no space reserved for the result record: {e}");
             return;
         }
     }
 }
 
-fn allocate(p: &Path) -> io::Result<()> {
-    if let Some(dir) = p.parent() {
-        atomic::create_dir_all(dir, 0o755)?;
-    }
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(p)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+fn allocate(dir: &Dir, name: &str) -> io::Result<()> {
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NONBLOCK;
+    let shown = dir.shown(name);
+    let f = dir
+        .open(name.as_ref(), flags, 0o600)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shown.display())))?;
     let md = f.metadata()?;
     if !md.is_file() {
         return Err(io::Error::other(format!(
             "{}: not a regular file; left alone",
-            p.display()
+            shown.display()
         )));
     }
     // Real blocks, not a hole: fallocate where the file system can, else
@@ -82,52 +92,54 @@ fn allocate(p: &Path) -> io::Result<()> {
 /// ENOSPC and stop before a part is given back.
 const PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
+fn is_file(dir: &Dir, part: usize) -> bool {
+    dir.lstat(name(part).as_ref())
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+}
+
 /// Gives back one part of the reserve, the last one left, after a pause,
 /// and commits it (btrfs counts freed blocks only once its transaction is
 /// on disk). False when there was none left to give.
 pub fn shrink(root: &Root) -> bool {
-    let left = |part| path(root, part).is_ok_and(|p| p.symlink_metadata().is_ok());
+    let Ok(dir) = results(root) else {
+        return false;
+    };
+    let left = |part| dir.lstat(name(part).as_ref()).is_ok();
     if !(0..PARTS).any(left) {
         return false;
     }
     std::thread::sleep(PAUSE);
-    (0..PARTS).rev().any(|part| remove(root, part))
+    (0..PARTS).rev().any(|part| remove(&dir, part))
 }
 
-/// The last part left, for a record to be written into
-/// (history::keep_reserved); None when none is.
-pub fn take(root: &Root) -> Option<PathBuf> {
-    (0..PARTS).rev().find_map(|part| {
-        let p = path(root, part).ok()?;
-        std::fs::symlink_metadata(&p)
-            .is_ok_and(|m| m.is_file())
-            .then_some(p)
-    })
+/// The name of the last part left in the results directory, for a record
+/// to be written into (history::keep_reserved); None when none is.
+pub fn take(root: &Root) -> Option<String> {
+    let dir = results(root).ok()?;
+    (0..PARTS).rev().find(|&part| is_file(&dir, part)).map(name)
 }
 
 /// Gives back all of it, at once.
 pub fn release(root: &Root) {
+    let Ok(dir) = results(root) else {
+        return;
+    };
     for part in 0..PARTS {
-        remove(root, part);
+        remove(&dir, part);
     }
 }
 
-fn remove(root: &Root, part: usize) -> bool {
-    let Ok(p) = path(root, part) else {
+fn remove(dir: &Dir, part: usize) -> bool {
+    let n = name(part);
+    if dir.lstat(n.as_ref()).is_err() {
         return false;
-    };
-    match std::fs::remove_file(&p) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return false,
-        Err(e) => {
-            tracing::warn!("{}: {e}", p.display());
-            return false;
-        }
     }
-    if let Some(dir) = p.parent() {
-        if let Err(e) = crate::space::sync_fs(dir) {
-            tracing::warn!("{}: {e}", dir.display());
-        }
+    if let Err(e) = dir.remove(n.as_ref()) {
+        tracing::warn!("{}: {e}", dir.shown(&n).display());
+        return false;
+    }
+    if let Err(e) = dir.sync_fs() {
+        tracing::warn!("{}: {e}", dir.shown("").display());
     }
     true
 }
@@ -139,7 +151,7 @@ mod tests {
     fn parts(root: &Root) -> Vec<u64> {
         (0..PARTS)
             .filter_map(|part| {
-                let p = path(root, part).ok()?;
+                let p = root.host(Path::new(paths::RESULTS_DIR)).join(name(part));
                 Some(std::fs::symlink_metadata(p).ok()?.len())
             })
             .collect()

@@ -26,13 +26,6 @@ pub fn full(path: &Path) -> Option<u64> {
     available(path).ok().filter(|&free| free < FULL_BELOW)
 }
 
-/// Commits `path`'s file system: btrfs counts freed blocks as free only
-/// once its transaction is on disk.
-pub fn sync_fs(path: &Path) -> std::io::Result<()> {
-    let dir = std::fs::File::open(path)?;
-    nix::unistd::syncfs(&dir).map_err(std::io::Error::from)
-}
-
 /// 1536 -> "1.5 KiB".
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::atomic;
 use crate::paths::{self, Root};
+use crate::rooted;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
@@ -29,14 +29,20 @@ pub struct Link {
 
 /// Where the link at `inside` points, as a path inside the root.
 fn target_inside(root: &Root, inside: &Path) -> io::Result<Option<PathBuf>> {
-    let host = root.host(inside);
-    match std::fs::symlink_metadata(&host) {
+    let (dir, name) = rooted::split(inside)?;
+    let dir = match rooted::open_dir(root, dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        other => other?,
+    };
+    match dir.lstat(name) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
-        Ok(md) if !md.file_type().is_symlink() => return Ok(Some(inside.to_path_buf())),
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFLNK => {
+            return Ok(Some(inside.to_path_buf()))
+        }
         Ok(_) => {}
     }
-    let target = std::fs::read_link(&host)?;
+    let target = dir.read_link(name)?;
     // Relative targets are relative to the link's directory, inside the root.
     let abs = if target.is_absolute() {
         target
@@ -63,6 +69,17 @@ fn holds_our_manifest(root: &Root, dir: &Path) -> bool {
         && t.get("backend").is_some_and(toml::Value::is_str)
 }
 
+/// True when `inside` is a symbolic link (its directory resolved inside
+/// the root).
+fn is_link(root: &Root, inside: &Path) -> bool {
+    let Ok((dir, name)) = rooted::split(inside) else {
+        return false;
+    };
+    rooted::open_dir(root, dir)
+        .and_then(|d| d.lstat(name))
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
 /// Removes every trigger link that points at the default update directory
 /// or at a directory holding a manifest of ours, whatever the (unreadable)
 /// configuration says; another tool's link is left alone.
@@ -70,16 +87,14 @@ pub fn remove_ours_without_config(root: &Root) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for p in paths::TRIGGER_LINKS {
         let inside = Path::new(p);
-        let host = root.host(inside);
-        match std::fs::symlink_metadata(&host) {
-            Ok(md) if md.file_type().is_symlink() => {}
-            _ => continue,
+        if !is_link(root, inside) {
+            continue;
         }
         let Some(target) = target_inside(root, inside)? else {
             continue;
         };
         if target == Path::new(paths::DEFAULT_UPDATE_DIR) || holds_our_manifest(root, &target) {
-            atomic::remove(&host)?;
+            rooted::remove(root, inside)?;
             removed.push(inside.to_path_buf());
         }
     }
@@ -190,8 +205,7 @@ pub fn foreign(root: &Root, links: &[Link]) -> Vec<Foreign> {
             LinkState::Elsewhere(t) => Some(Foreign {
                 path: l.path.clone(),
                 target: t.clone(),
-                not_a_link: !std::fs::symlink_metadata(root.host(&l.path))
-                    .is_ok_and(|md| md.file_type().is_symlink()),
+                not_a_link: !is_link(root, &l.path),
             }),
             _ => None,
         })
@@ -207,7 +221,7 @@ fn clear_foreign(root: &Root, update_dir: &Path, replace: bool) -> Result<(), Tr
             return Err(anyhow::anyhow!("{f}").into());
         }
         let host = root.host(&f.path);
-        atomic::remove(&host).with_context(|| host.display().to_string())?;
+        rooted::remove(root, &f.path).with_context(|| host.display().to_string())?;
         tracing::warn!(
             "removed {} (it pointed at {})",
             f.path.display(),
@@ -219,7 +233,7 @@ fn clear_foreign(root: &Root, update_dir: &Path, replace: bool) -> Result<(), Tr
 
 /// Creates `/system-update` -> update directory (temporary name, rename).
 pub fn create(root: &Root, update_dir: &Path) -> io::Result<()> {
-    atomic::symlink(update_dir, &root.host(Path::new(paths::TRIGGER_LINKS[0])))
+    rooted::symlink(root, update_dir, Path::new(paths::TRIGGER_LINKS[0]))
 }
 
 /// Removes every trigger link that points at our update directory
@@ -228,7 +242,7 @@ pub fn remove_ours(root: &Root, update_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for link in inspect(root, update_dir)? {
         if matches!(link.state, LinkState::Ours | LinkState::Dangling) {
-            atomic::remove(&root.host(&link.path))?;
+            rooted::remove(root, &link.path)?;
             removed.push(link.path);
         }
     }
@@ -257,9 +271,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(inspect(&root, ud).unwrap()[1].state, LinkState::Ours);
-        atomic::symlink(
+        rooted::symlink(
+            &root,
             Path::new("/var/lib/other"),
-            &root.host(Path::new("/system-update")),
+            Path::new("/system-update"),
         )
         .unwrap();
         assert!(matches!(
@@ -361,8 +376,11 @@ pub fn arm(
     } else {
         None
     };
-    local::store(&udh, &local)?;
-    crate::attempts::store(&udh, &crate::attempts::State::default())?;
+    let dir =
+        rooted::open_dir(root, &config.update_dir).with_context(|| udh.display().to_string())?;
+    local::store(&dir, &local)?;
+    let fresh = crate::attempts::State::default();
+    crate::attempts::store(root, &config.update_dir, &fresh)?;
     let link = root.host(Path::new(paths::TRIGGER_LINKS[0]));
     create(root, &config.update_dir).with_context(|| link.display().to_string())?;
     Ok((m, verified))

@@ -111,18 +111,18 @@ fn own_temp(name: &str, listed: &[String]) -> bool {
 }
 
 /// Records the payload names about to be copied in (see PREPARING_NAME).
-pub fn begin(dir: &Path, names: &[String]) -> io::Result<()> {
+pub fn begin(dir: &crate::rooted::Dir, names: &[String]) -> io::Result<()> {
     let mut text = String::new();
     for n in names.iter().filter(|n| paths::is_plain_name(n)) {
         text += n;
         text.push('\n');
     }
-    crate::atomic::write(&dir.join(PREPARING_NAME), text.as_bytes(), 0o644)
+    dir.write(PREPARING_NAME.as_ref(), text.as_bytes(), 0o644, None)
 }
 
 /// The manifest is written: it lists the payload from now on.
-pub fn done(dir: &Path) -> io::Result<()> {
-    crate::atomic::remove(&dir.join(PREPARING_NAME))
+pub fn done(dir: &crate::rooted::Dir) -> io::Result<()> {
+    dir.remove(PREPARING_NAME.as_ref())
 }
 
 /// The payload names the manifest in `dir` lists, read leniently (any
@@ -169,46 +169,40 @@ pub struct Cleared {
 /// Removes the payload the manifest lists (and `also`: files being copied
 /// in before a manifest names them), our own files and temporary files,
 /// nothing else; then the directory itself when `remove_dir` and it is
-/// empty. A missing directory is nothing to do.
-pub fn clear(dir: &Path, also: &[String], remove_dir: bool) -> io::Result<Cleared> {
+/// empty. `dir` is the update directory inside `root`, resolved there; a
+/// missing one is nothing to do.
+pub fn clear(
+    root: &crate::paths::Root,
+    dir: &Path,
+    also: &[String],
+    remove_dir: bool,
+) -> io::Result<Cleared> {
     let mut done = Cleared::default();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+    let ud = match crate::rooted::open_dir(root, dir) {
+        Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(done),
         Err(e) => return Err(e),
     };
-    let mut listed = listed(dir);
+    let mut listed = listed(&root.host(dir));
     listed.extend(also.iter().filter(|n| paths::is_plain_name(n)).cloned());
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = ours(&name, &listed);
+    for name in ud.names()? {
+        let shown = name.to_string_lossy().into_owned();
         // Never into a directory, never through a link: unlink removes the
         // link itself.
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(true);
-        if ours && !is_dir {
-            let p = entry.path();
-            match std::fs::remove_file(&p) {
-                Ok(()) => done.removed.push(p),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+        let is_dir = ud
+            .lstat(&name)
+            .map_or(true, |st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        if ours(&shown, &listed) && !is_dir {
+            ud.remove(&name)?;
+            done.removed.push(ud.shown(&name));
         } else {
-            done.left.push(name);
+            done.left.push(shown);
         }
     }
     done.left.sort();
     if remove_dir && done.left.is_empty() {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => done.dir_removed = true,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        if let Some(parent) = dir.parent() {
-            crate::atomic::fsync_dir(parent)?;
-        }
-    } else {
-        crate::atomic::fsync_dir(dir)?;
+        let (parent, name) = crate::rooted::split(dir)?;
+        done.dir_removed = crate::rooted::open_dir(root, parent)?.remove_dir(name)?;
     }
     Ok(done)
 }
@@ -253,9 +247,10 @@ mod tests {
         assert!(!foreign_entries(u)
             .unwrap()
             .contains(&"..preparing.tmp-12-0".to_string()));
-        begin(u, &["a.deb".to_string(), "b.deb".to_string()]).unwrap();
+        let dir = crate::rooted::open_dir(&crate::paths::Root::new(u), Path::new("/")).unwrap();
+        begin(&dir, &["a.deb".to_string(), "b.deb".to_string()]).unwrap();
         assert_eq!(foreign_entries(u).unwrap(), vec!["mine.txt"]);
-        let c = clear(u, &[], false).unwrap();
+        let c = clear(&crate::paths::Root::new(u), Path::new("/"), &[], false).unwrap();
         assert_eq!(c.left, vec!["mine.txt"]);
         assert!(!u.join(PREPARING_NAME).exists());
     }
@@ -314,7 +309,8 @@ mod tests {
         std::fs::create_dir(u.join("sub")).unwrap();
         std::fs::write(d.path().join("escape"), b"keep").unwrap();
         assert_eq!(foreign_entries(&u).unwrap(), vec!["precious", "sub"]);
-        let c = clear(&u, &[], true).unwrap();
+        let root = crate::paths::Root::new(d.path());
+        let c = clear(&root, Path::new("/u"), &[], true).unwrap();
         assert_eq!(c.left, vec!["precious", "sub"]);
         assert!(!c.dir_removed);
         assert!(u.join("precious").exists() && u.join("sub").is_dir());
@@ -325,7 +321,11 @@ mod tests {
         );
         std::fs::remove_file(u.join("precious")).unwrap();
         std::fs::remove_dir(u.join("sub")).unwrap();
-        assert!(clear(&u, &[], true).unwrap().dir_removed);
+        assert!(
+            clear(&root, Path::new("/u"), &[], true)
+                .unwrap()
+                .dir_removed
+        );
         assert!(!u.exists());
     }
 }

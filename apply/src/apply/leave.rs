@@ -78,8 +78,9 @@ pub(super) fn way_out(
 /// A successful update's payload has done its work: `status` then says
 /// nothing is prepared, and a new prepare needs no --force. A failed one is
 /// kept, to look at or to retry.
-pub(super) fn clear_applied(udh: &Path) {
-    match crate::updatedir::clear(udh, &[], true) {
+pub(super) fn clear_applied(root: &Root, update_dir: &Path) {
+    let udh = root.host(update_dir);
+    match crate::updatedir::clear(root, update_dir, &[], true) {
         Ok(c) if !c.left.is_empty() => tracing::info!(
             "{}: kept what is not part of the update: {}",
             udh.display(),

@@ -63,6 +63,8 @@ pub struct Attempt<'a> {
     pub root: &'a Root,
     /// The update directory on the host.
     pub udh: &'a Path,
+    /// The same, as the root sees it.
+    pub update_dir: &'a Path,
     pub opts: &'a ApplyOptions,
 }
 
@@ -111,12 +113,12 @@ pub fn enough_power(root: &Root, min_battery: u8) -> Phase<()> {
 }
 
 pub(super) fn count_attempt(
-    udh: &Path,
+    at: &Attempt<'_>,
     state: &mut State,
     run: &mut Run<'_>,
 ) -> anyhow::Result<()> {
     state.attempts += 1;
-    attempts::store(udh, state)?;
+    attempts::store(at.root, at.update_dir, state)?;
     run.record.attempts = state.attempts;
     run.record.error = Some(format!(
         "attempt {} did not finish (power cut, crash or kill)",
@@ -228,7 +230,7 @@ pub fn attempt(
         *snapshot = Some(take_snapshot(provider, &m.id, sink)?);
         // After the snapshot, which must not share its blocks.
         crate::reserve::make(at.root);
-        mark_started(at.root, at.udh, m, state)?;
+        mark_started(at, m, state)?;
         Ok(transaction(backend.as_mut(), sink))
     };
     match phases() {
@@ -330,7 +332,8 @@ pub fn take_snapshot(provider: &Provider, id: &str, sink: &mut dyn Sink) -> Phas
 
 /// From here on the database may be ours to repair: on disk before the
 /// backend starts.
-pub(super) fn mark_started(root: &Root, udh: &Path, m: &Manifest, state: &mut State) -> Phase<()> {
+pub(super) fn mark_started(at: &Attempt<'_>, m: &Manifest, state: &mut State) -> Phase<()> {
+    let root = at.root;
     if !state.transaction_started {
         state.transaction_started = true;
         // Before anything is changed, and once: a later attempt would see
@@ -341,7 +344,8 @@ pub(super) fn mark_started(root: &Root, udh: &Path, m: &Manifest, state: &mut St
         state.before = crate::backend::versions_of(m.backend, m.payload(), root)
             .map_err(|why| tracing::warn!("versions before the update not recorded: {why}"))
             .ok();
-        attempts::store(udh, state).map_err(|e| Verdict::failure(format!("{e:#}")))?;
+        attempts::store(root, at.update_dir, state)
+            .map_err(|e| Verdict::failure(format!("{e:#}")))?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Where the update's events go: the UI, the journal and the log file
 //! (each line bounded by its own head-and-tail cap).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -118,31 +118,23 @@ impl Sink for Reporter<'_> {
 }
 
 pub(super) fn open_log(root: &Root, id: &str) -> (Option<File>, Option<PathBuf>) {
-    let inside = Path::new(paths::LOG_DIR).join(format!("{id}.log"));
-    let host = match root.confined(&inside) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!("{e}; the backend's output goes to the journal only");
-            return (None, None);
-        }
-    };
+    let name = format!("{id}.log");
+    let inside = Path::new(paths::LOG_DIR).join(&name);
+    let host = root.host(&inside);
     // Maintainer scripts print what they like, secrets included: 0640 for
     // the log group (adm) where there is one, else 0600; never through a
     // link planted in the log directory.
-    let group = atomic::log_group(root.dir());
+    let group = atomic::log_group(root);
     let mode = atomic::private_mode(group);
-    let opened = host
-        .parent()
-        .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
-        .and_then(|_| {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(mode)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&host)?;
-            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    let opened =
+        crate::rooted::create_dir_all(root, Path::new(paths::LOG_DIR), 0o755).and_then(|dir| {
+            use nix::fcntl::OFlag;
+            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NONBLOCK;
+            let f = dir.open(name.as_ref(), flags, mode)?;
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            nix::sys::stat::fchmod(&f, nix::sys::stat::Mode::from_bits_truncate(mode))?;
             if let Some(g) = group {
                 std::os::unix::fs::fchown(&f, None, Some(g))?;
             }

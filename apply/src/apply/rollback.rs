@@ -361,12 +361,20 @@ fn store_restored(new_root: &Root, failed_root: &Root, record: &ResultRecord) {
 /// The failed attempt's log, copied into the restored root: the next boot
 /// runs that one.
 fn copy_log(failed_root: &Root, new_root: &Root, log: &Path) {
-    let (from, to) = (failed_root.host(log), new_root.host(log));
-    let group = atomic::log_group(new_root.dir());
-    let copied = to
-        .parent()
-        .map_or(Ok(()), |d| atomic::create_dir_all(d, 0o755))
-        .and_then(|_| atomic::copy_mode(&from, &to, atomic::private_mode(group)));
+    let to = new_root.host(log);
+    let group = atomic::log_group(new_root);
+    let copied = (|| {
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
+        let mut from = failed_root.open_in(log, flags)?;
+        if !from.metadata()?.is_file() {
+            return Err(std::io::Error::other(
+                "the failed root's log is not a regular file",
+            ));
+        }
+        let (dir, name) = crate::rooted::split(log)?;
+        let dir = crate::rooted::create_dir_all(new_root, dir, 0o755)?;
+        dir.copy_reader(&mut from, name, atomic::private_mode(group))
+    })();
     if let Err(e) = copied {
         tracing::warn!(
             "{}: cannot copy the log into the restored root: {e}",

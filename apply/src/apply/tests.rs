@@ -300,6 +300,7 @@ fn the_repair_at_the_limit_says_what_the_backend_did() {
     let at = Attempt {
         root: &root,
         udh: d.path(),
+        update_dir: std::path::Path::new("/"),
         opts: &opts,
     };
     let mut ev = Events::default();

@@ -120,6 +120,7 @@ impl<'a> Update<'a> {
         let at = Attempt {
             root: self.root,
             udh: &self.udh,
+            update_dir: &self.config.update_dir,
             opts: self.opts,
         };
         // A transaction begun before goes on whatever the power: a system
@@ -139,7 +140,7 @@ impl<'a> Update<'a> {
             };
             return Ok(phases::at_limit(&at, &limit, &mut self.run, sink));
         }
-        phases::count_attempt(&self.udh, &mut self.state, &mut self.run)?;
+        phases::count_attempt(&at, &mut self.state, &mut self.run)?;
         let verdict = match &self.manifest {
             Ok(m) => phases::attempt(
                 &at,
@@ -254,7 +255,7 @@ impl<'a> Update<'a> {
             tracing::error!("cannot remove the trigger: {e}");
         }
         if outcome == Outcome::Success && !self.config.keep_update {
-            leave::clear_applied(&self.udh);
+            leave::clear_applied(self.root, &self.config.update_dir);
         }
         let rolled_back = self.roll_back(outcome, sink);
         // Not needed any more (after a rollback of a real boot, the running

@@ -362,13 +362,14 @@ impl Config {
         }
     }
 
-    /// Reads the config file under `root`; a missing file means defaults.
+    /// Reads the config file under `root`, every link on the way resolved
+    /// inside it; a missing file means defaults.
     pub fn load(root: &Root) -> anyhow::Result<Config> {
         let cannot = |path: &Path| format!("{}: cannot read", path.display());
-        let path = root
-            .confined(Path::new(paths::CONFIG_FILE))
-            .with_context(|| cannot(&root.host(Path::new(paths::CONFIG_FILE))))?;
-        let text = match crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, true) {
+        let inside = Path::new(paths::CONFIG_FILE);
+        let path = root.host(inside);
+        let max = crate::untrusted::CONFIG_MAX;
+        let text = match crate::untrusted::read_text_in(root, inside, max, true) {
             Ok(t) => t,
             Err(e) if e.is_not_found() => return Ok(Config::default()),
             Err(crate::untrusted::UntrustedError::Io { path, source }) => {

@@ -60,14 +60,14 @@ pub fn import(
         .fold(0u64, |s, kib| s.saturating_add(kib.saturating_mul(1024)));
     check_room(root, &udh, size, installed)?;
 
-    make_room(root, config, &udh)?;
+    let dir = make_room(root, config, &udh)?;
     let incoming: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
-    updatedir::begin(&udh, &incoming).with_context(|| udh.display().to_string())?;
+    updatedir::begin(&dir, &incoming).with_context(|| udh.display().to_string())?;
     let copied = m
         .files
         .iter()
         .zip(media)
-        .try_for_each(|(f, src)| import_file(&m, f, src, from, &udh))
+        .try_for_each(|(f, src)| import_file(&m, f, src, from, &dir))
         // Against this machine's keys, the ones that count, before the
         // reboot rather than in it (the boot checks again).
         .and_then(|()| {
@@ -76,7 +76,7 @@ pub fn import(
         });
     if let Err(e) = copied {
         let names: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
-        let _ = clear_dir(&udh, &names);
+        let _ = clear_dir(root, config, &names);
         return Err(e);
     }
     let local = LocalState {
@@ -86,7 +86,7 @@ pub fn import(
         ..LocalState::default()
     };
     finish(
-        &udh,
+        &dir,
         &loaded.text,
         loaded.signature.as_deref().map(str::as_bytes),
         &local,
@@ -127,10 +127,9 @@ fn import_file(
     f: &manifest::PayloadFile,
     (src, size): (std::fs::File, u64),
     from: &Path,
-    udh: &Path,
+    dir: &crate::rooted::Dir,
 ) -> Result<(), PrepareError> {
     use std::io::Read;
-    let dest = udh.join(&f.name);
     let shown = from.join(&f.name);
     let mode = if m.command.as_ref().is_some_and(|a| a[0] == f.name) {
         0o755
@@ -139,7 +138,8 @@ fn import_file(
     };
     // One byte more than its size: a file that grows is caught, not copied on.
     let mut reader = manifest::Hashing::new(src.take(size.saturating_add(1)));
-    atomic::copy_reader(&mut reader, &dest, mode).with_context(|| shown.display().to_string())?;
+    dir.copy_reader(&mut reader, f.name.as_ref(), mode)
+        .with_context(|| shown.display().to_string())?;
     let (found, count) = reader.finish();
     if count != size {
         return Err(anyhow::anyhow!(

@@ -12,6 +12,7 @@ use crate::local::{self, LocalState};
 use crate::lock::{self, LockError};
 use crate::manifest::{self, Manifest, ManifestError, PayloadFile};
 use crate::paths::{self, Root};
+use crate::rooted;
 use crate::signature::{self, Verified};
 use crate::timefmt;
 use crate::trigger;
@@ -120,24 +121,27 @@ pub fn lock_path(root: &Root) -> PathBuf {
     root.host(&Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME))
 }
 
-/// Takes the lock of `root`, its path first checked to stay in the root.
+/// Takes the lock of `root`, in its results directory resolved inside it.
 pub fn lock_root(root: &Root) -> Result<lock::Lock, LockError> {
-    let inside = Path::new(paths::RESULTS_DIR).join(paths::LOCK_NAME);
-    let path = root.confined(&inside).map_err(|source| LockError::Open {
-        path: lock_path(root),
-        source,
-    })?;
-    lock::try_lock(&path)
+    let dir = crate::rooted::create_dir_all(root, Path::new(paths::RESULTS_DIR), 0o755).map_err(
+        |source| LockError::Open {
+            path: lock_path(root),
+            source,
+        },
+    )?;
+    lock::try_lock(&dir, paths::LOCK_NAME)
 }
 
 /// Empties the update directory of what is ours (updatedir::clear),
 /// keeping the directory; `also`: files copied in before the manifest.
-fn clear_dir(dir: &Path, also: &[String]) -> Result<(), PrepareError> {
-    let c = updatedir::clear(dir, also, false).with_context(|| dir.display().to_string())?;
+fn clear_dir(root: &Root, config: &Config, also: &[String]) -> Result<(), PrepareError> {
+    let dir = root.host(&config.update_dir);
+    let c = updatedir::clear(root, &config.update_dir, also, false)
+        .with_context(|| dir.display().to_string())?;
     if c.left.is_empty() {
         Ok(())
     } else {
-        Err(not_ours(dir, &c.left))
+        Err(not_ours(&dir, &c.left))
     }
 }
 
@@ -170,12 +174,15 @@ fn refuse_foreign(dir: &Path) -> Result<(), PrepareError> {
 /// update must be triggered on its own: the old trigger (and with it its
 /// after-action) goes first, so the next boot never installs what nobody
 /// triggered.
-fn make_room(root: &Root, config: &Config, udh: &Path) -> Result<(), PrepareError> {
+/// The update directory, opened inside the root, for what is written next.
+fn make_room(root: &Root, config: &Config, udh: &Path) -> Result<rooted::Dir, PrepareError> {
     refuse_foreign(udh)?;
     trigger::remove_ours(root, &config.update_dir)
         .with_context(|| root.dir().display().to_string())?;
-    atomic::create_dir_all(udh, 0o755).with_context(|| udh.display().to_string())?;
-    clear_dir(udh, &[])
+    let dir = rooted::create_dir_all(root, &config.update_dir, 0o755)
+        .with_context(|| udh.display().to_string())?;
+    clear_dir(root, config, &[])?;
+    Ok(dir)
 }
 
 pub fn prepare(
@@ -199,14 +206,14 @@ pub fn prepare(
     let checked = check(root, backend, &sources, &resolved, req.reinstall)?;
     let db_fingerprint = backend.fingerprint(root)?;
     check_room(root, &udh, sources.download(), checked.installed())?;
-    make_room(root, config, &udh)?;
-    let files = sources.copy_into(&udh, &checked)?;
+    let dir = make_room(root, config, &udh)?;
+    let files = sources.copy_into(&dir, &checked)?;
     let m = manifest_of(backend, req.title, sources.argv, files, resolved);
     let local = LocalState {
         db_fingerprint,
         ..LocalState::default()
     };
-    write(root, config, &udh, &m, &local, req.sign.as_deref())?;
+    write(root, config, &dir, &m, &local, req.sign.as_deref())?;
     Ok(m)
 }
 
@@ -306,19 +313,20 @@ fn manifest_of(
 fn write(
     root: &Root,
     config: &Config,
-    udh: &Path,
+    dir: &rooted::Dir,
     m: &Manifest,
     local: &LocalState,
     sign: Option<&Path>,
 ) -> Result<(), PrepareError> {
+    let udh = root.host(&config.update_dir);
     let text = m.to_toml();
     let sig = match sign {
-        Some(key) => Some(sign_text(udh, &text, key, &m.id)?),
+        Some(key) => Some(sign_text(&udh, &text, key, &m.id)?),
         None => None,
     };
-    finish(udh, &text, sig.as_deref(), local)?;
+    finish(dir, &text, sig.as_deref(), local)?;
     if sig.is_some() {
-        warn_if_untrusted(root, udh, config);
+        warn_if_untrusted(root, &udh, config);
     }
     Ok(())
 }
@@ -375,22 +383,23 @@ fn sign_text(udh: &Path, text: &str, key: &Path, id: &str) -> Result<Vec<u8>, Pr
 /// presence means "complete", and a signature never sits beside a manifest
 /// it was not made for longer than a crash between two renames.
 fn finish(
-    udh: &Path,
+    dir: &rooted::Dir,
     text: &str,
     sig: Option<&[u8]>,
     local: &LocalState,
 ) -> Result<(), PrepareError> {
-    local::store(udh, local)?;
-    let sig_path = signature::path(udh);
+    local::store(dir, local)?;
+    let sig_name = paths::SIGNATURE_NAME.as_ref();
+    let sig_path = dir.shown(paths::SIGNATURE_NAME);
     match sig {
-        Some(s) => {
-            atomic::write(&sig_path, s, 0o644).with_context(|| sig_path.display().to_string())?
-        }
-        None => atomic::remove(&sig_path).with_context(|| sig_path.display().to_string())?,
+        Some(s) => dir.write(sig_name, s, 0o644, None),
+        None => dir.remove(sig_name),
     }
-    let mpath = Manifest::path(udh);
-    atomic::write(&mpath, text.as_bytes(), 0o644).with_context(|| mpath.display().to_string())?;
-    updatedir::done(udh).with_context(|| udh.display().to_string())?;
+    .with_context(|| sig_path.display().to_string())?;
+    let mpath = dir.shown(paths::MANIFEST_NAME);
+    dir.write(paths::MANIFEST_NAME.as_ref(), text.as_bytes(), 0o644, None)
+        .with_context(|| mpath.display().to_string())?;
+    updatedir::done(dir).with_context(|| dir.shown("").display().to_string())?;
     Ok(())
 }
 
@@ -419,7 +428,10 @@ pub fn cancel(root: &Root, config: &Config, purge: bool) -> Result<Cancelled, Pr
     let purged = if purge {
         let udh = root.host(&config.update_dir);
         // Only what is ours, never a recursive delete: see updatedir.
-        Some(updatedir::clear(&udh, &[], true).with_context(|| udh.display().to_string())?)
+        Some(
+            updatedir::clear(root, &config.update_dir, &[], true)
+                .with_context(|| udh.display().to_string())?,
+        )
     } else {
         None
     };

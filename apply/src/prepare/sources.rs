@@ -1,16 +1,15 @@
 //! What `prepare` copies and what it checks of it before anything is
 //! written: nothing that cannot install reaches a boot.
 
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 
 use super::{refused, regular_file, PrepareError, PrepareRequest, Resolution};
-use anyhow::Context;
-
-use crate::atomic;
 use crate::backend::{BackendKind, PackageInfo};
-use crate::manifest::{self, PackageSignature, PayloadFile};
+use crate::manifest::{PackageSignature, PayloadFile};
 use crate::paths::Root;
 use crate::updatedir;
+use anyhow::Context;
 
 /// What gets copied: the payload files, for `--command` a program given as
 /// a relative path to an existing file (it then travels with the payload),
@@ -97,24 +96,33 @@ impl Sources {
             .fold(0, u64::saturating_add)
     }
 
+    /// Copies each into `dir`, the update directory, hashing the bytes as
+    /// they are written.
     pub(super) fn copy_into(
         &self,
-        udh: &Path,
+        dir: &crate::rooted::Dir,
         checked: &Checked,
     ) -> Result<Vec<PayloadFile>, PrepareError> {
-        updatedir::begin(udh, &self.names).with_context(|| udh.display().to_string())?;
+        updatedir::begin(dir, &self.names).with_context(|| dir.shown("").display().to_string())?;
         let mut files = Vec::new();
         for (i, f) in self.all().enumerate() {
-            let dest = udh.join(&self.names[i]);
-            atomic::copy(f, &dest).with_context(|| dest.display().to_string())?;
-            if self.program.as_deref() == Some(f.as_path()) {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                    .with_context(|| dest.display().to_string())?;
-            }
-            let sha256 =
-                manifest::sha256_file(&dest).with_context(|| dest.display().to_string())?;
-            files.push(checked.payload_file(i, self.names[i].clone(), sha256));
+            let name = &self.names[i];
+            let dest = dir.shown(name);
+            let mode = if self.program.as_deref() == Some(f.as_path()) {
+                0o755
+            } else {
+                0o644
+            };
+            let src = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(f)
+                .with_context(|| f.display().to_string())?;
+            let mut reader = crate::digest::Hashing::new(src);
+            dir.copy_reader(&mut reader, name.as_ref(), mode)
+                .with_context(|| dest.display().to_string())?;
+            let (sha256, _) = reader.finish();
+            files.push(checked.payload_file(i, name.clone(), sha256));
         }
         Ok(files)
     }

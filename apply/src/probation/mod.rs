@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,11 +27,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::config::{Config, DEFAULT_HEALTH_TARGET};
 use crate::paths::Root;
 use crate::result::{self, ResultRecord};
 pub use crate::result::{ProbationRecord as Record, Verdict};
+use crate::rooted;
 use crate::timefmt;
 
 mod health;
@@ -66,12 +66,6 @@ pub struct State {
     pub reason: Option<String>,
 }
 
-/// The state or the marker inside the root, as a path on the host.
-fn host(root: &Root, inside: &str) -> anyhow::Result<PathBuf> {
-    root.confined(Path::new(inside))
-        .with_context(|| root.host(Path::new(inside)).display().to_string())
-}
-
 /// The state as it must be, or why it cannot be used (the probation is
 /// over for it).
 fn invalid(p: &Path, message: impl std::fmt::Display) -> anyhow::Error {
@@ -82,8 +76,8 @@ fn invalid(p: &Path, message: impl std::fmt::Display) -> anyhow::Error {
 }
 
 pub fn load(root: &Root) -> anyhow::Result<Option<State>> {
-    let p = host(root, STATE)?;
-    let text = match crate::untrusted::read_text(&p, STATE_MAX, true) {
+    let p = root.host(Path::new(STATE));
+    let text = match crate::untrusted::read_text_in(root, Path::new(STATE), STATE_MAX, true) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(invalid(&p, e)),
@@ -97,14 +91,13 @@ pub fn load(root: &Root) -> anyhow::Result<Option<State>> {
 }
 
 pub fn store(root: &Root, state: &State) -> anyhow::Result<()> {
-    let p = host(root, STATE)?;
+    let p = root.host(Path::new(STATE));
     let shown = || p.display().to_string();
-    if let Some(d) = p.parent() {
-        atomic::create_dir_all(d, 0o755).with_context(shown)?;
-    }
+    let (dir, name) = rooted::split(Path::new(STATE)).with_context(shown)?;
+    let dir = rooted::create_dir_all(root, dir, 0o755).with_context(shown)?;
     let mut data = serde_json::to_vec_pretty(state).unwrap_or_default();
     data.push(b'\n');
-    atomic::write(&p, &data, 0o644).with_context(shown)
+    dir.write(name, &data, 0o644, None).with_context(shown)
 }
 
 /// The rollback marker as one look without following a link sees it:
@@ -121,8 +114,10 @@ pub enum Marker {
 
 pub fn marker(root: &Root) -> Marker {
     let p = root.host(Path::new(DUE));
-    match std::fs::symlink_metadata(&p) {
-        Ok(md) if md.file_type().is_file() => Marker::Armed,
+    let look = rooted::split(Path::new(DUE))
+        .and_then(|(dir, name)| rooted::open_dir(root, dir)?.lstat(name));
+    match look {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Marker::Armed,
         Ok(_) => Marker::Stray(format!(
             "{}: not a regular file, so no rollback marker of ours; nothing is rolled back for it: remove it (rm -r {})",
             p.display(),
@@ -199,8 +194,8 @@ pub fn take(root: &Root) -> Due {
 }
 
 fn arm(root: &Root) -> anyhow::Result<()> {
-    let p = host(root, DUE)?;
-    atomic::write(&p, b"", 0o644).with_context(|| p.display().to_string())
+    let p = root.host(Path::new(DUE));
+    rooted::write(root, Path::new(DUE), b"", 0o644).with_context(|| p.display().to_string())
 }
 
 /// The marker, then the state: gone, and on disk, before anything else.
@@ -215,8 +210,8 @@ pub fn end(root: &Root) -> anyhow::Result<()> {
         _ => &[DUE, STATE],
     };
     for f in files {
-        let p = host(root, f)?;
-        atomic::remove(&p).with_context(|| p.display().to_string())?;
+        let p = root.host(Path::new(f));
+        rooted::remove(root, Path::new(f)).with_context(|| p.display().to_string())?;
     }
     Ok(())
 }
@@ -536,7 +531,7 @@ pub fn status_line(root: &Root) -> Option<String> {
 
 /// Where the state lives on the host.
 #[cfg(test)]
-pub fn state_path(root: &Root) -> PathBuf {
+pub fn state_path(root: &Root) -> std::path::PathBuf {
     root.host(Path::new(STATE))
 }
 

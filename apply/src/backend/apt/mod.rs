@@ -63,8 +63,17 @@ pub fn apt_get(root: &Root, dpkg_args: &[String]) -> Result<Apt, BackendError> {
         r.push(root.dir());
         c.arg("-o").arg(r);
         let mut l = OsString::from("Dpkg::Options::=--log=");
-        l.push(root.host(Path::new("/var/log/dpkg.log")));
+        l.push(super::dpkg::log_in(root));
         c.arg("-o").arg(l);
+        // apt's own logs (the planner's eipp) through the root's links
+        // resolved inside it; else in the private directory, not kept.
+        let logs = crate::rooted::resolved(root, Path::new("/var/log/apt")).unwrap_or_else(|e| {
+            tracing::warn!("/var/log/apt: {e}; apt's own logs are not kept");
+            config.path().to_path_buf()
+        });
+        let mut d = OsString::from("Dir::Log=");
+        d.push(logs);
+        c.arg("-o").arg(d);
     }
     for a in dpkg_args {
         c.arg("-o").arg(format!("Dpkg::Options::={a}"));

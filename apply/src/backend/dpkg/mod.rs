@@ -337,6 +337,28 @@ fn bare(pkg: &str) -> &str {
     pkg.split(':').next().unwrap_or(pkg).trim()
 }
 
+/// Where dpkg is to log for `root`: it logs to the host's
+/// /var/log/dpkg.log even with --root, so the root's own, its /var/log
+/// resolved inside the root (rooted::resolved); else nowhere. dpkg follows
+/// a link at the file itself, so a link there is not used either.
+pub(crate) fn log_in(root: &Root) -> PathBuf {
+    let inside = Path::new("/var/log");
+    let link = crate::rooted::open_dir(root, inside)
+        .and_then(|d| d.lstat("dpkg.log".as_ref()))
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+    match crate::rooted::resolved(root, inside) {
+        Ok(_) if link && !root.is_live() => {
+            tracing::warn!("/var/log/dpkg.log is a symbolic link; dpkg's own log is not kept");
+            PathBuf::from("/dev/null")
+        }
+        Ok(dir) => dir.join("dpkg.log"),
+        Err(e) => {
+            tracing::warn!("/var/log: {e}; dpkg's own log is not kept");
+            PathBuf::from("/dev/null")
+        }
+    }
+}
+
 impl Dpkg {
     pub fn new(t: Transaction<'_>) -> Result<Dpkg, BackendError> {
         let root = t.root.clone();
@@ -368,22 +390,8 @@ impl Dpkg {
             let mut r = OsString::from("--root=");
             r.push(self.root.dir());
             c.arg(r);
-            // dpkg logs to the host's /var/log/dpkg.log even with --root;
-            // the root's own, unless a link there leads out of the root.
-            let log = match self.root.confined(Path::new("/var/log/dpkg.log")) {
-                Ok(log) => {
-                    if let Some(dir) = log.parent() {
-                        let _ = crate::atomic::create_dir_all(dir, 0o755);
-                    }
-                    log
-                }
-                Err(e) => {
-                    tracing::warn!("{e}; dpkg's own log is not kept");
-                    PathBuf::from("/dev/null")
-                }
-            };
             let mut l = OsString::from("--log=");
-            l.push(log);
+            l.push(log_in(&self.root));
             c.arg(l);
         }
         c.arg(format!("--status-fd={PROGRESS_FD}"))

@@ -312,23 +312,26 @@ pub struct PacmanBackend {
 
 impl PacmanBackend {
     fn remove_stale_lock(&self, sink: &mut dyn Sink) -> Result<(), BackendError> {
-        // Never through a link in an image that could lead to the host's.
-        let lock = self
-            .root
-            .confined(&dbpath(&self.root)?.join("db.lck"))
-            .map_err(|source| BackendError::Read {
-                path: self.root.host(Path::new(DBPATH)),
-                source,
-            })?;
-        match std::fs::remove_file(&lock) {
-            Ok(()) => {
-                sink.event(Event::message(STALE_LOCK.text()));
-                tracing::info!("{}: stale lock removed", lock.display());
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(BackendError::Read { path: lock, source }),
-        }
+        // Resolved inside the root: never through a link to the host's.
+        let inside = dbpath(&self.root)?.join("db.lck");
+        let lock = self.root.host(&inside);
+        let read_err = |source| BackendError::Read {
+            path: lock.clone(),
+            source,
+        };
+        let (dir, name) = crate::rooted::split(&inside).map_err(read_err)?;
+        let dir = match crate::rooted::open_dir(&self.root, dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            other => other.map_err(read_err)?,
+        };
+        match dir.lstat(name) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            other => other.map_err(read_err)?,
+        };
+        dir.remove(name).map_err(read_err)?;
+        sink.event(Event::message(STALE_LOCK.text()));
+        tracing::info!("{}: stale lock removed", lock.display());
+        Ok(())
     }
 
     /// A cut while pacman wrote or removed an entry of the local database
