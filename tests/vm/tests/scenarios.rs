@@ -499,8 +499,10 @@ fn s6_etc_trigger() {
 
     // 2. Unattended (issue 22): system-update-auto.timer's pass waits while
     // a guest process holds a shutdown inhibitor, and names it (logind over
-    // D-Bus); released, the next pass arms the update and reboots into it;
-    // the next boot is confirmed and the metrics file says so.
+    // D-Bus); released, it waits while a user is logged in (when-users =
+    // "wait", a real logind session on tty2) and names the user; once the
+    // session ends, the next pass arms the update and reboots into it; the
+    // next boot is confirmed and the metrics file says so.
     let auto = normal_boot(
         &mut m,
         "auto",
@@ -515,9 +517,10 @@ fn s6_etc_trigger() {
         "auto waited for the inhibitor and named it"
     );
     assert!(
-        !text.contains("VMTEST-AUTO no pass") && !text.contains("armed despite"),
+        !text.contains("VMTEST-AUTO no ") && !text.contains("armed despite"),
         "auto's passes in the guest"
     );
+    logged_in_user_held_auto(&auto);
     let update = update_boot(&mut m, "auto-update", &BootSpec::plain());
     ui_was_drawn(&update, "UPDATE SUCCEEDED");
     let after = normal_boot(&mut m, "auto-after", &BootSpec::plain(), End::PowerOff);
@@ -531,8 +534,52 @@ fn s6_etc_trigger() {
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
+    auto_passes_in_order(&after);
     no_triggers(&after);
     assert_eq!(update_boots(&m), 2);
+}
+
+/// s6's auto boot: vmtest's autologin on tty2 is a real logind session of
+/// class user, and while it lasted the pass waited and named the user
+/// (section auto-users, written by the guest's auto step).
+fn logged_in_user_held_auto(auto: &Boot) {
+    let (users, rc) = section(auto, "auto-users");
+    assert_eq!(rc, 0, "not armed while vmuser was logged in: {users}");
+    for line in [
+        "Name=vmuser",
+        "Class=user",
+        "Type=tty",
+        "TTY=tty2",
+        "Remote=no",
+    ] {
+        assert!(users.contains(line), "{line} in the session: {users}");
+    }
+    assert!(
+        users.contains("auto: waiting: logged in: vmuser (when-users is wait)"),
+        "the pass named the user: {users}"
+    );
+}
+
+/// The auto passes across s6's boots, as the journal kept them: held by
+/// the inhibitor, then by the logged-in user, then armed.
+fn auto_passes_in_order(after: &Boot) {
+    let (journal, _) = section(after, "auto-journal");
+    let at = |what: &str| {
+        journal
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} in auto's journal: {journal}"))
+    };
+    let inhibited = at("auto: waiting: a shutdown is inhibited by vmtest-kiosk");
+    let users = at("auto: waiting: logged in: vmuser");
+    let armed = at("auto: armed: armed; rebooting into the update");
+    assert!(
+        inhibited < users && users < armed,
+        "inhibitor, then user, then armed: {journal}"
+    );
+    assert!(
+        !journal[armed..].contains("logged in: vmuser"),
+        "no pass saw vmuser after the arming one: {journal}"
+    );
 }
 
 #[test]
