@@ -176,9 +176,10 @@ check:
 # them in $(VMTEST_WORK)/logs/screenshots/ too.
 VMTEST_WORK ?= tests/vm/work
 screenshots:
-	VMTEST_WORK=$(abspath $(VMTEST_WORK)) tests/vm/run s2_
+	VMTEST_WORK=$(abspath $(VMTEST_WORK)) tests/vm/run s2_ s7_
 	cp $(VMTEST_WORK)/logs/screenshots/vt-progress.png docs/screenshot-vt-progress.png
 	cp $(VMTEST_WORK)/logs/screenshots/vt-final.png docs/screenshot-vt-final.png
+	cp $(VMTEST_WORK)/logs/screenshots/plymouth.png docs/screenshot-plymouth.png
 
 clean:
 	$(CARGO) clean
