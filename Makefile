@@ -41,7 +41,8 @@ WITH_TARGETS ?= no
 REPLACE_SYSTEMD_GENERATOR ?= no
 NOBUILD ?=
 
-TARGET_DIR ?= target
+# Cargo's target directory: CARGO_TARGET_DIR when set, as cargo does.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RELEASE := $(TARGET_DIR)/release
 MAN8 := man/system-update-generator.8 $(wildcard man/system-update.8)
 MAN5 := $(wildcard man/*.5)
@@ -54,7 +55,8 @@ LOCALEDIR ?= $(DATADIR)/locale
 LINGUAS := $(basename $(notdir $(wildcard po/*.po)))
 # The catalogues, compiled beside the binaries.
 MO_DIR := $(RELEASE)/locale
-DEB_DESTDIR ?= $(TARGET_DIR)/debian
+# The package stays in target/debian whatever the target directory is.
+DEB_DESTDIR ?= target/debian
 CONFIG := $(DESTDIR)$(SYSCONFDIR)/system-update.toml
 
 .PHONY: all build completions mo update-po install uninstall deb check demo clean screenshots
@@ -174,9 +176,10 @@ check:
 # them in $(VMTEST_WORK)/logs/screenshots/ too.
 VMTEST_WORK ?= tests/vm/work
 screenshots:
-	VMTEST_WORK=$(abspath $(VMTEST_WORK)) tests/vm/run s2_
+	VMTEST_WORK=$(abspath $(VMTEST_WORK)) tests/vm/run s2_ s7_
 	cp $(VMTEST_WORK)/logs/screenshots/vt-progress.png docs/screenshot-vt-progress.png
 	cp $(VMTEST_WORK)/logs/screenshots/vt-final.png docs/screenshot-vt-final.png
+	cp $(VMTEST_WORK)/logs/screenshots/plymouth.png docs/screenshot-plymouth.png
 
 clean:
 	$(CARGO) clean

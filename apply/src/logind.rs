@@ -86,8 +86,8 @@ fn connect() -> anyhow::Result<zbus::blocking::Connection> {
 type RawInhibitor = (String, String, String, String, u32, u32);
 type RawSession = (String, u32, String, String, zbus::zvariant::OwnedObjectPath);
 
-/// Asks logind for the inhibitors and the users' sessions (class `user`:
-/// not greeters, not the per-user managers).
+/// Asks logind for the inhibitors and the users' sessions (a person's
+/// classes, [`is_person`]).
 pub fn look() -> anyhow::Result<Seen> {
     let conn = connect()?;
     let call = |method: &str| conn.call_method(Some(LOGIND), PATH, Some(MANAGER), method, &());
@@ -107,8 +107,7 @@ pub fn look() -> anyhow::Result<Seen> {
     let raw: Vec<RawSession> = call("ListSessions")?.body().deserialize()?;
     let mut sessions = Vec::new();
     for (id, uid, user, seat, path) in raw.into_iter().take(MAX_ENTRIES) {
-        // Unknown class: counted, a person may be there.
-        if session_class(&conn, &path).is_none_or(|c| c == "user") {
+        if is_person(session_class(&conn, &path).as_deref()) {
             sessions.push(Session {
                 id: cut(id),
                 user: cut(user),
@@ -121,6 +120,16 @@ pub fn look() -> anyhow::Result<Seen> {
         inhibitors,
         sessions,
     })
+}
+
+/// Whether a session of this class (logind's `Class`) is a person's:
+/// `user` and, from systemd 256 on, its variants `user-early` (root before
+/// systemd-user-sessions), `user-incomplete` (a login not finished yet)
+/// and `user-light`; not a greeter, a lock screen, a background job nor a
+/// user's service manager (`manager`, a session of its own from 256 on).
+/// An unknown class is counted: a person may be there.
+fn is_person(class: Option<&str>) -> bool {
+    class.is_none_or(|c| c == "user" || c.starts_with("user-"))
 }
 
 fn session_class(
@@ -184,6 +193,31 @@ mod tests {
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].what, "sleep:shutdown");
         assert_eq!(b[0].describe(), "backup (pid 42): copying the disks");
+    }
+
+    #[test]
+    fn a_person_is_any_user_class_not_a_manager_or_greeter() {
+        for class in [
+            Some("user"),
+            Some("user-early"),
+            Some("user-incomplete"),
+            Some("user-light"),
+            None,
+        ] {
+            assert!(is_person(class), "{class:?}");
+        }
+        for class in [
+            "manager",
+            "manager-early",
+            "greeter",
+            "lock-screen",
+            "background",
+            "background-light",
+            "none",
+            "users",
+        ] {
+            assert!(!is_person(Some(class)), "{class}");
+        }
     }
 
     #[test]

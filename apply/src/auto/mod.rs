@@ -184,6 +184,8 @@ pub fn held_by_people(seen: &logind::Seen, when_users: WhenUsers) -> Option<Stri
     }
     if when_users == WhenUsers::Wait && !seen.sessions.is_empty() {
         let mut users: Vec<&str> = seen.sessions.iter().map(|s| s.user.as_str()).collect();
+        // Each name once, however many sessions (and in whatever order).
+        users.sort_unstable();
         users.dedup();
         return Some(format!(
             "logged in: {} (when-users is wait)",

@@ -50,6 +50,11 @@ fn logged_in_users_hold_it_only_with_when_users_wait() {
         "logged in: ann, bob (when-users is wait)"
     );
     assert_eq!(held_by_people(&Seen::default(), WhenUsers::Wait), None);
+    let s = seen(Vec::new(), &["bob", "ann", "bob"]);
+    assert_eq!(
+        held_by_people(&s, WhenUsers::Wait).unwrap(),
+        "logged in: ann, bob (when-users is wait)"
+    );
 }
 
 #[test]

@@ -248,6 +248,8 @@ pub struct BootSpec {
     /// `update:vmtest-hello`; it runs only if the boot reaches multi-user.
     pub run: Option<String>,
     /// Boot with plymouth (`splash`); other boots say `plymouth.enable=0`.
+    /// With `vga` too, plymouth draws its theme on the card and leaves the
+    /// serial console alone.
     pub splash: bool,
     /// More kernel command line words.
     pub extra: Vec<String>,
@@ -306,6 +308,12 @@ impl BootSpec {
         ]);
         if self.splash {
             words.push("splash".to_string());
+            if self.vga {
+                // plymouth forces its text (details) splash on every display
+                // when a serial console is active: passed over, the theme
+                // draws on the card.
+                words.push("plymouth.ignore-serial-consoles".to_string());
+            }
         } else {
             words.push("plymouth.enable=0".to_string());
         }
@@ -1169,6 +1177,12 @@ mod tests {
             .splash()
             .cmdline(Disk::Ext4)
             .contains(" splash"));
+        let vga = BootSpec::plain().splash().vga().cmdline(Disk::Ext4);
+        assert!(
+            vga.contains(" splash plymouth.ignore-serial-consoles"),
+            "{vga}"
+        );
+        assert!(!c.contains("ignore-serial-consoles"));
         let b = BootSpec::plain().cmdline(Disk::Btrfs);
         assert!(b.starts_with("root=/dev/vda rootfstype=btrfs rootflags=subvol=@ rw "));
     }

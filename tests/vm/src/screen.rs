@@ -177,6 +177,25 @@ pub fn shows_ui_header(ppm: &[u8]) -> bool {
     blue * 2 > width
 }
 
+/// The top `rows` pixel rows of a binary PPM, as a PPM of their own.
+pub fn top_band(ppm: &[u8], rows: usize) -> Option<Vec<u8>> {
+    let (width, data) = ppm_pixels(ppm)?;
+    let height = rows.min(data.len() / (width * 3).max(1));
+    let mut band = format!("P6\n{width} {height}\n255\n").into_bytes();
+    band.extend_from_slice(data.get(..width * 3 * height)?);
+    Some(band)
+}
+
+/// The colour of the pixel at `x`, `y` of a binary PPM.
+pub fn pixel(ppm: &[u8], x: usize, y: usize) -> Option<[u8; 3]> {
+    let (width, data) = ppm_pixels(ppm)?;
+    if x >= width {
+        return None;
+    }
+    let at = (y * width + x) * 3;
+    data.get(at..at + 3).map(|p| [p[0], p[1], p[2]])
+}
+
 /// The width and pixel bytes of a binary PPM (`P6 W H 255`).
 fn ppm_pixels(ppm: &[u8]) -> Option<(usize, &[u8])> {
     let mut fields = Vec::new();
@@ -218,5 +237,20 @@ mod tests {
         assert!(!shows_ui_header(&ppm(64, [170, 170, 170])));
         assert!(!shows_ui_header(b"P6\n64 32\n255\n"));
         assert!(!shows_ui_header(b"P5 garbage"));
+    }
+
+    #[test]
+    fn a_band_is_the_top_rows_and_a_pixel_its_colour() {
+        let picture = ppm(4, [0, 115, 179]);
+        let band = top_band(&picture, 16).unwrap();
+        assert!(band.starts_with(b"P6\n4 16\n255\n"));
+        assert_eq!(band.len(), b"P6\n4 16\n255\n".len() + 4 * 16 * 3);
+        assert_eq!(pixel(&band, 3, 15), Some([0, 115, 179]));
+        assert_eq!(pixel(&picture, 0, 16), Some([0, 0, 0]));
+        assert_eq!(pixel(&picture, 4, 0), None);
+        assert_eq!(pixel(&picture, 0, 32), None);
+        let all = top_band(&picture, 100).unwrap();
+        assert!(all.starts_with(b"P6\n4 32\n255\n"));
+        assert_eq!(top_band(b"P5 garbage", 2), None);
     }
 }

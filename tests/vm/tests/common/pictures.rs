@@ -63,33 +63,69 @@ pub fn keep(boot: &Boot, png: &Path, name: &str) {
     }
 }
 
-/// The newest screendump of `boot` whose OCR text (in `lang`) satisfies
-/// `wanted`; read newest first, at most `limit` distinct ones, each kept
-/// as PNG. The PPMs are removed.
-pub fn newest_with(
-    boot: &Boot,
-    lang: &str,
-    limit: usize,
-    wanted: impl Fn(&str) -> bool,
-) -> Option<Read> {
-    let mut found = None;
+/// One message plymouth showed, as the screen showed it.
+pub struct Message {
+    /// The whole picture it first appeared in.
+    pub png: PathBuf,
+    /// What OCR read in the top band, where the message is.
+    pub band: String,
+    /// What OCR read in the whole picture.
+    pub text: String,
+}
+
+/// plymouth's messages as a person saw them: the top `rows` pixel rows of
+/// every screendump of `boot` that shows the theme's background (a
+/// coloured top-left pixel: the text console's is black), each distinct
+/// band read once (two-step themes draw display-message text at the top
+/// left; the animation below changes every frame, the message only when
+/// another comes), with the whole picture it first appeared in, kept as
+/// PNG and read too. The PPMs are removed.
+pub fn plymouth_messages(boot: &Boot, lang: &str, rows: usize) -> Vec<Message> {
     let mut seen = HashSet::new();
-    for ppm in boot.shots().into_iter().rev() {
-        let fresh = std::fs::read(&ppm).is_ok_and(|b| {
+    let mut out = Vec::new();
+    for ppm in boot.shots() {
+        let bytes = std::fs::read(&ppm).unwrap_or_default();
+        let themed = screen::pixel(&bytes, 0, 0).is_some_and(|p| p != [0, 0, 0]);
+        let band = screen::top_band(&bytes, rows).filter(|_| themed);
+        let fresh = band.as_ref().is_some_and(|b| {
             let mut h = DefaultHasher::new();
             b.hash(&mut h);
             seen.insert(h.finish())
         });
-        if found.is_none() && fresh && seen.len() <= limit {
-            let png = screen::to_png(&ppm).unwrap_or_else(|e| panic!("PNG: {e}"));
-            let text = screen::ocr(&ppm, lang).unwrap_or_else(|e| panic!("OCR: {e}"));
-            if wanted(&text) {
-                let note = format!("==> {}\n{}\n", png.display(), text.trim_end());
-                let _ = std::fs::write(boot.log.with_extension("").with_extension("ocr.txt"), note);
-                found = Some(Read { png, text });
-            }
+        if let (true, Some(band)) = (fresh, band) {
+            out.push(read_message(&ppm, &band, lang));
         }
         let _ = std::fs::remove_file(&ppm);
     }
-    found
+    let note: String = out
+        .iter()
+        .map(|m| {
+            format!(
+                "==> {}\n{}\n--- the whole picture:\n{}\n",
+                m.png.display(),
+                m.band.trim_end(),
+                m.text.trim_end()
+            )
+        })
+        .collect();
+    let _ = std::fs::write(boot.log.with_extension("").with_extension("ocr.txt"), note);
+    eprintln!(
+        "vm: {} messages of plymouth in boot {}",
+        out.len(),
+        boot.label
+    );
+    out
+}
+
+/// OCR of the picture `ppm` and of its top band `band`, and its PNG.
+fn read_message(ppm: &Path, band: &[u8], lang: &str) -> Message {
+    let band_ppm = ppm.with_extension("band.ppm");
+    let read = std::fs::write(&band_ppm, band)
+        .map_err(|e| format!("{}: {e}", band_ppm.display()))
+        .and_then(|()| screen::ocr(&band_ppm, lang).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_file(&band_ppm);
+    let band = read.unwrap_or_else(|e| panic!("OCR of the band: {e}"));
+    let text = screen::ocr(ppm, lang).unwrap_or_else(|e| panic!("OCR: {e}"));
+    let png = screen::to_png(ppm).unwrap_or_else(|e| panic!("PNG: {e}"));
+    Message { png, band, text }
 }
