@@ -28,13 +28,22 @@ pub fn fingerprint(root: &Root) -> Result<String, String> {
         let inside = Path::new(dir);
         // A link on the way (/lib -> usr/lib on a merged /usr) is the same
         // tree as another entry, or leads out of the root: not walked.
-        let Ok(host) = root.confined(inside) else {
+        let Ok(host) = crate::rooted::real_dir(root, inside) else {
             continue;
         };
+        if !root.is_live() && Some(&host) != literal(root, inside).as_ref() {
+            continue;
+        }
         walk.hasher.update(dir.as_bytes());
         walk.tree(&host)?;
     }
     Ok(crate::manifest::hex_digest(walk.hasher))
+}
+
+/// Where `inside` is under the root's real path when no link is on the way.
+fn literal(root: &Root, inside: &Path) -> Option<std::path::PathBuf> {
+    let top = std::fs::canonicalize(root.dir()).ok()?;
+    Some(top.join(inside.strip_prefix("/").unwrap_or(inside)))
 }
 
 /// Why the way out must be a full reboot, judged from the fingerprint

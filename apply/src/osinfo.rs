@@ -43,8 +43,8 @@ pub fn pretty_name(root: &Root) -> Option<String> {
 /// that could lead out of an image's root.
 fn first_of<T>(root: &Root, paths: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<T> {
     paths.iter().find_map(|p| {
-        let path = root.confined(Path::new(p)).ok()?;
-        let text = crate::untrusted::read_text(&path, crate::untrusted::CONFIG_MAX, false).ok()?;
+        let max = crate::untrusted::CONFIG_MAX;
+        let text = crate::untrusted::read_text_in(root, Path::new(p), max, false).ok()?;
         parse(&text)
     })
 }

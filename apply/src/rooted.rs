@@ -139,6 +139,34 @@ pub fn symlink(root: &Root, target: &Path, inside: &Path) -> io::Result<()> {
     open_dir(root, dir)?.symlink(target, name)
 }
 
+/// The host path of the regular file `inside`, its directory resolved
+/// inside the root, for a child process given a path (pacman's --config);
+/// None when there is no such file.
+pub fn existing_file(root: &Root, inside: &Path) -> Option<PathBuf> {
+    let (dir, name) = split(inside).ok()?;
+    let d = open_dir(root, dir).ok()?;
+    let st = d.lstat(name).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    Some(real_path(root, &d, dir).ok()?.join(name))
+}
+
+/// The host path the existing directory `inside` resolves to inside the
+/// root (on / the path as it is).
+pub fn real_dir(root: &Root, inside: &Path) -> io::Result<PathBuf> {
+    real_path(root, &open_dir(root, inside)?, inside)
+}
+
+/// The host path of `inside`, its directory (which must exist) resolved
+/// inside the root and its last component as it is: for a child process
+/// that opens it itself (apt's signed-by keyrings).
+pub fn in_existing_dir(root: &Root, inside: &Path) -> io::Result<PathBuf> {
+    let (dir, name) = split(inside)?;
+    let d = open_dir(root, dir)?;
+    Ok(real_path(root, &d, dir)?.join(name))
+}
+
 /// The host path the directory `inside` (made when missing) resolves to
 /// inside the root, for a child process that is given paths (dpkg's and
 /// apt's logs): an image's links are followed within it, never out.
@@ -147,6 +175,15 @@ pub fn resolved(root: &Root, inside: &Path) -> io::Result<PathBuf> {
         return Ok(root.host(inside));
     }
     let dir = create_dir_all(root, inside, 0o755)?;
+    real_path(root, &dir, inside)
+}
+
+/// Where the opened directory `dir` (`inside` the root) is on the host,
+/// checked to be under the root.
+fn real_path(root: &Root, dir: &Dir, inside: &Path) -> io::Result<PathBuf> {
+    if root.is_live() {
+        return Ok(root.host(inside));
+    }
     let fd = std::os::fd::AsRawFd::as_raw_fd(&dir.fd);
     let real = std::fs::read_link(format!("/proc/self/fd/{fd}"))?;
     let top = std::fs::canonicalize(root.dir())?;

@@ -479,3 +479,39 @@ fn auto_prepares_from_the_repository_and_prepares_a_stale_plan_again() {
     assert_eq!(deb_version(&s, "hello").as_deref(), Some("2.0"));
     assert_eq!(deb_version(&s, "other").as_deref(), Some("1"));
 }
+
+/// An image whose apt directories are absolute links to places inside it
+/// (`/etc/apt/sources.list.d -> /srv/apt/sources`): its sources and the
+/// keyring they name are read inside the image. Before, the link was
+/// followed on the host, which has no such directory, and the image was
+/// told it had no repository.
+#[cfg_attr(not(root_tests), ignore = "needs root")]
+#[test]
+fn an_images_linked_apt_directories_are_read_inside_it() {
+    if !ready() {
+        return;
+    }
+    let s = Scratch::new();
+    let key = repo_key();
+    let repo = s.dir.path().join("repo");
+    let hello = Deb::new("hello", "1.0").build(&s.debs);
+    s.dpkg_install(&hello);
+    repository(&repo, &[hello], &key);
+    use_repository(&s, &repo, &key);
+    fs::create_dir_all(s.path("/srv/apt")).unwrap();
+    for (dir, moved) in [
+        ("/etc/apt/sources.list.d", "/srv/apt/sources"),
+        ("/etc/apt/keyrings", "/srv/apt/keyrings"),
+    ] {
+        fs::rename(s.path(dir), s.path(moved)).unwrap();
+        std::os::unix::fs::symlink(moved, s.path(dir)).unwrap();
+    }
+    assert!(!Path::new("/srv/apt/sources").exists(), "the host has it");
+    let out = s.su(&["prepare", "--upgrade"]);
+    assert_eq!(code(&out), OK, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to do"),
+        "{}",
+        show(&out)
+    );
+}

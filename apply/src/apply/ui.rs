@@ -62,8 +62,8 @@ pub(super) fn load_language(root: &Root, locale: Option<String>) {
     let mut dirs = system_update_tui::i18n::default_dirs();
     if !root.is_live() {
         // The catalogues under an image's root, never through a link out.
-        if let Ok(f) = root.confined(Path::new("/usr/share/locale/system-update")) {
-            dirs.extend(f.parent().map(Path::to_path_buf));
+        if let Ok(d) = crate::rooted::real_dir(root, Path::new("/usr/share/locale")) {
+            dirs.push(d);
         }
     }
     match system_update_tui::i18n::load(&locale, &dirs) {

@@ -97,8 +97,8 @@ where
 /// touching boot.
 pub const FILE_LIST_MAX: u64 = 32 << 20;
 
-pub fn read_file_list(path: &Path) -> Option<Vec<String>> {
-    crate::untrusted::read_text(path, FILE_LIST_MAX, false)
+pub fn read_file_list(root: &Root, inside: &Path) -> Option<Vec<String>> {
+    crate::untrusted::read_text_in(root, inside, FILE_LIST_MAX, false)
         .ok()
         .map(|text| text.lines().map(str::to_string).collect())
 }

@@ -176,22 +176,17 @@ pub fn repositories_require(dnf_conf: &str, repos: &[String]) -> bool {
 /// The root's dnf.conf and .repo files, as [`repositories_require`] takes
 /// them; read from the root, never through a link out of it.
 fn root_repositories(root: &Root) -> (String, Vec<String>) {
-    let read = |p: &Path| {
-        root.confined(p)
-            .ok()
-            .and_then(|h| std::fs::read_to_string(h).ok())
-    };
+    let read = |p: &Path| crate::untrusted::read_text_in(root, p, 1 << 20, false).ok();
     let conf = read(Path::new("/etc/dnf/dnf.conf")).unwrap_or_default();
     let mut repos = Vec::new();
     for dir in REPOS_DIRS {
-        let Ok(host) = root.confined(Path::new(dir)) else {
+        let Ok(found) = crate::rooted::open_dir(root, Path::new(dir)).and_then(|d| d.names())
+        else {
             continue;
         };
-        let mut names: Vec<PathBuf> = std::fs::read_dir(host)
+        let mut names: Vec<PathBuf> = found
             .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| Path::new(dir).join(e.file_name()))
+            .map(|n| Path::new(dir).join(n))
             .filter(|p| p.extension().is_some_and(|e| e == "repo"))
             .collect();
         names.sort();

@@ -139,6 +139,9 @@ pub struct Sources {
     pub unsigned: Vec<String>,
 }
 
+/// More than this is not a sources file.
+const SOURCES_MAX: u64 = 1 << 20;
+
 /// Copies the root's sources.list and sources.list.d/*.{list,sources} into
 /// `dest`, `signed-by` paths made the root's; what they say.
 fn root_sources(root: &Root, dest: &Path) -> Result<Sources, BackendError> {
@@ -152,12 +155,10 @@ fn root_sources(root: &Root, dest: &Path) -> Result<Sources, BackendError> {
         dest.join("sources.list"),
     )];
     let dir = Path::new("/etc/apt/sources.list.d");
-    if let Ok(host) = root.confined(dir) {
-        let mut names: Vec<String> = std::fs::read_dir(host)
+    if let Ok(names) = crate::rooted::open_dir(root, dir).and_then(|d| d.names()) {
+        let mut names: Vec<String> = names
             .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".list") || n.ends_with(".sources"))
             .collect();
         names.sort();
@@ -166,14 +167,17 @@ fn root_sources(root: &Root, dest: &Path) -> Result<Sources, BackendError> {
     let mut all = Sources::default();
     for (inside, copy) in files {
         let host = root.host(&inside);
-        let text = match root.confined(&inside).and_then(std::fs::read_to_string) {
+        let text = match crate::untrusted::read_text_in(root, &inside, SOURCES_MAX, false) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(BackendError::Read { path: host, source }),
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                let source = std::io::Error::other(e.without_path());
+                return Err(BackendError::Read { path: host, source });
+            }
         };
         let deb822 = inside.extension().is_some_and(|e| e == "sources");
         let (text, found) = rewrite_sources(&text, deb822, &|p| {
-            root.confined(Path::new(p))
+            crate::rooted::in_existing_dir(root, Path::new(p))
                 .map_err(|e| format!("{}: signed-by {p}: {e}", host.display()))
         })
         .map_err(BackendError::Failed)?;

@@ -66,18 +66,17 @@ impl Kind for DpkgKind {
             c.after.as_ref()?;
             // NAME.list, or NAME:ARCH.list for a Multi-Arch: same package.
             let info = Path::new("/var/lib/dpkg/info");
-            let plain = root.confined(&info.join(format!("{}.list", c.name))).ok()?;
-            if let Some(l) = super::read_file_list(&plain) {
+            let plain = info.join(format!("{}.list", c.name));
+            if let Some(l) = super::read_file_list(root, &plain) {
                 return Some(l);
             }
-            let dir = root.confined(info).ok()?;
             let prefix = format!("{}:", c.name);
-            let found = std::fs::read_dir(dir).ok()?.flatten().find(|e| {
-                let n = e.file_name();
+            let names = crate::rooted::open_dir(root, info).ok()?.names().ok()?;
+            let found = names.into_iter().find(|n| {
                 let n = n.to_string_lossy();
                 n.starts_with(&prefix) && n.ends_with(".list")
             })?;
-            super::read_file_list(&found.path())
+            super::read_file_list(root, &info.join(found))
         })
     }
 

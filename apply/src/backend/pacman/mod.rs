@@ -101,11 +101,9 @@ impl Kind for PacmanKind {
     fn boot_files(&self, root: &Root, changes: &[PackageChange]) -> Option<String> {
         super::first_boot_file(changes, |c| {
             let entry = format!("{}-{}", c.name, c.after.as_ref()?);
-            let files = root
-                .confined(&dbpath(root).ok()?.join("local").join(entry).join("files"))
-                .ok()?;
+            let files = dbpath(root).ok()?.join("local").join(entry).join("files");
             // %FILES% lists paths relative to the root; %BACKUP% follows.
-            let lines = super::read_file_list(&files)?;
+            let lines = super::read_file_list(root, &files)?;
             Some(
                 lines
                     .into_iter()
@@ -350,21 +348,18 @@ impl PacmanBackend {
             if !self.names.iter().any(|x| x == n) {
                 continue;
             }
-            let rel = dbpath(&self.root)?.join("local").join(&entry);
-            let dir = self
-                .root
-                .confined(&rel)
-                .map_err(|source| BackendError::Read {
-                    path: self.root.host(&rel),
-                    source,
-                })?;
+            let local = dbpath(&self.root)?.join("local");
+            let read_err = |source| BackendError::Read {
+                path: self.root.host(&local.join(&entry)),
+                source,
+            };
+            let dir = crate::rooted::open_dir(&self.root, &local.join(&entry)).map_err(read_err)?;
             let missing = |f: &str| {
-                std::fs::symlink_metadata(dir.join(f))
+                dir.lstat(f.as_ref())
                     .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
             };
             if missing("desc") || missing("files") {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|source| BackendError::Read { path: dir, source })?;
+                remove_entry(&self.root, &local, &entry).map_err(read_err)?;
                 sink.event(Event::message(UNFINISHED.with(&[&entry])));
                 removed.push(n.to_string());
             }
@@ -562,4 +557,15 @@ fn glob_escape(path: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Removes the database entry `entry` (its files, then itself) from the
+/// directory `local`, resolved inside the root.
+fn remove_entry(root: &Root, local: &Path, entry: &str) -> std::io::Result<()> {
+    let d = crate::rooted::open_dir(root, &local.join(entry))?;
+    for name in d.names()? {
+        d.remove(&name)?;
+    }
+    crate::rooted::open_dir(root, local)?.remove_dir(entry.as_ref())?;
+    Ok(())
 }

@@ -104,21 +104,24 @@ pub fn conf_values(text: &str, key: &str) -> Vec<String> {
     out
 }
 
+/// More than this is not a pacman.conf.
+const CONFIG_MAX: u64 = 1 << 20;
+
 /// The root's own pacman.conf, never through a link that could lead out
 /// of an image's root; `None` when it has none.
 pub(super) fn own_config(root: &Root) -> Option<PathBuf> {
-    root.confined(Path::new(CONFIG))
-        .ok()
-        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+    crate::rooted::existing_file(root, Path::new(CONFIG))
 }
 
 /// The root's pacman.conf as text; empty when it has none (the defaults).
 pub(super) fn config_text(root: &Root) -> Result<String, BackendError> {
-    match own_config(root) {
-        Some(p) => {
-            std::fs::read_to_string(&p).map_err(|source| BackendError::Read { path: p, source })
-        }
-        None => Ok(String::new()),
+    match crate::untrusted::read_text_in(root, Path::new(CONFIG), CONFIG_MAX, false) {
+        Ok(text) => Ok(text),
+        Err(e) if e.is_not_found() => Ok(String::new()),
+        Err(e) => Err(BackendError::Read {
+            path: root.host(Path::new(CONFIG)),
+            source: std::io::Error::other(e.without_path()),
+        }),
     }
 }
 

@@ -12,20 +12,25 @@ pub(super) const DBFILES: [&str; 3] = ["rpmdb.sqlite", "Packages.db", "Packages"
 pub(super) fn macro_files(root: &Root) -> Vec<PathBuf> {
     let mut files = vec![PathBuf::from("/usr/lib/rpm/macros")];
     for dir in ["/usr/lib/rpm/macros.d", "/etc/rpm"] {
-        let Ok(host) = root.confined(Path::new(dir)) else {
+        let Ok(names) = crate::rooted::open_dir(root, Path::new(dir)).and_then(|d| d.names())
+        else {
             continue;
         };
-        let mut found: Vec<PathBuf> = std::fs::read_dir(host)
+        let mut found: Vec<PathBuf> = names
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("macros"))
-            .map(|e| Path::new(dir).join(e.file_name()))
+            .filter(|n| n.to_string_lossy().starts_with("macros"))
+            .map(|n| Path::new(dir).join(n))
             .collect();
         found.sort();
         files.extend(found);
     }
     files
+}
+
+/// A text file of the root's rpm configuration, opened inside the root;
+/// None when it is missing, unreadable or over 1 MiB.
+fn read_in(root: &Root, inside: &Path) -> Option<String> {
+    crate::untrusted::read_text_in(root, inside, 1 << 20, false).ok()
 }
 
 /// The last `%_dbpath` a macro file defines, with the directory macros it
@@ -61,8 +66,7 @@ pub(crate) fn root_macro(root: &Root, name: &str) -> Option<String> {
     macro_files(root)
         .iter()
         .rev()
-        .filter_map(|f| root.confined(f).ok())
-        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|f| read_in(root, f))
         .find_map(|t| last_definition(&t, name).map(str::to_string))
 }
 
@@ -76,16 +80,19 @@ pub(super) fn dbpath(root: &Root) -> Result<String, BackendError> {
     let from_macros = macro_files(root)
         .iter()
         .rev()
-        .filter_map(|f| root.confined(f).ok())
-        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|f| read_in(root, f))
         .find_map(|t| parse_dbpath(&t));
     let candidates: Vec<String> = from_macros
         .into_iter()
         .chain(DBPATHS.iter().map(|d| d.to_string()))
         .collect();
     let has_db = |d: &String| {
-        root.confined(Path::new(d))
-            .is_ok_and(|dir| DBFILES.iter().any(|f| dir.join(f).is_file()))
+        crate::rooted::open_dir(root, Path::new(d)).is_ok_and(|dir| {
+            DBFILES.iter().any(|f| {
+                dir.lstat(f.as_ref())
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+            })
+        })
     };
     match candidates.iter().find(|d| has_db(d)) {
         Some(d) => Ok(d.clone()),
@@ -266,10 +273,7 @@ pub fn compatible_arches(machine: &str) -> Vec<String> {
 /// The root's machine: the first word of its /etc/rpm/platform
 /// (`x86_64-redhat-linux`) when it has one, else this machine's.
 pub(super) fn machine(root: &Root) -> Result<String, BackendError> {
-    let platform = root
-        .confined(Path::new("/etc/rpm/platform"))
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok());
+    let platform = read_in(root, Path::new("/etc/rpm/platform"));
     match platform
         .as_deref()
         .and_then(|t| t.split('-').next())
