@@ -53,11 +53,14 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn wait_for(&self, text: &str) -> String {
+    /// The pane once it shows every one of `texts` (a frame reaches the
+    /// pane in pieces: one text alone may come before the rest), or as it
+    /// is after 5 s.
+    fn wait_for(&self, texts: &[&str]) -> String {
         let end = Instant::now() + Duration::from_secs(5);
         loop {
             let s = self.capture();
-            if s.contains(text) || Instant::now() > end {
+            if texts.iter().all(|t| s.contains(t)) || Instant::now() > end {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -104,7 +107,7 @@ fn tmux_80x24_shows_progress_then_success() {
         output: Output::Devices(vec![tty]),
     });
     play_until_half(&ui, "Tmux test update");
-    let s = tmux.wait_for("50 %");
+    let s = tmux.wait_for(&["50 %", "log line 19", "Do not turn off the computer"]);
     let lines: Vec<&str> = s.lines().collect();
     assert!(lines[0].contains("System update: Tmux test update"), "{s}");
     assert!(s.contains("Step 2 of 3: Installing hello 2.0"), "{s}");
@@ -117,7 +120,7 @@ fn tmux_80x24_shows_progress_then_success() {
     assert_eq!(border.chars().count(), 80, "{s}");
 
     finish_ok(ui);
-    let s = tmux.wait_for("UPDATE SUCCEEDED");
+    let s = tmux.wait_for(&["UPDATE SUCCEEDED", "Restarting in 5 s."]);
     assert!(s.contains("UPDATE SUCCEEDED"), "{s}");
     assert!(s.contains("Full log: /var/log/system-update/x.log"), "{s}");
     assert!(s.contains("Restarting in 5 s."), "{s}");
