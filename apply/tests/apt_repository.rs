@@ -224,6 +224,13 @@ fn an_up_to_date_system_has_nothing_to_prepare() {
     if !ready() {
         return;
     }
+    let s = up_to_date();
+    nothing_to_do(&s);
+    assert!(!s.update_dir().join("manifest.toml").exists());
+}
+
+/// hello 1.0 installed, and the repository has nothing newer.
+fn up_to_date() -> Scratch {
     let s = Scratch::new();
     let key = repo_key();
     let repo = s.dir.path().join("repo");
@@ -231,6 +238,11 @@ fn an_up_to_date_system_has_nothing_to_prepare() {
     s.dpkg_install(&hello);
     repository(&repo, &[hello], &key);
     use_repository(&s, &repo, &key);
+    s
+}
+
+/// `prepare --upgrade` asked the repository and found nothing newer.
+fn nothing_to_do(s: &Scratch) {
     let out = s.su(&["prepare", "--upgrade"]);
     assert_eq!(code(&out), OK, "{}", show(&out));
     assert!(
@@ -238,7 +250,6 @@ fn an_up_to_date_system_has_nothing_to_prepare() {
         "{}",
         show(&out)
     );
-    assert!(!s.update_dir().join("manifest.toml").exists());
 }
 
 #[cfg_attr(not(root_tests), ignore = "needs root")]
@@ -491,13 +502,7 @@ fn an_images_linked_apt_directories_are_read_inside_it() {
     if !ready() {
         return;
     }
-    let s = Scratch::new();
-    let key = repo_key();
-    let repo = s.dir.path().join("repo");
-    let hello = Deb::new("hello", "1.0").build(&s.debs);
-    s.dpkg_install(&hello);
-    repository(&repo, &[hello], &key);
-    use_repository(&s, &repo, &key);
+    let s = up_to_date();
     fs::create_dir_all(s.path("/srv/apt")).unwrap();
     for (dir, moved) in [
         ("/etc/apt/sources.list.d", "/srv/apt/sources"),
@@ -507,11 +512,5 @@ fn an_images_linked_apt_directories_are_read_inside_it() {
         std::os::unix::fs::symlink(moved, s.path(dir)).unwrap();
     }
     assert!(!Path::new("/srv/apt/sources").exists(), "the host has it");
-    let out = s.su(&["prepare", "--upgrade"]);
-    assert_eq!(code(&out), OK, "{}", show(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("nothing to do"),
-        "{}",
-        show(&out)
-    );
+    nothing_to_do(&s);
 }
