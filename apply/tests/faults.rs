@@ -445,9 +445,6 @@ fn spawn(s: &Scratch, args: &[String]) -> Child {
 /// The process's descendants, depth first (the package manager and
 /// whatever it started in groups of their own).
 fn descendants(pid: i32, out: &mut Vec<i32>) {
-    if fs::metadata(format!("/proc/{pid}/task")).is_err() {
-        return;
-    }
     for k in common::children(pid as u32) {
         out.push(k);
         descendants(k, out);
