@@ -28,6 +28,34 @@ fn play_until_half(ui: &Ui, title: &str) {
     ui.send(Event::Progress { percent: 50.0 });
 }
 
+/// The full screen on an 80x24 terminal that answers the size probe,
+/// drawn up to the update's half.
+fn half_done(title: &str) -> (FakeTerminal, Ui) {
+    let term = FakeTerminal::new((80, 24), Some((80, 24)));
+    let ui = Ui::start(UiOptions {
+        mode: UiMode::Fullscreen,
+        output: Output::Devices(vec![term.slave_path.clone()]),
+    });
+    play_until_half(&ui, title);
+    assert!(
+        term.wait_for("50 %", Duration::from_secs(5)),
+        "{}",
+        term.contents()
+    );
+    (term, ui)
+}
+
+/// Writes `bytes` to the terminal as another program on it would (the
+/// kernel, a driver).
+fn scribble(term: &FakeTerminal, bytes: &[u8]) {
+    use std::io::Write;
+    let mut tty = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&term.slave_path)
+        .expect("open the pty");
+    tty.write_all(bytes).expect("write");
+}
+
 fn finish_ok(ui: Ui) {
     ui.send(Event::Progress { percent: 100.0 });
     ui.send(Event::Finished {
@@ -289,26 +317,10 @@ fn update_finishes_when_the_console_goes_away() {
 
 #[test]
 fn final_screen_is_whole_after_others_scrolled_the_console() {
-    use std::io::Write;
-    let term = FakeTerminal::new((80, 24), Some((80, 24)));
-    let ui = Ui::start(UiOptions {
-        mode: UiMode::Fullscreen,
-        output: Output::Devices(vec![term.slave_path.clone()]),
-    });
-    play_until_half(&ui, "Scrolled update");
-    assert!(
-        term.wait_for("50 %", Duration::from_secs(5)),
-        "{}",
-        term.contents()
-    );
+    let (term, ui) = half_done("Scrolled update");
     // What the kernel does on a console: a line at the bottom row, which
     // scrolls everything up under the renderer.
-    let mut tty = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&term.slave_path)
-        .expect("open the pty");
-    tty.write_all(b"\x1b[24;1H[    8.123] powernow_k8: noise\r\n")
-        .expect("write");
+    scribble(&term, b"\x1b[24;1H[    8.123] powernow_k8: noise\r\n");
     assert!(term.wait_for("noise", Duration::from_secs(5)));
     finish_ok(ui);
     assert!(term.wait_for("UPDATE SUCCEEDED", Duration::from_secs(5)));
@@ -333,24 +345,8 @@ fn final_screen_is_whole_after_others_scrolled_the_console() {
 /// though no cell under it changes.
 #[test]
 fn a_message_across_the_running_screen_is_painted_over() {
-    use std::io::Write;
-    let term = FakeTerminal::new((80, 24), Some((80, 24)));
-    let ui = Ui::start(UiOptions {
-        mode: UiMode::Fullscreen,
-        output: Output::Devices(vec![term.slave_path.clone()]),
-    });
-    play_until_half(&ui, "Painted update");
-    assert!(
-        term.wait_for("50 %", Duration::from_secs(5)),
-        "{}",
-        term.contents()
-    );
-    let mut tty = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&term.slave_path)
-        .expect("open the pty");
-    tty.write_all(b"\x1b[12;3H[   39.290751] TEST kernel message")
-        .expect("write");
+    let (term, ui) = half_done("Painted update");
+    scribble(&term, b"\x1b[12;3H[   39.290751] TEST kernel message");
     assert!(term.wait_for("TEST kernel", Duration::from_secs(5)));
     // The whole repaint comes within its interval (5 s on this line).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -369,17 +365,7 @@ fn a_message_across_the_running_screen_is_painted_over() {
 
 #[test]
 fn a_key_on_a_terminal_with_a_keyboard_is_seen_on_the_final_screen() {
-    let term = FakeTerminal::new((80, 24), Some((80, 24)));
-    let ui = Ui::start(UiOptions {
-        mode: UiMode::Fullscreen,
-        output: Output::Devices(vec![term.slave_path.clone()]),
-    });
-    play_until_half(&ui, "Key test");
-    assert!(
-        term.wait_for("50 %", Duration::from_secs(5)),
-        "{}",
-        term.contents()
-    );
+    let (term, ui) = half_done("Key test");
     // A key while the update runs is not a skip, now or later.
     term.type_keys(b"x");
     std::thread::sleep(Duration::from_millis(200));
