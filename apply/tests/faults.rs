@@ -1048,12 +1048,6 @@ enum Fs {
     Btrfs,
 }
 
-fn sh(program: &str, args: &[&std::ffi::OsStr]) -> String {
-    let o = Command::new(program).args(args).output().unwrap();
-    assert!(o.status.success(), "{program} {args:?}: {}", show(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// A copy of the template on a small loop-mounted filesystem: ext4 with no
 /// reserved blocks (so the filler really fills it for root too), or btrfs
 /// with the root as the subvolume `@`, which can be rolled back.
@@ -1066,46 +1060,25 @@ fn on_small_fs(f: &Fixture, fs_kind: Fs) -> Scratch {
     };
     fs::File::create(&img).unwrap().set_len(mib << 20).unwrap();
     match fs_kind {
-        Fs::Ext4 => sh(
+        Fs::Ext4 => common::run(
             "mkfs.ext4",
             &["-q".as_ref(), "-m".as_ref(), "0".as_ref(), img.as_os_str()],
         ),
-        Fs::Btrfs => sh(
+        Fs::Btrfs => common::run(
             "mkfs.btrfs",
             &["-q".as_ref(), "--mixed".as_ref(), img.as_os_str()],
         ),
     };
     let top = dir.path().join("top");
-    fs::create_dir(&top).unwrap();
-    let device = sh(
-        "losetup",
-        &["--find".as_ref(), "--show".as_ref(), img.as_os_str()],
-    );
-    let device = PathBuf::from(device.trim());
-    sh("mount", &[device.as_os_str(), top.as_os_str()]);
-    sh("losetup", &["--detach".as_ref(), device.as_os_str()]);
-    let mount = common::Mount {
-        point: top.clone(),
-        device: Some(device),
-    };
+    let mount = common::loop_mount(&img, &top);
     let root = top.join("@");
     match fs_kind {
         Fs::Ext4 => fs::create_dir(&root).unwrap(),
-        Fs::Btrfs => {
-            sh(
-                "btrfs",
-                &[
-                    "-q".as_ref(),
-                    "subvolume".as_ref(),
-                    "create".as_ref(),
-                    root.as_os_str(),
-                ],
-            );
-        }
+        Fs::Btrfs => common::subvolume(&root),
     }
     let mut from = f.template.root.clone().into_os_string();
     from.push("/.");
-    sh("cp", &["-a".as_ref(), from.as_os_str(), root.as_os_str()]);
+    common::run("cp", &["-a".as_ref(), from.as_os_str(), root.as_os_str()]);
     let debs = dir.path().join("debs");
     fs::create_dir_all(&debs).unwrap();
     Scratch {

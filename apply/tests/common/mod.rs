@@ -52,10 +52,40 @@ impl Drop for Mount {
     }
 }
 
-fn run(cmd: &str, args: &[&std::ffi::OsStr]) -> String {
+pub fn run(cmd: &str, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(cmd).args(args).output().unwrap();
     assert!(out.status.success(), "{cmd} {args:?}: {}", show(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The file system image `img` mounted at `top` (made here) through a
+/// loop device, which goes away with the last unmount.
+pub fn loop_mount(img: &Path, top: &Path) -> Mount {
+    fs::create_dir(top).unwrap();
+    let device = run(
+        "losetup",
+        &["--find".as_ref(), "--show".as_ref(), img.as_os_str()],
+    );
+    let device = PathBuf::from(device.trim());
+    run("mount", &[device.as_os_str(), top.as_os_str()]);
+    run("losetup", &["--detach".as_ref(), device.as_os_str()]);
+    Mount {
+        point: top.to_path_buf(),
+        device: Some(device),
+    }
+}
+
+/// A new btrfs subvolume at `path`.
+pub fn subvolume(path: &Path) {
+    run(
+        "btrfs",
+        &[
+            "-q".as_ref(),
+            "subvolume".as_ref(),
+            "create".as_ref(),
+            path.as_os_str(),
+        ],
+    );
 }
 
 /// Runs system-update with `--root root`, no input, the default log level.
@@ -88,30 +118,10 @@ impl Scratch {
         fs::File::create(&img).unwrap().set_len(512 << 20).unwrap();
         run("mkfs.btrfs", &["-q".as_ref(), img.as_os_str()]);
         let top = dir.path().join("top");
-        fs::create_dir(&top).unwrap();
-        let device = run(
-            "losetup",
-            &["--find".as_ref(), "--show".as_ref(), img.as_os_str()],
-        );
-        let device = PathBuf::from(device.trim());
-        run("mount", &[device.as_os_str(), top.as_os_str()]);
-        // The loop device goes away with the last unmount.
-        run("losetup", &["--detach".as_ref(), device.as_os_str()]);
-        let mount = Mount {
-            point: top.clone(),
-            device: Some(device),
-        };
+        let mount = loop_mount(&img, &top);
         let root = top.join(subvol);
         fs::create_dir_all(root.parent().unwrap()).unwrap();
-        run(
-            "btrfs",
-            &[
-                "-q".as_ref(),
-                "subvolume".as_ref(),
-                "create".as_ref(),
-                root.as_os_str(),
-            ],
-        );
+        subvolume(&root);
         if default {
             run(
                 "btrfs",
@@ -146,30 +156,10 @@ impl Scratch {
         args.push(img.as_os_str());
         run(mkfs, &args);
         let top = dir.path().join("top");
-        fs::create_dir(&top).unwrap();
-        let device = run(
-            "losetup",
-            &["--find".as_ref(), "--show".as_ref(), img.as_os_str()],
-        );
-        let device = PathBuf::from(device.trim());
-        run("mount", &[device.as_os_str(), top.as_os_str()]);
-        // The loop device goes away with the last unmount.
-        run("losetup", &["--detach".as_ref(), device.as_os_str()]);
-        let mount = Mount {
-            point: top.clone(),
-            device: Some(device),
-        };
+        let mount = loop_mount(&img, &top);
         let root = top.join("@");
         if btrfs {
-            run(
-                "btrfs",
-                &[
-                    "-q".as_ref(),
-                    "subvolume".as_ref(),
-                    "create".as_ref(),
-                    root.as_os_str(),
-                ],
-            );
+            subvolume(&root);
         } else {
             fs::create_dir(&root).unwrap();
         }
