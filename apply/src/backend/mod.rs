@@ -69,6 +69,17 @@ pub enum BackendError {
     },
 }
 
+impl BackendError {
+    /// A preflight's refusal: `check` (the package manager's dry run) says
+    /// the update cannot install on `root`, because of `problems`.
+    pub fn cannot_install(check: &str, root: &Root, problems: &str) -> BackendError {
+        BackendError::WouldFail(format!(
+            "{check}: this update cannot install on {}: {problems}",
+            root.dir().display()
+        ))
+    }
+}
+
 /// What a payload file says of itself, for the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageInfo {

@@ -384,13 +384,8 @@ pub fn simulate(
     }
     c.args(removals.iter().map(|r| format!("{r}-")));
     let (out, err, ok) = run(apt)?;
-    let would_fail = |what: Vec<String>| {
-        BackendError::WouldFail(format!(
-            "apt-get -s: this update cannot install on {}: {}",
-            root.dir().display(),
-            what.join("; ")
-        ))
-    };
+    let would_fail =
+        |what: Vec<String>| BackendError::cannot_install("apt-get -s", root, &what.join("; "));
     if !ok {
         let p = problems(&out, &err);
         return Err(would_fail(if p.is_empty() {
@@ -500,15 +495,12 @@ pub fn resolve(root: &Root, request: &Request, dest: &Path) -> Result<Resolved, 
     let (out, err, ok) = run(apt)?;
     if !ok {
         let p = problems(&out, &err);
-        return Err(BackendError::WouldFail(format!(
-            "apt-get: this update cannot install on {}: {}",
-            root.dir().display(),
-            if p.is_empty() {
-                err.trim().to_string()
-            } else {
-                p.join("; ")
-            }
-        )));
+        let why = if p.is_empty() {
+            err.trim().to_string()
+        } else {
+            p.join("; ")
+        };
+        return Err(BackendError::cannot_install("apt-get", root, &why));
     }
     let (plan, essential) = parse_simulation(&out);
     if essential {

@@ -143,11 +143,11 @@ impl Kind for PacmanKind {
             .map(|l| l.trim().trim_start_matches(":: "))
             .filter(|l| !l.is_empty() && *l != "loading packages...")
             .collect();
-        Err(BackendError::WouldFail(format!(
-            "pacman --print: this update cannot install on {}: {}",
-            root.dir().display(),
-            problems.join("; ")
-        )))
+        Err(BackendError::cannot_install(
+            "pacman --print",
+            root,
+            &problems.join("; "),
+        ))
     }
 
     fn companions(&self, file: &Path) -> Vec<PathBuf> {

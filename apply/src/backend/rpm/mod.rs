@@ -187,11 +187,11 @@ impl Kind for RpmKind {
             .map(str::trim)
             .filter(|l| !l.is_empty() && *l != "error: Failed dependencies:")
             .collect();
-        Err(BackendError::WouldFail(format!(
-            "rpm --test: this update cannot install on {}: {}",
-            root.dir().display(),
-            problems.join("; ")
-        )))
+        Err(BackendError::cannot_install(
+            "rpm --test",
+            root,
+            &problems.join("; "),
+        ))
     }
 
     fn check_signatures(
